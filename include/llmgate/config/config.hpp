@@ -1,0 +1,120 @@
+// Gateway configuration: a JSON file with ${ENV} substitution, validated once at start-up.
+// Immutable after load; shared read-only between worker threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace llmgate::config {
+
+/// A validation failure; the message starts with the key path ("providers[1].base_url: ...").
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads typed fields of one JSON object and names the key path in every error.
+class JsonReader {
+ public:
+  JsonReader(const nlohmann::json& object, std::string path);
+
+  std::string string(const char* key, std::string fallback) const;
+  std::string requiredString(const char* key) const;
+  std::int64_t integer(const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) const;
+  bool boolean(const char* key, bool fallback) const;
+  std::vector<std::string> stringList(const char* key) const;
+  std::map<std::string, std::string> stringMap(const char* key) const;
+  /// Fails on any key not in `known` (catches typos such as "base_ulr").
+  void rejectUnknownKeys(std::initializer_list<const char*> known) const;
+  const nlohmann::json* find(const char* key) const;
+  std::string pathOf(const char* key) const;
+  [[noreturn]] void fail(const char* key, const std::string& what) const;
+
+ private:
+  const nlohmann::json& object_;
+  std::string path_;
+};
+
+struct UpstreamTimeouts {
+  std::int64_t connectMs = 10000;      ///< TCP + TLS connect
+  std::int64_t firstByteMs = 60000;    ///< request sent to first response byte
+  std::int64_t idleMs = 60000;         ///< longest silence between stream chunks
+  std::int64_t totalMs = 60000;        ///< whole non-streaming exchange
+  std::int64_t streamTotalMs = 600000; ///< whole streaming exchange (0 = no limit)
+};
+
+struct ProviderConfig {
+  std::string name;
+  std::string type;
+  bool enabled = true;
+  std::string disabledReason;  ///< why enabled is false (names the variable, never a value)
+  std::string baseUrl;
+  std::string apiKey;
+  std::vector<std::string> models;              ///< client-visible model names it serves
+  std::map<std::string, std::string> modelMap;  ///< client model -> upstream model
+  std::vector<std::pair<std::string, std::string>> headers;  ///< extra upstream headers
+  UpstreamTimeouts timeouts;
+  nlohmann::json block;  ///< the whole (substituted) block, for type-specific options
+};
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 3000;
+  int threads = 0;  ///< 0 = number of cores
+  std::int64_t maxBodyBytes = 10 * 1024 * 1024;
+  std::int64_t maxHeaderBytes = 64 * 1024;
+  std::int64_t readTimeoutMs = 30000;   ///< a whole request, and keep-alive idle time
+  std::int64_t writeTimeoutMs = 60000;  ///< a client that reads nothing for this long is dropped
+  std::int64_t drainTimeoutMs = 15000;  ///< SIGTERM: how long in-flight work may finish
+};
+
+struct UpstreamPoolConfig {
+  std::int64_t maxCachedConnections = 64;  ///< idle connections kept per worker
+  std::int64_t idleSeconds = 90;           ///< a pooled connection older than this is not reused
+};
+
+struct LogConfig {
+  std::string level = "info";
+  std::string format = "text";  ///< text | json
+};
+
+struct Config {
+  ServerConfig server;
+  LogConfig log;
+  UpstreamPoolConfig upstream;
+  std::vector<std::string> apiKeys;  ///< gateway keys; empty = auth off
+  std::vector<ProviderConfig> providers;
+  std::map<std::string, std::string> aliases;  ///< alias -> model or provider/model
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+/// The process environment.
+EnvLookup processEnv();
+
+/// Parses and validates config text. Throws ConfigError naming the key path.
+Config parseConfig(const std::string& text, const EnvLookup& env);
+
+/// Reads, parses and validates a file. Throws ConfigError.
+Config loadConfigFile(const std::string& path, const EnvLookup& env);
+
+/// Result of ${VAR} / ${VAR:-default} substitution in one string.
+struct Substitution {
+  std::string value;
+  std::vector<std::string> missing;  ///< variables that were unset and had no default
+};
+
+/// Expands ${VAR} and ${VAR:-default} ("$$" is a literal "$"). Throws ConfigError on a
+/// malformed reference.
+Substitution substituteEnv(const std::string& text, const EnvLookup& env);
+
+}  // namespace llmgate::config

@@ -1,0 +1,166 @@
+// Neutral intermediate representation shared by every client dialect and provider adapter.
+// A superset of the OpenAI and Anthropic request shapes: dialect decoders produce it, provider
+// encoders consume it, and provider decoders emit ChatEvents that dialect encoders turn back
+// into the client's wire format.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace llmgate::core {
+
+/// The wire format a client speaks (and, for passthrough, the upstream's schema).
+enum class Dialect { OpenAi, Anthropic };
+
+enum class Role { System, User, Assistant, Tool };
+
+enum class PartKind { Text, Image, ToolCall, ToolResult, Thinking, Refusal };
+
+/// One typed piece of a message. Only the fields of its kind are meaningful.
+struct ContentPart {
+  PartKind kind = PartKind::Text;
+  std::string text;         ///< Text, Thinking, Refusal, ToolResult (its text content)
+  std::string imageUrl;     ///< Image: https URL or data: URI
+  std::string imageDetail;  ///< Image: "auto" | "low" | "high" or empty
+  std::string toolCallId;   ///< ToolCall, ToolResult
+  std::string toolName;     ///< ToolCall
+  std::string arguments;    ///< ToolCall: the arguments as JSON text
+  std::string signature;    ///< Thinking: provider signature that must survive a round trip
+
+  static ContentPart makeText(std::string text);
+  static ContentPart makeToolCall(std::string id, std::string name, std::string arguments);
+  static ContentPart makeToolResult(std::string toolCallId, std::string text);
+};
+
+struct Message {
+  Role role = Role::User;
+  std::vector<ContentPart> content;
+  std::string name;
+
+  /// Concatenation of the Text parts: what a text-only upstream sees.
+  std::string joinedText() const;
+};
+
+struct Tool {
+  std::string name;
+  std::string description;
+  nlohmann::json parameters;  ///< JSON Schema; null when the client gave none
+  std::optional<bool> strict;
+};
+
+struct ToolChoice {
+  enum class Mode { Auto, None, Required, Function };
+  Mode mode = Mode::Auto;
+  std::string functionName;  ///< with Mode::Function
+};
+
+struct ChatRequest {
+  std::string model;
+  std::vector<std::string> system;  ///< system / developer instructions, in order
+  std::vector<Message> messages;    ///< user, assistant and tool turns (no system)
+  std::vector<Tool> tools;
+  std::optional<ToolChoice> toolChoice;
+  std::optional<bool> parallelToolCalls;
+  std::optional<std::int64_t> maxTokens;
+  std::optional<double> temperature;
+  std::optional<double> topP;
+  std::optional<std::int64_t> topK;
+  std::optional<std::int64_t> seed;
+  std::optional<std::int64_t> n;
+  std::vector<std::string> stop;
+  nlohmann::json responseFormat;  ///< OpenAI response_format object, null when absent
+  std::string user;
+  bool stream = false;
+  bool includeUsage = false;  ///< stream_options.include_usage
+  nlohmann::json extra = nlohmann::json::object();  ///< client fields no IR field maps
+  Dialect sourceDialect = Dialect::OpenAi;           ///< the dialect `extra` belongs to
+
+  /// Text of the most recent user turn; empty when there is none.
+  std::string lastUserText() const;
+};
+
+enum class FinishReason { None, Stop, Length, ToolCalls, ContentFilter, Error };
+
+struct Usage {
+  std::int64_t inputTokens = 0;
+  std::int64_t outputTokens = 0;
+  std::int64_t cachedInputTokens = 0;
+  std::int64_t reasoningTokens = 0;
+  bool present = false;
+};
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  ///< JSON text
+};
+
+struct Choice {
+  int index = 0;
+  std::string text;
+  std::string thinking;
+  std::string refusal;
+  std::vector<ToolCall> toolCalls;
+  FinishReason finish = FinishReason::None;
+};
+
+struct ChatResponse {
+  std::string id;
+  std::string model;
+  std::int64_t created = 0;
+  std::vector<Choice> choices;
+  Usage usage;
+};
+
+enum class EventKind {
+  Start,           ///< message begins: id, model
+  TextDelta,       ///< text
+  ThinkingDelta,   ///< text (reasoning)
+  RefusalDelta,    ///< text
+  ToolCallStart,   ///< toolIndex, id, name
+  ToolCallDelta,   ///< toolIndex, text = argument fragment
+  ToolCallEnd,     ///< toolIndex
+  Finish,          ///< finish
+  UsageReport,     ///< usage
+};
+
+/// One step of a streamed answer. `choice` selects the choice (n > 1); `toolIndex` is the
+/// position of the tool call within that choice and is stable for the whole call.
+struct ChatEvent {
+  EventKind kind = EventKind::TextDelta;
+  int choice = 0;
+  int toolIndex = 0;
+  std::string id;
+  std::string name;
+  std::string text;
+  FinishReason finish = FinishReason::None;
+  Usage usage;
+
+  static ChatEvent start(std::string id, std::string model);
+  static ChatEvent textDelta(std::string text, int choice = 0);
+  static ChatEvent toolCallStart(int toolIndex, std::string id, std::string name, int choice = 0);
+  static ChatEvent toolCallDelta(int toolIndex, std::string fragment, int choice = 0);
+  static ChatEvent finished(FinishReason reason, int choice = 0);
+  static ChatEvent usageReport(const Usage& usage);
+};
+
+/// The events that, accumulated, give `response` back (used for non-streaming upstreams).
+std::vector<ChatEvent> toEvents(const ChatResponse& response);
+
+/// Folds a stream of events into the response a non-streaming client receives.
+/// The equivalence "stream assembled == non-stream" rests on this one place.
+class ResponseAccumulator {
+ public:
+  void add(const ChatEvent& event);
+  ChatResponse& response() { return response_; }
+
+ private:
+  Choice& choice(int index);
+  ChatResponse response_;
+};
+
+}  // namespace llmgate::core

@@ -1,0 +1,39 @@
+// Logging set-up (spdlog) and the access log line. Text or JSON lines on stderr.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+namespace llmgate::log {
+
+/// Configures the default logger. `format` is "text" or "json".
+void setup(const std::string& level, const std::string& format);
+
+bool jsonFormat();
+
+/// One finished request.
+struct AccessRecord {
+  std::string_view method;
+  std::string_view path;
+  int status = 0;
+  std::string_view model;
+  std::string_view provider;
+  std::string_view requestId;
+  std::string_view errorCode;
+  bool stream = false;
+  std::size_t bytesIn = 0;
+  std::size_t bytesOut = 0;
+  double durationMs = 0;
+  double firstByteMs = -1;  ///< -1 when nothing was sent
+  long long inputTokens = -1;   ///< -1 when unknown
+  long long outputTokens = -1;
+};
+
+void access(const AccessRecord& record);
+
+/// Logs a message at `level` as a JSON object in json mode (the message escaped), plain otherwise.
+void message(spdlog::level::level_enum level, std::string_view text);
+
+}  // namespace llmgate::log

@@ -1,0 +1,97 @@
+// The provider adapter seam. A Provider is built once from its config block and shared read-only
+// by all worker threads; everything it does per request is pure translation (no I/O): the
+// upstream client and the Exchange do the I/O.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llmgate/config/config.hpp"
+#include "llmgate/core/chat.hpp"
+#include "llmgate/core/error.hpp"
+#include "llmgate/core/result.hpp"
+
+namespace llmgate::providers {
+
+/// What an upstream request looks like on the wire.
+struct UpstreamRequest {
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value" lines (secrets inside: never log them)
+  std::string body;
+};
+
+/// Decodes one upstream response body into IR events. One per attempt; stateful; not thread-safe.
+class ResponseDecoder {
+ public:
+  virtual ~ResponseDecoder() = default;
+  /// Pushes the next body bytes; appends the events they complete. Returns an error for bytes
+  /// that cannot be decoded (the exchange then fails with it).
+  virtual std::optional<core::GatewayError> feed(std::string_view bytes, std::vector<core::ChatEvent>& out) = 0;
+  /// The body ended; appends any final events. Returns an error when the body was incomplete.
+  virtual std::optional<core::GatewayError> finish(std::vector<core::ChatEvent>& out) = 0;
+};
+
+/// An answer produced in-process (the built-in mock); the Exchange paces the events with timers.
+struct LocalReply {
+  std::vector<core::ChatEvent> events;
+  std::chrono::milliseconds firstEventDelay{0};
+  std::chrono::milliseconds eventInterval{0};
+};
+
+class Provider {
+ public:
+  explicit Provider(config::ProviderConfig config);
+  virtual ~Provider() = default;
+  Provider(const Provider&) = delete;
+  Provider& operator=(const Provider&) = delete;
+
+  const config::ProviderConfig& config() const { return config_; }
+  const std::string& name() const { return config_.name; }
+
+  /// The upstream model a client model maps to (model_map, else the name itself).
+  std::string upstreamModel(const std::string& clientModel) const;
+
+  /// The client dialect whose bytes this provider's upstream accepts unchanged (the fast path),
+  /// or nullopt when every request must go through the IR.
+  virtual std::optional<core::Dialect> passthroughDialect() const { return std::nullopt; }
+
+  /// Fast path: the upstream request for a client body already in passthroughDialect(), with
+  /// only the model (done by the caller) and auth changed.
+  virtual UpstreamRequest passthroughRequest(std::string body, bool stream) const;
+
+  /// IR path: encodes the request for the upstream.
+  virtual core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request,
+                                                      const std::string& upstreamModel) const;
+
+  /// IR path: a decoder for the upstream's response body.
+  virtual std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const;
+
+  /// Maps an upstream error response to an error for the client.
+  virtual core::GatewayError decodeError(int status, std::string_view body) const;
+
+  /// Providers that answer in-process return their reply here instead of doing I/O.
+  virtual std::optional<LocalReply> respondLocally(const core::ChatRequest& request,
+                                                   const std::string& model) const;
+
+ private:
+  config::ProviderConfig config_;
+};
+
+/// Builds providers of one `type`.
+struct ProviderFactory {
+  std::string type;
+  std::function<std::unique_ptr<Provider>(const config::ProviderConfig&)> create;
+};
+
+/// Every provider type llmgate knows (providers/all_providers.cpp lists them explicitly).
+const std::vector<ProviderFactory>& allProviderFactories();
+
+/// Builds the provider for one config block. Throws config::ConfigError naming the key path.
+std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path);
+
+}  // namespace llmgate::providers

@@ -1,0 +1,51 @@
+// The request handler behind the HTTP server: endpoints, gateway auth, routing, and one
+// Exchange per chat request.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "llmgate/config/config.hpp"
+#include "llmgate/providers/provider.hpp"
+#include "llmgate/proxy/gateway_auth.hpp"
+#include "llmgate/routing/router.hpp"
+#include "llmgate/server/request_handler.hpp"
+#include "llmgate/upstream/http_client.hpp"
+
+namespace llmgate::proxy {
+
+class Gateway : public server::RequestHandler {
+ public:
+  /// Builds providers and routes. Throws config::ConfigError for an unusable config.
+  explicit Gateway(std::shared_ptr<const config::Config> config);
+  ~Gateway() override;
+
+  void attachWorkers(const std::vector<boost::asio::io_context*>& loops) override;
+  void detachWorkers() override;
+  void handle(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+              std::size_t worker) override;
+  void reject(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+              const core::GatewayError& error) override;
+
+  const config::Config& config() const { return *config_; }
+  const routing::Router& router() const { return *router_; }
+  const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return providers_; }
+  boost::asio::io_context& loop(std::size_t worker) { return *loops_[worker]; }
+  upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
+
+ private:
+  void handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
+  void handleModels(server::ResponseSink& sink);
+
+  std::shared_ptr<const config::Config> config_;
+  std::vector<std::unique_ptr<providers::Provider>> providers_;
+  std::unique_ptr<routing::Router> router_;
+  GatewayAuth auth_;
+  std::vector<boost::asio::io_context*> loops_;
+  std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
+};
+
+/// Sends `error` as a complete response in the dialect of the request's path.
+void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const core::GatewayError& error);
+
+}  // namespace llmgate::proxy

@@ -1,0 +1,24 @@
+// Locating a top-level field in JSON text without building a DOM, so the fast path can rewrite
+// the model name and leave every other byte of the client's body untouched.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmgate::proxy {
+
+struct TextSpan {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+};
+
+/// The span of the value of top-level member `key` in a JSON object text (the quotes included
+/// for a string). `json` must be valid JSON; nullopt when the member is absent.
+std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key);
+
+/// Replaces the top-level string member `key` with `value` (JSON-escaped). Returns false when
+/// the member is absent.
+bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value);
+
+}  // namespace llmgate::proxy

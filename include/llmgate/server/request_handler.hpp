@@ -1,0 +1,86 @@
+// The seam between the HTTP front end and everything behind it. The server knows nothing of
+// providers or dialects: it hands each request to a RequestHandler with a ResponseSink.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "llmgate/core/error.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace llmgate::server {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+/// A received request. Valid until the response is complete.
+class IncomingRequest {
+ public:
+  virtual ~IncomingRequest() = default;
+  virtual std::string_view method() const = 0;
+  virtual std::string_view path() const = 0;  ///< without the query string
+  /// First header value by case-insensitive name, empty when absent.
+  virtual std::string_view header(std::string_view name) const = 0;
+  /// The body; may be moved from (the fast path forwards it).
+  virtual std::string& body() = 0;
+  virtual const std::string& requestId() const = 0;
+  virtual std::chrono::steady_clock::time_point receivedAt() const = 0;
+};
+
+/// What the access log line records besides what the server knows itself.
+struct RequestLog {
+  std::string model;
+  std::string provider;
+  std::string errorCode;
+  bool stream = false;
+  std::int64_t inputTokens = -1;   ///< -1 when unknown
+  std::int64_t outputTokens = -1;
+};
+
+/// Where a response goes. All calls on the worker thread of the request. Either
+/// sendResponse() once, or startStream(), writeChunk()*, endStream().
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void sendResponse(int status, std::string_view contentType, std::string body,
+                            const HeaderList& extraHeaders = {}) = 0;
+  virtual void startStream(int status, std::string_view contentType, const HeaderList& extraHeaders = {}) = 0;
+  /// Queues bytes and starts writing them at once (no batching delay).
+  virtual void writeChunk(std::string bytes) = 0;
+  virtual void endStream() = 0;
+  /// Bytes queued or in flight towards the client.
+  virtual std::size_t queuedBytes() const = 0;
+  /// True once queuedBytes() is high enough that the producer should pause.
+  virtual bool congested() const = 0;
+  /// One-shot: called when a congested queue has drained.
+  virtual void onDrained(std::function<void()> callback) = 0;
+  /// One-shot: called if the client disconnects before the response is complete.
+  virtual void onClientGone(std::function<void()> callback) = 0;
+  virtual bool started() const = 0;
+  virtual RequestLog& log() = 0;
+};
+
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  /// Called once before serving, with each worker's loop (index = worker index).
+  virtual void attachWorkers(const std::vector<boost::asio::io_context*>& loops) = 0;
+  /// Called when the loops have stopped, before they are destroyed (on the main thread).
+  virtual void detachWorkers() = 0;
+  /// Handles one request on worker `worker`'s thread.
+  virtual void handle(IncomingRequest& request, std::shared_ptr<ResponseSink> sink, std::size_t worker) = 0;
+  /// Answers a request the server refused before reading it whole (413, 431, 400), in the
+  /// error shape of the client's dialect.
+  virtual void reject(IncomingRequest& request, std::shared_ptr<ResponseSink> sink, const core::GatewayError& error) = 0;
+};
+
+}  // namespace llmgate::server

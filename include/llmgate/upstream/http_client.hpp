@@ -1,0 +1,157 @@
+// Upstream HTTP client: libcurl's multi interface driven by the worker's Asio loop.
+// One HttpClient per worker io_context (a CURLM must stay on one thread); every transfer of that
+// worker shares its connection cache, so keep-alive connections are reused across requests.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <curl/curl.h>
+
+#include "llmgate/config/config.hpp"
+#include "llmgate/core/error.hpp"
+
+namespace llmgate::upstream {
+
+/// Deadlines of one transfer. Zero disables total.
+struct Timeouts {
+  std::chrono::milliseconds connect{10000};
+  std::chrono::milliseconds firstByte{60000};  ///< request sent -> first response byte
+  std::chrono::milliseconds idle{60000};       ///< longest gap between body bytes
+  std::chrono::milliseconds total{60000};      ///< whole transfer (0 = none)
+};
+
+struct Request {
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value"
+  std::string body;                  ///< POSTed when non-empty, else GET
+  Timeouts timeouts;
+};
+
+/// Errors the client raises itself (curl's own codes use curlCategory()).
+enum class Errc { first_byte_timeout = 1, idle_timeout };
+const std::error_category& upstreamCategory();
+const std::error_category& curlCategory();
+std::error_code makeErrorCode(Errc errc);
+
+/// Maps a transfer error to the gateway's classification and a stable snake_case code.
+core::GatewayError classify(std::error_code ec, bool responseStarted);
+
+struct ResponseHead {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< names lower-cased
+  /// Value of the first header named `lowerName`, empty when absent.
+  std::string_view header(std::string_view lowerName) const;
+};
+
+/// Receives a transfer's progress, on the worker thread that started it.
+class TransferHandler {
+ public:
+  virtual ~TransferHandler() = default;
+  /// Status and headers, once, before any body bytes.
+  virtual void onResponseHead(const ResponseHead& head) = 0;
+  /// Body bytes as they arrive. The view is valid during the call only.
+  virtual void onBody(std::string_view bytes) = 0;
+  /// The transfer ended (ec empty on success). Not called after cancel().
+  virtual void onComplete(std::error_code ec) = 0;
+};
+
+class HttpClient;
+
+/// Handle of one in-flight transfer. Calls must come from the worker thread.
+class Transfer {
+ public:
+  /// Stops delivering body bytes until resume() (backpressure: the client is not draining).
+  void pause();
+  void resume();
+  /// Abandons the transfer at once: its connection is closed, the handler is not called again.
+  void cancel();
+  bool active() const { return easy_ != nullptr; }
+  /// Whether this transfer opened a new connection (false: it reused a pooled one).
+  bool openedConnection() const { return openedConnection_; }
+
+ private:
+  friend class HttpClient;
+  explicit Transfer(HttpClient& client);
+  static std::size_t onWrite(char* data, std::size_t size, std::size_t count, void* self) noexcept;
+  static std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* self) noexcept;
+  void deliverHead();
+  void armDeadline(std::chrono::steady_clock::time_point at);
+  void onDeadline();
+
+  HttpClient& client_;
+  CURL* easy_ = nullptr;
+  curl_slist* headerList_ = nullptr;
+  Request request_;
+  std::shared_ptr<TransferHandler> handler_;
+  boost::asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point lastActivity_;
+  ResponseHead head_;
+  bool headDelivered_ = false;
+  bool gotBody_ = false;
+  bool pauseWanted_ = false;
+  bool curlPaused_ = false;
+  bool inCallback_ = false;
+  bool cancelled_ = false;
+  bool openedConnection_ = false;
+};
+
+struct ClientStats {
+  std::uint64_t transfers = 0;
+  std::uint64_t connectionsOpened = 0;  ///< new connections (the rest reused the pool)
+};
+
+class HttpClient {
+ public:
+  HttpClient(boost::asio::io_context& io, const config::UpstreamPoolConfig& pool);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  /// Starts a transfer; the handler hears about it on this thread until it completes or is
+  /// cancelled through the returned handle.
+  std::shared_ptr<Transfer> start(Request request, std::shared_ptr<TransferHandler> handler);
+
+  std::size_t activeTransfers() const { return active_.size(); }
+  const ClientStats& stats() const { return stats_; }
+
+ private:
+  friend class Transfer;
+  struct SocketWatch;
+
+  static int onSocket(CURL* easy, curl_socket_t fd, int what, void* self, void* socketp) noexcept;
+  static int onTimer(CURLM* multi, long timeoutMs, void* self) noexcept;
+  void watchSocket(curl_socket_t fd, int what);
+  void forgetSocket(curl_socket_t fd);
+  void armWait(const std::shared_ptr<SocketWatch>& watch, bool forRead);
+  void socketAction(curl_socket_t fd, int events);
+  void drainCompleted();
+  void finish(Transfer& transfer, std::error_code ec, bool notify);
+  CURL* acquireEasy();
+  void releaseEasy(CURL* easy);
+
+  boost::asio::io_context& io_;
+  CURLM* multi_ = nullptr;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point timerDeadline_;
+  bool timerArmed_ = false;
+  bool zeroTimeoutPosted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
+  std::unordered_map<CURL*, std::shared_ptr<Transfer>> active_;
+  std::vector<CURL*> idleEasy_;
+  long maxConnectionAge_;
+  ClientStats stats_;
+};
+
+}  // namespace llmgate::upstream

@@ -1,0 +1,16 @@
+// Every provider type, listed explicitly: static self-registration can be dropped by the linker.
+#include "llmgate/providers/provider.hpp"
+#include "providers/mock/mock_provider.hpp"
+#include "providers/openai/openai_provider.hpp"
+
+namespace llmgate::providers {
+
+const std::vector<ProviderFactory>& allProviderFactories() {
+  static const std::vector<ProviderFactory> factories = {
+      {"mock", mock::create},
+      {"openai", openai::create},
+  };
+  return factories;
+}
+
+}  // namespace llmgate::providers

@@ -1,0 +1,138 @@
+#include "providers/mock/mock_provider.hpp"
+
+#include <sstream>
+
+namespace llmgate::providers::mock {
+namespace {
+
+using nlohmann::json;
+
+// A sample value for a JSON Schema type, so mock tool arguments validate against simple schemas.
+json sampleFor(const json& schema) {
+  const std::string type = schema.is_object() ? schema.value("type", std::string("string")) : "string";
+  if (schema.is_object() && schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
+    return schema["enum"][0];
+  }
+  if (type == "integer" || type == "number") return 1;
+  if (type == "boolean") return true;
+  if (type == "array") return json::array();
+  if (type == "object") return json::object();
+  return "mock";
+}
+
+std::string mockArguments(const core::Tool& tool) {
+  json args = json::object();
+  const json& schema = tool.parameters;
+  if (schema.is_object() && schema.contains("required") && schema["required"].is_array() &&
+      schema.contains("properties") && schema["properties"].is_object()) {
+    for (const auto& name : schema["required"]) {
+      if (!name.is_string()) continue;
+      const auto key = name.get<std::string>();
+      args[key] = sampleFor(schema["properties"].value(key, json::object()));
+    }
+  }
+  return args.dump();
+}
+
+std::vector<std::string> splitWords(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) words.push_back(std::move(word));
+  return words;
+}
+
+std::int64_t estimateTokens(const core::ChatRequest& request) {
+  std::size_t chars = 0;
+  for (const auto& system : request.system) chars += system.size();
+  for (const auto& message : request.messages) {
+    for (const auto& part : message.content) chars += part.text.size() + part.arguments.size();
+  }
+  return static_cast<std::int64_t>((chars + 3) / 4);
+}
+
+}  // namespace
+
+MockProvider::MockProvider(const config::ProviderConfig& config) : Provider(config) {
+  config::JsonReader reader(config.block, "providers." + config.name);
+  reader.rejectUnknownKeys({"name", "type", "enabled", "models", "model_map", "latency_ms", "chunk_count",
+                            "chunk_delay_ms", "reply"});
+  latency_ = std::chrono::milliseconds(reader.integer("latency_ms", 0, 0, 600000));
+  chunkDelay_ = std::chrono::milliseconds(reader.integer("chunk_delay_ms", 0, 0, 600000));
+  chunkCount_ = reader.integer("chunk_count", 8, 1, 100000);
+  fixedReply_ = reader.string("reply", "");
+}
+
+std::optional<LocalReply> MockProvider::respondLocally(const core::ChatRequest& request,
+                                                       const std::string& model) const {
+  LocalReply reply;
+  reply.firstEventDelay = latency_;
+  reply.eventInterval = chunkDelay_;
+  reply.events.push_back(core::ChatEvent::start("", model));
+
+  core::Usage usage;
+  usage.inputTokens = estimateTokens(request);
+
+  const bool lastIsToolResult = !request.messages.empty() && request.messages.back().role == core::Role::Tool;
+  const bool toolsAllowed = !request.toolChoice || request.toolChoice->mode != core::ToolChoice::Mode::None;
+  if (!request.tools.empty() && toolsAllowed && !lastIsToolResult) {
+    // Call the named tool when tool_choice names one, else the first.
+    const core::Tool* tool = &request.tools.front();
+    if (request.toolChoice && request.toolChoice->mode == core::ToolChoice::Mode::Function) {
+      for (const auto& candidate : request.tools) {
+        if (candidate.name == request.toolChoice->functionName) tool = &candidate;
+      }
+    }
+    const std::string arguments = mockArguments(*tool);
+    reply.events.push_back(core::ChatEvent::toolCallStart(0, "call_mock_" + tool->name, tool->name));
+    // Arguments arrive in fragments, as real upstreams send them.
+    const std::size_t pieces = static_cast<std::size_t>(std::max<std::int64_t>(1, std::min<std::int64_t>(chunkCount_, 4)));
+    const std::size_t step = (arguments.size() + pieces - 1) / pieces;
+    for (std::size_t at = 0; at < arguments.size(); at += step) {
+      reply.events.push_back(core::ChatEvent::toolCallDelta(0, arguments.substr(at, step)));
+    }
+    core::ChatEvent end;
+    end.kind = core::EventKind::ToolCallEnd;
+    reply.events.push_back(end);
+    reply.events.push_back(core::ChatEvent::finished(core::FinishReason::ToolCalls));
+    usage.outputTokens = static_cast<std::int64_t>((arguments.size() + 3) / 4);
+    reply.events.push_back(core::ChatEvent::usageReport(usage));
+    return reply;
+  }
+
+  std::string text = fixedReply_;
+  if (text.empty()) {
+    if (lastIsToolResult) {
+      text = "Mock reply after tool result: " + request.messages.back().content.front().text;
+    } else {
+      std::string said = request.lastUserText();
+      if (said.size() > 200) said.resize(200);
+      text = "Hello from the llmgate mock provider. You said: " + said;
+    }
+  }
+  std::vector<std::string> words = splitWords(text);
+  core::FinishReason finish = core::FinishReason::Stop;
+  // The mock counts one token per word, so max_tokens truncates by words.
+  if (request.maxTokens && static_cast<std::int64_t>(words.size()) > *request.maxTokens) {
+    words.resize(static_cast<std::size_t>(*request.maxTokens));
+    finish = core::FinishReason::Length;
+  }
+  const std::size_t chunks = std::min<std::size_t>(static_cast<std::size_t>(chunkCount_), std::max<std::size_t>(1, words.size()));
+  for (std::size_t c = 0; c < chunks; ++c) {
+    std::string piece;
+    for (std::size_t w = c * words.size() / chunks; w < (c + 1) * words.size() / chunks; ++w) {
+      if (w > 0) piece.push_back(' ');
+      piece += words[w];
+    }
+    if (!piece.empty()) reply.events.push_back(core::ChatEvent::textDelta(std::move(piece)));
+  }
+  reply.events.push_back(core::ChatEvent::finished(finish));
+  usage.outputTokens = static_cast<std::int64_t>(words.size());
+  reply.events.push_back(core::ChatEvent::usageReport(usage));
+  return reply;
+}
+
+std::unique_ptr<Provider> create(const config::ProviderConfig& config) {
+  return std::make_unique<MockProvider>(config);
+}
+
+}  // namespace llmgate::providers::mock

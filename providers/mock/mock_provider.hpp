@@ -1,0 +1,25 @@
+// `mock` provider: answers in-process, deterministically, with no API key. It is what
+// config/default.json serves so a fresh gateway answers at once; also handy for load tests.
+#pragma once
+
+#include "llmgate/providers/provider.hpp"
+
+namespace llmgate::providers::mock {
+
+class MockProvider : public Provider {
+ public:
+  explicit MockProvider(const config::ProviderConfig& config);
+
+  std::optional<LocalReply> respondLocally(const core::ChatRequest& request,
+                                           const std::string& model) const override;
+
+ private:
+  std::chrono::milliseconds latency_;
+  std::chrono::milliseconds chunkDelay_;
+  std::int64_t chunkCount_;
+  std::string fixedReply_;
+};
+
+std::unique_ptr<Provider> create(const config::ProviderConfig& config);
+
+}  // namespace llmgate::providers::mock

@@ -1,0 +1,43 @@
+#include "llmgate/providers/provider.hpp"
+
+namespace llmgate::providers {
+
+Provider::Provider(config::ProviderConfig config) : config_(std::move(config)) {}
+
+std::string Provider::upstreamModel(const std::string& clientModel) const {
+  auto it = config_.modelMap.find(clientModel);
+  return it == config_.modelMap.end() ? clientModel : it->second;
+}
+
+UpstreamRequest Provider::passthroughRequest(std::string, bool) const {
+  return {};
+}
+
+core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, const std::string&) const {
+  return core::GatewayError::make(core::ErrorKind::Internal, "provider_cannot_encode",
+                                  "provider " + name() + " does not send upstream requests");
+}
+
+std::unique_ptr<ResponseDecoder> Provider::makeDecoder(bool) const { return nullptr; }
+
+core::GatewayError Provider::decodeError(int status, std::string_view) const {
+  auto error = core::GatewayError::make(core::ErrorKind::Upstream, "upstream_error",
+                                        "upstream returned HTTP " + std::to_string(status));
+  error.status = status;
+  return error;
+}
+
+std::optional<LocalReply> Provider::respondLocally(const core::ChatRequest&, const std::string&) const {
+  return std::nullopt;
+}
+
+std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path) {
+  for (const auto& factory : allProviderFactories()) {
+    if (factory.type == config.type) return factory.create(config);
+  }
+  std::string known;
+  for (const auto& factory : allProviderFactories()) known += (known.empty() ? "" : ", ") + factory.type;
+  throw config::ConfigError(path + ".type: unknown provider type \"" + config.type + "\" (known: " + known + ")");
+}
+
+}  // namespace llmgate::providers

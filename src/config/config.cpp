@@ -1,0 +1,279 @@
+#include "llmgate/config/config.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace llmgate::config {
+namespace {
+
+using nlohmann::json;
+
+std::string typeName(const json& value) { return value.type_name(); }
+
+// Substitutes every string in place; variables missing under providers[i] disable that
+// provider, anywhere else they are an error.
+void substituteTree(json& node, const std::string& path, const EnvLookup& env,
+                    std::vector<std::pair<std::string, std::string>>& missing) {
+  if (node.is_string()) {
+    auto result = substituteEnv(node.get_ref<const std::string&>(), env);
+    for (auto& name : result.missing) missing.emplace_back(path, name);
+    node = std::move(result.value);
+  } else if (node.is_object()) {
+    for (auto& [key, value] : node.items()) substituteTree(value, path + "." + key, env, missing);
+  } else if (node.is_array()) {
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      substituteTree(node[i], path + "[" + std::to_string(i) + "]", env, missing);
+    }
+  }
+}
+
+UpstreamTimeouts readTimeouts(const JsonReader& provider) {
+  UpstreamTimeouts timeouts;
+  const json* block = provider.find("timeouts");
+  if (block == nullptr) return timeouts;
+  if (!block->is_object()) provider.fail("timeouts", "expected object, got " + typeName(*block));
+  JsonReader reader(*block, provider.pathOf("timeouts"));
+  reader.rejectUnknownKeys({"connect_ms", "first_byte_ms", "idle_ms", "total_ms", "stream_total_ms"});
+  constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+  timeouts.connectMs = reader.integer("connect_ms", timeouts.connectMs, 1, kDay);
+  timeouts.firstByteMs = reader.integer("first_byte_ms", timeouts.firstByteMs, 1, kDay);
+  timeouts.idleMs = reader.integer("idle_ms", timeouts.idleMs, 1, kDay);
+  timeouts.totalMs = reader.integer("total_ms", timeouts.totalMs, 1, kDay);
+  timeouts.streamTotalMs = reader.integer("stream_total_ms", timeouts.streamTotalMs, 0, kDay);
+  return timeouts;
+}
+
+ProviderConfig readProvider(const json& block, const std::string& path) {
+  if (!block.is_object()) throw ConfigError(path + ": expected object, got " + typeName(block));
+  JsonReader reader(block, path);
+  ProviderConfig provider;
+  provider.name = reader.requiredString("name");
+  if (provider.name.empty() || provider.name.find('/') != std::string::npos) {
+    reader.fail("name", "must be non-empty and contain no '/'");
+  }
+  provider.type = reader.requiredString("type");
+  provider.enabled = reader.boolean("enabled", true);
+  provider.baseUrl = reader.string("base_url", "");
+  while (!provider.baseUrl.empty() && provider.baseUrl.back() == '/') provider.baseUrl.pop_back();
+  provider.apiKey = reader.string("api_key", "");
+  provider.models = reader.stringList("models");
+  provider.modelMap = reader.stringMap("model_map");
+  for (auto& [name, value] : reader.stringMap("headers")) provider.headers.emplace_back(name, value);
+  provider.timeouts = readTimeouts(reader);
+  provider.block = block;
+  return provider;
+}
+
+}  // namespace
+
+JsonReader::JsonReader(const nlohmann::json& object, std::string path)
+    : object_(object), path_(std::move(path)) {}
+
+std::string JsonReader::pathOf(const char* key) const {
+  return path_.empty() ? std::string(key) : path_ + "." + key;
+}
+
+void JsonReader::fail(const char* key, const std::string& what) const {
+  throw ConfigError(pathOf(key) + ": " + what);
+}
+
+const nlohmann::json* JsonReader::find(const char* key) const {
+  auto it = object_.find(key);
+  if (it == object_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string JsonReader::string(const char* key, std::string fallback) const {
+  const json* value = find(key);
+  if (value == nullptr) return fallback;
+  if (!value->is_string()) fail(key, "expected string, got " + typeName(*value));
+  return value->get<std::string>();
+}
+
+std::string JsonReader::requiredString(const char* key) const {
+  const json* value = find(key);
+  if (value == nullptr) fail(key, "required");
+  return string(key, "");
+}
+
+std::int64_t JsonReader::integer(const char* key, std::int64_t fallback, std::int64_t min,
+                                 std::int64_t max) const {
+  const json* value = find(key);
+  if (value == nullptr) return fallback;
+  std::int64_t number = 0;
+  if (value->is_number_integer()) {
+    number = value->get<std::int64_t>();
+  } else if (value->is_string()) {
+    // Strings appear after ${ENV} substitution ("port": "${PORT:-3000}").
+    const auto& text = value->get_ref<const std::string&>();
+    std::size_t used = 0;
+    try {
+      number = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size()) fail(key, "expected integer, got \"" + text + "\"");
+  } else {
+    fail(key, "expected integer, got " + typeName(*value));
+  }
+  if (number < min || number > max) {
+    fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return number;
+}
+
+bool JsonReader::boolean(const char* key, bool fallback) const {
+  const json* value = find(key);
+  if (value == nullptr) return fallback;
+  if (value->is_boolean()) return value->get<bool>();
+  if (value->is_string()) {
+    const auto& text = value->get_ref<const std::string&>();
+    if (text == "true") return true;
+    if (text == "false") return false;
+  }
+  fail(key, "expected boolean, got " + typeName(*value));
+}
+
+std::vector<std::string> JsonReader::stringList(const char* key) const {
+  std::vector<std::string> out;
+  const json* value = find(key);
+  if (value == nullptr) return out;
+  if (!value->is_array()) fail(key, "expected array of strings, got " + typeName(*value));
+  for (std::size_t i = 0; i < value->size(); ++i) {
+    if (!(*value)[i].is_string()) {
+      fail(key, "element " + std::to_string(i) + ": expected string, got " + typeName((*value)[i]));
+    }
+    out.push_back((*value)[i].get<std::string>());
+  }
+  return out;
+}
+
+std::map<std::string, std::string> JsonReader::stringMap(const char* key) const {
+  std::map<std::string, std::string> out;
+  const json* value = find(key);
+  if (value == nullptr) return out;
+  if (!value->is_object()) fail(key, "expected object of strings, got " + typeName(*value));
+  for (const auto& [name, item] : value->items()) {
+    if (!item.is_string()) fail(key, "\"" + name + "\": expected string, got " + typeName(item));
+    out.emplace(name, item.get<std::string>());
+  }
+  return out;
+}
+
+void JsonReader::rejectUnknownKeys(std::initializer_list<const char*> known) const {
+  for (const auto& [key, value] : object_.items()) {
+    bool found = false;
+    for (const char* name : known) found = found || key == name;
+    if (!found) throw ConfigError(pathOf(key.c_str()) + ": unknown key");
+  }
+}
+
+Config parseConfig(const std::string& text, const EnvLookup& env) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw ConfigError(std::string("invalid JSON: ") + error.what());
+  }
+  if (!root.is_object()) throw ConfigError("top level: expected object, got " + typeName(root));
+
+  std::vector<std::pair<std::string, std::string>> missing;
+  substituteTree(root, "", env, missing);
+
+  JsonReader top(root, "");
+  top.rejectUnknownKeys({"server", "log", "upstream", "auth", "providers", "aliases", "$comment"});
+  Config config;
+
+  // Missing variables outside a provider block have no safe meaning.
+  for (const auto& [path, name] : missing) {
+    if (path.rfind(".providers[", 0) != 0) {
+      throw ConfigError(path.substr(1) + ": environment variable " + name +
+                        " is not set (use ${" + name + ":-default} for an optional value)");
+    }
+  }
+
+  if (const json* server = top.find("server")) {
+    if (!server->is_object()) top.fail("server", "expected object");
+    JsonReader reader(*server, "server");
+    reader.rejectUnknownKeys({"host", "port", "threads", "max_body_bytes", "max_header_bytes",
+                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms"});
+    auto& s = config.server;
+    s.host = reader.string("host", s.host);
+    s.port = static_cast<int>(reader.integer("port", s.port, 0, 65535));
+    s.threads = static_cast<int>(reader.integer("threads", s.threads, 0, 1024));
+    s.maxBodyBytes = reader.integer("max_body_bytes", s.maxBodyBytes, 1024, 1LL << 32);
+    s.maxHeaderBytes = reader.integer("max_header_bytes", s.maxHeaderBytes, 1024, 1 << 20);
+    s.readTimeoutMs = reader.integer("read_timeout_ms", s.readTimeoutMs, 100, 3600000);
+    s.writeTimeoutMs = reader.integer("write_timeout_ms", s.writeTimeoutMs, 100, 3600000);
+    s.drainTimeoutMs = reader.integer("drain_timeout_ms", s.drainTimeoutMs, 0, 3600000);
+  }
+  if (const json* log = top.find("log")) {
+    if (!log->is_object()) top.fail("log", "expected object");
+    JsonReader reader(*log, "log");
+    reader.rejectUnknownKeys({"level", "format"});
+    config.log.level = reader.string("level", config.log.level);
+    config.log.format = reader.string("format", config.log.format);
+    static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    bool levelOk = false;
+    for (const char* level : kLevels) levelOk = levelOk || config.log.level == level;
+    if (!levelOk) reader.fail("level", "expected one of trace|debug|info|warn|error|critical|off");
+    if (config.log.format != "text" && config.log.format != "json") {
+      reader.fail("format", "expected text or json");
+    }
+  }
+  if (const json* upstream = top.find("upstream")) {
+    if (!upstream->is_object()) top.fail("upstream", "expected object");
+    JsonReader reader(*upstream, "upstream");
+    reader.rejectUnknownKeys({"max_cached_connections", "idle_seconds"});
+    config.upstream.maxCachedConnections =
+        reader.integer("max_cached_connections", config.upstream.maxCachedConnections, 1, 100000);
+    config.upstream.idleSeconds = reader.integer("idle_seconds", config.upstream.idleSeconds, 1, 86400);
+  }
+  if (const json* auth = top.find("auth")) {
+    if (!auth->is_object()) top.fail("auth", "expected object");
+    JsonReader reader(*auth, "auth");
+    reader.rejectUnknownKeys({"api_keys"});
+    // Empty entries come from optional variables (${LLMGATE_API_KEY:-}) and mean "no key".
+    for (auto& key : reader.stringList("api_keys")) {
+      if (!key.empty()) config.apiKeys.push_back(std::move(key));
+    }
+  }
+  config.aliases = top.stringMap("aliases");
+
+  const json* providers = top.find("providers");
+  if (providers == nullptr || !providers->is_array() || providers->empty()) {
+    top.fail("providers", "expected a non-empty array of provider blocks");
+  }
+  for (std::size_t i = 0; i < providers->size(); ++i) {
+    const std::string path = "providers[" + std::to_string(i) + "]";
+    ProviderConfig provider = readProvider((*providers)[i], path);
+    for (const auto& existing : config.providers) {
+      if (existing.name == provider.name) {
+        throw ConfigError(path + ".name: duplicate provider name \"" + provider.name + "\"");
+      }
+    }
+    for (const auto& [where, name] : missing) {
+      if (where.rfind("." + path + ".", 0) == 0 && provider.enabled) {
+        provider.enabled = false;
+        provider.disabledReason = "environment variable " + name + " is not set";
+      }
+    }
+    config.providers.push_back(std::move(provider));
+  }
+  return config;
+}
+
+Config loadConfigFile(const std::string& path, const EnvLookup& env) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw ConfigError("cannot read config file " + path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  try {
+    return parseConfig(text.str(), env);
+  } catch (const ConfigError& error) {
+    throw ConfigError(path + ": " + error.what());
+  }
+}
+
+}  // namespace llmgate::config

@@ -1,0 +1,176 @@
+#include "llmgate/core/chat.hpp"
+
+namespace llmgate::core {
+
+ContentPart ContentPart::makeText(std::string text) {
+  ContentPart part;
+  part.kind = PartKind::Text;
+  part.text = std::move(text);
+  return part;
+}
+
+ContentPart ContentPart::makeToolCall(std::string id, std::string name, std::string arguments) {
+  ContentPart part;
+  part.kind = PartKind::ToolCall;
+  part.toolCallId = std::move(id);
+  part.toolName = std::move(name);
+  part.arguments = std::move(arguments);
+  return part;
+}
+
+ContentPart ContentPart::makeToolResult(std::string toolCallId, std::string text) {
+  ContentPart part;
+  part.kind = PartKind::ToolResult;
+  part.toolCallId = std::move(toolCallId);
+  part.text = std::move(text);
+  return part;
+}
+
+std::string Message::joinedText() const {
+  std::string out;
+  for (const auto& part : content) {
+    if (part.kind == PartKind::Text) out += part.text;
+  }
+  return out;
+}
+
+std::string ChatRequest::lastUserText() const {
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    if (it->role == Role::User) return it->joinedText();
+  }
+  return {};
+}
+
+ChatEvent ChatEvent::start(std::string id, std::string model) {
+  ChatEvent event;
+  event.kind = EventKind::Start;
+  event.id = std::move(id);
+  event.name = std::move(model);
+  return event;
+}
+
+ChatEvent ChatEvent::textDelta(std::string text, int choice) {
+  ChatEvent event;
+  event.kind = EventKind::TextDelta;
+  event.text = std::move(text);
+  event.choice = choice;
+  return event;
+}
+
+ChatEvent ChatEvent::toolCallStart(int toolIndex, std::string id, std::string name, int choice) {
+  ChatEvent event;
+  event.kind = EventKind::ToolCallStart;
+  event.toolIndex = toolIndex;
+  event.id = std::move(id);
+  event.name = std::move(name);
+  event.choice = choice;
+  return event;
+}
+
+ChatEvent ChatEvent::toolCallDelta(int toolIndex, std::string fragment, int choice) {
+  ChatEvent event;
+  event.kind = EventKind::ToolCallDelta;
+  event.toolIndex = toolIndex;
+  event.text = std::move(fragment);
+  event.choice = choice;
+  return event;
+}
+
+ChatEvent ChatEvent::finished(FinishReason reason, int choice) {
+  ChatEvent event;
+  event.kind = EventKind::Finish;
+  event.finish = reason;
+  event.choice = choice;
+  return event;
+}
+
+ChatEvent ChatEvent::usageReport(const Usage& usage) {
+  ChatEvent event;
+  event.kind = EventKind::UsageReport;
+  event.usage = usage;
+  event.usage.present = true;
+  return event;
+}
+
+std::vector<ChatEvent> toEvents(const ChatResponse& response) {
+  std::vector<ChatEvent> events;
+  events.push_back(ChatEvent::start(response.id, response.model));
+  for (const auto& choice : response.choices) {
+    if (!choice.thinking.empty()) {
+      ChatEvent thinking = ChatEvent::textDelta(choice.thinking, choice.index);
+      thinking.kind = EventKind::ThinkingDelta;
+      events.push_back(std::move(thinking));
+    }
+    if (!choice.text.empty()) events.push_back(ChatEvent::textDelta(choice.text, choice.index));
+    if (!choice.refusal.empty()) {
+      ChatEvent refusal = ChatEvent::textDelta(choice.refusal, choice.index);
+      refusal.kind = EventKind::RefusalDelta;
+      events.push_back(std::move(refusal));
+    }
+    for (std::size_t i = 0; i < choice.toolCalls.size(); ++i) {
+      const auto& call = choice.toolCalls[i];
+      const int index = static_cast<int>(i);
+      events.push_back(ChatEvent::toolCallStart(index, call.id, call.name, choice.index));
+      events.push_back(ChatEvent::toolCallDelta(index, call.arguments, choice.index));
+      ChatEvent end;
+      end.kind = EventKind::ToolCallEnd;
+      end.toolIndex = index;
+      end.choice = choice.index;
+      events.push_back(std::move(end));
+    }
+    events.push_back(ChatEvent::finished(choice.finish, choice.index));
+  }
+  if (response.usage.present) events.push_back(ChatEvent::usageReport(response.usage));
+  return events;
+}
+
+Choice& ResponseAccumulator::choice(int index) {
+  for (auto& c : response_.choices) {
+    if (c.index == index) return c;
+  }
+  response_.choices.push_back(Choice{});
+  response_.choices.back().index = index;
+  return response_.choices.back();
+}
+
+void ResponseAccumulator::add(const ChatEvent& event) {
+  switch (event.kind) {
+    case EventKind::Start:
+      if (!event.id.empty()) response_.id = event.id;
+      if (!event.name.empty()) response_.model = event.name;
+      break;
+    case EventKind::TextDelta:
+      choice(event.choice).text += event.text;
+      break;
+    case EventKind::ThinkingDelta:
+      choice(event.choice).thinking += event.text;
+      break;
+    case EventKind::RefusalDelta:
+      choice(event.choice).refusal += event.text;
+      break;
+    case EventKind::ToolCallStart: {
+      auto& calls = choice(event.choice).toolCalls;
+      if (calls.size() <= static_cast<std::size_t>(event.toolIndex)) calls.resize(event.toolIndex + 1);
+      calls[event.toolIndex].id = event.id;
+      calls[event.toolIndex].name = event.name;
+      break;
+    }
+    case EventKind::ToolCallDelta: {
+      auto& calls = choice(event.choice).toolCalls;
+      if (calls.size() <= static_cast<std::size_t>(event.toolIndex)) calls.resize(event.toolIndex + 1);
+      calls[event.toolIndex].arguments += event.text;
+      break;
+    }
+    case EventKind::ToolCallEnd:
+      break;
+    case EventKind::Finish:
+      choice(event.choice).finish = event.finish;
+      break;
+    case EventKind::UsageReport:
+      response_.usage = event.usage;
+      response_.usage.present = true;
+      break;
+  }
+}
+
+}  // namespace llmgate::core

@@ -1,0 +1,33 @@
+#include "llmgate/core/error.hpp"
+
+namespace llmgate::core {
+
+int defaultStatus(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::InvalidRequest: return 400;
+    case ErrorKind::Authentication: return 401;
+    case ErrorKind::PermissionDenied: return 403;
+    case ErrorKind::NotFound: return 404;
+    case ErrorKind::RequestTooLarge: return 413;
+    case ErrorKind::RateLimited: return 429;
+    case ErrorKind::Upstream: return 502;
+    case ErrorKind::Connect: return 502;
+    case ErrorKind::Timeout: return 504;
+    case ErrorKind::Protocol: return 502;
+    case ErrorKind::Unavailable: return 503;
+    case ErrorKind::Cancelled: return 499;
+    case ErrorKind::Internal: return 500;
+  }
+  return 500;
+}
+
+GatewayError GatewayError::make(ErrorKind kind, std::string code, std::string message) {
+  GatewayError error;
+  error.kind = kind;
+  error.status = defaultStatus(kind);
+  error.code = std::move(code);
+  error.message = std::move(message);
+  return error;
+}
+
+}  // namespace llmgate::core

@@ -1,0 +1,73 @@
+#include "llmgate/log/log.hpp"
+
+#include <atomic>
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "llmgate/core/json_text.hpp"
+
+namespace llmgate::log {
+namespace {
+std::atomic<bool> gJson{false};
+}
+
+void setup(const std::string& level, const std::string& format) {
+  spdlog::drop("llmgate");
+  auto logger = spdlog::stderr_logger_mt("llmgate");
+  gJson = format == "json";
+  // In JSON mode every call site passes a ready JSON object as the message.
+  logger->set_pattern(gJson ? "%v" : "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+bool jsonFormat() { return gJson; }
+
+void message(spdlog::level::level_enum level, std::string_view text) {
+  if (!spdlog::should_log(level)) return;
+  if (!gJson) {
+    spdlog::log(level, "{}", text);
+    return;
+  }
+  std::string line = "{\"level\":";
+  const auto name = spdlog::level::to_string_view(level);
+  core::appendJsonString(line, std::string_view(name.data(), name.size()));
+  line += ",\"msg\":";
+  core::appendJsonString(line, text);
+  line += "}";
+  spdlog::log(level, "{}", line);
+}
+
+void access(const AccessRecord& r) {
+  if (!spdlog::should_log(spdlog::level::info)) return;
+  if (!gJson) {
+    spdlog::info("access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
+                 "ttfb_ms={:.2f} tokens_in={} tokens_out={} request_id={}{}{}",
+                 r.method, r.path, r.status, r.model.empty() ? "-" : r.model, r.provider.empty() ? "-" : r.provider,
+                 r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens, r.requestId,
+                 r.errorCode.empty() ? "" : " error=", r.errorCode);
+    return;
+  }
+  std::string line = "{\"level\":\"info\",\"msg\":\"access\",\"method\":";
+  core::appendJsonString(line, r.method);
+  line += ",\"path\":";
+  core::appendJsonString(line, r.path);
+  line += fmt::format(",\"status\":{},\"model\":", r.status);
+  core::appendJsonString(line, r.model);
+  line += ",\"provider\":";
+  core::appendJsonString(line, r.provider);
+  line += fmt::format(",\"stream\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.2f},\"ttfb_ms\":{:.2f},"
+                      "\"tokens_in\":{},\"tokens_out\":{}",
+                      r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens);
+  line += ",\"request_id\":";
+  core::appendJsonString(line, r.requestId);
+  if (!r.errorCode.empty()) {
+    line += ",\"error\":";
+    core::appendJsonString(line, r.errorCode);
+  }
+  line += "}";
+  spdlog::info("{}", line);
+}
+
+}  // namespace llmgate::log

@@ -1,0 +1,305 @@
+#include "llmgate/proxy/exchange.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+
+#include "llmgate/log/log.hpp"
+#include "llmgate/proxy/gateway.hpp"
+
+namespace llmgate::proxy {
+namespace {
+
+using core::ErrorKind;
+using core::GatewayError;
+using nlohmann::json;
+
+constexpr std::size_t kMaxBufferedBody = 64 * 1024 * 1024;  // non-streaming upstream answers
+constexpr std::size_t kMaxErrorBody = 1024 * 1024;
+
+upstream::Timeouts timeoutsFor(const providers::Provider& provider, bool stream) {
+  const auto& t = provider.config().timeouts;
+  upstream::Timeouts out;
+  out.connect = std::chrono::milliseconds(t.connectMs);
+  out.firstByte = std::chrono::milliseconds(t.firstByteMs);
+  out.idle = std::chrono::milliseconds(t.idleMs);
+  out.total = std::chrono::milliseconds(stream ? t.streamTotalMs : t.totalMs);
+  return out;
+}
+
+}  // namespace
+
+Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink,
+                   const providers::Provider& provider, std::string clientModel, std::string requestId,
+                   bool clientStream)
+    : gateway_(gateway),
+      worker_(worker),
+      sink_(std::move(sink)),
+      provider_(provider),
+      clientModel_(std::move(clientModel)),
+      requestId_(std::move(requestId)),
+      clientStream_(clientStream) {}
+
+void Exchange::sendUpstream(providers::UpstreamRequest request, bool upstreamStream) {
+  sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
+  upstream::Request out;
+  out.url = std::move(request.url);
+  out.headers = std::move(request.headers);
+  out.headers.push_back("x-request-id: " + requestId_);
+  out.body = std::move(request.body);
+  out.timeouts = timeoutsFor(provider_, upstreamStream);
+  transfer_ = gateway_.httpClient(worker_).start(std::move(out), shared_from_this());
+}
+
+void Exchange::startPassthrough(providers::UpstreamRequest request) {
+  mode_ = Mode::Passthrough;
+  sendUpstream(std::move(request), clientStream_);
+}
+
+void Exchange::startTranslated(providers::UpstreamRequest request, bool upstreamStream, bool includeUsage) {
+  mode_ = Mode::Translated;
+  includeUsage_ = includeUsage;
+  decoder_ = provider_.makeDecoder(upstreamStream);
+  sendUpstream(std::move(request), upstreamStream);
+}
+
+void Exchange::startLocal(providers::LocalReply reply, bool includeUsage) {
+  mode_ = Mode::Local;
+  includeUsage_ = includeUsage;
+  local_ = std::move(reply);
+  timer_.emplace(gateway_.loop(worker_));
+  sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
+  if (clientStream_) sink_->startStream(200, "text/event-stream");
+  timer_->expires_after(local_->firstEventDelay);
+  timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->playLocal();
+  });
+}
+
+void Exchange::playLocal() {
+  if (done_) return;
+  auto& events = local_->events;
+  const bool paced = clientStream_ && local_->eventInterval.count() > 0;
+  // Without pacing everything goes out in one write; with it, one event per interval (and a
+  // content event per tick, so the pacing is what a client sees).
+  while (localNext_ < events.size()) {
+    emit({events[localNext_++]});
+    if (done_) return;
+    const auto kind = events[localNext_ - 1].kind;
+    const bool visible = kind == core::EventKind::TextDelta || kind == core::EventKind::ToolCallDelta ||
+                         kind == core::EventKind::ToolCallStart;
+    if (paced && visible && localNext_ < events.size()) break;
+  }
+  if (localNext_ >= events.size()) {
+    finishClient();
+    return;
+  }
+  auto next = [self = shared_from_this()] {
+    self->timer_->expires_after(self->local_->eventInterval);
+    self->timer_->async_wait([self](boost::system::error_code ec) {
+      if (!ec) self->playLocal();
+    });
+  };
+  if (sink_->congested()) {
+    sink_->onDrained(next);
+  } else {
+    next();
+  }
+}
+
+void Exchange::onResponseHead(const upstream::ResponseHead& head) {
+  if (done_) return;
+  upstreamStatus_ = head.status;
+  upstreamContentType_ = std::string(head.header("content-type"));
+  if (head.status < 200 || head.status >= 300) {
+    upstreamFailed_ = true;
+    // Both SDK families back off on these; pass the upstream's wish on.
+    if (auto seconds = head.header("retry-after"); !seconds.empty()) {
+      retryAfter_ = std::string(seconds);
+    } else if (auto ms = head.header("retry-after-ms"); !ms.empty()) {
+      double value = 0;
+      std::from_chars(ms.data(), ms.data() + ms.size(), value);
+      if (value > 0) retryAfter_ = std::to_string(static_cast<long long>(std::ceil(value / 1000.0)));
+    }
+    return;
+  }
+  if (clientStream_) {
+    const bool eventStream = upstreamContentType_.rfind("text/event-stream", 0) == 0;
+    sink_->startStream(200, mode_ == Mode::Passthrough && !eventStream && !upstreamContentType_.empty()
+                                ? upstreamContentType_
+                                : std::string("text/event-stream"));
+  }
+}
+
+void Exchange::onBody(std::string_view bytes) {
+  if (done_) return;
+  if (upstreamFailed_) {
+    if (buffered_.size() < kMaxErrorBody) buffered_.append(bytes.substr(0, kMaxErrorBody - buffered_.size()));
+    return;
+  }
+  if (mode_ == Mode::Passthrough) {
+    if (!clientStream_) {
+      if (buffered_.size() + bytes.size() > kMaxBufferedBody) {
+        fail(GatewayError::make(ErrorKind::Protocol, "upstream_response_too_large", "upstream response is too large"));
+        return;
+      }
+      buffered_.append(bytes);
+      return;
+    }
+    sink_->writeChunk(std::string(bytes));
+    // Read along only to notice usage and in-stream errors for the log.
+    passthroughScanner_.feed(bytes, [this](const stream::SseEvent& event) { scanPassthroughEvent(event.data); });
+    applyBackpressure();
+    return;
+  }
+  events_.clear();
+  if (auto error = decoder_->feed(bytes, events_)) {
+    fail(std::move(*error));
+    return;
+  }
+  emit(events_);
+  applyBackpressure();
+}
+
+void Exchange::scanPassthroughEvent(std::string_view data) {
+  // Only the few chunks that carry usage or an error are parsed.
+  const bool hasUsage = data.find("\"usage\":{") != std::string_view::npos;
+  const bool hasError = data.find("\"error\"") != std::string_view::npos;
+  if (!hasUsage && !hasError) return;
+  json chunk = json::parse(data, nullptr, false);
+  if (!chunk.is_object()) return;
+  if (auto usage = chunk.find("usage"); usage != chunk.end() && usage->is_object()) {
+    noteUsage(api::openai::decodeUsage(*usage));
+  }
+  if (auto error = chunk.find("error"); error != chunk.end() && !error->is_null()) {
+    sink_->log().errorCode = "upstream_stream_error";
+    log::message(spdlog::level::warn, "request " + requestId_ + ": upstream " + provider_.name() +
+                                          " sent an error inside the stream");
+  }
+}
+
+void Exchange::noteUsage(const core::Usage& usage) {
+  sink_->log().inputTokens = usage.inputTokens;
+  sink_->log().outputTokens = usage.outputTokens;
+}
+
+void Exchange::applyBackpressure() {
+  if (!transfer_ || !sink_->congested()) return;
+  transfer_->pause();
+  sink_->onDrained([self = shared_from_this()] {
+    if (self->transfer_) self->transfer_->resume();
+  });
+}
+
+void Exchange::onComplete(std::error_code ec) {
+  if (done_) return;
+  if (ec) {
+    fail(upstream::classify(ec, upstreamStatus_ != 0));
+    return;
+  }
+  if (upstreamFailed_) {
+    GatewayError error = provider_.decodeError(static_cast<int>(upstreamStatus_), buffered_);
+    error.retryAfter = retryAfter_;
+    log::message(upstreamStatus_ >= 500 ? spdlog::level::warn : spdlog::level::info,
+                 "request " + requestId_ + ": upstream " + provider_.name() + " answered HTTP " +
+                     std::to_string(upstreamStatus_) + " (" + error.code + ")");
+    fail(std::move(error));
+    return;
+  }
+  if (mode_ == Mode::Passthrough) {
+    done_ = true;
+    if (clientStream_) {
+      sink_->endStream();
+    } else {
+      json body = json::parse(buffered_, nullptr, false);
+      if (body.is_object() && body.contains("usage")) noteUsage(api::openai::decodeUsage(body["usage"]));
+      sink_->sendResponse(static_cast<int>(upstreamStatus_),
+                          upstreamContentType_.empty() ? std::string_view("application/json") : upstreamContentType_,
+                          std::move(buffered_));
+    }
+    transfer_.reset();
+    return;
+  }
+  events_.clear();
+  if (auto error = decoder_->finish(events_)) {
+    fail(std::move(*error));
+    return;
+  }
+  emit(events_);
+  finishClient();
+}
+
+void Exchange::emit(const std::vector<core::ChatEvent>& events) {
+  if (events.empty() || done_) return;
+  std::string out;
+  for (const auto& event : events) {
+    if (event.kind == core::EventKind::UsageReport) noteUsage(event.usage);
+    if (!clientStream_) {
+      accumulator_.add(event);
+      continue;
+    }
+    if (!encoder_) {
+      // The first event fixes the id and model every chunk repeats.
+      std::string id = event.kind == core::EventKind::Start && !event.id.empty() ? event.id : "chatcmpl-" + requestId_;
+      std::string model = event.kind == core::EventKind::Start && !event.name.empty() ? event.name : clientModel_;
+      encoder_.emplace(std::move(id), std::move(model), 0, includeUsage_);
+    }
+    encoder_->encode(event, out);
+  }
+  if (!out.empty()) sink_->writeChunk(std::move(out));
+}
+
+void Exchange::finishClient() {
+  if (done_) return;
+  done_ = true;
+  transfer_.reset();
+  if (clientStream_) {
+    if (!encoder_) encoder_.emplace("chatcmpl-" + requestId_, clientModel_, 0, includeUsage_);
+    std::string out;
+    encoder_->finish(out);
+    sink_->writeChunk(std::move(out));
+    sink_->endStream();
+    return;
+  }
+  auto& response = accumulator_.response();
+  if (response.id.empty()) response.id = "chatcmpl-" + requestId_;
+  if (response.model.empty()) response.model = clientModel_;
+  if (response.choices.empty()) response.choices.push_back(core::Choice{});
+  sink_->sendResponse(200, "application/json", api::openai::encodeResponse(response));
+}
+
+void Exchange::fail(GatewayError error) {
+  if (done_) return;
+  done_ = true;
+  if (transfer_) {
+    transfer_->cancel();
+    transfer_.reset();
+  }
+  sink_->log().errorCode = error.code;
+  if (!sink_->started()) {
+    server::HeaderList headers;
+    if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
+    sink_->sendResponse(error.status, "application/json", api::openai::encodeError(error), headers);
+    return;
+  }
+  // The stream has begun: the error travels inside it, as the SDKs expect.
+  log::message(spdlog::level::warn, "request " + requestId_ + ": stream from " + provider_.name() +
+                                        " failed after it started (" + error.code + "): " + error.message);
+  std::string out;
+  api::openai::StreamEncoder::encodeError(error, out);
+  sink_->writeChunk(std::move(out));
+  sink_->endStream();
+}
+
+void Exchange::cancel() {
+  if (done_) return;
+  done_ = true;
+  if (transfer_) {
+    transfer_->cancel();
+    transfer_.reset();
+  }
+  if (timer_) timer_->cancel();
+  log::message(spdlog::level::info, "request " + requestId_ + ": client went away; upstream work cancelled");
+}
+
+}  // namespace llmgate::proxy

@@ -1,0 +1,92 @@
+#include "llmgate/proxy/json_field.hpp"
+
+#include "llmgate/core/json_text.hpp"
+
+namespace llmgate::proxy {
+namespace {
+
+void skipSpace(std::string_view json, std::size_t& i) {
+  while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) ++i;
+}
+
+// At an opening quote: moves past the closing quote.
+void skipString(std::string_view json, std::size_t& i) {
+  ++i;
+  while (i < json.size() && json[i] != '"') i += json[i] == '\\' ? 2 : 1;
+  ++i;
+}
+
+// Moves past one value of any type.
+void skipValue(std::string_view json, std::size_t& i) {
+  if (i >= json.size()) return;
+  if (json[i] == '"') {
+    skipString(json, i);
+    return;
+  }
+  if (json[i] == '{' || json[i] == '[') {
+    int depth = 0;
+    while (i < json.size()) {
+      const char c = json[i];
+      if (c == '"') {
+        skipString(json, i);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') {
+        --depth;
+        if (depth == 0) {
+          ++i;
+          return;
+        }
+      }
+      ++i;
+    }
+    return;
+  }
+  // number, true, false, null
+  while (i < json.size() && json[i] != ',' && json[i] != '}' && json[i] != ']' && json[i] != ' ' &&
+         json[i] != '\n' && json[i] != '\r' && json[i] != '\t') {
+    ++i;
+  }
+}
+
+}  // namespace
+
+std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key) {
+  std::size_t i = 0;
+  skipSpace(json, i);
+  if (i >= json.size() || json[i] != '{') return std::nullopt;
+  ++i;
+  while (i < json.size()) {
+    skipSpace(json, i);
+    if (i >= json.size() || json[i] == '}') return std::nullopt;
+    if (json[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (json[i] != '"') return std::nullopt;
+    const std::size_t keyStart = i + 1;
+    skipString(json, i);
+    // Keys written with escapes never match: clients do not escape "model".
+    const std::string_view name = json.substr(keyStart, i - 1 - keyStart);
+    skipSpace(json, i);
+    if (i >= json.size() || json[i] != ':') return std::nullopt;
+    ++i;
+    skipSpace(json, i);
+    const std::size_t valueStart = i;
+    skipValue(json, i);
+    if (name == key) return TextSpan{valueStart, i - valueStart};
+  }
+  return std::nullopt;
+}
+
+bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value) {
+  auto span = findTopLevelValue(json, key);
+  if (!span || span->length == 0 || json[span->offset] != '"') return false;
+  std::string quoted;
+  core::appendJsonString(quoted, value);
+  json.replace(span->offset, span->length, quoted);
+  return true;
+}
+
+}  // namespace llmgate::proxy

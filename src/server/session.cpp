@@ -1,0 +1,390 @@
+#include "session.hpp"
+
+#include <random>
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "llmgate/log/log.hpp"
+
+namespace llmgate::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+// Flow control: above this many unsent bytes the producer is asked to pause.
+constexpr std::size_t kCongestedBytes = 256 * 1024;
+constexpr std::size_t kMaxBuffersPerWrite = 64;
+
+std::string newRequestId() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t value = random();
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, value >>= 4) id[i] = kHex[value & 0xF];
+  return id;
+}
+
+// Accepts a client-supplied id only if it is short and printable (it is echoed and logged).
+bool acceptableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c <= 0x20 || c >= 0x7F) return false;
+  }
+  return true;
+}
+
+double millisSince(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+}  // namespace
+
+Worker::Worker(std::size_t index, const config::ServerConfig& config, std::shared_ptr<ServerState> state,
+               std::shared_ptr<RequestHandler> handler)
+    : index(index), config(config), state(std::move(state)), handler(std::move(handler)), acceptor(io) {}
+
+void Worker::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(boost::asio::socket_base::reuse_address(true));
+  // One acceptor per worker on the same port: the kernel spreads connections across them.
+  using ReusePort = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  acceptor.set_option(ReusePort(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(boost::asio::socket_base::max_listen_connections);
+}
+
+void Worker::accept() {
+  acceptor.async_accept([this](beast::error_code ec, boost::asio::ip::tcp::socket socket) {
+    if (ec == boost::asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) {
+      beast::error_code ignored;
+      socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+      std::make_shared<Session>(std::move(socket), *this)->run();
+    } else {
+      log::message(spdlog::level::warn, "accept failed: " + ec.message());
+    }
+    accept();
+  });
+}
+
+void Worker::drain() {
+  beast::error_code ignored;
+  acceptor.close(ignored);
+  std::vector<Session*> current(sessions->begin(), sessions->end());
+  for (Session* session : current) session->drain();
+}
+
+Session::Session(boost::asio::ip::tcp::socket socket, Worker& worker)
+    : stream_(std::move(socket)), worker_(worker), registry_(worker.sessions) {
+  registry_->insert(this);
+  ++worker_.state->openConnections;
+}
+
+Session::~Session() {
+  registry_->erase(this);
+  --worker_.state->openConnections;
+  // A request still open here was dropped at shutdown.
+  if (inRequest_) --worker_.state->inFlight;
+}
+
+void Session::run() { readRequest(); }
+
+void Session::drain() {
+  if (!inRequest_) {
+    close();
+  } else {
+    keepAlive_ = false;
+  }
+}
+
+std::string_view Session::method() const { return request_.method_string(); }
+
+std::string_view Session::path() const {
+  std::string_view target = request_.target();
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view Session::header(std::string_view name) const {
+  auto it = request_.find(name);
+  return it == request_.end() ? std::string_view{} : std::string_view(it->value());
+}
+
+std::string& Session::body() { return request_.body(); }
+
+void Session::readRequest() {
+  parser_.emplace();
+  parser_->body_limit(static_cast<std::uint64_t>(worker_.config.maxBodyBytes));
+  parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
+  stream_.expires_after(std::chrono::milliseconds(worker_.config.readTimeoutMs));
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::onRead, shared_from_this()));
+}
+
+void Session::onRead(beast::error_code ec, std::size_t) {
+  if (closing_) return;
+  if (ec == http::error::body_limit) {
+    rejectUnread(413, "request_body_too_large",
+                 "request body exceeds the limit of " + std::to_string(worker_.config.maxBodyBytes) + " bytes");
+    return;
+  }
+  if (ec == http::error::header_limit) {
+    rejectUnread(431, "request_header_too_large", "request headers exceed the size limit");
+    return;
+  }
+  if (ec == beast::error::timeout && parser_->got_some()) {
+    rejectUnread(408, "request_timeout", "the request was not received in time");
+    return;
+  }
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
+      ec == boost::asio::error::connection_reset || ec == boost::asio::error::operation_aborted) {
+    close();
+    return;
+  }
+  if (ec) {
+    rejectUnread(400, "malformed_http_request", "malformed HTTP request: " + ec.message());
+    return;
+  }
+  request_ = parser_->release();
+  receivedAt_ = Clock::now();
+  inRequest_ = true;
+  ++worker_.state->inFlight;
+  keepAlive_ = request_.keep_alive() && !worker_.state->draining;
+  responseStarted_ = responseComplete_ = chunked_ = false;
+  status_ = 0;
+  bytesSent_ = 0;
+  log_ = RequestLog{};
+  std::string_view given = header("x-request-id");
+  requestId_ = acceptableRequestId(given) ? std::string(given) : newRequestId();
+  bytesIn_ = request_.body().size();
+  stream_.expires_never();
+  watchClient();
+  worker_.handler->handle(*this, shared_from_this(), worker_.index);
+}
+
+void Session::rejectUnread(int status, const char* code, const std::string& message) {
+  // The rest of the request was not read, so the connection cannot be reused.
+  request_ = parser_->release();
+  receivedAt_ = Clock::now();
+  inRequest_ = true;
+  ++worker_.state->inFlight;
+  keepAlive_ = false;
+  requestId_ = newRequestId();
+  bytesIn_ = 0;
+  bytesSent_ = 0;
+  status_ = 0;
+  responseStarted_ = responseComplete_ = chunked_ = false;
+  log_ = RequestLog{};
+  log_.errorCode = code;
+  stream_.expires_never();
+  core::GatewayError error;
+  error.kind = status == 413 ? core::ErrorKind::RequestTooLarge : core::ErrorKind::InvalidRequest;
+  error.status = status;
+  error.code = code;
+  error.message = message;
+  worker_.handler->reject(*this, shared_from_this(), error);
+}
+
+std::string Session::headerBlock(int status, std::string_view contentType, const HeaderList& extra,
+                                 std::optional<std::size_t> contentLength) {
+  std::string out;
+  out.reserve(256);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += http::obsolete_reason(static_cast<http::status>(status));
+  out += "\r\nContent-Type: ";
+  out += contentType;
+  if (contentLength) {
+    out += "\r\nContent-Length: ";
+    out += std::to_string(*contentLength);
+  } else if (chunked_) {
+    out += "\r\nTransfer-Encoding: chunked";
+  }
+  out += "\r\nx-request-id: ";
+  out += requestId_;
+  if (!keepAlive_) {
+    out += "\r\nConnection: close";
+  } else if (request_.version() < 11) {
+    out += "\r\nConnection: keep-alive";
+  }
+  for (const auto& [name, value] : extra) {
+    out += "\r\n";
+    out += name;
+    out += ": ";
+    out += value;
+  }
+  out += "\r\n\r\n";
+  return out;
+}
+
+void Session::sendResponse(int status, std::string_view contentType, std::string body, const HeaderList& extra) {
+  if (responseStarted_ || !inRequest_) return;
+  responseStarted_ = true;
+  responseComplete_ = true;
+  status_ = status;
+  enqueue(headerBlock(status, contentType, extra, body.size()));
+  if (!body.empty()) enqueue(std::move(body));
+  flush();
+}
+
+void Session::startStream(int status, std::string_view contentType, const HeaderList& extra) {
+  if (responseStarted_ || !inRequest_) return;
+  responseStarted_ = true;
+  status_ = status;
+  // HTTP/1.0 clients get the raw stream and a close at its end.
+  chunked_ = request_.version() >= 11;
+  if (!chunked_) keepAlive_ = false;
+  HeaderList headers = extra;
+  headers.emplace_back("Cache-Control", "no-cache");
+  headers.emplace_back("X-Accel-Buffering", "no");  // tell nginx-style proxies not to buffer
+  enqueue(headerBlock(status, contentType, headers, std::nullopt));
+  flush();
+}
+
+void Session::writeChunk(std::string bytes) {
+  if (!responseStarted_ || responseComplete_ || bytes.empty() || closing_) return;
+  if (chunked_) {
+    char size[24];
+    const int length = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+    enqueue(std::string(size, static_cast<std::size_t>(length)));
+    enqueue(std::move(bytes));
+    enqueue("\r\n");
+  } else {
+    enqueue(std::move(bytes));
+  }
+  flush();
+}
+
+void Session::endStream() {
+  if (!responseStarted_ || responseComplete_) return;
+  responseComplete_ = true;
+  if (chunked_) {
+    enqueue("0\r\n\r\n");
+    flush();
+  } else if (!writeInFlight_ && queue_.empty()) {
+    completeRequest();
+  }
+}
+
+bool Session::congested() const { return queuedBytes_ >= kCongestedBytes; }
+
+void Session::enqueue(std::string bytes) {
+  if (closing_) return;
+  if (bytesSent_ == 0 && queuedBytes_ == 0) firstByteAt_ = Clock::now();
+  queuedBytes_ += bytes.size();
+  queue_.push_back(std::move(bytes));
+}
+
+void Session::flush() {
+  if (writeInFlight_ || queue_.empty() || closing_) return;
+  writing_.clear();
+  writingCount_ = std::min(queue_.size(), kMaxBuffersPerWrite);
+  for (std::size_t i = 0; i < writingCount_; ++i) writing_.emplace_back(queue_[i].data(), queue_[i].size());
+  writeInFlight_ = true;
+  stream_.expires_after(std::chrono::milliseconds(worker_.config.writeTimeoutMs));
+  boost::asio::async_write(stream_, writing_, beast::bind_front_handler(&Session::onWritten, shared_from_this()));
+}
+
+void Session::onWritten(beast::error_code ec, std::size_t bytes) {
+  writeInFlight_ = false;
+  if (ec) {
+    clientGone();
+    return;
+  }
+  for (std::size_t i = 0; i < writingCount_; ++i) queue_.pop_front();
+  queuedBytes_ -= bytes;
+  bytesSent_ += bytes;
+  if (drainedCallback_ && !congested()) {
+    auto callback = std::move(drainedCallback_);
+    drainedCallback_ = nullptr;
+    callback();
+  }
+  if (writeInFlight_ || closing_) return;
+  if (!queue_.empty()) {
+    flush();
+  } else if (responseComplete_ && inRequest_) {
+    stream_.expires_never();
+    completeRequest();
+  }
+}
+
+void Session::watchClient() {
+  // While a response is produced, a readable socket with nothing to read means the client
+  // closed: tell the exchange so it can drop the upstream transfer at once.
+  const std::uint64_t generation = ++watchGeneration_;
+  stream_.socket().async_wait(boost::asio::ip::tcp::socket::wait_read,
+                              [self = shared_from_this(), generation](beast::error_code ec) {
+                                if (generation != self->watchGeneration_ || !self->inRequest_ || self->closing_) return;
+                                if (ec == boost::asio::error::operation_aborted) return;
+                                beast::error_code availableError;
+                                const std::size_t available = self->stream_.socket().available(availableError);
+                                if (ec || availableError || available == 0) self->clientGone();
+                                // Otherwise these are pipelined request bytes, read after this response.
+                              });
+}
+
+void Session::clientGone() {
+  if (closing_) return;
+  if (inRequest_ && !responseComplete_) {
+    if (status_ == 0) status_ = 499;  // nginx's "client closed request"
+    if (log_.errorCode.empty()) log_.errorCode = "client_disconnected";
+  }
+  auto callback = std::move(goneCallback_);
+  goneCallback_ = nullptr;
+  drainedCallback_ = nullptr;
+  if (callback) callback();
+  keepAlive_ = false;
+  completeRequest();
+}
+
+void Session::completeRequest() {
+  if (!inRequest_) {
+    close();
+    return;
+  }
+  inRequest_ = false;
+  --worker_.state->inFlight;
+  ++watchGeneration_;
+  writeAccessLog();
+  drainedCallback_ = nullptr;
+  goneCallback_ = nullptr;
+  if (keepAlive_ && !closing_ && !worker_.state->draining) {
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // ends the disconnect watch before the next read
+    readRequest();
+  } else {
+    close();
+  }
+}
+
+void Session::close() {
+  if (closing_) return;
+  closing_ = true;
+  beast::error_code ignored;
+  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.close();
+}
+
+void Session::writeAccessLog() {
+  const auto now = Clock::now();
+  log::AccessRecord record;
+  record.method = request_.method_string();
+  record.path = path();
+  record.status = status_;
+  record.model = log_.model;
+  record.provider = log_.provider;
+  record.requestId = requestId_;
+  record.errorCode = log_.errorCode;
+  record.stream = log_.stream;
+  record.inputTokens = log_.inputTokens;
+  record.outputTokens = log_.outputTokens;
+  record.bytesIn = bytesIn_;
+  record.bytesOut = bytesSent_;
+  record.durationMs = millisSince(receivedAt_, now);
+  record.firstByteMs = bytesSent_ > 0 || queuedBytes_ > 0 ? millisSince(receivedAt_, firstByteAt_) : -1;
+  log::access(record);
+}
+
+}  // namespace llmgate::server

@@ -1,0 +1,119 @@
+// One client connection: reads requests (with timeout and limits), hands each to the
+// RequestHandler, and writes the response as soon as each piece exists.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "llmgate/config/config.hpp"
+#include "llmgate/server/http_server.hpp"
+#include "llmgate/server/request_handler.hpp"
+
+namespace llmgate::server {
+
+class Session;
+
+/// Per-thread state of one worker: its loop, acceptor and the sessions it owns.
+class Worker {
+ public:
+  Worker(std::size_t index, const config::ServerConfig& config, std::shared_ptr<ServerState> state,
+         std::shared_ptr<RequestHandler> handler);
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  void accept();
+  void drain();  // on the worker thread
+
+  boost::asio::io_context io;
+  const std::size_t index;
+  const config::ServerConfig& config;
+  std::shared_ptr<ServerState> state;
+  std::shared_ptr<RequestHandler> handler;
+  boost::asio::ip::tcp::acceptor acceptor;
+  /// Shared so that a session destroyed after its worker (at loop teardown) stays safe.
+  std::shared_ptr<std::unordered_set<Session*>> sessions = std::make_shared<std::unordered_set<Session*>>();
+};
+
+class Session : public std::enable_shared_from_this<Session>, public ResponseSink, public IncomingRequest {
+ public:
+  Session(boost::asio::ip::tcp::socket socket, Worker& worker);
+  ~Session() override;
+  void run();
+  /// The server is draining: close now if idle, else after the current response.
+  void drain();
+
+  // IncomingRequest
+  std::string_view method() const override;
+  std::string_view path() const override;
+  std::string_view header(std::string_view name) const override;
+  std::string& body() override;
+  const std::string& requestId() const override { return requestId_; }
+  std::chrono::steady_clock::time_point receivedAt() const override { return receivedAt_; }
+
+  // ResponseSink
+  void sendResponse(int status, std::string_view contentType, std::string body,
+                    const HeaderList& extraHeaders) override;
+  void startStream(int status, std::string_view contentType, const HeaderList& extraHeaders) override;
+  void writeChunk(std::string bytes) override;
+  void endStream() override;
+  std::size_t queuedBytes() const override { return queuedBytes_; }
+  bool congested() const override;
+  void onDrained(std::function<void()> callback) override { drainedCallback_ = std::move(callback); }
+  void onClientGone(std::function<void()> callback) override { goneCallback_ = std::move(callback); }
+  bool started() const override { return responseStarted_; }
+  RequestLog& log() override { return log_; }
+
+ private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  void readRequest();
+  void onRead(boost::beast::error_code ec, std::size_t bytes);
+  void rejectUnread(int status, const char* code, const std::string& message);
+  std::string headerBlock(int status, std::string_view contentType, const HeaderList& extra,
+                          std::optional<std::size_t> contentLength);
+  void enqueue(std::string bytes);  // queues without writing; flush() starts the write
+  void flush();
+  void onWritten(boost::beast::error_code ec, std::size_t bytes);
+  void watchClient();
+  void clientGone();
+  void completeRequest();
+  void close();
+  void writeAccessLog();
+
+  boost::beast::tcp_stream stream_;
+  Worker& worker_;
+  std::shared_ptr<std::unordered_set<Session*>> registry_;
+  std::uint64_t watchGeneration_ = 0;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  Request request_;
+  std::string requestId_;
+  std::chrono::steady_clock::time_point receivedAt_;
+  std::chrono::steady_clock::time_point firstByteAt_;
+  RequestLog log_;
+
+  std::deque<std::string> queue_;
+  std::vector<boost::asio::const_buffer> writing_;
+  std::size_t writingCount_ = 0;
+  std::size_t queuedBytes_ = 0;
+  std::size_t bytesSent_ = 0;
+  std::size_t bytesIn_ = 0;
+  int status_ = 0;
+  bool inRequest_ = false;
+  bool writeInFlight_ = false;
+  bool responseStarted_ = false;
+  bool chunked_ = false;
+  bool responseComplete_ = false;
+  bool keepAlive_ = true;
+  bool closing_ = false;
+  std::function<void()> drainedCallback_;
+  std::function<void()> goneCallback_;
+};
+
+}  // namespace llmgate::server

@@ -1,0 +1,455 @@
+#include "llmgate/upstream/http_client.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
+
+namespace llmgate::upstream {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class UpstreamCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "llmgate.upstream"; }
+  std::string message(int value) const override {
+    switch (static_cast<Errc>(value)) {
+      case Errc::first_byte_timeout: return "upstream sent no response in time";
+      case Errc::idle_timeout: return "upstream stream went silent for too long";
+    }
+    return "upstream error";
+  }
+};
+
+class CurlCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "curl"; }
+  std::string message(int value) const override { return curl_easy_strerror(static_cast<CURLcode>(value)); }
+};
+
+void globalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string lowerCase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+}  // namespace
+
+const std::error_category& upstreamCategory() {
+  static const UpstreamCategory category;
+  return category;
+}
+
+const std::error_category& curlCategory() {
+  static const CurlCategory category;
+  return category;
+}
+
+std::error_code makeErrorCode(Errc errc) { return {static_cast<int>(errc), upstreamCategory()}; }
+
+core::GatewayError classify(std::error_code ec, bool responseStarted) {
+  using core::ErrorKind;
+  using core::GatewayError;
+  if (ec.category() == upstreamCategory()) {
+    const bool firstByte = ec.value() == static_cast<int>(Errc::first_byte_timeout);
+    return GatewayError::make(ErrorKind::Timeout, firstByte ? "upstream_first_byte_timeout" : "upstream_idle_timeout",
+                              ec.message());
+  }
+  if (ec.category() == curlCategory()) {
+    const std::string detail = ec.message();
+    switch (static_cast<CURLcode>(ec.value())) {
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        return GatewayError::make(ErrorKind::Connect, "upstream_dns_error", "cannot resolve upstream host: " + detail);
+      case CURLE_COULDNT_CONNECT:
+        return GatewayError::make(ErrorKind::Connect, "upstream_connect_error", "cannot connect to upstream: " + detail);
+      case CURLE_OPERATION_TIMEDOUT:
+        return GatewayError::make(ErrorKind::Timeout, responseStarted ? "upstream_total_timeout" : "upstream_timeout",
+                                  "upstream timed out: " + detail);
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_CACERT_BADFILE:
+        return GatewayError::make(ErrorKind::Connect, "upstream_tls_error", "TLS with upstream failed: " + detail);
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_PARTIAL_FILE:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+        if (responseStarted) {
+          return GatewayError::make(ErrorKind::Protocol, "upstream_disconnected",
+                                    "upstream connection broke mid-response: " + detail);
+        }
+        return GatewayError::make(ErrorKind::Connect, "upstream_connection_reset", "upstream connection failed: " + detail);
+      default:
+        break;
+    }
+    return GatewayError::make(ErrorKind::Protocol, "upstream_transfer_error", "upstream transfer failed: " + detail);
+  }
+  return core::GatewayError::make(core::ErrorKind::Internal, "upstream_transfer_error", ec.message());
+}
+
+std::string_view ResponseHead::header(std::string_view lowerName) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lowerName) return value;
+  }
+  return {};
+}
+
+// ---- Transfer ----------------------------------------------------------------------------
+
+Transfer::Transfer(HttpClient& client) : client_(client), deadline_(client.io_) {}
+
+void Transfer::pause() { pauseWanted_ = true; }
+
+void Transfer::resume() {
+  pauseWanted_ = false;
+  if (curlPaused_ && easy_ != nullptr) {
+    curlPaused_ = false;
+    // May deliver the held bytes right away, through onWrite.
+    curl_easy_pause(easy_, CURLPAUSE_CONT);
+  }
+}
+
+void Transfer::cancel() {
+  if (easy_ == nullptr) return;
+  cancelled_ = true;
+  // Inside a curl callback the handle cannot be removed: the callback returns an error instead
+  // and the transfer is cleaned up when curl reports it done.
+  if (!inCallback_) client_.finish(*this, {}, false);
+}
+
+void Transfer::deliverHead() {
+  if (headDelivered_ || cancelled_) return;
+  headDelivered_ = true;
+  curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &head_.status);
+  long connects = 0;
+  curl_easy_getinfo(easy_, CURLINFO_NUM_CONNECTS, &connects);
+  openedConnection_ = connects > 0;
+  if (openedConnection_) ++client_.stats_.connectionsOpened;
+  handler_->onResponseHead(head_);
+}
+
+std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, void* self) noexcept {
+  auto& transfer = *static_cast<Transfer*>(self);
+  const std::size_t bytes = size * count;
+  if (transfer.cancelled_) return 0;
+  transfer.lastActivity_ = Clock::now();
+  const std::string_view line(data, bytes);
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new status line: an earlier 1xx (or a redirect) is superseded.
+    transfer.head_.headers.clear();
+    return bytes;
+  }
+  if (trim(line).empty()) {
+    long status = 0;
+    curl_easy_getinfo(transfer.easy_, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200) {
+      transfer.inCallback_ = true;
+      try {
+        transfer.deliverHead();
+      } catch (...) {
+        transfer.cancelled_ = true;
+      }
+      transfer.inCallback_ = false;
+    }
+    return transfer.cancelled_ ? 0 : bytes;
+  }
+  if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    transfer.head_.headers.emplace_back(lowerCase(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+  }
+  return bytes;
+}
+
+std::size_t Transfer::onWrite(char* data, std::size_t size, std::size_t count, void* self) noexcept {
+  auto& transfer = *static_cast<Transfer*>(self);
+  const std::size_t bytes = size * count;
+  if (transfer.cancelled_) return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  if (transfer.pauseWanted_) {
+    transfer.curlPaused_ = true;
+    return CURL_WRITEFUNC_PAUSE;  // curl keeps the bytes and offers them again on resume
+  }
+  transfer.lastActivity_ = Clock::now();
+  transfer.gotBody_ = true;
+  transfer.inCallback_ = true;
+  try {
+    transfer.deliverHead();
+    if (!transfer.cancelled_) transfer.handler_->onBody(std::string_view(data, bytes));
+  } catch (...) {
+    transfer.cancelled_ = true;
+  }
+  transfer.inCallback_ = false;
+  return transfer.cancelled_ ? 0 : bytes;
+}
+
+void Transfer::armDeadline(Clock::time_point at) {
+  deadline_.expires_at(at);
+  // The client keeps the transfer alive while it is active; the flag covers the shutdown case.
+  deadline_.async_wait([this, alive = client_.alive_](boost::system::error_code ec) {
+    if (!ec && *alive) onDeadline();
+  });
+}
+
+void Transfer::onDeadline() {
+  if (easy_ == nullptr) return;
+  const auto now = Clock::now();
+  const auto idle = request_.timeouts.idle;
+  if (pauseWanted_) {
+    // Waiting on our own client, not on the upstream.
+    armDeadline(now + idle);
+    return;
+  }
+  if (!headDelivered_ && !gotBody_) {
+    client_.finish(*this, makeErrorCode(Errc::first_byte_timeout), true);
+    return;
+  }
+  const auto due = lastActivity_ + idle;
+  if (now >= due) {
+    client_.finish(*this, makeErrorCode(Errc::idle_timeout), true);
+  } else {
+    armDeadline(due);
+  }
+}
+
+// ---- HttpClient --------------------------------------------------------------------------
+
+struct HttpClient::SocketWatch {
+  SocketWatch(boost::asio::io_context& io, curl_socket_t fd) : descriptor(io), fd(fd) {}
+  boost::asio::posix::stream_descriptor descriptor;
+  curl_socket_t fd;
+  int wanted = 0;
+  bool readWaiting = false;
+  bool writeWaiting = false;
+  bool removed = false;
+};
+
+HttpClient::HttpClient(boost::asio::io_context& io, const config::UpstreamPoolConfig& pool)
+    : io_(io), timer_(io), maxConnectionAge_(static_cast<long>(pool.idleSeconds)) {
+  globalInit();
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpClient::onSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::onTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(pool.maxCachedConnections));
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+}
+
+HttpClient::~HttpClient() {
+  *alive_ = false;
+  while (!active_.empty()) finish(*active_.begin()->second, {}, false);
+  curl_multi_cleanup(multi_);  // closes pooled connections (reporting their sockets removed)
+  for (auto& [fd, watch] : sockets_) watch->descriptor.release();
+  for (CURL* easy : idleEasy_) curl_easy_cleanup(easy);
+}
+
+CURL* HttpClient::acquireEasy() {
+  if (idleEasy_.empty()) return curl_easy_init();
+  CURL* easy = idleEasy_.back();
+  idleEasy_.pop_back();
+  return easy;
+}
+
+void HttpClient::releaseEasy(CURL* easy) {
+  // Reused handles avoid per-request malloc churn; reset keeps the multi's connection cache.
+  curl_easy_reset(easy);
+  if (idleEasy_.size() < 256) {
+    idleEasy_.push_back(easy);
+  } else {
+    curl_easy_cleanup(easy);
+  }
+}
+
+std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<TransferHandler> handler) {
+  auto transfer = std::shared_ptr<Transfer>(new Transfer(*this));
+  transfer->request_ = std::move(request);
+  transfer->handler_ = std::move(handler);
+  const Request& req = transfer->request_;
+  CURL* easy = acquireEasy();
+  transfer->easy_ = easy;
+  for (const auto& header : req.headers) transfer->headerList_ = curl_slist_append(transfer->headerList_, header.c_str());
+  // No "Expect: 100-continue" round trip for large bodies.
+  transfer->headerList_ = curl_slist_append(transfer->headerList_, "Expect:");
+
+  curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);  // else curl swaps the SIGPIPE handler per call
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, maxConnectionAge_);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeouts.connect.count()));
+  if (req.timeouts.total.count() > 0) {
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeouts.total.count()));
+  }
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headerList_);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::onWrite);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::onHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
+  if (!req.body.empty()) {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.data());
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  }
+
+  ++stats_.transfers;
+  transfer->lastActivity_ = Clock::now();
+  active_.emplace(easy, transfer);
+  transfer->armDeadline(Clock::now() + req.timeouts.connect + req.timeouts.firstByte);
+  if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
+    // Reported asynchronously so the caller's state is settled before the handler runs.
+    boost::asio::post(io_, [this, alive = alive_, transfer] {
+      if (*alive && transfer->easy_ != nullptr) finish(*transfer, {CURLE_FAILED_INIT, curlCategory()}, true);
+    });
+  }
+  return transfer;
+}
+
+void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
+  if (transfer.easy_ == nullptr) return;
+  CURL* easy = transfer.easy_;
+  auto keep = active_[easy];  // the handler may drop the last other reference
+  curl_multi_remove_handle(multi_, easy);
+  transfer.easy_ = nullptr;
+  transfer.deadline_.cancel();
+  curl_slist_free_all(transfer.headerList_);
+  transfer.headerList_ = nullptr;
+  active_.erase(easy);
+  releaseEasy(easy);
+  auto handler = std::move(transfer.handler_);
+  if (notify && handler && !transfer.cancelled_) {
+    if (!ec && !transfer.headDelivered_) {
+      transfer.headDelivered_ = true;
+      handler->onResponseHead(transfer.head_);
+    }
+    handler->onComplete(ec);
+  }
+}
+
+int HttpClient::onSocket(CURL*, curl_socket_t fd, int what, void* self, void*) noexcept {
+  auto& client = *static_cast<HttpClient*>(self);
+  try {
+    if (what == CURL_POLL_REMOVE) {
+      client.forgetSocket(fd);
+    } else {
+      client.watchSocket(fd, what);
+    }
+  } catch (...) {
+    return -1;
+  }
+  return 0;
+}
+
+void HttpClient::watchSocket(curl_socket_t fd, int what) {
+  auto& watch = sockets_[fd];
+  if (!watch) {
+    watch = std::make_shared<SocketWatch>(io_, fd);
+    boost::system::error_code ec;
+    watch->descriptor.assign(fd, ec);
+    if (ec) {
+      sockets_.erase(fd);
+      throw boost::system::system_error(ec);
+    }
+  }
+  watch->wanted = what;
+  if (what & CURL_POLL_IN) armWait(watch, true);
+  if (what & CURL_POLL_OUT) armWait(watch, false);
+}
+
+void HttpClient::forgetSocket(curl_socket_t fd) {
+  auto it = sockets_.find(fd);
+  if (it == sockets_.end()) return;
+  it->second->removed = true;
+  // curl owns and closes the fd: stop watching without closing it.
+  it->second->descriptor.release();
+  sockets_.erase(it);
+}
+
+void HttpClient::armWait(const std::shared_ptr<SocketWatch>& watch, bool forRead) {
+  bool& waiting = forRead ? watch->readWaiting : watch->writeWaiting;
+  if (waiting) return;
+  waiting = true;
+  const auto kind = forRead ? boost::asio::posix::stream_descriptor::wait_read
+                            : boost::asio::posix::stream_descriptor::wait_write;
+  watch->descriptor.async_wait(kind, [this, alive = alive_, watch, forRead](boost::system::error_code ec) {
+    (forRead ? watch->readWaiting : watch->writeWaiting) = false;
+    if (!*alive || watch->removed || ec == boost::asio::error::operation_aborted) return;
+    const int events = ec ? CURL_CSELECT_ERR : (forRead ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
+    socketAction(watch->fd, events);
+    if (!watch->removed && (watch->wanted & (forRead ? CURL_POLL_IN : CURL_POLL_OUT))) armWait(watch, forRead);
+  });
+}
+
+int HttpClient::onTimer(CURLM*, long timeoutMs, void* self) noexcept {
+  auto& client = *static_cast<HttpClient*>(self);
+  if (timeoutMs < 0) {
+    client.timer_.cancel();
+    client.timerArmed_ = false;
+    return 0;
+  }
+  if (timeoutMs == 0) {
+    // Run now, but from the loop (never re-enter curl) and once however often curl asks.
+    if (!client.zeroTimeoutPosted_) {
+      client.zeroTimeoutPosted_ = true;
+      boost::asio::post(client.io_, [&client, alive = client.alive_] {
+        if (!*alive) return;
+        client.zeroTimeoutPosted_ = false;
+        client.socketAction(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+    return 0;
+  }
+  // Re-arming the Asio timer on every call is costly; only an earlier deadline needs it. A
+  // timer that fires early is harmless: curl just reports its next deadline.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  if (client.timerArmed_ && deadline >= client.timerDeadline_) return 0;
+  client.timerArmed_ = true;
+  client.timerDeadline_ = deadline;
+  client.timer_.expires_at(deadline);
+  client.timer_.async_wait([&client, alive = client.alive_](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    client.timerArmed_ = false;
+    client.socketAction(CURL_SOCKET_TIMEOUT, 0);
+  });
+  return 0;
+}
+
+void HttpClient::socketAction(curl_socket_t fd, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, events, &running);
+  drainCompleted();
+}
+
+void HttpClient::drainCompleted() {
+  int pending = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &pending)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    auto it = active_.find(message->easy_handle);
+    if (it == active_.end()) continue;
+    const CURLcode code = message->data.result;
+    auto transfer = it->second;
+    finish(*transfer, code == CURLE_OK ? std::error_code{} : std::error_code{code, curlCategory()}, true);
+  }
+}
+
+}  // namespace llmgate::upstream
