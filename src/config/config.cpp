@@ -20,7 +20,10 @@ void substituteTree(json& node, const std::string& path, const EnvLookup& env,
     for (auto& name : result.missing) missing.emplace_back(path, name);
     node = std::move(result.value);
   } else if (node.is_object()) {
-    for (auto& [key, value] : node.items()) substituteTree(value, path + "." + key, env, missing);
+    for (auto& [key, value] : node.items()) {
+      if (!key.empty() && key.front() == '$') continue;  // comments are left as written
+      substituteTree(value, path + "." + key, env, missing);
+    }
   } else if (node.is_array()) {
     for (std::size_t i = 0; i < node.size(); ++i) {
       substituteTree(node[i], path + "[" + std::to_string(i) + "]", env, missing);
@@ -163,6 +166,7 @@ std::map<std::string, std::string> JsonReader::stringMap(const char* key) const 
 
 void JsonReader::rejectUnknownKeys(std::initializer_list<const char*> known) const {
   for (const auto& [key, value] : object_.items()) {
+    if (!key.empty() && key.front() == '$') continue;  // "$comment" and friends annotate configs
     bool found = false;
     for (const char* name : known) found = found || key == name;
     if (!found) throw ConfigError(pathOf(key.c_str()) + ": unknown key");
@@ -182,7 +186,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   substituteTree(root, "", env, missing);
 
   JsonReader top(root, "");
-  top.rejectUnknownKeys({"server", "log", "upstream", "auth", "providers", "aliases", "$comment"});
+  top.rejectUnknownKeys({"server", "log", "upstream", "auth", "providers", "aliases"});
   Config config;
 
   // Missing variables outside a provider block have no safe meaning.

@@ -151,7 +151,7 @@ std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, 
   auto& transfer = *static_cast<Transfer*>(self);
   const std::size_t bytes = size * count;
   if (transfer.cancelled_) return 0;
-  transfer.lastActivity_ = Clock::now();
+  transfer.noteFirstByte();
   const std::string_view line(data, bytes);
   if (line.rfind("HTTP/", 0) == 0) {
     // A new status line: an earlier 1xx (or a redirect) is superseded.
@@ -186,7 +186,7 @@ std::size_t Transfer::onWrite(char* data, std::size_t size, std::size_t count, v
     transfer.curlPaused_ = true;
     return CURL_WRITEFUNC_PAUSE;  // curl keeps the bytes and offers them again on resume
   }
-  transfer.lastActivity_ = Clock::now();
+  transfer.noteFirstByte();
   transfer.gotBody_ = true;
   transfer.inCallback_ = true;
   try {
@@ -197,6 +197,14 @@ std::size_t Transfer::onWrite(char* data, std::size_t size, std::size_t count, v
   }
   transfer.inCallback_ = false;
   return transfer.cancelled_ ? 0 : bytes;
+}
+
+void Transfer::noteFirstByte() {
+  lastActivity_ = Clock::now();
+  if (gotFirstByte_) return;
+  gotFirstByte_ = true;
+  // From now on the deadline watches the gaps between bytes.
+  armDeadline(lastActivity_ + request_.timeouts.idle);
 }
 
 void Transfer::armDeadline(Clock::time_point at) {
@@ -216,8 +224,20 @@ void Transfer::onDeadline() {
     armDeadline(now + idle);
     return;
   }
-  if (!headDelivered_ && !gotBody_) {
-    client_.finish(*this, makeErrorCode(Errc::first_byte_timeout), true);
+  if (!gotFirstByte_) {
+    // The first-byte wait starts once the request is on its way (connecting has its own limit).
+    curl_off_t sentAfterUs = 0;
+    curl_easy_getinfo(easy_, CURLINFO_PRETRANSFER_TIME_T, &sentAfterUs);
+    if (sentAfterUs == 0) {
+      armDeadline(now + request_.timeouts.firstByte);
+      return;
+    }
+    const auto due = startedAt_ + std::chrono::microseconds(sentAfterUs) + request_.timeouts.firstByte;
+    if (now >= due) {
+      client_.finish(*this, makeErrorCode(Errc::first_byte_timeout), true);
+    } else {
+      armDeadline(due);
+    }
     return;
   }
   const auto due = lastActivity_ + idle;
@@ -313,9 +333,9 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   }
 
   ++stats_.transfers;
-  transfer->lastActivity_ = Clock::now();
+  transfer->startedAt_ = transfer->lastActivity_ = Clock::now();
   active_.emplace(easy, transfer);
-  transfer->armDeadline(Clock::now() + req.timeouts.connect + req.timeouts.firstByte);
+  transfer->armDeadline(transfer->startedAt_ + req.timeouts.firstByte);
   if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
     // Reported asynchronously so the caller's state is settled before the handler runs.
     boost::asio::post(io_, [this, alive = alive_, transfer] {

@@ -86,6 +86,7 @@ class Transfer {
   static std::size_t onWrite(char* data, std::size_t size, std::size_t count, void* self) noexcept;
   static std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* self) noexcept;
   void deliverHead();
+  void noteFirstByte();
   void armDeadline(std::chrono::steady_clock::time_point at);
   void onDeadline();
 
@@ -95,9 +96,11 @@ class Transfer {
   Request request_;
   std::shared_ptr<TransferHandler> handler_;
   boost::asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point startedAt_;
   std::chrono::steady_clock::time_point lastActivity_;
   ResponseHead head_;
   bool headDelivered_ = false;
+  bool gotFirstByte_ = false;
   bool gotBody_ = false;
   bool pauseWanted_ = false;
   bool curlPaused_ = false;

@@ -1,0 +1,411 @@
+// End-to-end: real gateway, real loopback upstream, real sockets.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <curl/curl.h>
+#include <future>
+#include <thread>
+
+#include "gateway_harness.hpp"
+#include "test_upstream.hpp"
+
+namespace llmgate::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kSimpleBody = R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})";
+const std::string kStreamBody =
+    R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})";
+
+std::string configFor(const TestUpstream& upstream, const std::string& extraTop = "",
+                      const std::string& timeouts = "") {
+  return R"({)" + extraTop + R"("providers":[
+      {"name":"mock","type":"mock","models":["mock"]},
+      {"name":"up","type":"openai","base_url":")" + upstream.baseUrl() + R"(","api_key":"sk-upstream-secret",
+       "headers":{"X-Extra":"1"},
+       "models":["gpt-4o","alias-model"],"model_map":{"alias-model":"real-model"})" +
+         (timeouts.empty() ? "" : R"(,"timeouts":)" + timeouts) + R"(}]})";
+}
+
+const char* kCompletion = R"({"id":"chatcmpl-up1","object":"chat.completion","created":1727346168,"model":"gpt-4o-2024-08-06",
+  "choices":[{"index":0,"message":{"role":"assistant","content":"Hello!","refusal":null},"logprobs":null,"finish_reason":"stop"}],
+  "usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16}})";
+
+std::vector<std::string> sseEvents(const std::string& captured) {
+  std::vector<std::string> events;
+  std::size_t from = 0;
+  while (from < captured.size()) {
+    const std::size_t end = captured.find("\n\n", from);
+    if (end == std::string::npos) break;
+    events.push_back(captured.substr(from, end + 2 - from));
+    from = end + 2;
+  }
+  return events;
+}
+
+std::string textStopCapture() {
+  // The first events of the recorded gpt-4o stream, then finish, usage and [DONE].
+  return "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+         "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n"
+         "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n"
+         "data: [DONE]\n\n";
+}
+
+TEST(ChatCompletions, NonStreamPassthroughForwardsBodyAuthAndRequestId) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  auto result = gateway.post("/v1/chat/completions", kSimpleBody, {"x-request-id: trace-123"});
+  ASSERT_EQ(result.status, 200) << result.body << result.curlError;
+  EXPECT_EQ(result.body, kCompletion);  // bytes untouched
+  EXPECT_EQ(result.headers["x-request-id"], "trace-123");
+  auto requests = upstream.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/v1/chat/completions");
+  EXPECT_EQ(requests[0].header("authorization"), "Bearer sk-upstream-secret");
+  EXPECT_EQ(requests[0].header("x-extra"), "1");
+  EXPECT_EQ(requests[0].header("x-request-id"), "trace-123");
+  EXPECT_EQ(requests[0].body, kSimpleBody);
+}
+
+TEST(ChatCompletions, ModelMapRewritesOnlyTheModelField) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  const std::string body = R"({"model":"alias-model","messages":[{"role":"user","content":"model \"alias-model\""}],"x_custom":{"model":"keep"}})";
+  auto result = gateway.post("/v1/chat/completions", body);
+  ASSERT_EQ(result.status, 200);
+  auto sent = json::parse(upstream.requests().at(0).body);
+  EXPECT_EQ(sent["model"], "real-model");
+  EXPECT_EQ(sent["messages"][0]["content"], "model \"alias-model\"");
+  EXPECT_EQ(sent["x_custom"]["model"], "keep");
+}
+
+TEST(ChatCompletions, StreamChunksReachTheClientBeforeTheUpstreamFinishes) {
+  std::atomic<bool> clientSawFirstChunk{false};
+  const auto events = sseEvents(textStopCapture());
+  TestUpstream upstream([&](const RecordedRequest&) {
+    auto response = ScriptedResponse::sse(events);
+    // The rest of the stream is held back until the client has the first chunk: a gateway that
+    // buffered would never release it and the test would time out.
+    response.gate = [&] { return clientSawFirstChunk.load(); };
+    response.gateIndex = 1;
+    return response;
+  });
+  GatewayHarness gateway(configFor(upstream));
+  std::string received;
+  const auto start = std::chrono::steady_clock::now();
+  auto result = gateway.stream("/v1/chat/completions", kStreamBody, [&](const std::string& piece) {
+    received += piece;
+    if (received.find("\n\n") != std::string::npos) clientSawFirstChunk = true;
+    return true;
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the stream was held back";
+  ASSERT_EQ(result.status, 200);
+  EXPECT_EQ(result.headers["content-type"], "text/event-stream");
+  EXPECT_EQ(result.body, textStopCapture());  // passthrough keeps every byte
+}
+
+TEST(ChatCompletions, ToolCallStreamsAndBodiesPassThrough) {
+  const std::string toolStream =
+      "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+      "data: [DONE]\n\n";
+  TestUpstream upstream([&](const RecordedRequest& request) {
+    if (request.body.find("\"stream\":true") != std::string::npos) return ScriptedResponse::sse(sseEvents(toolStream), 5ms);
+    return ScriptedResponse::json(200, R"({"id":"c3","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}]})");
+  });
+  GatewayHarness gateway(configFor(upstream));
+  const std::string tools = R"(,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}])";
+  auto streamed = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"w"}])" + tools + "}");
+  ASSERT_EQ(streamed.status, 200);
+  EXPECT_EQ(streamed.body, toolStream);
+  auto whole = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"w"}])" + tools + "}");
+  ASSERT_EQ(whole.status, 200);
+  EXPECT_EQ(json::parse(whole.body)["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+  EXPECT_NE(upstream.requests().at(0).body.find("get_weather"), std::string::npos);
+}
+
+TEST(ChatCompletions, UpstreamErrorsKeepStatusShapeAndRetryAfter) {
+  TestUpstream upstream([](const RecordedRequest& request) {
+    if (request.body.find("rate") != std::string::npos) {
+      auto response = ScriptedResponse::json(
+          429, R"({"error":{"message":"Rate limit reached for gpt-4o","type":"requests","param":null,"code":"rate_limit_exceeded"}})");
+      response.headers.emplace_back("retry-after", "7");
+      return response;
+    }
+    if (request.body.find("bad") != std::string::npos) {
+      return ScriptedResponse::json(400, R"({"error":{"message":"Invalid 'messages'","type":"invalid_request_error","param":"messages","code":null}})");
+    }
+    return ScriptedResponse::json(503, "<html>upstream overloaded</html>");
+  });
+  GatewayHarness gateway(configFor(upstream));
+  auto limited = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"rate"}]})");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers["retry-after"], "7");
+  auto limitedBody = json::parse(limited.body);
+  EXPECT_EQ(limitedBody["error"]["message"], "Rate limit reached for gpt-4o");
+  EXPECT_EQ(limitedBody["error"]["code"], "rate_limit_exceeded");
+  auto bad = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"bad"}]})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["error"]["param"], "messages");
+  auto down = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(down.status, 503);
+  auto downBody = json::parse(down.body);
+  EXPECT_EQ(downBody["error"]["message"], "upstream returned HTTP 503");
+  EXPECT_EQ(downBody["error"]["type"], "upstream_error");
+  EXPECT_EQ(down.body.find("sk-upstream-secret"), std::string::npos);
+}
+
+TEST(ChatCompletions, UnreachableAndSilentUpstreamsGiveGatewayErrors) {
+  TestUpstream upstream([](const RecordedRequest&) {
+    ScriptedResponse silent;
+    silent.fault = ScriptedResponse::Fault::NeverRespond;
+    return silent;
+  });
+  GatewayHarness slow(configFor(upstream, "", R"({"first_byte_ms":200})"));
+  auto timedOut = slow.post("/v1/chat/completions", kSimpleBody);
+  EXPECT_EQ(timedOut.status, 504);
+  EXPECT_EQ(json::parse(timedOut.body)["error"]["code"], "upstream_first_byte_timeout");
+
+  // A bound socket that never listens: connections to its port are refused, and nothing else
+  // can take the port while the test runs.
+  const int deadSocket = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(deadSocket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(deadSocket, reinterpret_cast<sockaddr*>(&address), &length);
+  const unsigned short deadPort = ntohs(address.sin_port);
+  const std::string config = R"({"providers":[{"name":"up","type":"openai","base_url":"http://127.0.0.1:)" +
+                             std::to_string(deadPort) + R"(/v1","models":["gpt-4o"]}]})";
+  GatewayHarness refused(config);
+  auto result = refused.post("/v1/chat/completions", kSimpleBody);
+  EXPECT_EQ(result.status, 502);
+  EXPECT_EQ(json::parse(result.body)["error"]["code"], "upstream_connect_error");
+  ::close(deadSocket);
+}
+
+TEST(ChatCompletions, BrokenUpstreamStreamEndsWithAnErrorEvent) {
+  TestUpstream upstream([](const RecordedRequest&) {
+    auto response = ScriptedResponse::sse({"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"},\"finish_reason\":null}]}\n\n"});
+    response.fault = ScriptedResponse::Fault::CloseMidBody;
+    return response;
+  });
+  GatewayHarness gateway(configFor(upstream));
+  auto result = gateway.post("/v1/chat/completions", kStreamBody);
+  EXPECT_EQ(result.status, 200);
+  EXPECT_NE(result.body.find("\"content\":\"par\""), std::string::npos);
+  EXPECT_NE(result.body.find("data: {\"error\":"), std::string::npos) << result.body;
+  EXPECT_NE(result.body.find("upstream_disconnected"), std::string::npos);
+  EXPECT_EQ(result.body.find("[DONE]"), std::string::npos);
+}
+
+TEST(ChatCompletions, ClientErrorsAreAnsweredInOpenAiShape) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream, R"("server":{"max_body_bytes":2048},)"));
+  auto unknown = gateway.post("/v1/chat/completions", R"({"model":"nope","messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(json::parse(unknown.body)["error"]["code"], "model_not_found");
+  auto malformed = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o",)");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(json::parse(malformed.body)["error"]["code"], "invalid_json");
+  auto wrongType = gateway.post("/v1/chat/completions", R"({"model":"mock","messages":"hi"})");
+  EXPECT_EQ(wrongType.status, 400);
+  EXPECT_EQ(json::parse(wrongType.body)["error"]["param"], "messages");
+  auto oversize = gateway.post("/v1/chat/completions", std::string(4096, ' ') + kSimpleBody);
+  EXPECT_EQ(oversize.status, 413);
+  EXPECT_EQ(json::parse(oversize.body)["error"]["code"], "request_body_too_large");
+  auto wrongMethod = gateway.get("/v1/chat/completions");
+  EXPECT_EQ(wrongMethod.status, 405);
+  auto noRoute = gateway.get("/v2/whatever");
+  EXPECT_EQ(noRoute.status, 404);
+  EXPECT_TRUE(upstream.requests().empty());
+  // The server is still healthy after all of that.
+  EXPECT_EQ(gateway.get("/health").status, 200);
+}
+
+TEST(ChatCompletions, GatewayKeysAreRequiredWhenConfigured) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream, R"("auth":{"api_keys":["gw-key"]},)"));
+  auto missing = gateway.post("/v1/chat/completions", kSimpleBody);
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(json::parse(missing.body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(gateway.post("/v1/chat/completions", kSimpleBody, {"Authorization: Bearer wrong"}).status, 401);
+  EXPECT_EQ(gateway.get("/v1/models").status, 401);
+  EXPECT_EQ(gateway.post("/v1/chat/completions", kSimpleBody, {"Authorization: Bearer gw-key"}).status, 200);
+  EXPECT_EQ(gateway.post("/v1/chat/completions", kSimpleBody, {"x-api-key: gw-key"}).status, 200);
+  EXPECT_EQ(gateway.get("/health").status, 200);  // liveness stays open
+  // The client's gateway key is never forwarded upstream.
+  for (const auto& request : upstream.requests()) EXPECT_EQ(request.header("authorization"), "Bearer sk-upstream-secret");
+}
+
+TEST(ChatCompletions, ModelsListsEveryRoutableModel) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  auto result = gateway.get("/v1/models");
+  ASSERT_EQ(result.status, 200);
+  auto body = json::parse(result.body);
+  EXPECT_EQ(body["object"], "list");
+  std::vector<std::string> ids;
+  for (const auto& model : body["data"]) {
+    EXPECT_EQ(model["object"], "model");
+    ids.push_back(model["id"]);
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"mock", "gpt-4o", "alias-model"}));
+}
+
+TEST(ChatCompletions, MockAnswersThroughTheTranslatedPath) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  auto whole = gateway.post("/v1/chat/completions", R"({"model":"mock","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(whole.status, 200);
+  auto body = json::parse(whole.body);
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "Hello from the llmgate mock provider. You said: hi");
+  auto streamed = gateway.post("/v1/chat/completions",
+                               R"({"model":"mock","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(streamed.status, 200);
+  EXPECT_EQ(streamed.body.rfind("data: {", 0), 0u);
+  EXPECT_NE(streamed.body.find("\"finish_reason\":\"stop\""), std::string::npos);
+  EXPECT_NE(streamed.body.find("\"choices\":[],\"usage\""), std::string::npos);
+  EXPECT_EQ(streamed.body.substr(streamed.body.size() - 14), "data: [DONE]\n\n");
+}
+
+TEST(ChatCompletions, UpstreamConnectionsAreReused) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream), 1);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(gateway.post("/v1/chat/completions", kSimpleBody).status, 200);
+  EXPECT_EQ(upstream.connectionsAccepted(), 1);
+  EXPECT_EQ(gateway.gateway().httpClient(0).stats().connectionsOpened, 1u);
+}
+
+TEST(ChatCompletions, ClientAbortMidStreamClosesTheUpstreamConnectionAtOnce) {
+  std::vector<std::string> endless;
+  endless.push_back(sseEvents(textStopCapture())[0]);
+  for (int i = 0; i < 500; ++i) endless.push_back(sseEvents(textStopCapture())[1]);
+  TestUpstream upstream([&](const RecordedRequest&) { return ScriptedResponse::sse(endless, 10ms); });
+  GatewayHarness gateway(configFor(upstream));
+  std::chrono::steady_clock::time_point hungUp;
+  int pieces = 0;
+  auto result = gateway.stream("/v1/chat/completions", kStreamBody, [&](const std::string&) {
+    if (++pieces < 3) return true;
+    hungUp = std::chrono::steady_clock::now();
+    return false;  // curl closes the connection
+  });
+  EXPECT_FALSE(result.curlError.empty());
+  ASSERT_TRUE(eventually([&] { return upstream.lastPeerGone().has_value(); }, 2s));
+  const auto reaction = *upstream.lastPeerGone() - hungUp;
+  // The upstream sees the close while waiting 10 ms for its next chunk: it notices at once.
+  EXPECT_LT(reaction, 100ms) << std::chrono::duration_cast<std::chrono::milliseconds>(reaction).count() << " ms";
+  EXPECT_TRUE(eventually([&] { return gateway.gateway().httpClient(0).activeTransfers() == 0 &&
+                                      gateway.gateway().httpClient(1).activeTransfers() == 0; }));
+  EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+}
+
+TEST(ChatCompletions, ClientAbortWhileWaitingForANonStreamAnswerCancelsUpstream) {
+  TestUpstream upstream([](const RecordedRequest&) {
+    ScriptedResponse silent;
+    silent.fault = ScriptedResponse::Fault::NeverRespond;
+    return silent;
+  });
+  GatewayHarness gateway(configFor(upstream));
+  std::thread client([&] {
+    CURL* easy = curl_easy_init();
+    const std::string url = gateway.url("/v1/chat/completions");
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, kSimpleBody.c_str());
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 300L);  // the client gives up after 300 ms
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(easy);
+    curl_easy_cleanup(easy);
+  });
+  client.join();
+  const auto gaveUp = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return upstream.lastPeerGone().has_value(); }, 2s));
+  EXPECT_LT(*upstream.lastPeerGone() - gaveUp, 100ms);
+  EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+}
+
+TEST(ChatCompletions, TwoHundredConcurrentStreams) {
+  const auto events = sseEvents(textStopCapture());
+  TestUpstream upstream([&](const RecordedRequest&) { return ScriptedResponse::sse(events, 5ms); });
+  GatewayHarness gateway(configFor(upstream));
+  constexpr int kStreams = 200;
+  CURLM* multi = curl_multi_init();
+  std::vector<std::string> bodies(kStreams);
+  std::vector<CURL*> handles;
+  const std::string url = gateway.url("/v1/chat/completions");
+  auto write = +[](char* data, std::size_t size, std::size_t count, void* out) {
+    static_cast<std::string*>(out)->append(data, size * count);
+    return size * count;
+  };
+  for (int i = 0; i < kStreams; ++i) {
+    CURL* easy = curl_easy_init();
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, kStreamBody.c_str());
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &bodies[i]);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_multi_add_handle(multi, easy);
+    handles.push_back(easy);
+  }
+  int running = 0;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  do {
+    curl_multi_perform(multi, &running);
+    if (running > 0) curl_multi_poll(multi, nullptr, 0, 50, nullptr);
+  } while (running > 0 && std::chrono::steady_clock::now() < until);
+  int complete = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    long status = 0;
+    curl_easy_getinfo(handles[i], CURLINFO_RESPONSE_CODE, &status);
+    complete += status == 200 && bodies[i] == textStopCapture();
+    curl_multi_remove_handle(multi, handles[i]);
+    curl_easy_cleanup(handles[i]);
+  }
+  curl_multi_cleanup(multi);
+  EXPECT_EQ(complete, kStreams);
+  EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+}
+
+TEST(ChatCompletions, DrainLetsAStreamFinishAndRefusesNewConnections) {
+  const auto events = sseEvents(textStopCapture());
+  TestUpstream upstream([&](const RecordedRequest&) { return ScriptedResponse::sse(events, 60ms); });
+  GatewayHarness gateway(configFor(upstream));
+  std::promise<void> started;
+  auto startedFuture = started.get_future();
+  bool signalled = false;
+  auto streaming = std::async(std::launch::async, [&] {
+    return gateway.stream("/v1/chat/completions", kStreamBody, [&](const std::string&) {
+      if (!signalled) {
+        signalled = true;
+        started.set_value();
+      }
+      return true;
+    });
+  });
+  ASSERT_EQ(startedFuture.wait_for(5s), std::future_status::ready);
+  gateway.server().beginDrain();
+  ASSERT_TRUE(eventually([&] { return !gateway.get("/health").curlError.empty(); }, 2s)) << "still accepting";
+  auto result = streaming.get();
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, textStopCapture());
+  EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+}
+
+}  // namespace
+}  // namespace llmgate::testing

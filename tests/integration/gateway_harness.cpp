@@ -1,0 +1,109 @@
+#include "gateway_harness.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace llmgate::testing {
+namespace {
+
+struct Transfer {
+  HttpResult result;
+  const std::function<bool(const std::string&)>* onData = nullptr;
+};
+
+std::size_t onBody(char* data, std::size_t size, std::size_t count, void* self) {
+  auto& transfer = *static_cast<Transfer*>(self);
+  std::string piece(data, size * count);
+  transfer.result.body += piece;
+  if (transfer.onData != nullptr && !(*transfer.onData)(piece)) return 0;
+  return size * count;
+}
+
+std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* self) {
+  auto& transfer = *static_cast<Transfer*>(self);
+  std::string line(data, size * count);
+  const auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    value.erase(value.find_last_not_of("\r\n") + 1);
+    transfer.result.headers[name] = value;
+  }
+  return size * count;
+}
+
+HttpResult perform(const std::string& url, const std::string* body, const std::vector<std::string>& headers,
+                   const std::function<bool(const std::string&)>* onData) {
+  Transfer transfer;
+  transfer.onData = onData;
+  CURL* easy = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
+  if (body != nullptr) {
+    list = curl_slist_append(list, "Content-Type: application/json");
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+  }
+  list = curl_slist_append(list, "Expect:");
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &onBody);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &onHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
+  const CURLcode code = curl_easy_perform(easy);
+  if (code != CURLE_OK) transfer.result.curlError = curl_easy_strerror(code);
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &transfer.result.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(easy);
+  return transfer.result;
+}
+
+}  // namespace
+
+GatewayHarness::GatewayHarness(const std::string& configJson, int threads) {
+  auto config = config::parseConfig(configJson, [](const std::string&) { return std::nullopt; });
+  config.server.host = "127.0.0.1";
+  config.server.port = 0;
+  config.server.threads = threads;
+  gateway_ = std::make_shared<proxy::Gateway>(std::make_shared<const config::Config>(config));
+  server_ = std::make_unique<server::HttpServer>(config.server, gateway_);
+  server_->start();
+}
+
+GatewayHarness::~GatewayHarness() { server_->stop(); }
+
+std::string GatewayHarness::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+}
+
+HttpResult GatewayHarness::post(const std::string& path, const std::string& body,
+                                const std::vector<std::string>& headers) const {
+  return perform(url(path), &body, headers, nullptr);
+}
+
+HttpResult GatewayHarness::get(const std::string& path, const std::vector<std::string>& headers) const {
+  return perform(url(path), nullptr, headers, nullptr);
+}
+
+HttpResult GatewayHarness::stream(const std::string& path, const std::string& body,
+                                  const std::function<bool(const std::string&)>& onData) const {
+  return perform(url(path), &body, {}, &onData);
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return condition();
+}
+
+}  // namespace llmgate::testing

@@ -1,0 +1,126 @@
+#include "llmgate/config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace llmgate::config {
+namespace {
+
+EnvLookup envOf(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::string errorOf(const std::string& text, const EnvLookup& env = envOf({})) {
+  try {
+    parseConfig(text, env);
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+const char* kMinimal = R"({"providers":[{"name":"m","type":"mock","models":["mock"]}]})";
+
+TEST(EnvSubstitution, ExpandsSetVariablesAndDefaults) {
+  auto env = envOf({{"A", "1"}, {"EMPTY", ""}});
+  EXPECT_EQ(substituteEnv("x${A}y", env).value, "x1y");
+  EXPECT_EQ(substituteEnv("${B:-dflt}", env).value, "dflt");
+  EXPECT_EQ(substituteEnv("${EMPTY:-dflt}", env).value, "dflt");
+  EXPECT_EQ(substituteEnv("${A:-dflt}", env).value, "1");
+  EXPECT_EQ(substituteEnv("$$A and $5", env).value, "$A and $5");
+  auto missing = substituteEnv("key=${NOPE}", env);
+  EXPECT_EQ(missing.value, "key=");
+  ASSERT_EQ(missing.missing.size(), 1u);
+  EXPECT_EQ(missing.missing[0], "NOPE");
+  EXPECT_THROW(substituteEnv("${A", env), ConfigError);
+  EXPECT_THROW(substituteEnv("${}", env), ConfigError);
+}
+
+TEST(Config, DefaultsApplyWhenSectionsAreAbsent) {
+  Config config = parseConfig(kMinimal, envOf({}));
+  EXPECT_EQ(config.server.port, 3000);
+  EXPECT_EQ(config.server.maxBodyBytes, 10 * 1024 * 1024);
+  EXPECT_EQ(config.log.format, "text");
+  EXPECT_TRUE(config.apiKeys.empty());
+  ASSERT_EQ(config.providers.size(), 1u);
+  EXPECT_EQ(config.providers[0].timeouts.connectMs, 10000);
+  EXPECT_EQ(config.providers[0].timeouts.totalMs, 60000);
+  EXPECT_EQ(config.providers[0].timeouts.idleMs, 60000);
+}
+
+TEST(Config, ReadsEveryServerKeyIncludingNumbersFromEnvironment) {
+  Config config = parseConfig(R"({
+    "server": {"host": "127.0.0.1", "port": "${PORT:-8080}", "threads": 3, "max_body_bytes": 2048,
+               "max_header_bytes": 4096, "read_timeout_ms": 500, "write_timeout_ms": 600, "drain_timeout_ms": 700},
+    "providers": [{"name": "m", "type": "mock"}]})", envOf({{"PORT", "9001"}}));
+  EXPECT_EQ(config.server.host, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 9001);
+  EXPECT_EQ(config.server.threads, 3);
+  EXPECT_EQ(config.server.maxBodyBytes, 2048);
+  EXPECT_EQ(config.server.maxHeaderBytes, 4096);
+  EXPECT_EQ(config.server.readTimeoutMs, 500);
+  EXPECT_EQ(config.server.writeTimeoutMs, 600);
+  EXPECT_EQ(config.server.drainTimeoutMs, 700);
+}
+
+TEST(Config, ErrorsNameTheKeyPath) {
+  EXPECT_EQ(errorOf(R"({"server":{"port":"abc"},"providers":[{"name":"m","type":"mock"}]})"),
+            "server.port: expected integer, got \"abc\"");
+  EXPECT_EQ(errorOf(R"({"server":{"port":70000},"providers":[{"name":"m","type":"mock"}]})"),
+            "server.port: must be between 0 and 65535");
+  EXPECT_EQ(errorOf(R"({"server":{"prot":1},"providers":[{"name":"m","type":"mock"}]})"), "server.prot: unknown key");
+  EXPECT_EQ(errorOf(R"({"providers":[{"name":"m","type":"mock"},{"type":"openai"}]})"), "providers[1].name: required");
+  EXPECT_EQ(errorOf(R"({"providers":[{"name":"m","type":"mock","models":"x"}]})"),
+            "providers[0].models: expected array of strings, got string");
+  EXPECT_EQ(errorOf(R"({"providers":[{"name":"m","type":"mock","timeouts":{"connect_ms":0}}]})"),
+            "providers[0].timeouts.connect_ms: must be between 1 and 86400000");
+  EXPECT_EQ(errorOf(R"({"providers":[{"name":"m","type":"mock"},{"name":"m","type":"mock"}]})"),
+            "providers[1].name: duplicate provider name \"m\"");
+  EXPECT_EQ(errorOf(R"({"providers":[]})"), "providers: expected a non-empty array of provider blocks");
+  EXPECT_EQ(errorOf(R"({"log":{"format":"xml"},"providers":[{"name":"m","type":"mock"}]})"),
+            "log.format: expected text or json");
+  EXPECT_NE(errorOf("{not json").find("invalid JSON"), std::string::npos);
+}
+
+TEST(Config, MissingVariableInProviderDisablesItWithoutNamingAValue) {
+  Config config = parseConfig(R"({"providers":[
+      {"name":"m","type":"mock"},
+      {"name":"o","type":"openai","api_key":"${OPENAI_API_KEY}"}]})", envOf({}));
+  EXPECT_TRUE(config.providers[0].enabled);
+  EXPECT_FALSE(config.providers[1].enabled);
+  EXPECT_EQ(config.providers[1].disabledReason, "environment variable OPENAI_API_KEY is not set");
+
+  Config withKey = parseConfig(R"({"providers":[{"name":"o","type":"openai","api_key":"${OPENAI_API_KEY}"}]})",
+                               envOf({{"OPENAI_API_KEY", "sk-secret"}}));
+  EXPECT_TRUE(withKey.providers[0].enabled);
+  EXPECT_EQ(withKey.providers[0].apiKey, "sk-secret");
+}
+
+TEST(Config, MissingVariableOutsideProvidersIsAnError) {
+  EXPECT_EQ(errorOf(R"({"server":{"host":"${HOST}"},"providers":[{"name":"m","type":"mock"}]})"),
+            "server.host: environment variable HOST is not set (use ${HOST:-default} for an optional value)");
+}
+
+TEST(Config, EmptyApiKeysAreDroppedSoOptionalKeysTurnAuthOff) {
+  const char* text = R"({"auth":{"api_keys":["${K:-}","fixed"]},"providers":[{"name":"m","type":"mock"}]})";
+  EXPECT_EQ(parseConfig(text, envOf({})).apiKeys, std::vector<std::string>{"fixed"});
+  EXPECT_EQ(parseConfig(text, envOf({{"K", "k1"}})).apiKeys, (std::vector<std::string>{"k1", "fixed"}));
+}
+
+TEST(Config, ShippedConfigsParse) {
+  for (const char* path : {LLMGATE_SOURCE_DIR "/config/default.json", LLMGATE_SOURCE_DIR "/config/example.full.json"}) {
+    Config config = loadConfigFile(path, envOf({}));
+    EXPECT_FALSE(config.providers.empty()) << path;
+    bool mockEnabled = false;
+    for (const auto& provider : config.providers) mockEnabled = mockEnabled || (provider.type == "mock" && provider.enabled);
+    EXPECT_TRUE(mockEnabled) << path;
+  }
+}
+
+}  // namespace
+}  // namespace llmgate::config

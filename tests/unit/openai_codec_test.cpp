@@ -1,0 +1,307 @@
+#include "llmgate/api/openai_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include "fixture_util.hpp"
+#include "llmgate/stream/sse_parser.hpp"
+
+namespace llmgate::api::openai {
+namespace {
+
+using nlohmann::json;
+
+// The request example of the wire reference (formats.md A.3), every documented field set.
+const char* kFullRequest = R"({
+  "model": "gpt-4o",
+  "messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "developer", "content": [{"type": "text", "text": "Use metric units."}]},
+    {"role": "user", "content": [
+      {"type": "text", "text": "What is in this image?"},
+      {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}
+    ]},
+    {"role": "assistant", "content": null, "tool_calls": [
+      {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
+    ]},
+    {"role": "tool", "tool_call_id": "call_abc", "content": "18C, cloudy"}
+  ],
+  "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather by city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+  "tool_choice": "auto",
+  "parallel_tool_calls": false,
+  "response_format": {"type": "text"},
+  "stream": true,
+  "stream_options": {"include_usage": true},
+  "max_completion_tokens": 512,
+  "max_tokens": 99,
+  "n": 1, "stop": ["\n\n"], "temperature": 0.2, "top_p": 1, "seed": 7, "user": "u-123",
+  "frequency_penalty": 0.5, "metadata": {"team": "a"}
+})";
+
+TEST(OpenAiDecode, MapsEveryDocumentedField) {
+  auto result = decodeRequest(json::parse(kFullRequest));
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& r = result.value();
+  EXPECT_EQ(r.model, "gpt-4o");
+  EXPECT_EQ(r.system, (std::vector<std::string>{"You are terse.", "Use metric units."}));
+  ASSERT_EQ(r.messages.size(), 3u);
+  ASSERT_EQ(r.messages[0].content.size(), 2u);
+  EXPECT_EQ(r.messages[0].content[1].kind, core::PartKind::Image);
+  EXPECT_EQ(r.messages[0].content[1].imageUrl, "data:image/png;base64,iVBORw0KGgo=");
+  EXPECT_EQ(r.messages[0].content[1].imageDetail, "low");
+  ASSERT_EQ(r.messages[1].content.size(), 1u);
+  EXPECT_EQ(r.messages[1].content[0].kind, core::PartKind::ToolCall);
+  EXPECT_EQ(r.messages[1].content[0].toolName, "get_weather");
+  EXPECT_EQ(r.messages[1].content[0].arguments, "{\"city\":\"Paris\"}");
+  EXPECT_EQ(r.messages[2].role, core::Role::Tool);
+  EXPECT_EQ(r.messages[2].content[0].toolCallId, "call_abc");
+  EXPECT_EQ(r.messages[2].content[0].text, "18C, cloudy");
+  ASSERT_EQ(r.tools.size(), 1u);
+  EXPECT_EQ(r.tools[0].parameters["required"][0], "city");
+  ASSERT_TRUE(r.toolChoice);
+  EXPECT_EQ(r.toolChoice->mode, core::ToolChoice::Mode::Auto);
+  EXPECT_EQ(r.parallelToolCalls, false);
+  EXPECT_EQ(r.maxTokens, 512);  // max_completion_tokens wins over max_tokens
+  EXPECT_EQ(r.n, 1);
+  EXPECT_EQ(r.stop, std::vector<std::string>{"\n\n"});
+  EXPECT_DOUBLE_EQ(*r.temperature, 0.2);
+  EXPECT_DOUBLE_EQ(*r.topP, 1.0);
+  EXPECT_EQ(r.seed, 7);
+  EXPECT_EQ(r.user, "u-123");
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.includeUsage);
+  EXPECT_EQ(r.responseFormat["type"], "text");
+  EXPECT_EQ(r.extra, json::parse(R"({"frequency_penalty":0.5,"metadata":{"team":"a"}})"));
+}
+
+TEST(OpenAiDecode, ToolChoiceFunctionAndStopString) {
+  auto result = decodeRequest(json::parse(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+    "tool_choice":{"type":"function","function":{"name":"f"}},"stop":"END","max_tokens":5})"));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value().toolChoice->mode, core::ToolChoice::Mode::Function);
+  EXPECT_EQ(result.value().toolChoice->functionName, "f");
+  EXPECT_EQ(result.value().stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(result.value().maxTokens, 5);
+}
+
+struct BadRequest {
+  const char* body;
+  const char* param;
+};
+
+class OpenAiDecodeErrors : public ::testing::TestWithParam<BadRequest> {};
+
+TEST_P(OpenAiDecodeErrors, AreInvalidRequestsNamingTheField) {
+  auto result = decodeRequest(json::parse(GetParam().body));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, core::ErrorKind::InvalidRequest);
+  EXPECT_EQ(result.error().status, 400);
+  EXPECT_EQ(result.error().param, GetParam().param);
+  EXPECT_FALSE(result.error().message.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, OpenAiDecodeErrors,
+    ::testing::Values(BadRequest{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
+                      BadRequest{R"({"model":"m"})", "messages"},
+                      BadRequest{R"({"model":"m","messages":[]})", "messages"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":5}]})", "messages[0].content"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})", "messages[0].role"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", "messages[0].tool_call_id"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":[{"type":"video"}]}]})",
+                                 "messages[0].content[0]"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
+                                 "temperature"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.5})",
+                                 "max_tokens"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})", "stream"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})",
+                                 "tools[0]"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"})",
+                                 "tool_choice"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop"}));
+
+TEST(OpenAiEncode, UpstreamRequestKeepsEveryMappedFieldAndOpenAiExtras) {
+  auto decoded = decodeRequest(json::parse(kFullRequest));
+  ASSERT_TRUE(decoded.ok());
+  json body = encodeRequest(decoded.value(), "gpt-4o-2024-08-06");
+  EXPECT_EQ(body["model"], "gpt-4o-2024-08-06");
+  ASSERT_EQ(body["messages"].size(), 5u);
+  EXPECT_EQ(body["messages"][0], json::parse(R"({"role":"system","content":"You are terse."})"));
+  EXPECT_EQ(body["messages"][1]["content"], "Use metric units.");
+  EXPECT_EQ(body["messages"][2]["content"][1]["image_url"]["detail"], "low");
+  EXPECT_TRUE(body["messages"][3]["content"].is_null());
+  EXPECT_EQ(body["messages"][3]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+  EXPECT_EQ(body["messages"][4], json::parse(R"({"role":"tool","tool_call_id":"call_abc","content":"18C, cloudy"})"));
+  EXPECT_EQ(body["tools"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(body["tool_choice"], "auto");
+  EXPECT_EQ(body["max_tokens"], 512);
+  EXPECT_EQ(body["stream_options"]["include_usage"], true);
+  EXPECT_EQ(body["frequency_penalty"], 0.5);
+  EXPECT_EQ(body["metadata"]["team"], "a");
+  EXPECT_EQ(body["seed"], 7);
+}
+
+// Decodes an OpenAI SSE capture into a response through the SSE parser and decodeChunk.
+core::ChatResponse decodeCapture(const std::string& text, std::vector<core::ChatEvent>* eventsOut = nullptr) {
+  stream::SseParser parser;
+  ChunkDecodeState state;
+  std::vector<core::ChatEvent> events;
+  parser.feed(text, [&](const stream::SseEvent& event) {
+    if (event.data == "[DONE]") return;
+    auto error = decodeChunk(json::parse(event.data), state, events);
+    EXPECT_FALSE(error) << error->message;
+  });
+  core::ResponseAccumulator accumulator;
+  for (const auto& event : events) accumulator.add(event);
+  if (eventsOut != nullptr) *eventsOut = events;
+  return accumulator.response();
+}
+
+TEST(OpenAiChunks, TextCapture) {
+  auto response = decodeCapture(testing::readFixture("openai/stream_text_stop.sse"));
+  EXPECT_EQ(response.model, "gpt-4o-2024-08-06");
+  ASSERT_EQ(response.choices.size(), 1u);
+  EXPECT_EQ(response.choices[0].text,
+            "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I "
+            "recommend checking a reliable weather website or a weather app.");
+  EXPECT_EQ(response.choices[0].finish, core::FinishReason::Stop);
+  EXPECT_EQ(response.usage.inputTokens, 14);
+  EXPECT_EQ(response.usage.outputTokens, 30);
+}
+
+TEST(OpenAiChunks, ParallelToolCallCapture) {
+  std::vector<core::ChatEvent> events;
+  auto response = decodeCapture(testing::readFixture("openai/stream_tool_calls_parallel.sse"), &events);
+  ASSERT_EQ(response.choices[0].toolCalls.size(), 2u);
+  EXPECT_EQ(response.choices[0].toolCalls[0].id, "call_JMW1whyEaYG438VE1OIflxA2");
+  EXPECT_EQ(response.choices[0].toolCalls[0].name, "GetWeatherArgs");
+  EXPECT_EQ(response.choices[0].toolCalls[0].arguments, R"({"city": "Edinburgh", "country": "GB", "units": "c"})");
+  EXPECT_EQ(response.choices[0].toolCalls[1].name, "get_stock_price");
+  EXPECT_EQ(response.choices[0].toolCalls[1].arguments, R"({"ticker": "AAPL", "exchange": "NASDAQ"})");
+  EXPECT_EQ(response.choices[0].finish, core::FinishReason::ToolCalls);
+  // Fragments stay fragments: more argument deltas than calls.
+  int deltas = 0;
+  for (const auto& event : events) deltas += event.kind == core::EventKind::ToolCallDelta;
+  EXPECT_GT(deltas, 4);
+}
+
+TEST(OpenAiChunks, RefusalLengthAndThreeChoices) {
+  auto refusal = decodeCapture(testing::readFixture("openai/stream_refusal.sse"));
+  EXPECT_EQ(refusal.choices[0].refusal, "I'm sorry, I can't assist with that request.");
+  auto length = decodeCapture(testing::readFixture("openai/stream_finish_length.sse"));
+  EXPECT_EQ(length.choices[0].finish, core::FinishReason::Length);
+  auto three = decodeCapture(testing::readFixture("openai/stream_n3_choices.sse"));
+  ASSERT_EQ(three.choices.size(), 3u);
+  for (const auto& choice : three.choices) {
+    EXPECT_EQ(json::parse(choice.text)["city"], "San Francisco");
+    EXPECT_EQ(choice.finish, core::FinishReason::Stop);
+  }
+  EXPECT_EQ(three.usage.outputTokens, 42);
+}
+
+class OpenAiRoundTrip : public ::testing::TestWithParam<const char*> {};
+
+// Captured stream -> events -> our encoder -> our decoder gives the same answer, and the
+// encoded stream has the shape SDKs expect (role first, [DONE] last).
+TEST_P(OpenAiRoundTrip, EncodedStreamDecodesToTheSameResponse) {
+  std::vector<core::ChatEvent> events;
+  auto original = decodeCapture(testing::readFixture(std::string("openai/") + GetParam()), &events);
+  StreamEncoder encoder(original.id, original.model, 1727346178, true);
+  std::string encoded;
+  for (const auto& event : events) encoder.encode(event, encoded);
+  encoder.finish(encoded);
+  EXPECT_EQ(encoded.substr(encoded.size() - 14), "data: [DONE]\n\n");
+  EXPECT_NE(encoded.find(R"("delta":{"role":"assistant")"), std::string::npos);
+  auto again = decodeCapture(encoded);
+  ASSERT_EQ(again.choices.size(), original.choices.size());
+  for (std::size_t i = 0; i < original.choices.size(); ++i) {
+    EXPECT_EQ(again.choices[i].text, original.choices[i].text);
+    EXPECT_EQ(again.choices[i].refusal, original.choices[i].refusal);
+    EXPECT_EQ(again.choices[i].finish, original.choices[i].finish);
+    ASSERT_EQ(again.choices[i].toolCalls.size(), original.choices[i].toolCalls.size());
+    for (std::size_t t = 0; t < original.choices[i].toolCalls.size(); ++t) {
+      EXPECT_EQ(again.choices[i].toolCalls[t].id, original.choices[i].toolCalls[t].id);
+      EXPECT_EQ(again.choices[i].toolCalls[t].arguments, original.choices[i].toolCalls[t].arguments);
+    }
+  }
+  EXPECT_EQ(again.usage.inputTokens, original.usage.inputTokens);
+  EXPECT_EQ(again.usage.outputTokens, original.usage.outputTokens);
+  EXPECT_EQ(again.id, original.id);
+}
+
+INSTANTIATE_TEST_SUITE_P(Captures, OpenAiRoundTrip,
+                         ::testing::Values("stream_text_stop.sse", "stream_tool_call_single.sse",
+                                           "stream_tool_calls_parallel.sse", "stream_finish_length.sse",
+                                           "stream_n3_choices.sse", "stream_refusal.sse"));
+
+TEST(OpenAiStreamEncoder, UsageChunkOnlyWhenAsked) {
+  core::Usage usage;
+  usage.inputTokens = 3;
+  usage.outputTokens = 4;
+  for (bool asked : {false, true}) {
+    StreamEncoder encoder("id", "m", 1, asked);
+    std::string out;
+    encoder.encode(core::ChatEvent::start("id", "m"), out);
+    encoder.encode(core::ChatEvent::textDelta("hi \"there\"\n"), out);
+    encoder.encode(core::ChatEvent::finished(core::FinishReason::Stop), out);
+    encoder.encode(core::ChatEvent::usageReport(usage), out);
+    encoder.finish(out);
+    EXPECT_EQ(out.find(R"("choices":[],"usage")") != std::string::npos, asked);
+    EXPECT_NE(out.find(R"("content":"hi \"there\"\n")"), std::string::npos);
+  }
+}
+
+TEST(OpenAiNonStream, ResponseShapeAndDecodeRoundTrip) {
+  core::ChatResponse response;
+  response.id = "chatcmpl-1";
+  response.model = "m";
+  response.created = 42;
+  core::Choice choice;
+  choice.toolCalls.push_back({"call_1", "f", R"({"a":1})"});
+  choice.finish = core::FinishReason::ToolCalls;
+  response.choices.push_back(choice);
+  response.usage.present = true;
+  response.usage.inputTokens = 5;
+  response.usage.outputTokens = 6;
+  json body = json::parse(encodeResponse(response));
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["created"], 42);
+  EXPECT_TRUE(body["choices"][0]["message"]["content"].is_null());
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(body["usage"]["total_tokens"], 11);
+  auto decoded = decodeResponse(body);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded.value().choices[0].toolCalls[0].arguments, R"({"a":1})");
+  EXPECT_EQ(decoded.value().usage.outputTokens, 6);
+}
+
+TEST(OpenAiErrors, ShapeAndUpstreamDecoding) {
+  auto error = core::GatewayError::make(core::ErrorKind::NotFound, "model_not_found", "no such model");
+  error.param = "model";
+  EXPECT_EQ(json::parse(encodeError(error)),
+            json::parse(R"({"error":{"message":"no such model","type":"invalid_request_error","param":"model","code":"model_not_found"}})"));
+  auto upstream = decodeError(429, R"({"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}})");
+  EXPECT_EQ(upstream.kind, core::ErrorKind::RateLimited);
+  EXPECT_EQ(upstream.status, 429);
+  EXPECT_EQ(upstream.code, "rate_limit_exceeded");
+  EXPECT_EQ(upstream.message, "Rate limit reached");
+  auto garbage = decodeError(503, "<html>bad gateway</html>");
+  EXPECT_EQ(garbage.status, 503);
+  EXPECT_EQ(garbage.kind, core::ErrorKind::Upstream);
+  EXPECT_EQ(garbage.message, "upstream returned HTTP 503");
+}
+
+TEST(OpenAiChunks, ErrorPayloadAndMalformedChunkBecomeErrors) {
+  ChunkDecodeState state;
+  std::vector<core::ChatEvent> events;
+  auto error = decodeChunk(json::parse(R"({"error":{"message":"overloaded","type":"server_error"}})"), state, events);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->message, "overloaded");
+  auto malformed = decodeChunk(json::parse(R"({"choices":[{"index":"zero","delta":{}}]})"), state, events);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->kind, core::ErrorKind::Protocol);
+}
+
+}  // namespace
+}  // namespace llmgate::api::openai

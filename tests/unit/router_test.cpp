@@ -1,0 +1,105 @@
+#include "llmgate/routing/router.hpp"
+
+#include <gtest/gtest.h>
+
+namespace llmgate::routing {
+namespace {
+
+struct Fixture {
+  explicit Fixture(const std::string& text, std::map<std::string, std::string> env = {}) {
+    config = config::parseConfig(text, [env](const std::string& name) -> std::optional<std::string> {
+      auto it = env.find(name);
+      if (it == env.end()) return std::nullopt;
+      return it->second;
+    });
+    for (std::size_t i = 0; i < config.providers.size(); ++i) {
+      providers.push_back(providers::createProvider(config.providers[i], "providers[" + std::to_string(i) + "]"));
+    }
+    router = std::make_unique<Router>(config, providers);
+  }
+  config::Config config;
+  std::vector<std::unique_ptr<providers::Provider>> providers;
+  std::unique_ptr<Router> router;
+};
+
+const char* kConfig = R"({
+  "providers": [
+    {"name": "mock", "type": "mock", "models": ["mock", "shared"]},
+    {"name": "up", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k",
+     "models": ["gpt-4o", "shared"], "model_map": {"gpt-4o": "gpt-4o-2024-08-06"}},
+    {"name": "off", "type": "openai", "api_key": "${MISSING}", "models": ["off-model"]}
+  ],
+  "aliases": {"fast": "mock", "smart": "up/gpt-4o", "gone": "off-model"}
+})";
+
+TEST(Router, ExactNameRoutesToTheFirstProviderListingIt) {
+  Fixture f(kConfig);
+  auto route = f.router->resolve("shared");
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->targets.front().provider->name(), "mock");
+  EXPECT_EQ(route->targets.front().upstreamModel, "shared");
+}
+
+TEST(Router, ModelMapRenamesTheUpstreamModel) {
+  Fixture f(kConfig);
+  auto route = f.router->resolve("gpt-4o");
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->targets.front().provider->name(), "up");
+  EXPECT_EQ(route->targets.front().upstreamModel, "gpt-4o-2024-08-06");
+}
+
+TEST(Router, ExplicitProviderSlashModelReachesAnyModelOfThatProvider) {
+  Fixture f(kConfig);
+  auto route = f.router->resolve("up/shared");
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->targets.front().provider->name(), "up");
+  EXPECT_EQ(route->targets.front().upstreamModel, "shared");
+  auto unlisted = f.router->resolve("up/o3-mini");
+  ASSERT_TRUE(unlisted);
+  EXPECT_EQ(unlisted->targets.front().upstreamModel, "o3-mini");
+  EXPECT_FALSE(f.router->resolve("up/"));
+  EXPECT_FALSE(f.router->resolve("nosuch/model"));
+}
+
+TEST(Router, AliasesResolveToTheirTarget) {
+  Fixture f(kConfig);
+  auto fast = f.router->resolve("fast");
+  ASSERT_TRUE(fast);
+  EXPECT_EQ(fast->targets.front().provider->name(), "mock");
+  EXPECT_EQ(fast->model, "fast");
+  auto smart = f.router->resolve("smart");
+  ASSERT_TRUE(smart);
+  EXPECT_EQ(smart->targets.front().upstreamModel, "gpt-4o-2024-08-06");
+}
+
+TEST(Router, DisabledProvidersAreNotRoutedOrListed) {
+  Fixture f(kConfig);
+  EXPECT_FALSE(f.router->resolve("off-model"));
+  EXPECT_FALSE(f.router->resolve("off/off-model"));
+  EXPECT_FALSE(f.router->resolve("gone"));
+  std::vector<std::string> ids;
+  for (const auto& model : f.router->models()) ids.push_back(model.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"mock", "shared", "gpt-4o", "fast", "smart"}));
+}
+
+TEST(Router, UnknownModelDoesNotRoute) {
+  Fixture f(kConfig);
+  EXPECT_FALSE(f.router->resolve("gpt-5-turbo-ultra"));
+}
+
+TEST(Router, AliasToNothingIsAConfigError) {
+  EXPECT_THROW(Fixture(R"({"providers":[{"name":"m","type":"mock","models":["mock"]}],"aliases":{"x":"typo"}})"),
+               config::ConfigError);
+}
+
+TEST(Router, UnknownProviderTypeIsAConfigErrorNamingThePath) {
+  try {
+    Fixture(R"({"providers":[{"name":"m","type":"mystery"}]})");
+    FAIL() << "expected ConfigError";
+  } catch (const config::ConfigError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("providers[0].type: unknown provider type \"mystery\"", 0), 0u);
+  }
+}
+
+}  // namespace
+}  // namespace llmgate::routing
