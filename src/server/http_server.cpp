@@ -49,6 +49,11 @@ void HttpServer::stop() {
   stopped_ = true;
   for (auto& worker : workers_) worker->io.stop();
   for (auto& thread : threads_) thread.join();
+  // Requests cut off by the stop still link session and exchange; unlink them so that
+  // destroying the loops frees both.
+  for (auto& worker : workers_) {
+    for (Session* session : *worker->sessions) session->abandon();
+  }
   handler_->detachWorkers();
   workers_.clear();
 }

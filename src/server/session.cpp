@@ -100,6 +100,11 @@ void Session::drain() {
   }
 }
 
+void Session::abandon() {
+  goneCallback_ = nullptr;
+  drainedCallback_ = nullptr;
+}
+
 std::string_view Session::method() const { return request_.method_string(); }
 
 std::string_view Session::path() const {

@@ -47,6 +47,8 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void run();
   /// The server is draining: close now if idle, else after the current response.
   void drain();
+  /// The loop has stopped for good: drop the callbacks that tie this session to its exchange.
+  void abandon();
 
   // IncomingRequest
   std::string_view method() const override;
