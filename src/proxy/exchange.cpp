@@ -17,6 +17,12 @@ using nlohmann::json;
 constexpr std::size_t kMaxBufferedBody = 64 * 1024 * 1024;  // non-streaming upstream answers
 constexpr std::size_t kMaxErrorBody = 1024 * 1024;
 
+bool isOpenAiErrorBody(const std::string& body) {
+  json parsed = json::parse(body, nullptr, false);
+  return parsed.is_object() && parsed.contains("error") && parsed["error"].is_object() &&
+         parsed["error"].contains("message");
+}
+
 upstream::Timeouts timeoutsFor(const providers::Provider& provider, bool stream) {
   const auto& t = provider.config().timeouts;
   upstream::Timeouts out;
@@ -198,11 +204,23 @@ void Exchange::onComplete(std::error_code ec) {
     return;
   }
   if (upstreamFailed_) {
-    GatewayError error = provider_.decodeError(static_cast<int>(upstreamStatus_), buffered_);
-    error.retryAfter = retryAfter_;
+    const std::string code = "upstream_http_" + std::to_string(upstreamStatus_);
     log::message(upstreamStatus_ >= 500 ? spdlog::level::warn : spdlog::level::info,
                  "request " + requestId_ + ": upstream " + provider_.name() + " answered HTTP " +
-                     std::to_string(upstreamStatus_) + " (" + error.code + ")");
+                     std::to_string(upstreamStatus_));
+    sink_->log().errorCode = code;
+    if (mode_ == Mode::Passthrough && isOpenAiErrorBody(buffered_)) {
+      // Same dialect: the client gets the upstream's error exactly as it was sent.
+      done_ = true;
+      transfer_.reset();
+      server::HeaderList headers;
+      if (!retryAfter_.empty()) headers.emplace_back("retry-after", retryAfter_);
+      sink_->sendResponse(static_cast<int>(upstreamStatus_), "application/json", std::move(buffered_), headers);
+      return;
+    }
+    GatewayError error = provider_.decodeError(static_cast<int>(upstreamStatus_), buffered_);
+    error.retryAfter = retryAfter_;
+    if (error.code.empty()) sink_->log().errorCode = code;
     fail(std::move(error));
     return;
   }
@@ -275,7 +293,7 @@ void Exchange::fail(GatewayError error) {
     transfer_->cancel();
     transfer_.reset();
   }
-  sink_->log().errorCode = error.code;
+  if (!error.code.empty()) sink_->log().errorCode = error.code;
   if (!sink_->started()) {
     server::HeaderList headers;
     if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);

@@ -785,7 +785,8 @@ GatewayError decodeError(int status, std::string_view body) {
     if (detail.is_object()) {
       if (detail.contains("message") && detail["message"].is_string()) error.message = detail["message"].get<std::string>();
       if (detail.contains("type") && detail["type"].is_string()) error.upstreamType = detail["type"].get<std::string>();
-      if (detail.contains("code") && detail["code"].is_string()) error.code = detail["code"].get<std::string>();
+      // The upstream's own code, null included, is what its SDK users expect to see.
+      if (detail.contains("code")) error.code = detail["code"].is_string() ? detail["code"].get<std::string>() : "";
       if (detail.contains("param") && detail["param"].is_string()) error.param = detail["param"].get<std::string>();
     } else if (detail.is_string()) {
       error.message = detail.get<std::string>();

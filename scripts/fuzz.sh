@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang and runs each for SECONDS (default 30), starting from
+# the seed corpus in tests/fuzz/corpus. Any crash or broken property fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DLLMGATE_BUILD_FUZZERS=ON -DLLMGATE_BUILD_TESTS=OFF \
+  -DLLMGATE_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-fuzz --target fuzz_sse_parser fuzz_openai_request
+for target in sse_parser:sse openai_request:openai_request; do
+  name=${target%%:*}
+  corpus=${target##*:}
+  work=$(mktemp -d)
+  echo "fuzz_$name for ${seconds}s"
+  ./build-fuzz/tests/fuzz/fuzz_$name -max_total_time="$seconds" -print_final_stats=1 "$work" "tests/fuzz/corpus/$corpus" 2>&1 |
+    grep -E "stat::number_of_executed_units|ERROR|Done" || true
+  test "${PIPESTATUS[0]}" -eq 0
+  rm -rf "$work"
+done
