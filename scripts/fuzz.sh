@@ -12,8 +12,12 @@ for target in sse_parser:sse openai_request:openai_request; do
   corpus=${target##*:}
   work=$(mktemp -d)
   echo "fuzz_$name for ${seconds}s"
-  ./build-fuzz/tests/fuzz/fuzz_$name -max_total_time="$seconds" -print_final_stats=1 "$work" "tests/fuzz/corpus/$corpus" 2>&1 |
-    grep -E "stat::number_of_executed_units|ERROR|Done" || true
-  test "${PIPESTATUS[0]}" -eq 0
+  if ! ./build-fuzz/tests/fuzz/fuzz_$name -max_total_time="$seconds" -print_final_stats=1 "$work" \
+      "tests/fuzz/corpus/$corpus" >"$work.log" 2>&1; then
+    tail -n 60 "$work.log"
+    exit 1
+  fi
+  grep -E "^Done|stat::number_of_executed_units" "$work.log"
+  rm -f "$work.log"
   rm -rf "$work"
 done

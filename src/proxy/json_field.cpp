@@ -1,5 +1,7 @@
 #include "llmgate/proxy/json_field.hpp"
 
+#include <cstring>
+
 #include "llmgate/core/json_text.hpp"
 
 namespace llmgate::proxy {
@@ -9,11 +11,22 @@ void skipSpace(std::string_view json, std::size_t& i) {
   while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) ++i;
 }
 
-// At an opening quote: moves past the closing quote.
+// At an opening quote: moves past the closing quote. memchr finds candidate quotes; a quote is
+// escaped when an odd number of backslashes precede it.
 void skipString(std::string_view json, std::size_t& i) {
-  ++i;
-  while (i < json.size() && json[i] != '"') i += json[i] == '\\' ? 2 : 1;
-  ++i;
+  const std::size_t start = ++i;
+  while (i < json.size()) {
+    const void* hit = std::memchr(json.data() + i, '"', json.size() - i);
+    if (hit == nullptr) {
+      i = json.size();
+      return;
+    }
+    const std::size_t quote = static_cast<std::size_t>(static_cast<const char*>(hit) - json.data());
+    std::size_t backslashes = 0;
+    while (quote - backslashes > start && json[quote - 1 - backslashes] == '\\') ++backslashes;
+    i = quote + 1;
+    if (backslashes % 2 == 0) return;
+  }
 }
 
 // Moves past one value of any type.
@@ -25,22 +38,17 @@ void skipValue(std::string_view json, std::size_t& i) {
   }
   if (json[i] == '{' || json[i] == '[') {
     int depth = 0;
-    while (i < json.size()) {
+    while ((i = json.find_first_of("\"{}[]", i)) != std::string_view::npos) {
       const char c = json[i];
       if (c == '"') {
         skipString(json, i);
         continue;
       }
-      if (c == '{' || c == '[') ++depth;
-      if (c == '}' || c == ']') {
-        --depth;
-        if (depth == 0) {
-          ++i;
-          return;
-        }
-      }
+      depth += (c == '{' || c == '[') ? 1 : -1;
       ++i;
+      if (depth == 0) return;
     }
+    i = json.size();
     return;
   }
   // number, true, false, null

@@ -34,6 +34,17 @@ TEST(JsonField, ReplaceRewritesOnlyTheTopLevelModel) {
   EXPECT_EQ(parsed["stream"], true);
 }
 
+TEST(JsonField, EscapedBackslashesBeforeAQuoteAreHandled) {
+  const std::string text = R"({"a":"ends with backslash \\","b":"quote \" and \\\" mix","model":"m"})";
+  ASSERT_TRUE(nlohmann::json::accept(text));
+  auto model = findTopLevelValue(text, "model");
+  ASSERT_TRUE(model);
+  EXPECT_EQ(text.substr(model->offset, model->length), "\"m\"");
+  auto b = findTopLevelValue(text, "b");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(nlohmann::json::parse(text.substr(b->offset, b->length)), "quote \" and \\\" mix");
+}
+
 TEST(JsonField, ReplaceRefusesNonStringOrMissingMember) {
   std::string text = R"({"model":5})";
   EXPECT_FALSE(replaceTopLevelString(text, "model", "x"));

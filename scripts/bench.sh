@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the micro benchmarks (Release) and prints their figures and the ratios to the baselines
+# measured in the same run (medians of 5 repetitions).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF >/dev/null
+cmake --build build-bench --target llmgate_micro_benchmarks
+out=$(mktemp)
+./build-bench/benchmarks/llmgate_micro_benchmarks --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+  --benchmark_out="$out" --benchmark_out_format=csv
+echo
+echo "ratios (median real time; >1 means llmgate's way is faster than the baseline):"
+awk -F, '/_median"/ { gsub(/"/, "", $1); sub(/_median$/, "", $1); t[$1] = $3 }
+  END {
+    printf "  model rewrite: splice vs parse+dump        %.1fx\n", t["BM_ModelRewriteBaselineParseDump"] / t["BM_ModelRewriteSplice"]
+    printf "  chunk encoding: hand-built vs JSON DOM     %.1fx\n", t["BM_StreamEncoderBaselineJsonDom"] / t["BM_StreamEncoderTextDeltas"]
+    printf "  SSE parser (16 KiB reads) vs bare line scan %.2fx the baseline time\n", t["BM_SseParser/16384"] / t["BM_SseBaselineLineScan"]
+  }' "$out"
+rm -f "$out"
