@@ -124,7 +124,33 @@ void Session::readRequest() {
   parser_->body_limit(static_cast<std::uint64_t>(worker_.config.maxBodyBytes));
   parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
   stream_.expires_after(std::chrono::milliseconds(worker_.config.readTimeoutMs));
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::onRead, shared_from_this()));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
+}
+
+void Session::onHeaderRead(beast::error_code ec, std::size_t bytes) {
+  if (ec || parser_->is_done()) {
+    onRead(ec, bytes);
+    return;
+  }
+  auto readBody = [self = shared_from_this()] {
+    http::async_read(self->stream_, self->buffer_, *self->parser_,
+                     beast::bind_front_handler(&Session::onRead, self));
+  };
+  // Clients such as curl wait (up to a second) for this before sending a large body.
+  if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    boost::asio::async_write(stream_, boost::asio::buffer(kContinue),
+                             [self = shared_from_this(), readBody](beast::error_code writeError, std::size_t) {
+                               if (writeError) {
+                                 self->close();
+                                 return;
+                               }
+                               readBody();
+                             });
+    return;
+  }
+  readBody();
 }
 
 void Session::onRead(beast::error_code ec, std::size_t) {

@@ -75,6 +75,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
   void readRequest();
+  void onHeaderRead(boost::beast::error_code ec, std::size_t bytes);
   void onRead(boost::beast::error_code ec, std::size_t bytes);
   void rejectUnread(int status, const char* code, const std::string& message);
   std::string headerBlock(int status, std::string_view contentType, const HeaderList& extra,

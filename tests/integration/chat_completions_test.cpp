@@ -237,6 +237,19 @@ TEST(ChatCompletions, ClientErrorsAreAnsweredInOpenAiShape) {
   EXPECT_EQ(gateway.get("/health").status, 200);
 }
 
+TEST(ChatCompletions, LargeBodyWithExpectContinueIsAcceptedWithoutDelay) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  const std::string big = R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + std::string(2 << 20, 'x') + R"("}]})";
+  const auto start = std::chrono::steady_clock::now();
+  // curl waits up to a second for "100 Continue" before sending the body.
+  auto result = gateway.post("/v1/chat/completions", big, {"Expect: 100-continue"});
+  EXPECT_EQ(result.status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms);
+  ASSERT_EQ(upstream.requests().size(), 1u);
+  EXPECT_EQ(upstream.requests()[0].body.size(), big.size());
+}
+
 TEST(ChatCompletions, GatewayKeysAreRequiredWhenConfigured) {
   TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
   GatewayHarness gateway(configFor(upstream, R"("auth":{"api_keys":["gw-key"]},)"));

@@ -48,7 +48,9 @@ HttpResult perform(const std::string& url, const std::string* body, const std::v
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body->c_str());
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
   }
-  list = curl_slist_append(list, "Expect:");
+  bool expectGiven = false;
+  for (const auto& header : headers) expectGiven = expectGiven || header.rfind("Expect:", 0) == 0;
+  if (!expectGiven) list = curl_slist_append(list, "Expect:");
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);

@@ -18,39 +18,10 @@ GatewayError fieldError(const std::string& param, const std::string& message,
 
 std::string typeName(const json& value) { return value.type_name(); }
 
-// Collects text from `content`: a string, or an array of {type:"text"} parts.
-std::optional<GatewayError> readTextContent(const json& content, const std::string& path,
-                                            std::string& out) {
-  if (content.is_null()) return std::nullopt;
-  if (content.is_string()) {
-    out += content.get<std::string>();
-    return std::nullopt;
-  }
-  if (!content.is_array()) {
-    return fieldError(path, path + ": expected string or array of content parts, got " + typeName(content));
-  }
-  for (std::size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    const std::string partPath = path + "[" + std::to_string(i) + "]";
-    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
-      return fieldError(partPath, partPath + ": expected a content part with a string \"type\"");
-    }
-    const auto& type = part["type"].get_ref<const std::string&>();
-    if (type == "text" || type == "refusal") {
-      auto it = part.find(type);
-      if (it == part.end() || !it->is_string()) {
-        return fieldError(partPath, partPath + "." + type + ": expected string");
-      }
-      out += it->get<std::string>();
-    } else {
-      return fieldError(partPath, partPath + ": content part type \"" + type + "\" is not allowed here");
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<GatewayError> readUserContent(const json& content, const std::string& path,
-                                            std::vector<core::ContentPart>& parts) {
+// Reads `content`: a string, or an array of typed parts. Text (and refusal) parts become Text
+// parts; image parts are accepted only where `allowImages` (user turns).
+std::optional<GatewayError> readContentParts(const json& content, const std::string& path, bool allowImages,
+                                             std::vector<core::ContentPart>& parts) {
   if (content.is_string()) {
     parts.push_back(core::ContentPart::makeText(content.get<std::string>()));
     return std::nullopt;
@@ -65,11 +36,11 @@ std::optional<GatewayError> readUserContent(const json& content, const std::stri
       return fieldError(partPath, partPath + ": expected a content part with a string \"type\"");
     }
     const auto& type = part["type"].get_ref<const std::string&>();
-    if (type == "text") {
-      auto it = part.find("text");
-      if (it == part.end() || !it->is_string()) return fieldError(partPath, partPath + ".text: expected string");
+    if (type == "text" || type == "refusal") {
+      auto it = part.find(type);
+      if (it == part.end() || !it->is_string()) return fieldError(partPath, partPath + "." + type + ": expected string");
       parts.push_back(core::ContentPart::makeText(it->get<std::string>()));
-    } else if (type == "image_url") {
+    } else if (type == "image_url" && allowImages) {
       auto it = part.find("image_url");
       core::ContentPart image;
       image.kind = core::PartKind::Image;
@@ -83,9 +54,18 @@ std::optional<GatewayError> readUserContent(const json& content, const std::stri
       }
       parts.push_back(std::move(image));
     } else {
-      return fieldError(partPath, partPath + ": content part type \"" + type + "\" is not supported by this gateway route");
+      return fieldError(partPath, partPath + ": content part type \"" + type + "\" is not supported here");
     }
   }
+  return std::nullopt;
+}
+
+// The text of `content` (null counts as empty), for roles that carry text only.
+std::optional<GatewayError> readTextContent(const json& content, const std::string& path, std::string& out) {
+  if (content.is_null()) return std::nullopt;
+  std::vector<core::ContentPart> parts;
+  if (auto error = readContentParts(content, path, false, parts)) return error;
+  for (const auto& part : parts) out += part.text;
   return std::nullopt;
 }
 
@@ -141,7 +121,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
   if (role == "user") {
     out.role = core::Role::User;
     if (content.is_null()) return fieldError(contentPath, contentPath + ": required for user messages", "missing_field");
-    if (auto error = readUserContent(content, contentPath, out.content)) return error;
+    if (auto error = readContentParts(content, contentPath, true, out.content)) return error;
   } else if (role == "assistant") {
     out.role = core::Role::Assistant;
     // DeepSeek-style reasoning sent back by clients that keep it in history.
