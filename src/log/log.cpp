@@ -40,16 +40,20 @@ void message(spdlog::level::level_enum level, std::string_view text) {
 }
 
 void access(const AccessRecord& r) {
-  if (!spdlog::should_log(spdlog::level::info)) return;
+  const auto level = r.quiet ? spdlog::level::debug : spdlog::level::info;
+  if (!spdlog::should_log(level)) return;
   if (!gJson) {
-    spdlog::info("access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
+    spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
                  "ttfb_ms={:.2f} tokens_in={} tokens_out={} request_id={}{}{}",
                  r.method, r.path, r.status, r.model.empty() ? "-" : r.model, r.provider.empty() ? "-" : r.provider,
                  r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens, r.requestId,
                  r.errorCode.empty() ? "" : " error=", r.errorCode);
     return;
   }
-  std::string line = "{\"level\":\"info\",\"msg\":\"access\",\"method\":";
+  std::string line = "{\"level\":";
+  const auto levelName = spdlog::level::to_string_view(level);
+  core::appendJsonString(line, std::string_view(levelName.data(), levelName.size()));
+  line += ",\"msg\":\"access\",\"method\":";
   core::appendJsonString(line, r.method);
   line += ",\"path\":";
   core::appendJsonString(line, r.path);
@@ -67,7 +71,7 @@ void access(const AccessRecord& r) {
     core::appendJsonString(line, r.errorCode);
   }
   line += "}";
-  spdlog::info("{}", line);
+  spdlog::log(level, "{}", line);
 }
 
 }  // namespace llmgate::log

@@ -69,6 +69,7 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
   const std::string_view path = request.path();
   const std::string_view method = request.method();
   if (path == "/health") {
+    sink->log().quiet = true;  // probes every few seconds would drown the access log
     sink->sendResponse(200, kJson, R"({"status":"ok"})");
     return;
   }

@@ -409,6 +409,7 @@ void Session::writeAccessLog() {
   record.requestId = requestId_;
   record.errorCode = log_.errorCode;
   record.stream = log_.stream;
+  record.quiet = log_.quiet;
   record.inputTokens = log_.inputTokens;
   record.outputTokens = log_.outputTokens;
   record.bytesIn = bytesIn_;

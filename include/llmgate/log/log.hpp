@@ -23,6 +23,7 @@ struct AccessRecord {
   std::string_view requestId;
   std::string_view errorCode;
   bool stream = false;
+  bool quiet = false;  ///< logged at debug instead of info
   std::size_t bytesIn = 0;
   std::size_t bytesOut = 0;
   double durationMs = 0;

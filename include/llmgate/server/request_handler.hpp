@@ -42,6 +42,7 @@ struct RequestLog {
   std::string provider;
   std::string errorCode;
   bool stream = false;
+  bool quiet = false;  ///< routine traffic (health probes): logged at debug level
   std::int64_t inputTokens = -1;   ///< -1 when unknown
   std::int64_t outputTokens = -1;
 };
