@@ -1,5 +1,6 @@
 // Every provider type, listed explicitly: static self-registration can be dropped by the linker.
 #include "llmgate/providers/provider.hpp"
+#include "providers/anthropic/anthropic_provider.hpp"
 #include "providers/mock/mock_provider.hpp"
 #include "providers/openai/openai_provider.hpp"
 
@@ -7,6 +8,7 @@ namespace llmgate::providers {
 
 const std::vector<ProviderFactory>& allProviderFactories() {
   static const std::vector<ProviderFactory> factories = {
+      {"anthropic", anthropic::create},
       {"mock", mock::create},
       {"openai", openai::create},
   };

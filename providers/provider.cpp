@@ -9,11 +9,30 @@ std::string Provider::upstreamModel(const std::string& clientModel) const {
   return it == config_.modelMap.end() ? clientModel : it->second;
 }
 
-UpstreamRequest Provider::passthroughRequest(std::string, bool) const {
-  return {};
+UpstreamRequest Provider::passthroughRequest(std::string, bool, const ClientHints&) const { return {}; }
+
+std::optional<UpstreamRequest> Provider::countTokensRequest(std::string, const ClientHints&) const {
+  return std::nullopt;
 }
 
-core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, const std::string&) const {
+std::vector<std::string> Provider::baseHeaders(bool stream) const {
+  std::vector<std::string> out;
+  out.reserve(4 + config_.headers.size());
+  out.emplace_back("Content-Type: application/json");
+  out.emplace_back(stream ? "Accept: text/event-stream" : "Accept: application/json");
+  for (const auto& [name, value] : config_.headers) out.push_back(name + ": " + value);
+  return out;
+}
+
+std::string Provider::requireHttpUrl(const config::JsonReader& reader, std::string url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    reader.fail("base_url", "must start with http:// or https://");
+  }
+  return url;
+}
+
+core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, const std::string&,
+                                                      const ClientHints&) const {
   return core::GatewayError::make(core::ErrorKind::Internal, "provider_cannot_encode",
                                   "provider " + name() + " does not send upstream requests");
 }

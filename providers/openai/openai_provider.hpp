@@ -11,9 +11,9 @@ class OpenAiProvider : public Provider {
   explicit OpenAiProvider(const config::ProviderConfig& config);
 
   std::optional<core::Dialect> passthroughDialect() const override { return core::Dialect::OpenAi; }
-  UpstreamRequest passthroughRequest(std::string body, bool stream) const override;
-  core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request,
-                                              const std::string& upstreamModel) const override;
+  UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
+  core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+                                              const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
 

@@ -1,18 +1,38 @@
 #include "llmgate/api/dialect.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
 
 namespace llmgate::api {
 
-core::Dialect dialectForPath(std::string_view) { return core::Dialect::OpenAi; }
+core::Dialect dialectForPath(std::string_view path) {
+  return path.rfind("/v1/messages", 0) == 0 ? core::Dialect::Anthropic : core::Dialect::OpenAi;
+}
+
+std::unique_ptr<StreamWriter> makeStreamWriter(core::Dialect dialect, std::string id, std::string model,
+                                               bool includeUsage) {
+  if (dialect == core::Dialect::Anthropic) return std::make_unique<anthropic::StreamEncoder>(std::move(id), std::move(model));
+  return std::make_unique<openai::StreamEncoder>(std::move(id), std::move(model), 0, includeUsage);
+}
+
+std::string encodeResponse(core::Dialect dialect, const core::ChatResponse& response) {
+  if (dialect == core::Dialect::Anthropic) return anthropic::encodeResponse(response);
+  return openai::encodeResponse(response);
+}
 
 std::string encodeError(core::Dialect dialect, const core::GatewayError& error) {
-  switch (dialect) {
-    case core::Dialect::OpenAi:
-    case core::Dialect::Anthropic:  // its own shape arrives with the Anthropic dialect
-      return openai::encodeError(error);
-  }
+  if (dialect == core::Dialect::Anthropic) return anthropic::encodeError(error);
   return openai::encodeError(error);
+}
+
+bool isErrorBody(core::Dialect dialect, std::string_view body) {
+  const auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) return false;
+  const auto& error = parsed["error"];
+  if (dialect == core::Dialect::Anthropic) return parsed.value("type", "") == "error" && error.contains("type");
+  return error.contains("message");
 }
 
 }  // namespace llmgate::api

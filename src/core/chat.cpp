@@ -101,6 +101,11 @@ std::vector<ChatEvent> toEvents(const ChatResponse& response) {
       thinking.kind = EventKind::ThinkingDelta;
       events.push_back(std::move(thinking));
     }
+    if (!choice.thinkingSignature.empty()) {
+      ChatEvent signature = ChatEvent::textDelta(choice.thinkingSignature, choice.index);
+      signature.kind = EventKind::SignatureDelta;
+      events.push_back(std::move(signature));
+    }
     if (!choice.text.empty()) events.push_back(ChatEvent::textDelta(choice.text, choice.index));
     if (!choice.refusal.empty()) {
       ChatEvent refusal = ChatEvent::textDelta(choice.refusal, choice.index);
@@ -144,6 +149,9 @@ void ResponseAccumulator::add(const ChatEvent& event) {
       break;
     case EventKind::ThinkingDelta:
       choice(event.choice).thinking += event.text;
+      break;
+    case EventKind::SignatureDelta:
+      choice(event.choice).thinkingSignature += event.text;
       break;
     case EventKind::RefusalDelta:
       choice(event.choice).refusal += event.text;

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "llmgate/api/anthropic_codec.hpp"
+#include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/gateway.hpp"
 
@@ -17,10 +19,15 @@ using nlohmann::json;
 constexpr std::size_t kMaxBufferedBody = 64 * 1024 * 1024;  // non-streaming upstream answers
 constexpr std::size_t kMaxErrorBody = 1024 * 1024;
 
-bool isOpenAiErrorBody(const std::string& body) {
-  json parsed = json::parse(body, nullptr, false);
-  return parsed.is_object() && parsed.contains("error") && parsed["error"].is_object() &&
-         parsed["error"].contains("message");
+// Usage as the upstream of `dialect` reports it in a response body or stream event.
+std::optional<core::Usage> usageIn(core::Dialect dialect, const json& document) {
+  const json* usage = nullptr;
+  if (auto it = document.find("usage"); it != document.end() && it->is_object()) usage = &*it;
+  if (auto message = document.find("message"); usage == nullptr && message != document.end() && message->is_object()) {
+    if (auto it = message->find("usage"); it != message->end() && it->is_object()) usage = &*it;
+  }
+  if (usage == nullptr) return std::nullopt;
+  return dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(*usage) : api::openai::decodeUsage(*usage);
 }
 
 upstream::Timeouts timeoutsFor(const providers::Provider& provider, bool stream) {
@@ -36,12 +43,13 @@ upstream::Timeouts timeoutsFor(const providers::Provider& provider, bool stream)
 }  // namespace
 
 Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink,
-                   const providers::Provider& provider, std::string clientModel, std::string requestId,
-                   bool clientStream)
+                   const providers::Provider& provider, core::Dialect clientDialect, std::string clientModel,
+                   std::string requestId, bool clientStream)
     : gateway_(gateway),
       worker_(worker),
       sink_(std::move(sink)),
       provider_(provider),
+      clientDialect_(clientDialect),
       clientModel_(std::move(clientModel)),
       requestId_(std::move(requestId)),
       clientStream_(clientStream) {}
@@ -154,7 +162,7 @@ void Exchange::onBody(std::string_view bytes) {
     }
     sink_->writeChunk(std::string(bytes));
     // Read along only to notice usage and in-stream errors for the log.
-    passthroughScanner_.feed(bytes, [this](const stream::SseEvent& event) { scanPassthroughEvent(event.data); });
+    passthroughScanner_.feed(bytes, [this](const stream::SseEvent& event) { scanPassthroughEvent(event.type, event.data); });
     applyBackpressure();
     return;
   }
@@ -167,17 +175,15 @@ void Exchange::onBody(std::string_view bytes) {
   applyBackpressure();
 }
 
-void Exchange::scanPassthroughEvent(std::string_view data) {
-  // Only the few chunks that carry usage or an error are parsed.
+void Exchange::scanPassthroughEvent(std::string_view type, std::string_view data) {
+  // Only the few events that carry usage or an error are parsed.
   const bool hasUsage = data.find("\"usage\":{") != std::string_view::npos;
-  const bool hasError = data.find("\"error\"") != std::string_view::npos;
+  const bool hasError = type == "error" || data.find("\"error\"") != std::string_view::npos;
   if (!hasUsage && !hasError) return;
-  json chunk = json::parse(data, nullptr, false);
-  if (!chunk.is_object()) return;
-  if (auto usage = chunk.find("usage"); usage != chunk.end() && usage->is_object()) {
-    noteUsage(api::openai::decodeUsage(*usage));
-  }
-  if (auto error = chunk.find("error"); error != chunk.end() && !error->is_null()) {
+  json event = json::parse(data, nullptr, false);
+  if (!event.is_object()) return;
+  if (auto usage = usageIn(clientDialect_, event)) noteUsage(*usage);
+  if (hasError && event.contains("error") && !event["error"].is_null()) {
     sink_->log().errorCode = "upstream_stream_error";
     log::message(spdlog::level::warn, "request " + requestId_ + ": upstream " + provider_.name() +
                                           " sent an error inside the stream");
@@ -209,7 +215,7 @@ void Exchange::onComplete(std::error_code ec) {
                  "request " + requestId_ + ": upstream " + provider_.name() + " answered HTTP " +
                      std::to_string(upstreamStatus_));
     sink_->log().errorCode = code;
-    if (mode_ == Mode::Passthrough && isOpenAiErrorBody(buffered_)) {
+    if (mode_ == Mode::Passthrough && api::isErrorBody(clientDialect_, buffered_)) {
       // Same dialect: the client gets the upstream's error exactly as it was sent.
       done_ = true;
       transfer_.reset();
@@ -230,7 +236,9 @@ void Exchange::onComplete(std::error_code ec) {
       sink_->endStream();
     } else {
       json body = json::parse(buffered_, nullptr, false);
-      if (body.is_object() && body.contains("usage")) noteUsage(api::openai::decodeUsage(body["usage"]));
+      if (body.is_object()) {
+        if (auto usage = usageIn(clientDialect_, body)) noteUsage(*usage);
+      }
       sink_->sendResponse(static_cast<int>(upstreamStatus_),
                           upstreamContentType_.empty() ? std::string_view("application/json") : upstreamContentType_,
                           std::move(buffered_));
@@ -247,22 +255,30 @@ void Exchange::onComplete(std::error_code ec) {
   finishClient();
 }
 
+std::string Exchange::defaultId() const {
+  return (clientDialect_ == core::Dialect::Anthropic ? "msg_" : "chatcmpl-") + requestId_;
+}
+
+api::StreamWriter& Exchange::writer(const core::ChatEvent* first) {
+  if (!writer_) {
+    // The first event fixes the id and model every chunk repeats.
+    const bool start = first != nullptr && first->kind == core::EventKind::Start;
+    writer_ = api::makeStreamWriter(clientDialect_, start && !first->id.empty() ? first->id : defaultId(),
+                                    start && !first->name.empty() ? first->name : clientModel_, includeUsage_);
+  }
+  return *writer_;
+}
+
 void Exchange::emit(const std::vector<core::ChatEvent>& events) {
   if (events.empty() || done_) return;
   std::string out;
   for (const auto& event : events) {
     if (event.kind == core::EventKind::UsageReport) noteUsage(event.usage);
-    if (!clientStream_) {
+    if (clientStream_) {
+      writer(&event).encode(event, out);
+    } else {
       accumulator_.add(event);
-      continue;
     }
-    if (!encoder_) {
-      // The first event fixes the id and model every chunk repeats.
-      std::string id = event.kind == core::EventKind::Start && !event.id.empty() ? event.id : "chatcmpl-" + requestId_;
-      std::string model = event.kind == core::EventKind::Start && !event.name.empty() ? event.name : clientModel_;
-      encoder_.emplace(std::move(id), std::move(model), 0, includeUsage_);
-    }
-    encoder_->encode(event, out);
   }
   if (!out.empty()) sink_->writeChunk(std::move(out));
 }
@@ -272,18 +288,17 @@ void Exchange::finishClient() {
   done_ = true;
   transfer_.reset();
   if (clientStream_) {
-    if (!encoder_) encoder_.emplace("chatcmpl-" + requestId_, clientModel_, 0, includeUsage_);
     std::string out;
-    encoder_->finish(out);
+    writer(nullptr).finish(out);
     sink_->writeChunk(std::move(out));
     sink_->endStream();
     return;
   }
   auto& response = accumulator_.response();
-  if (response.id.empty()) response.id = "chatcmpl-" + requestId_;
+  if (response.id.empty()) response.id = defaultId();
   if (response.model.empty()) response.model = clientModel_;
   if (response.choices.empty()) response.choices.push_back(core::Choice{});
-  sink_->sendResponse(200, "application/json", api::openai::encodeResponse(response));
+  sink_->sendResponse(200, "application/json", api::encodeResponse(clientDialect_, response));
 }
 
 void Exchange::fail(GatewayError error) {
@@ -297,14 +312,14 @@ void Exchange::fail(GatewayError error) {
   if (!sink_->started()) {
     server::HeaderList headers;
     if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
-    sink_->sendResponse(error.status, "application/json", api::openai::encodeError(error), headers);
+    sink_->sendResponse(error.status, "application/json", api::encodeError(clientDialect_, error), headers);
     return;
   }
   // The stream has begun: the error travels inside it, as the SDKs expect.
   log::message(spdlog::level::warn, "request " + requestId_ + ": stream from " + provider_.name() +
                                         " failed after it started (" + error.code + "): " + error.message);
   std::string out;
-  api::openai::StreamEncoder::encodeError(error, out);
+  writer(nullptr).encodeError(error, out);
   sink_->writeChunk(std::move(out));
   sink_->endStream();
 }

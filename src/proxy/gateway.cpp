@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
@@ -73,14 +74,18 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
     sink->sendResponse(200, kJson, R"({"status":"ok"})");
     return;
   }
-  const bool isChat = path == "/v1/chat/completions";
-  const bool isModels = path == "/v1/models";
-  if (!isChat && !isModels) {
-    auto error = GatewayError::make(ErrorKind::NotFound, "not_found", "no route for " + std::string(path));
-    sendError(request, *sink, error);
+  enum class Endpoint { Chat, Messages, CountTokens, Models };
+  std::optional<Endpoint> endpoint;
+  if (path == "/v1/chat/completions") endpoint = Endpoint::Chat;
+  if (path == "/v1/messages") endpoint = Endpoint::Messages;
+  if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
+  if (path == "/v1/models") endpoint = Endpoint::Models;
+  if (!endpoint) {
+    sendError(request, *sink, GatewayError::make(ErrorKind::NotFound, "not_found", "no route for " + std::string(path)));
     return;
   }
-  if ((isChat && method != "POST") || (isModels && method != "GET")) {
+  const std::string_view wanted = *endpoint == Endpoint::Models ? "GET" : "POST";
+  if (method != wanted) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "method_not_allowed",
                                     std::string(method) + " is not allowed on " + std::string(path));
     error.status = 405;
@@ -93,91 +98,135 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
                                  "missing or invalid gateway API key (send Authorization: Bearer <key> or x-api-key)"));
     return;
   }
-  if (isModels) {
-    handleModels(*sink);
-    return;
+  switch (*endpoint) {
+    case Endpoint::Chat: handleChat(request, std::move(sink), worker, core::Dialect::OpenAi); return;
+    case Endpoint::Messages: handleChat(request, std::move(sink), worker, core::Dialect::Anthropic); return;
+    case Endpoint::CountTokens: handleCountTokens(request, std::move(sink), worker); return;
+    case Endpoint::Models:
+      // Anthropic's SDKs send anthropic-version and expect their own list shape.
+      handleModels(*sink, request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic);
+      return;
   }
-  handleChat(request, std::move(sink), worker);
 }
 
-void Gateway::handleModels(server::ResponseSink& sink) {
+void Gateway::handleModels(server::ResponseSink& sink, core::Dialect dialect) {
   static const auto kCreated =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   json data = json::array();
   for (const auto& model : router_->models()) {
-    data.push_back({{"id", model.id}, {"object", "model"}, {"created", kCreated}, {"owned_by", model.ownedBy}});
+    if (dialect == core::Dialect::Anthropic) {
+      data.push_back({{"type", "model"}, {"id", model.id}, {"display_name", model.id}, {"created_at", "2024-01-01T00:00:00Z"}});
+    } else {
+      data.push_back({{"id", model.id}, {"object", "model"}, {"created", kCreated}, {"owned_by", model.ownedBy}});
+    }
+  }
+  if (dialect == core::Dialect::Anthropic) {
+    json body{{"data", data}, {"has_more", false}, {"first_id", data.empty() ? json(nullptr) : data.front()["id"]},
+              {"last_id", data.empty() ? json(nullptr) : data.back()["id"]}};
+    sink.sendResponse(200, kJson, body.dump());
+    return;
   }
   sink.sendResponse(200, kJson, json{{"object", "list"}, {"data", std::move(data)}}.dump());
 }
 
-void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                         std::size_t worker) {
-  std::string& body = request.body();
-  json parsed = json::parse(body, nullptr, false);
+std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink) {
+  json parsed = json::parse(request.body(), nullptr, false);
   if (parsed.is_discarded()) {
-    sendError(request, *sink,
-              GatewayError::make(ErrorKind::InvalidRequest, "invalid_json", "request body is not valid JSON"));
-    return;
+    sendError(request, sink, GatewayError::make(ErrorKind::InvalidRequest, "invalid_json", "request body is not valid JSON"));
+    return std::nullopt;
   }
   if (!parsed.is_object()) {
-    sendError(request, *sink,
+    sendError(request, sink,
               GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "request body must be a JSON object"));
-    return;
+    return std::nullopt;
   }
   auto modelField = parsed.find("model");
   if (modelField == parsed.end() || !modelField->is_string() || modelField->get_ref<const std::string&>().empty()) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "missing_field", "model: required non-empty string");
     error.param = "model";
-    sendError(request, *sink, error);
-    return;
+    sendError(request, sink, error);
+    return std::nullopt;
   }
-  const std::string model = modelField->get<std::string>();
-  auto streamField = parsed.find("stream");
-  if (streamField != parsed.end() && !streamField->is_null() && !streamField->is_boolean()) {
-    auto error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "stream: expected boolean");
-    error.param = "stream";
-    sendError(request, *sink, error);
-    return;
-  }
-  const bool stream = streamField != parsed.end() && streamField->is_boolean() && streamField->get<bool>();
-  auto& log = sink->log();
-  log.model = model;
-  log.stream = stream;
-
+  std::string model = modelField->get<std::string>();
+  sink.log().model = model;
   auto route = router_->resolve(model);
   if (!route) {
     auto error = GatewayError::make(ErrorKind::NotFound, "model_not_found",
                                     "The model `" + model + "` does not exist or is not served by this gateway");
     error.param = "model";
+    sendError(request, sink, error);
+    return std::nullopt;
+  }
+  sink.log().provider = route->targets.front().provider->name();
+  return Routed{std::move(parsed), std::move(model), route->targets.front()};
+}
+
+void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+                         std::size_t worker, core::Dialect dialect) {
+  auto routed = parseAndRoute(request, *sink);
+  if (!routed) return;
+  auto streamField = routed->body.find("stream");
+  if (streamField != routed->body.end() && !streamField->is_null() && !streamField->is_boolean()) {
+    auto error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "stream: expected boolean");
+    error.param = "stream";
     sendError(request, *sink, error);
     return;
   }
-  const routing::Target& target = route->targets.front();
-  const providers::Provider& provider = *target.provider;
-  log.provider = provider.name();
-  auto exchange = std::make_shared<Exchange>(*this, worker, sink, provider, model, request.requestId(), stream);
+  const bool stream = streamField != routed->body.end() && streamField->is_boolean() && streamField->get<bool>();
+  sink->log().stream = stream;
+  const providers::Provider& provider = *routed->target.provider;
+  const providers::ClientHints hints{std::string(request.header("anthropic-beta"))};
+  auto exchange =
+      std::make_shared<Exchange>(*this, worker, sink, provider, dialect, routed->model, request.requestId(), stream);
 
-  if (provider.passthroughDialect() == core::Dialect::OpenAi) {
+  if (provider.passthroughDialect() == dialect) {
     // Fast path: the body goes upstream as the client wrote it, with only the model renamed.
-    if (target.upstreamModel != model) replaceTopLevelString(body, "model", target.upstreamModel);
-    exchange->startPassthrough(provider.passthroughRequest(std::move(body), stream));
+    std::string& body = request.body();
+    if (routed->target.upstreamModel != routed->model) replaceTopLevelString(body, "model", routed->target.upstreamModel);
+    exchange->startPassthrough(provider.passthroughRequest(std::move(body), stream, hints));
     return;
   }
-  auto decoded = api::openai::decodeRequest(parsed);
+  auto decoded = dialect == core::Dialect::Anthropic ? api::anthropic::decodeRequest(routed->body)
+                                                     : api::openai::decodeRequest(routed->body);
   if (!decoded.ok()) {
     sendError(request, *sink, decoded.error());
     return;
   }
-  if (auto reply = provider.respondLocally(decoded.value(), model)) {
+  if (auto reply = provider.respondLocally(decoded.value(), routed->model)) {
     exchange->startLocal(std::move(*reply), decoded.value().includeUsage);
     return;
   }
-  auto encoded = provider.encodeRequest(decoded.value(), target.upstreamModel);
+  auto encoded = provider.encodeRequest(decoded.value(), routed->target.upstreamModel, hints);
   if (!encoded.ok()) {
     sendError(request, *sink, encoded.error());
     return;
   }
   exchange->startTranslated(std::move(encoded.value()), decoded.value().stream, decoded.value().includeUsage);
+}
+
+void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+                                std::size_t worker) {
+  auto routed = parseAndRoute(request, *sink);
+  if (!routed) return;
+  const providers::Provider& provider = *routed->target.provider;
+  const providers::ClientHints hints{std::string(request.header("anthropic-beta"))};
+  std::string& body = request.body();
+  if (routed->target.upstreamModel != routed->model) replaceTopLevelString(body, "model", routed->target.upstreamModel);
+  if (auto upstream = provider.countTokensRequest(body, hints)) {
+    auto exchange = std::make_shared<Exchange>(*this, worker, sink, provider, core::Dialect::Anthropic, routed->model,
+                                               request.requestId(), false);
+    exchange->startPassthrough(std::move(*upstream));
+    return;
+  }
+  // No counting endpoint upstream: an estimate (about four characters a token), said so in a header.
+  auto decoded = api::anthropic::decodeRequest(routed->body, false);
+  if (!decoded.ok()) {
+    sendError(request, *sink, decoded.error());
+    return;
+  }
+  sink->sendResponse(200, kJson,
+                     json{{"input_tokens", api::anthropic::estimateInputTokens(decoded.value())}}.dump(),
+                     {{"x-llmgate-token-count", "estimate"}});
 }
 
 }  // namespace llmgate::proxy

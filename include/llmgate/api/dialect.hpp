@@ -1,6 +1,8 @@
-// Which client dialect a path belongs to, and errors in that dialect's shape.
+// The client dialects as one seam: which dialect a path speaks, and how responses, streams and
+// errors are written in it. The Exchange only talks to this.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -9,10 +11,31 @@
 
 namespace llmgate::api {
 
-/// The dialect whose error shape a client of `path` expects.
+/// Encodes ChatEvents as one streamed response in a client dialect. One per response.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  /// Appends the SSE bytes for `event` (possibly none).
+  virtual void encode(const core::ChatEvent& event, std::string& out) = 0;
+  /// Appends whatever ends a successful stream.
+  virtual void finish(std::string& out) = 0;
+  /// Appends an in-stream error; the stream ends after it.
+  virtual void encodeError(const core::GatewayError& error, std::string& out) = 0;
+};
+
+/// The dialect whose shapes a client of `path` expects.
 core::Dialect dialectForPath(std::string_view path);
+
+std::unique_ptr<StreamWriter> makeStreamWriter(core::Dialect dialect, std::string id, std::string model,
+                                               bool includeUsage);
+
+/// The non-streaming response body.
+std::string encodeResponse(core::Dialect dialect, const core::ChatResponse& response);
 
 /// The JSON error body for `error` in `dialect`.
 std::string encodeError(core::Dialect dialect, const core::GatewayError& error);
+
+/// Whether `body` is an error response already in `dialect`'s shape (forwarded as it is).
+bool isErrorBody(core::Dialect dialect, std::string_view body);
 
 }  // namespace llmgate::api

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmgate/api/dialect.hpp"
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/error.hpp"
 #include "llmgate/core/json_text.hpp"
@@ -34,16 +35,16 @@ core::FinishReason parseFinishReason(std::string_view name);
 
 /// Turns ChatEvents into `data: {chunk}\n\n` SSE frames, ending with `data: [DONE]`.
 /// One per response; not thread-safe.
-class StreamEncoder {
+class StreamEncoder : public StreamWriter {
  public:
   StreamEncoder(std::string id, std::string model, std::int64_t created, bool includeUsage);
 
   /// Appends the SSE bytes for `event` to `out` (possibly none).
-  void encode(const core::ChatEvent& event, std::string& out);
+  void encode(const core::ChatEvent& event, std::string& out) override;
   /// Appends the usage chunk (when asked for and known) and `data: [DONE]`.
-  void finish(std::string& out);
-  /// Appends an in-stream error frame (the stream ends after it, without [DONE]).
-  static void encodeError(const core::GatewayError& error, std::string& out);
+  void finish(std::string& out) override;
+  /// Appends an in-stream error frame `data: {"error":...}` (no [DONE] after it).
+  void encodeError(const core::GatewayError& error, std::string& out) override;
 
  private:
   void beginChunk(std::string& out, int choice);

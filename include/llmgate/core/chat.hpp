@@ -30,6 +30,7 @@ struct ContentPart {
   std::string toolName;     ///< ToolCall
   std::string arguments;    ///< ToolCall: the arguments as JSON text
   std::string signature;    ///< Thinking: provider signature that must survive a round trip
+  bool isError = false;     ///< ToolResult: the tool failed
 
   static ContentPart makeText(std::string text);
   static ContentPart makeToolCall(std::string id, std::string name, std::string arguments);
@@ -86,9 +87,10 @@ struct ChatRequest {
 enum class FinishReason { None, Stop, Length, ToolCalls, ContentFilter, Error };
 
 struct Usage {
-  std::int64_t inputTokens = 0;
+  std::int64_t inputTokens = 0;  ///< every prompt token, cached ones included (OpenAI's prompt_tokens)
   std::int64_t outputTokens = 0;
-  std::int64_t cachedInputTokens = 0;
+  std::int64_t cachedInputTokens = 0;         ///< part of inputTokens read from a prompt cache
+  std::int64_t cacheCreationInputTokens = 0;  ///< part of inputTokens written to a prompt cache
   std::int64_t reasoningTokens = 0;
   bool present = false;
 };
@@ -103,6 +105,7 @@ struct Choice {
   int index = 0;
   std::string text;
   std::string thinking;
+  std::string thinkingSignature;
   std::string refusal;
   std::vector<ToolCall> toolCalls;
   FinishReason finish = FinishReason::None;
@@ -120,6 +123,7 @@ enum class EventKind {
   Start,           ///< message begins: id, model
   TextDelta,       ///< text
   ThinkingDelta,   ///< text (reasoning)
+  SignatureDelta,  ///< text = signature of the thinking so far (Anthropic)
   RefusalDelta,    ///< text
   ToolCallStart,   ///< toolIndex, id, name
   ToolCallDelta,   ///< toolIndex, text = argument fragment

@@ -25,6 +25,11 @@ struct UpstreamRequest {
   std::string body;
 };
 
+/// What a provider may take over from the client's request headers.
+struct ClientHints {
+  std::string anthropicBeta;  ///< `anthropic-beta` features the client asked for
+};
+
 /// Decodes one upstream response body into IR events. One per attempt; stateful; not thread-safe.
 class ResponseDecoder {
  public:
@@ -62,11 +67,15 @@ class Provider {
 
   /// Fast path: the upstream request for a client body already in passthroughDialect(), with
   /// only the model (done by the caller) and auth changed.
-  virtual UpstreamRequest passthroughRequest(std::string body, bool stream) const;
+  virtual UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const;
 
   /// IR path: encodes the request for the upstream.
-  virtual core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request,
-                                                      const std::string& upstreamModel) const;
+  virtual core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+                                                      const ClientHints& hints) const;
+
+  /// Anthropic's token counting, when the upstream has the endpoint: the request for a
+  /// /v1/messages/count_tokens body (model already rewritten). nullopt = no such endpoint.
+  virtual std::optional<UpstreamRequest> countTokensRequest(std::string body, const ClientHints& hints) const;
 
   /// IR path: a decoder for the upstream's response body.
   virtual std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const;
@@ -77,6 +86,12 @@ class Provider {
   /// Providers that answer in-process return their reply here instead of doing I/O.
   virtual std::optional<LocalReply> respondLocally(const core::ChatRequest& request,
                                                    const std::string& model) const;
+
+ protected:
+  /// Content-Type, Accept and the configured extra headers: what every HTTP provider sends.
+  std::vector<std::string> baseHeaders(bool stream) const;
+  /// base_url checked to be http(s); throws ConfigError naming the key otherwise.
+  static std::string requireHttpUrl(const config::JsonReader& reader, std::string url);
 
  private:
   config::ProviderConfig config_;

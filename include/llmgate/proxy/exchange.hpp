@@ -10,7 +10,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "llmgate/api/openai_codec.hpp"
+#include "llmgate/api/dialect.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/stream/sse_parser.hpp"
@@ -23,7 +23,8 @@ class Gateway;
 class Exchange : public std::enable_shared_from_this<Exchange>, public upstream::TransferHandler {
  public:
   Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink,
-           const providers::Provider& provider, std::string clientModel, std::string requestId, bool clientStream);
+           const providers::Provider& provider, core::Dialect clientDialect, std::string clientModel,
+           std::string requestId, bool clientStream);
 
   /// Fast path: forwards `request` and relays the upstream bytes untouched.
   void startPassthrough(providers::UpstreamRequest request);
@@ -46,7 +47,9 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void fail(core::GatewayError error);
   void cancel();
   void applyBackpressure();
-  void scanPassthroughEvent(std::string_view data);
+  void scanPassthroughEvent(std::string_view type, std::string_view data);
+  api::StreamWriter& writer(const core::ChatEvent* first);
+  std::string defaultId() const;
   void playLocal();
   void noteUsage(const core::Usage& usage);
 
@@ -54,6 +57,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::size_t worker_;
   std::shared_ptr<server::ResponseSink> sink_;
   const providers::Provider& provider_;
+  core::Dialect clientDialect_;
   std::string clientModel_;
   std::string requestId_;
   bool clientStream_;
@@ -69,7 +73,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::string buffered_;  // error body, or a non-streaming passthrough body
 
   std::unique_ptr<providers::ResponseDecoder> decoder_;
-  std::optional<api::openai::StreamEncoder> encoder_;
+  std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;
   stream::SseParser passthroughScanner_;
   std::vector<core::ChatEvent> events_;

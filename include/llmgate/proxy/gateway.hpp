@@ -34,8 +34,19 @@ class Gateway : public server::RequestHandler {
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
 
  private:
-  void handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
-  void handleModels(server::ResponseSink& sink);
+  /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
+  void handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker,
+                  core::Dialect dialect);
+  void handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+                         std::size_t worker);
+  void handleModels(server::ResponseSink& sink, core::Dialect dialect);
+  /// Parses the body and resolves its model; answers the error itself and returns nullopt.
+  struct Routed {
+    nlohmann::json body;
+    std::string model;
+    routing::Target target;
+  };
+  std::optional<Routed> parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink);
 
   std::shared_ptr<const config::Config> config_;
   std::vector<std::unique_ptr<providers::Provider>> providers_;

@@ -473,6 +473,7 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
       endChunk(out);
       return;
     case core::EventKind::ToolCallEnd:
+    case core::EventKind::SignatureDelta:  // OpenAI has no place for it
       return;
     case core::EventKind::Finish:
       ensureRole(event.choice, out);
@@ -499,7 +500,7 @@ void StreamEncoder::finish(std::string& out) {
 
 void StreamEncoder::encodeError(const GatewayError& error, std::string& out) {
   out += "data: ";
-  out += api::openai::encodeError(error);
+  out += openai::encodeError(error);
   out += "\n\n";
 }
 

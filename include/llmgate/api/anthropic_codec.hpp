@@ -1,0 +1,95 @@
+// The Anthropic Messages wire format, both directions: the client side (decode /v1/messages
+// requests, encode messages, event streams and errors) and the upstream side (encode requests
+// for Claude, decode its messages and events). Pure functions: no I/O.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/api/dialect.hpp"
+#include "llmgate/core/chat.hpp"
+#include "llmgate/core/error.hpp"
+#include "llmgate/core/result.hpp"
+
+namespace llmgate::api::anthropic {
+
+// ---- client side -------------------------------------------------------------------------
+
+/// Decodes a parsed /v1/messages body. Errors are 400s naming the offending field.
+/// count_tokens bodies have no max_tokens: pass `requireMaxTokens = false`.
+core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body, bool requireMaxTokens = true);
+
+/// Encodes a Message object (choice 0).
+std::string encodeResponse(const core::ChatResponse& response);
+
+/// Encodes {"type":"error","error":{"type","message"}}.
+std::string encodeError(const core::GatewayError& error);
+
+/// The error `type` Anthropic uses for `error` (invalid_request_error, overloaded_error, ...).
+std::string_view errorType(const core::GatewayError& error);
+
+std::string_view stopReasonName(core::FinishReason reason);
+core::FinishReason parseStopReason(std::string_view name);
+
+/// Turns ChatEvents into the Messages event stream: message_start, content_block_start /
+/// _delta / _stop per block, message_delta with stop_reason and usage, message_stop.
+class StreamEncoder : public StreamWriter {
+ public:
+  StreamEncoder(std::string id, std::string model);
+
+  void encode(const core::ChatEvent& event, std::string& out) override;
+  void finish(std::string& out) override;
+  /// `event: error` frame.
+  void encodeError(const core::GatewayError& error, std::string& out) override;
+
+ private:
+  enum class Block { None, Text, Thinking, ToolUse };
+  void ensureStarted(std::string& out);
+  void openBlock(Block kind, std::string& out, const core::ChatEvent* toolStart = nullptr);
+  void closeBlock(std::string& out);
+  void event(std::string_view name, const std::string& json, std::string& out);
+
+  std::string id_;
+  std::string model_;
+  bool started_ = false;
+  bool finished_ = false;
+  Block block_ = Block::None;
+  int blockIndex_ = -1;
+  core::FinishReason stop_ = core::FinishReason::None;
+  core::Usage usage_;
+};
+
+/// Estimated input tokens of a request (about four characters a token), for count_tokens when
+/// the provider has no counting endpoint.
+std::int64_t estimateInputTokens(const core::ChatRequest& request);
+
+// ---- upstream side -----------------------------------------------------------------------
+
+/// Encodes the IR as a Messages request for `model`; `defaultMaxTokens` fills a missing max_tokens.
+nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model, std::int64_t defaultMaxTokens);
+
+/// Decodes a non-streaming Message.
+core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
+
+/// Per-stream state of event decoding.
+struct EventDecodeState {
+  std::vector<int> toolIndexOfBlock;  // content block index -> tool call index, -1 for other blocks
+  int toolCalls = 0;
+  core::Usage usage;
+  bool stopped = false;
+};
+
+/// Decodes one SSE event (name + JSON data) of a Messages stream into events.
+std::optional<core::GatewayError> decodeEvent(std::string_view name, const nlohmann::json& data, EventDecodeState& state,
+                                              std::vector<core::ChatEvent>& out);
+
+/// Maps an upstream error status + body to an error.
+core::GatewayError decodeError(int status, std::string_view body);
+
+core::Usage decodeUsage(const nlohmann::json& usage);
+
+}  // namespace llmgate::api::anthropic
