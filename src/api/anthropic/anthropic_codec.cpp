@@ -136,13 +136,14 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
     return fieldError(path + ".content", path + ".content: expected string or array of blocks, got " + typeName(content));
   }
   // Tool results answer the previous assistant turn: in the IR they are a tool turn of their own.
-  if (!toolResults.empty()) {
+  const bool answersTools = !toolResults.empty();
+  if (answersTools) {
     core::Message tool;
     tool.role = core::Role::Tool;
     tool.content = std::move(toolResults);
     request.messages.push_back(std::move(tool));
   }
-  if (!out.content.empty() || toolResults.empty()) request.messages.push_back(std::move(out));
+  if (!out.content.empty() || !answersTools) request.messages.push_back(std::move(out));
   return std::nullopt;
 }
 
