@@ -2,117 +2,8 @@
 // OpenAI-compatible server) must see exactly what it sees when pointed at that server directly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const binary = process.env.LLMGATE_BIN ?? path.join(here, '..', '..', 'build', 'llmgate');
-
-// ---- a loopback OpenAI-compatible upstream -------------------------------------------------
-
-const chunk = (id, delta, finish = null) => ({
-  id, object: 'chat.completion.chunk', created: 1727346168, model: 'gpt-test-2024',
-  choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-});
-
-function answer(body) {
-  const last = body.messages[body.messages.length - 1];
-  const text = typeof last.content === 'string' ? last.content : '';
-  if (text.includes('ERROR429')) {
-    return { status: 429, headers: { 'retry-after': '1' },
-      json: { error: { message: 'Rate limit reached for gpt-test', type: 'requests', param: null, code: 'rate_limit_exceeded' } } };
-  }
-  if (text.includes('ERROR400')) {
-    return { status: 400, json: { error: { message: "Invalid 'messages'", type: 'invalid_request_error', param: 'messages', code: null } } };
-  }
-  const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
-  if (body.tools && last.role !== 'tool') {
-    const call = { id: 'call_up_1', type: 'function', function: { name: body.tools[0].function.name, arguments: '{"city":"Paris"}' } };
-    return { toolCall: call, usage };
-  }
-  return { text: last.role === 'tool' ? `It is ${text}.` : 'Hello from the upstream, streamed in parts.', usage };
-}
-
-function startUpstream() {
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (d) => { raw += d; });
-    req.on('end', () => {
-      const body = JSON.parse(raw);
-      const reply = answer(body);
-      if (reply.status) {
-        res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) });
-        res.end(JSON.stringify(reply.json));
-        return;
-      }
-      const id = 'chatcmpl-up';
-      if (!body.stream) {
-        const message = reply.toolCall
-          ? { role: 'assistant', content: null, refusal: null, tool_calls: [reply.toolCall] }
-          : { role: 'assistant', content: reply.text, refusal: null };
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id, object: 'chat.completion', created: 1727346168, model: 'gpt-test-2024',
-          choices: [{ index: 0, message, logprobs: null, finish_reason: reply.toolCall ? 'tool_calls' : 'stop' }], usage: reply.usage }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const events = [];
-      if (reply.toolCall) {
-        events.push(chunk(id, { role: 'assistant', content: null, tool_calls: [{ index: 0, id: reply.toolCall.id, type: 'function', function: { name: reply.toolCall.function.name, arguments: '' } }] }));
-        for (const part of ['{"city"', ':"Par', 'is"}']) events.push(chunk(id, { tool_calls: [{ index: 0, function: { arguments: part } }] }));
-        events.push(chunk(id, {}, 'tool_calls'));
-      } else {
-        events.push(chunk(id, { role: 'assistant', content: '' }));
-        for (const word of reply.text.split(/(?= )/)) events.push(chunk(id, { content: word }));
-        events.push(chunk(id, {}, 'stop'));
-      }
-      if (body.stream_options?.include_usage) events.push({ ...chunk(id, {}), choices: [], usage: reply.usage });
-      let i = 0;
-      const next = () => {
-        if (i < events.length) {
-          res.write(`data: ${JSON.stringify(events[i++])}\n\n`);
-          setTimeout(next, 2);
-        } else {
-          res.end('data: [DONE]\n\n');
-        }
-      };
-      next();
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-// ---- llmgate in front of it -------------------------------------------------------------
-
-function startGateway(upstreamPort) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'llmgate-sdk-'));
-  const config = path.join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({
-    providers: [
-      { name: 'mock', type: 'mock', models: ['mock'] },
-      { name: 'up', type: 'openai', base_url: `http://127.0.0.1:${upstreamPort}/v1`, api_key: 'upstream-key', models: ['gpt-test'] },
-    ],
-  }));
-  const child = spawn(binary, ['--config', config, '--host', '127.0.0.1', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`llmgate did not start:\n${log}`)), 10000);
-    child.stderr.on('data', (d) => {
-      log += d;
-      const match = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`llmgate exited with ${code}:\n${log}`)));
-  });
-}
+import { startGateway, startOpenAiUpstream, UPSTREAM_TEXT } from './harness.mjs';
 
 let upstream;
 let gateway;
@@ -120,16 +11,17 @@ let direct;
 let viaGateway;
 
 before(async () => {
-  upstream = await startUpstream();
-  gateway = await startGateway(upstream.address().port);
+  upstream = await startOpenAiUpstream();
+  gateway = await startGateway([
+    { name: 'mock', type: 'mock', models: ['mock'] },
+    { name: 'up', type: 'openai', base_url: `http://127.0.0.1:${upstream.address().port}/v1`, api_key: 'upstream-key', models: ['gpt-test'] },
+  ]);
   direct = new OpenAI({ apiKey: 'upstream-key', baseURL: `http://127.0.0.1:${upstream.address().port}/v1`, maxRetries: 0 });
   viaGateway = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${gateway.port}/v1`, maxRetries: 0 });
 });
 
 after(async () => {
-  const exited = new Promise((resolve) => gateway.child.on('exit', resolve));
-  gateway.child.kill('SIGTERM');
-  assert.equal(await exited, 0, 'llmgate exits 0 on SIGTERM');
+  assert.equal(await gateway.stop(), 0, 'llmgate exits 0 on SIGTERM');
   upstream.close();
 });
 
@@ -154,7 +46,7 @@ async function collect(client, params) {
 test('non-streamed text and usage are identical', async () => {
   const a = await direct.chat.completions.create(question);
   const b = await viaGateway.chat.completions.create(question);
-  assert.equal(b.choices[0].message.content, 'Hello from the upstream, streamed in parts.');
+  assert.equal(b.choices[0].message.content, UPSTREAM_TEXT);
   assert.deepEqual(b.choices, a.choices);
   assert.deepEqual(b.usage, a.usage);
 });
@@ -162,7 +54,7 @@ test('non-streamed text and usage are identical', async () => {
 test('streamed text, finish reason and usage are identical', async () => {
   const a = await collect(direct, question);
   const b = await collect(viaGateway, question);
-  assert.equal(b.text, 'Hello from the upstream, streamed in parts.');
+  assert.equal(b.text, UPSTREAM_TEXT);
   assert.deepEqual(b, a);
   assert.equal(b.usage.total_tokens, 18);
 });

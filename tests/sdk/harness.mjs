@@ -1,0 +1,157 @@
+// Shared pieces of the SDK suites: loopback upstreams that speak the providers' real protocols,
+// and llmgate itself started as a subprocess in front of them.
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const binary = process.env.LLMGATE_BIN ?? path.join(here, '..', '..', 'build', 'llmgate');
+
+export const UPSTREAM_TEXT = 'Hello from the upstream, streamed in parts.';
+
+function lastTurn(body) {
+  const last = body.messages[body.messages.length - 1];
+  const blocks = typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : (last.content ?? []);
+  const text = blocks.map((b) => b.text ?? (typeof b.content === 'string' ? b.content : '')).join('');
+  const answersTool = last.role === 'tool' || blocks.some((b) => b.type === 'tool_result');
+  return { text: typeof last.content === 'string' && last.role === 'tool' ? last.content : text, answersTool };
+}
+
+// What either upstream answers, independent of its wire format.
+function plan(body, toolName) {
+  const { text, answersTool } = lastTurn(body);
+  if (text.includes('ERROR429')) return { status: 429, kind: 'rate_limit', message: 'Rate limit reached' };
+  if (text.includes('ERROR400')) return { status: 400, kind: 'invalid_request', message: "Invalid 'messages'" };
+  if (text.includes('OVERLOAD')) return { status: 529, kind: 'overloaded', message: 'Overloaded' };
+  if (toolName && !answersTool) return { tool: { id: 'call_up_1', name: toolName, input: { city: 'Paris' } } };
+  return { text: answersTool ? `It is ${text}.` : UPSTREAM_TEXT };
+}
+
+function serve(handler) {
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => { raw += d; });
+    req.on('end', () => handler(req, JSON.parse(raw), res));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function sendEvents(res, frames) {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  let i = 0;
+  const next = () => {
+    if (i < frames.length) {
+      res.write(frames[i++]);
+      setTimeout(next, 2);
+    } else {
+      res.end();
+    }
+  };
+  next();
+}
+
+/** An OpenAI Chat Completions server. */
+export function startOpenAiUpstream() {
+  const chunk = (id, delta, finish = null) => ({
+    id, object: 'chat.completion.chunk', created: 1727346168, model: 'gpt-test-2024',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  return serve((req, body, res) => {
+    const reply = plan(body, body.tools?.[0]?.function?.name);
+    if (reply.status) {
+      const type = { rate_limit: 'requests', invalid_request: 'invalid_request_error', overloaded: 'server_error' }[reply.kind];
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.status === 429 ? { 'retry-after': '1' } : {}) });
+      res.end(JSON.stringify({ error: { message: reply.message, type, param: reply.kind === 'invalid_request' ? 'messages' : null, code: reply.kind === 'rate_limit' ? 'rate_limit_exceeded' : null } }));
+      return;
+    }
+    const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+    const call = reply.tool && { id: reply.tool.id, type: 'function', function: { name: reply.tool.name, arguments: JSON.stringify(reply.tool.input) } };
+    const id = 'chatcmpl-up';
+    if (!body.stream) {
+      const message = call ? { role: 'assistant', content: null, refusal: null, tool_calls: [call] } : { role: 'assistant', content: reply.text, refusal: null };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id, object: 'chat.completion', created: 1727346168, model: 'gpt-test-2024',
+        choices: [{ index: 0, message, logprobs: null, finish_reason: call ? 'tool_calls' : 'stop' }], usage }));
+      return;
+    }
+    const events = [];
+    if (call) {
+      events.push(chunk(id, { role: 'assistant', content: null, tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }));
+      for (const part of ['{"city"', ':"Par', 'is"}']) events.push(chunk(id, { tool_calls: [{ index: 0, function: { arguments: part } }] }));
+      events.push(chunk(id, {}, 'tool_calls'));
+    } else {
+      events.push(chunk(id, { role: 'assistant', content: '' }));
+      for (const word of reply.text.split(/(?= )/)) events.push(chunk(id, { content: word }));
+      events.push(chunk(id, {}, 'stop'));
+    }
+    if (body.stream_options?.include_usage) events.push({ ...chunk(id, {}), choices: [], usage });
+    sendEvents(res, [...events.map((e) => `data: ${JSON.stringify(e)}\n\n`), 'data: [DONE]\n\n']);
+  });
+}
+
+/** An Anthropic Messages server. */
+export function startAnthropicUpstream() {
+  return serve((req, body, res) => {
+    // Current SDKs send the key as a bearer token, older ones and llmgate as x-api-key.
+    if (req.headers['x-api-key'] !== 'upstream-key' && req.headers.authorization !== 'Bearer upstream-key') {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } }));
+      return;
+    }
+    const reply = plan(body, body.tools?.[0]?.name);
+    if (reply.status) {
+      const type = { rate_limit: 'rate_limit_error', invalid_request: 'invalid_request_error', overloaded: 'overloaded_error' }[reply.kind];
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.status === 429 ? { 'retry-after': '1' } : {}) });
+      res.end(JSON.stringify({ type: 'error', error: { type, message: reply.message } }));
+      return;
+    }
+    const block = reply.tool ? { type: 'tool_use', id: 'toolu_up_1', name: reply.tool.name, input: reply.tool.input } : { type: 'text', text: reply.text };
+    const usage = { input_tokens: 11, output_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const message = { id: 'msg_up_1', type: 'message', role: 'assistant', model: body.model, content: [block],
+      stop_reason: reply.tool ? 'tool_use' : 'end_turn', stop_sequence: null, usage };
+    if (!body.stream) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(message));
+      return;
+    }
+    const frame = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const frames = [frame('message_start', { message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } })];
+    if (reply.tool) {
+      frames.push(frame('content_block_start', { index: 0, content_block: { ...block, input: {} } }));
+      for (const part of ['', '{"city"', ':"Par', 'is"}']) frames.push(frame('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: part } }));
+    } else {
+      frames.push(frame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
+      frames.push(frame('ping', {}));
+      for (const word of reply.text.split(/(?= )/)) frames.push(frame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: word } }));
+    }
+    frames.push(frame('content_block_stop', { index: 0 }));
+    frames.push(frame('message_delta', { delta: { stop_reason: message.stop_reason, stop_sequence: null }, usage: { output_tokens: 7 } }));
+    frames.push(frame('message_stop', {}));
+    sendEvents(res, frames);
+  });
+}
+
+/** Starts llmgate on a free port with `providers`; resolves to { child, port, stop() }. */
+export function startGateway(providers) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'llmgate-sdk-'));
+  const config = path.join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ providers }));
+  const child = spawn(binary, ['--config', config, '--host', '127.0.0.1', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`llmgate did not start:\n${log}`)), 10000);
+    child.stderr.on('data', (d) => {
+      log += d;
+      const match = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]), stop: () => { child.kill('SIGTERM'); return exited; } });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`llmgate exited with ${code}:\n${log}`)));
+  });
+}
