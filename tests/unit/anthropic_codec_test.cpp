@@ -345,3 +345,28 @@ TEST(AnthropicStream, ErrorEventAfterHttp200IsAnError) {
 
 }  // namespace
 }  // namespace llmgate::api::anthropic
+
+namespace llmgate::api::anthropic {
+namespace {
+
+TEST(AnthropicStream, ReasoningFromOpenAiUpstreamsBecomesAThinkingBlock) {
+  openai::ChunkDecodeState state;
+  std::vector<core::ChatEvent> events;
+  for (const char* chunk : {R"({"id":"c","model":"deepseek-reasoner","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"Let me think."}}]})",
+                            R"({"id":"c","choices":[{"index":0,"delta":{"content":"Four."}}]})",
+                            R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})"}) {
+    ASSERT_FALSE(openai::decodeChunk(json::parse(chunk), state, events));
+  }
+  StreamEncoder encoder("msg", "m");
+  std::string encoded;
+  for (const auto& event : events) encoder.encode(event, encoded);
+  encoder.finish(encoded);
+  EXPECT_NE(encoded.find(R"("content_block":{"signature":"","thinking":"","type":"thinking"})"), std::string::npos) << encoded;
+  const auto again = decodeStream(encoded);
+  EXPECT_EQ(again.choices[0].thinking, "Let me think.");
+  EXPECT_EQ(again.choices[0].text, "Four.");
+  EXPECT_EQ(again.choices[0].finish, core::FinishReason::Stop);
+}
+
+}  // namespace
+}  // namespace llmgate::api::anthropic

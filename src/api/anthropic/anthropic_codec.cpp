@@ -3,6 +3,7 @@
 #include <set>
 
 #include "llmgate/core/json_text.hpp"
+#include "../request_fields.hpp"
 
 namespace llmgate::api::anthropic {
 namespace {
@@ -10,14 +11,6 @@ namespace {
 using core::ErrorKind;
 using core::GatewayError;
 using nlohmann::json;
-
-GatewayError fieldError(const std::string& param, const std::string& message) {
-  GatewayError error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", message);
-  error.param = param;
-  return error;
-}
-
-std::string typeName(const json& value) { return value.type_name(); }
 
 const std::string* stringField(const json& object, const char* key) {
   auto it = object.find(key);
@@ -194,19 +187,6 @@ std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest
   return std::nullopt;
 }
 
-template <class T>
-std::optional<GatewayError> readNumber(const json& body, const char* key, std::optional<T>& out) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::nullopt;
-  if constexpr (std::is_integral_v<T>) {
-    if (!it->is_number_integer()) return fieldError(key, std::string(key) + ": expected integer, got " + typeName(*it));
-  } else {
-    if (!it->is_number()) return fieldError(key, std::string(key) + ": expected number, got " + typeName(*it));
-  }
-  out = it->get<T>();
-  return std::nullopt;
-}
-
 json usageJson(const core::Usage& usage) {
   return json{{"input_tokens", usage.inputTokens - usage.cachedInputTokens - usage.cacheCreationInputTokens},
               {"output_tokens", usage.outputTokens},
@@ -284,13 +264,9 @@ core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxT
   }
   // Streams always end with usage in this dialect.
   request.includeUsage = true;
-  static const char* kMapped[] = {"model", "max_tokens", "system", "messages", "tools", "tool_choice",
-                                  "stop_sequences", "temperature", "top_p", "top_k", "stream", "metadata"};
-  for (const auto& [key, value] : body.items()) {
-    bool mapped = false;
-    for (const char* name : kMapped) mapped = mapped || key == name;
-    if (!mapped) request.extra[key] = value;
-  }
+  collectExtras(body, {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences",
+                       "temperature", "top_p", "top_k", "stream", "metadata"},
+                request.extra);
   return request;
 }
 

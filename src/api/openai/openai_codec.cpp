@@ -2,21 +2,14 @@
 
 #include <chrono>
 
+#include "../request_fields.hpp"
+
 namespace llmgate::api::openai {
 namespace {
 
 using core::ErrorKind;
 using core::GatewayError;
 using nlohmann::json;
-
-GatewayError fieldError(const std::string& param, const std::string& message,
-                        const char* code = "invalid_request") {
-  GatewayError error = GatewayError::make(ErrorKind::InvalidRequest, code, message);
-  error.param = param;
-  return error;
-}
-
-std::string typeName(const json& value) { return value.type_name(); }
 
 // Reads `content`: a string, or an array of typed parts. Text (and refusal) parts become Text
 // parts; image parts are accepted only where `allowImages` (user turns).
@@ -202,19 +195,6 @@ std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest
   return std::nullopt;
 }
 
-template <class T>
-std::optional<GatewayError> readNumber(const json& body, const char* key, std::optional<T>& out) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::nullopt;
-  if constexpr (std::is_integral_v<T>) {
-    if (!it->is_number_integer()) return fieldError(key, std::string(key) + ": expected integer, got " + typeName(*it));
-  } else {
-    if (!it->is_number()) return fieldError(key, std::string(key) + ": expected number, got " + typeName(*it));
-  }
-  out = it->get<T>();
-  return std::nullopt;
-}
-
 const char* errorType(const GatewayError& error) {
   switch (error.kind) {
     case ErrorKind::InvalidRequest:
@@ -269,14 +249,10 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
     if (auto error = readMessage((*messages)[i], i, request)) return std::move(*error);
   }
 
-  static const char* kMapped[] = {"model", "messages", "tools", "tool_choice", "parallel_tool_calls",
-                                  "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
-                                  "n", "stop", "response_format", "stream", "stream_options", "user"};
-  for (const auto& [key, value] : body.items()) {
-    bool mapped = false;
-    for (const char* name : kMapped) mapped = mapped || key == name;
-    if (!mapped) request.extra[key] = value;
-  }
+  collectExtras(body, {"model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_tokens",
+                       "max_completion_tokens", "temperature", "top_p", "seed", "n", "stop", "response_format", "stream",
+                       "stream_options", "user"},
+                request.extra);
 
   if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
     if (auto error = readTools(*it, request)) return std::move(*error);

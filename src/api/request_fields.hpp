@@ -1,0 +1,48 @@
+// Field readers shared by the client dialect decoders: every wrong field becomes a 400 that
+// names it, in the same words whichever dialect the client speaks.
+#pragma once
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/core/error.hpp"
+
+namespace llmgate::api {
+
+inline core::GatewayError fieldError(const std::string& param, const std::string& message,
+                                     const char* code = "invalid_request") {
+  core::GatewayError error = core::GatewayError::make(core::ErrorKind::InvalidRequest, code, message);
+  error.param = param;
+  return error;
+}
+
+inline std::string typeName(const nlohmann::json& value) { return value.type_name(); }
+
+/// Reads an optional integer (T integral) or number member; null counts as absent.
+template <class T>
+std::optional<core::GatewayError> readNumber(const nlohmann::json& body, const char* key, std::optional<T>& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if constexpr (std::is_integral_v<T>) {
+    if (!it->is_number_integer()) return fieldError(key, std::string(key) + ": expected integer, got " + typeName(*it));
+  } else {
+    if (!it->is_number()) return fieldError(key, std::string(key) + ": expected number, got " + typeName(*it));
+  }
+  out = it->get<T>();
+  return std::nullopt;
+}
+
+/// Copies every member of `body` not named in `mapped` into `extra`.
+inline void collectExtras(const nlohmann::json& body, std::initializer_list<const char*> mapped, nlohmann::json& extra) {
+  for (const auto& [key, value] : body.items()) {
+    bool known = false;
+    for (const char* name : mapped) known = known || key == name;
+    if (!known) extra[key] = value;
+  }
+}
+
+}  // namespace llmgate::api

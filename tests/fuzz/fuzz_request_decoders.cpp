@@ -1,0 +1,35 @@
+// Arbitrary request bodies through both client dialects: decoding never crashes or throws; a
+// decoded request re-encodes for both upstream schemas as valid JSON; the fast path's model
+// rewrite keeps a valid document whose model is the new one.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/api/anthropic_codec.hpp"
+#include "llmgate/api/openai_codec.hpp"
+#include "llmgate/proxy/json_field.hpp"
+
+namespace {
+
+void reencode(const llmgate::core::ChatRequest& request) {
+  if (!nlohmann::json::accept(llmgate::api::openai::encodeRequest(request, "m").dump())) std::abort();
+  if (!nlohmann::json::accept(llmgate::api::anthropic::encodeRequest(request, "m", 1024).dump())) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string body(reinterpret_cast<const char*>(data), size);
+  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_discarded()) return 0;
+  if (auto openai = llmgate::api::openai::decodeRequest(parsed); openai.ok()) reencode(openai.value());
+  if (auto anthropic = llmgate::api::anthropic::decodeRequest(parsed); anthropic.ok()) reencode(anthropic.value());
+  if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
+    if (!llmgate::proxy::replaceTopLevelString(body, "model", "new\"model")) std::abort();
+    nlohmann::json rewritten = nlohmann::json::parse(body, nullptr, false);
+    if (rewritten.is_discarded() || rewritten["model"] != "new\"model") std::abort();
+  }
+  return 0;
+}
