@@ -181,6 +181,9 @@ TEST_P(AnthropicCapture, EncodesStreamAndMessageThatDecodeToTheSameAnswer) {
   for (const auto& event : events) encoder.encode(event, encoded);
   encoder.finish(encoded);
   EXPECT_EQ(encoded.rfind("event: message_start\n", 0), 0u);
+  const auto firstBlock = encoded.find("event: content_block_start\n");
+  ASSERT_NE(firstBlock, std::string::npos);
+  EXPECT_EQ(encoded.find("event: ping\ndata: {\"type\":\"ping\"}\n\n"), encoded.find("\n\n", firstBlock) + 2);
   EXPECT_NE(encoded.find("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), std::string::npos);
   const auto again = decodeStream(encoded);
   expectSameAnswer(again, original);

@@ -391,6 +391,8 @@ void StreamEncoder::openBlock(Block kind, std::string& out, const core::ChatEven
   }
   event("content_block_start",
         json{{"type", "content_block_start"}, {"index", blockIndex_}, {"content_block", std::move(block)}}.dump(), out);
+  // Anthropic sends one ping after the first block starts; clients expect to skip it.
+  if (blockIndex_ == 0) event("ping", "{\"type\":\"ping\"}", out);
 }
 
 void StreamEncoder::closeBlock(std::string& out) {
