@@ -37,10 +37,13 @@ const char* kRequest = R"({
   "stream": true
 })";
 
-std::unique_ptr<providers::Provider> claude() {
-  auto config = config::parseConfig(R"({"providers":[{"name":"claude","type":"anthropic","api_key":"k"}]})",
-                                    [](const std::string&) { return std::nullopt; });
-  return providers::anthropic::create(config.providers[0]);
+const providers::Provider* claude() {
+  static const auto provider = [] {
+    auto config = config::parseConfig(R"({"providers":[{"name":"claude","type":"anthropic","api_key":"k"}]})",
+                                      [](const std::string&) { return std::nullopt; });
+    return providers::anthropic::create(config.providers[0]);
+  }();
+  return provider.get();
 }
 
 // Decodes an Anthropic stream (fed in pieces split at `cuts`) with the provider's own decoder.
@@ -205,7 +208,12 @@ INSTANTIATE_TEST_SUITE_P(
                               "file called taxes.txt. Let me do that for you now.",
                               core::FinishReason::Length, 450, 124},
                       Capture{"stream_thinking_signature_refusal_SYNTHETIC.sse", "Hi", core::FinishReason::ContentFilter,
-                              28, 106}));
+                              28, 106}),
+    [](const auto& info) {
+      std::string name = info.param.file;
+      name = name.substr(0, name.find('.'));
+      return name;
+    });
 
 TEST(AnthropicCapture, ToolUseFragmentsStayFragmentsWithStableIndexAndId) {
   std::vector<core::ChatEvent> events;
