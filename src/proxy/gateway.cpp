@@ -180,9 +180,10 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
       std::make_shared<Exchange>(*this, worker, sink, provider, dialect, routed->model, request.requestId(), stream);
 
   if (provider.passthroughDialect() == dialect) {
-    // Fast path: the body goes upstream as the client wrote it, with only the model renamed.
+    // Fast path: the body goes upstream as the client wrote it, with only the model set to the
+    // routed one (every copy of it: a repeated "model" key must not reach the upstream unrouted).
     std::string& body = request.body();
-    if (routed->target.upstreamModel != routed->model) replaceTopLevelString(body, "model", routed->target.upstreamModel);
+    replaceTopLevelString(body, "model", routed->target.upstreamModel);
     exchange->startPassthrough(provider.passthroughRequest(std::move(body), stream, hints));
     return;
   }
@@ -211,7 +212,7 @@ void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_pt
   const providers::Provider& provider = *routed->target.provider;
   const providers::ClientHints hints{std::string(request.header("anthropic-beta"))};
   std::string& body = request.body();
-  if (routed->target.upstreamModel != routed->model) replaceTopLevelString(body, "model", routed->target.upstreamModel);
+  replaceTopLevelString(body, "model", routed->target.upstreamModel);
   if (auto upstream = provider.countTokensRequest(body, hints)) {
     auto exchange = std::make_shared<Exchange>(*this, worker, sink, provider, core::Dialect::Anthropic, routed->model,
                                                request.requestId(), false);

@@ -60,41 +60,53 @@ void skipValue(std::string_view json, std::size_t& i) {
 
 }  // namespace
 
-std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key) {
+std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key) {
+  std::vector<TextSpan> found;
   std::size_t i = 0;
   skipSpace(json, i);
-  if (i >= json.size() || json[i] != '{') return std::nullopt;
+  if (i >= json.size() || json[i] != '{') return found;
   ++i;
   while (i < json.size()) {
     skipSpace(json, i);
-    if (i >= json.size() || json[i] == '}') return std::nullopt;
+    if (i >= json.size() || json[i] == '}') return found;
     if (json[i] == ',') {
       ++i;
       continue;
     }
-    if (json[i] != '"') return std::nullopt;
+    if (json[i] != '"') return found;
     const std::size_t keyStart = i + 1;
     skipString(json, i);
     // Keys written with escapes never match: clients do not escape "model".
     const std::string_view name = json.substr(keyStart, i - 1 - keyStart);
     skipSpace(json, i);
-    if (i >= json.size() || json[i] != ':') return std::nullopt;
+    if (i >= json.size() || json[i] != ':') return found;
     ++i;
     skipSpace(json, i);
     const std::size_t valueStart = i;
     skipValue(json, i);
-    if (name == key) return TextSpan{valueStart, i - valueStart};
+    if (name == key) found.push_back(TextSpan{valueStart, i - valueStart});
   }
-  return std::nullopt;
+  return found;
+}
+
+std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key) {
+  auto found = findTopLevelValues(json, key);
+  if (found.empty()) return std::nullopt;
+  return found.front();
 }
 
 bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value) {
-  auto span = findTopLevelValue(json, key);
-  if (!span || span->length == 0 || json[span->offset] != '"') return false;
+  const auto spans = findTopLevelValues(json, key);
+  bool replaced = false;
   std::string quoted;
   core::appendJsonString(quoted, value);
-  json.replace(span->offset, span->length, quoted);
-  return true;
+  // Back to front, so earlier offsets stay valid.
+  for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+    if (it->length == 0 || json[it->offset] != '"') continue;
+    json.replace(it->offset, it->length, quoted);
+    replaced = true;
+  }
+  return replaced;
 }
 
 }  // namespace llmgate::proxy

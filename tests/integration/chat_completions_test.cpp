@@ -90,6 +90,18 @@ TEST(ChatCompletions, ModelMapRewritesOnlyTheModelField) {
   EXPECT_EQ(sent["x_custom"]["model"], "keep");
 }
 
+TEST(ChatCompletions, ARepeatedModelKeyCannotSmuggleAnUnroutedModelUpstream) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  // The gateway routes by the last copy (alias-model -> real-model); the first copy would be
+  // what a first-wins parser upstream reads.
+  auto result = gateway.post("/v1/chat/completions",
+                             R"({"model":"secret-model","messages":[{"role":"user","content":"x"}],"model":"alias-model"})");
+  ASSERT_EQ(result.status, 200);
+  EXPECT_EQ(upstream.requests().at(0).body,
+            R"({"model":"real-model","messages":[{"role":"user","content":"x"}],"model":"real-model"})");
+}
+
 TEST(ChatCompletions, StreamChunksReachTheClientBeforeTheUpstreamFinishes) {
   std::atomic<bool> clientSawFirstChunk{false};
   const auto events = sseEvents(textStopCapture());

@@ -45,6 +45,14 @@ TEST(JsonField, EscapedBackslashesBeforeAQuoteAreHandled) {
   EXPECT_EQ(nlohmann::json::parse(text.substr(b->offset, b->length)), "quote \" and \\\" mix");
 }
 
+TEST(JsonField, ARepeatedKeyHasEveryCopyReplaced) {
+  // Found by fuzzing: parsers disagree on which copy wins, so the routed model goes into all.
+  std::string text = R"({"model":"cheap","messages":[],"model":"expensive"})";
+  ASSERT_EQ(findTopLevelValues(text, "model").size(), 2u);
+  ASSERT_TRUE(replaceTopLevelString(text, "model", "routed"));
+  EXPECT_EQ(text, R"({"model":"routed","messages":[],"model":"routed"})");
+}
+
 TEST(JsonField, ReplaceRefusesNonStringOrMissingMember) {
   std::string text = R"({"model":5})";
   EXPECT_FALSE(replaceTopLevelString(text, "model", "x"));

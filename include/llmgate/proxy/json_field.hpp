@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmgate::proxy {
 
@@ -17,8 +18,12 @@ struct TextSpan {
 /// for a string). `json` must be valid JSON; nullopt when the member is absent.
 std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key);
 
-/// Replaces the top-level string member `key` with `value` (JSON-escaped). Returns false when
-/// the member is absent.
+/// Every top-level value of `key`, in document order (JSON allows a key to repeat).
+std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key);
+
+/// Replaces the value of every top-level string member `key` with `value` (JSON-escaped); a
+/// body that repeats the key gets each copy replaced, so no JSON parser upstream (first or
+/// last wins) can see another value than the one routed. Returns false when there is none.
 bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value);
 
 }  // namespace llmgate::proxy
