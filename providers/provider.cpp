@@ -11,6 +11,8 @@ std::string Provider::upstreamModel(const std::string& clientModel) const {
 
 UpstreamRequest Provider::passthroughRequest(std::string, bool, const ClientHints&) const { return {}; }
 
+std::string Provider::authHeader(const std::string&) const { return {}; }
+
 std::optional<UpstreamRequest> Provider::countTokensRequest(std::string, const ClientHints&) const {
   return std::nullopt;
 }

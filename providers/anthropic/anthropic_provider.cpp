@@ -28,8 +28,8 @@ struct EventHandler {
 
 AnthropicProvider::AnthropicProvider(const config::ProviderConfig& config) : Provider(config) {
   config::JsonReader reader(config.block, "providers." + config.name);
-  reader.rejectUnknownKeys({"name", "type", "enabled", "base_url", "api_key", "models", "model_map", "headers",
-                            "timeouts", "anthropic_version", "default_max_tokens"});
+  reader.rejectUnknownKeys({"name", "type", "enabled", "base_url", "api_key", "api_keys", "models", "model_map",
+                            "headers", "timeouts", "retry", "breaker", "anthropic_version", "default_max_tokens"});
   base_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://api.anthropic.com" : config.baseUrl);
   version_ = reader.string("anthropic_version", "2023-06-01");
   defaultMaxTokens_ = reader.integer("default_max_tokens", 4096, 1, 1000000);
@@ -37,7 +37,6 @@ AnthropicProvider::AnthropicProvider(const config::ProviderConfig& config) : Pro
 
 std::vector<std::string> AnthropicProvider::headers(bool stream, const ClientHints& hints) const {
   std::vector<std::string> out = baseHeaders(stream);
-  if (!config().apiKey.empty()) out.push_back("x-api-key: " + config().apiKey);
   out.push_back("anthropic-version: " + version_);
   if (!hints.anthropicBeta.empty()) out.push_back("anthropic-beta: " + hints.anthropicBeta);
   return out;
@@ -61,6 +60,10 @@ std::optional<UpstreamRequest> AnthropicProvider::countTokensRequest(std::string
 std::unique_ptr<ResponseDecoder> AnthropicProvider::makeDecoder(bool stream) const {
   if (stream) return std::make_unique<SseDecoder<EventHandler>>();
   return std::make_unique<JsonBodyDecoder>(&api::anthropic::decodeResponse);
+}
+
+std::string AnthropicProvider::authHeader(const std::string& key) const {
+  return key.empty() ? std::string() : "x-api-key: " + key;
 }
 
 core::GatewayError AnthropicProvider::decodeError(int status, std::string_view body) const {

@@ -17,6 +17,7 @@ class AnthropicProvider : public Provider {
   std::optional<UpstreamRequest> countTokensRequest(std::string body, const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
+  std::string authHeader(const std::string& key) const override;
 
  private:
   std::vector<std::string> headers(bool stream, const ClientHints& hints) const;

@@ -10,6 +10,7 @@ class MockProvider : public Provider {
  public:
   explicit MockProvider(const config::ProviderConfig& config);
 
+  bool isLocal() const override { return true; }
   std::optional<LocalReply> respondLocally(const core::ChatRequest& request,
                                            const std::string& model) const override;
 

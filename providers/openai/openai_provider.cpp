@@ -35,26 +35,24 @@ struct ChunkHandler {
 
 OpenAiProvider::OpenAiProvider(const config::ProviderConfig& config) : Provider(config) {
   config::JsonReader reader(config.block, "providers." + config.name);
-  reader.rejectUnknownKeys({"name", "type", "enabled", "base_url", "api_key", "models", "model_map",
-                            "headers", "timeouts"});
+  reader.rejectUnknownKeys({"name", "type", "enabled", "base_url", "api_key", "api_keys", "models", "model_map",
+                            "headers", "timeouts", "retry", "breaker"});
   url_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://api.openai.com/v1" : config.baseUrl) +
          "/chat/completions";
 }
 
-std::vector<std::string> OpenAiProvider::headers(bool stream) const {
-  std::vector<std::string> out = baseHeaders(stream);
-  if (!config().apiKey.empty()) out.push_back("Authorization: Bearer " + config().apiKey);
-  return out;
+std::string OpenAiProvider::authHeader(const std::string& key) const {
+  return key.empty() ? std::string() : "Authorization: Bearer " + key;
 }
 
 UpstreamRequest OpenAiProvider::passthroughRequest(std::string body, bool stream, const ClientHints&) const {
-  return UpstreamRequest{url_, headers(stream), std::move(body)};
+  return UpstreamRequest{url_, baseHeaders(stream), std::move(body)};
 }
 
 core::Result<UpstreamRequest> OpenAiProvider::encodeRequest(const core::ChatRequest& request,
                                                             const std::string& upstreamModel,
                                                             const ClientHints&) const {
-  return UpstreamRequest{url_, headers(request.stream), api::openai::encodeRequest(request, upstreamModel).dump()};
+  return UpstreamRequest{url_, baseHeaders(request.stream), api::openai::encodeRequest(request, upstreamModel).dump()};
 }
 
 std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(bool stream) const {

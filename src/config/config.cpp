@@ -47,6 +47,37 @@ UpstreamTimeouts readTimeouts(const JsonReader& provider) {
   return timeouts;
 }
 
+resilience::RetryConfig readRetry(const JsonReader& provider) {
+  resilience::RetryConfig retry;
+  const json* block = provider.find("retry");
+  if (block == nullptr) return retry;
+  if (!block->is_object()) provider.fail("retry", "expected object");
+  JsonReader reader(*block, provider.pathOf("retry"));
+  reader.rejectUnknownKeys({"max_attempts", "base_delay_ms", "max_delay_ms", "jitter_percent", "budget_percent",
+                            "budget_min_per_second"});
+  retry.maxAttempts = static_cast<int>(reader.integer("max_attempts", retry.maxAttempts, 1, 10));
+  retry.baseDelay = resilience::Millis(reader.integer("base_delay_ms", retry.baseDelay.count(), 0, 600000));
+  retry.maxDelay = resilience::Millis(reader.integer("max_delay_ms", retry.maxDelay.count(), 0, 3600000));
+  retry.jitter = static_cast<double>(reader.integer("jitter_percent", 20, 0, 100)) / 100.0;
+  retry.budgetRatio = static_cast<double>(reader.integer("budget_percent", 20, 0, 1000)) / 100.0;
+  retry.budgetMinPerSecond = static_cast<double>(reader.integer("budget_min_per_second", 5, 0, 100000));
+  return retry;
+}
+
+resilience::BreakerConfig readBreaker(const JsonReader& provider) {
+  resilience::BreakerConfig breaker;
+  const json* block = provider.find("breaker");
+  if (block == nullptr) return breaker;
+  if (!block->is_object()) provider.fail("breaker", "expected object");
+  JsonReader reader(*block, provider.pathOf("breaker"));
+  reader.rejectUnknownKeys({"failure_threshold", "open_ms", "success_threshold", "half_open_probes"});
+  breaker.failureThreshold = static_cast<int>(reader.integer("failure_threshold", breaker.failureThreshold, 1, 1000000));
+  breaker.openFor = resilience::Millis(reader.integer("open_ms", breaker.openFor.count(), 1, 86400000));
+  breaker.successThreshold = static_cast<int>(reader.integer("success_threshold", breaker.successThreshold, 1, 1000));
+  breaker.halfOpenProbes = static_cast<int>(reader.integer("half_open_probes", breaker.halfOpenProbes, 1, 1000));
+  return breaker;
+}
+
 ProviderConfig readProvider(const json& block, const std::string& path) {
   if (!block.is_object()) throw ConfigError(path + ": expected object, got " + typeName(block));
   JsonReader reader(block, path);
@@ -59,11 +90,17 @@ ProviderConfig readProvider(const json& block, const std::string& path) {
   provider.enabled = reader.boolean("enabled", true);
   provider.baseUrl = reader.string("base_url", "");
   while (!provider.baseUrl.empty() && provider.baseUrl.back() == '/') provider.baseUrl.pop_back();
-  provider.apiKey = reader.string("api_key", "");
+  if (std::string key = reader.string("api_key", ""); !key.empty()) provider.apiKeys.push_back(std::move(key));
+  // Empty entries come from optional variables and mean "no key".
+  for (auto& key : reader.stringList("api_keys")) {
+    if (!key.empty()) provider.apiKeys.push_back(std::move(key));
+  }
   provider.models = reader.stringList("models");
   provider.modelMap = reader.stringMap("model_map");
   for (auto& [name, value] : reader.stringMap("headers")) provider.headers.emplace_back(name, value);
   provider.timeouts = readTimeouts(reader);
+  provider.retry = readRetry(reader);
+  provider.breaker = readBreaker(reader);
   provider.block = block;
   return provider;
 }
@@ -186,7 +223,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   substituteTree(root, "", env, missing);
 
   JsonReader top(root, "");
-  top.rejectUnknownKeys({"server", "log", "upstream", "auth", "providers", "aliases"});
+  top.rejectUnknownKeys({"server", "log", "upstream", "auth", "providers", "aliases", "routes"});
   Config config;
 
   // Missing variables outside a provider block have no safe meaning.
@@ -201,7 +238,8 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     if (!server->is_object()) top.fail("server", "expected object");
     JsonReader reader(*server, "server");
     reader.rejectUnknownKeys({"host", "port", "threads", "max_body_bytes", "max_header_bytes",
-                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms"});
+                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms", "stream_keepalive_ms"});
+    config.streamKeepaliveMs = reader.integer("stream_keepalive_ms", 0, 0, 3600000);
     auto& s = config.server;
     s.host = reader.string("host", s.host);
     s.port = static_cast<int>(reader.integer("port", s.port, 0, 65535));
@@ -244,6 +282,36 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     }
   }
   config.aliases = top.stringMap("aliases");
+  if (const json* routes = top.find("routes")) {
+    if (!routes->is_object()) top.fail("routes", "expected object of route blocks");
+    for (const auto& [name, block] : routes->items()) {
+      const std::string path = "routes." + name;
+      if (!block.is_object()) throw ConfigError(path + ": expected object");
+      JsonReader reader(block, path);
+      reader.rejectUnknownKeys({"strategy", "targets"});
+      RouteConfig route;
+      route.strategy = reader.string("strategy", route.strategy);
+      static const char* kStrategies[] = {"ordered", "round_robin", "weighted", "least_latency", "least_busy"};
+      bool known = false;
+      for (const char* strategy : kStrategies) known = known || route.strategy == strategy;
+      if (!known) reader.fail("strategy", "expected ordered, round_robin, weighted, least_latency or least_busy");
+      const json* targets = reader.find("targets");
+      if (targets == nullptr || !targets->is_array() || targets->empty()) reader.fail("targets", "expected a non-empty array");
+      for (std::size_t i = 0; i < targets->size(); ++i) {
+        const json& target = (*targets)[i];
+        const std::string targetPath = path + ".targets[" + std::to_string(i) + "]";
+        if (target.is_string()) {
+          route.targets.emplace_back(target.get<std::string>(), 1);
+          continue;
+        }
+        if (!target.is_object()) throw ConfigError(targetPath + ": expected \"provider/model\" or {model, weight}");
+        JsonReader item(target, targetPath);
+        item.rejectUnknownKeys({"model", "weight"});
+        route.targets.emplace_back(item.requiredString("model"), static_cast<int>(item.integer("weight", 1, 1, 1000000)));
+      }
+      config.routes.emplace(name, std::move(route));
+    }
+  }
 
   const json* providers = top.find("providers");
   if (providers == nullptr || !providers->is_array() || providers->empty()) {

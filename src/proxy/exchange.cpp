@@ -1,13 +1,13 @@
 #include "llmgate/proxy/exchange.hpp"
 
-#include <charconv>
 #include <chrono>
-#include <cmath>
+#include <random>
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/gateway.hpp"
+#include "llmgate/proxy/json_field.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -15,6 +15,8 @@ namespace {
 using core::ErrorKind;
 using core::GatewayError;
 using nlohmann::json;
+using resilience::Clock;
+using resilience::Millis;
 
 constexpr std::size_t kMaxBufferedBody = 64 * 1024 * 1024;  // non-streaming upstream answers
 constexpr std::size_t kMaxErrorBody = 1024 * 1024;
@@ -30,62 +32,144 @@ std::optional<core::Usage> usageIn(core::Dialect dialect, const json& document) 
   return dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(*usage) : api::openai::decodeUsage(*usage);
 }
 
-upstream::Timeouts timeoutsFor(const providers::Provider& provider, bool stream) {
-  const auto& t = provider.config().timeouts;
-  upstream::Timeouts out;
-  out.connect = std::chrono::milliseconds(t.connectMs);
-  out.firstByte = std::chrono::milliseconds(t.firstByteMs);
-  out.idle = std::chrono::milliseconds(t.idleMs);
-  out.total = std::chrono::milliseconds(stream ? t.streamTotalMs : t.totalMs);
-  return out;
+double unitRandom() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random);
 }
 
 }  // namespace
 
-Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink,
-                   const providers::Provider& provider, core::Dialect clientDialect, std::string clientModel,
-                   std::string requestId, bool clientStream)
+Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan)
     : gateway_(gateway),
       worker_(worker),
       sink_(std::move(sink)),
-      provider_(provider),
-      clientDialect_(clientDialect),
-      clientModel_(std::move(clientModel)),
-      requestId_(std::move(requestId)),
-      clientStream_(clientStream) {}
+      plan_(std::move(plan)),
+      tried_(plan_.candidates.size(), false),
+      timer_(gateway.loop(worker)),
+      keepalive_(gateway.loop(worker)) {}
 
-void Exchange::sendUpstream(providers::UpstreamRequest request, bool upstreamStream) {
+void Exchange::start() {
   sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
+  for (const auto& candidate : plan_.candidates) gateway_.retryBudget(*candidate.provider).recordRequest();
+  if (plan_.clientStream && gateway_.config().streamKeepaliveMs > 0) armKeepalive();
+  runAttempt();
+}
+
+void Exchange::armKeepalive() {
+  keepalive_.expires_after(Millis(gateway_.config().streamKeepaliveMs));
+  keepalive_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->done_ || self->contentSent_) return;
+    // An SSE comment: clients skip it, intermediaries see a live connection.
+    if (!self->sink_->started()) self->sink_->startStream(200, "text/event-stream");
+    self->sink_->writeChunk(": keep-alive\n\n");
+    self->armKeepalive();
+  });
+}
+
+void Exchange::runAttempt() {
+  if (done_) return;
+  const std::size_t count = plan_.candidates.size();
+  std::optional<std::size_t> chosen;
+  std::string key;
+  for (std::size_t offset = 0; offset < count && !chosen; ++offset) {
+    const std::size_t index = (nextCandidate_ + offset) % count;
+    const auto* provider = plan_.candidates[index].provider;
+    if (provider->isLocal()) {
+      endpoint_ = nullptr;
+      chosen = index;
+    } else if (auto picked = gateway_.pickEndpoint(*provider)) {
+      endpoint_ = picked->health;
+      key = picked->key;
+      chosen = index;
+    }
+  }
+  if (!chosen) {
+    fail(lastError_ ? *lastError_ : noCandidateError());
+    return;
+  }
+  currentCandidate_ = *chosen;
+  tried_[currentCandidate_] = true;
+  ++attempts_;
+  const routing::Target& target = plan_.candidates[currentCandidate_];
+  provider_ = target.provider;
+  sink_->log().provider = provider_->name();
+
+  // Per-attempt state.
+  upstreamStatus_ = 0;
+  upstreamFailed_ = false;
+  upstreamContentType_.clear();
+  retryAfter_.clear();
+  retryAfterMs_.clear();
+  buffered_.clear();
+  passthroughScanner_ = stream::SseParser{};
+  decoder_.reset();
+
+  if (provider_->isLocal()) {
+    auto reply = provider_->respondLocally(*plan_.request, plan_.clientModel);
+    mode_ = Mode::Local;
+    startLocal(std::move(*reply));
+    return;
+  }
+  providers::UpstreamRequest request;
+  if (!prepareAttempt(target, request)) return;
+  if (auto auth = provider_->authHeader(key); !auth.empty()) request.headers.push_back(std::move(auth));
+  request.headers.push_back("x-request-id: " + plan_.requestId);
+
+  const auto& t = provider_->config().timeouts;
   upstream::Request out;
   out.url = std::move(request.url);
   out.headers = std::move(request.headers);
-  out.headers.push_back("x-request-id: " + requestId_);
   out.body = std::move(request.body);
-  out.timeouts = timeoutsFor(provider_, upstreamStream);
+  const bool upstreamStream = mode_ == Mode::Passthrough ? plan_.clientStream : plan_.request->stream;
+  out.timeouts.connect = Millis(t.connectMs);
+  out.timeouts.firstByte = Millis(t.firstByteMs);
+  out.timeouts.idle = Millis(t.idleMs);
+  out.timeouts.total = Millis(upstreamStream ? t.streamTotalMs : t.totalMs);
+  attemptStarted_ = Clock::now();
+  if (plan_.deadline) {
+    // No attempt may outlive the request's deadline.
+    const auto left = std::max(Millis(1), std::chrono::duration_cast<Millis>(*plan_.deadline - attemptStarted_));
+    if (out.timeouts.total.count() == 0 || left < out.timeouts.total) out.timeouts.total = left;
+  }
   transfer_ = gateway_.httpClient(worker_).start(std::move(out), shared_from_this());
 }
 
-void Exchange::startPassthrough(providers::UpstreamRequest request) {
-  mode_ = Mode::Passthrough;
-  sendUpstream(std::move(request), clientStream_);
-}
-
-void Exchange::startTranslated(providers::UpstreamRequest request, bool upstreamStream, bool includeUsage) {
+bool Exchange::prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out) {
+  const auto* provider = target.provider;
+  if (plan_.countTokens) {
+    std::string body = plan_.rawBody;
+    replaceTopLevelString(body, "model", target.upstreamModel);
+    mode_ = Mode::Passthrough;
+    out = *provider->countTokensRequest(std::move(body), plan_.hints);
+    return true;
+  }
+  if (provider->passthroughDialect() == plan_.dialect) {
+    // Fast path: the body as the client wrote it, with every copy of "model" set to the routed
+    // one (a repeated key must not reach the upstream unrouted).
+    std::string body = plan_.rawBody;
+    replaceTopLevelString(body, "model", target.upstreamModel);
+    mode_ = Mode::Passthrough;
+    out = provider->passthroughRequest(std::move(body), plan_.clientStream, plan_.hints);
+    return true;
+  }
+  auto encoded = provider->encodeRequest(*plan_.request, target.upstreamModel, plan_.hints);
+  if (!encoded.ok()) {
+    releaseEndpoint(nullptr);
+    fail(encoded.error());
+    return false;
+  }
   mode_ = Mode::Translated;
-  includeUsage_ = includeUsage;
-  decoder_ = provider_.makeDecoder(upstreamStream);
-  sendUpstream(std::move(request), upstreamStream);
+  decoder_ = provider->makeDecoder(plan_.request->stream);
+  out = std::move(encoded.value());
+  return true;
 }
 
-void Exchange::startLocal(providers::LocalReply reply, bool includeUsage) {
-  mode_ = Mode::Local;
-  includeUsage_ = includeUsage;
+void Exchange::startLocal(providers::LocalReply reply) {
   local_ = std::move(reply);
-  timer_.emplace(gateway_.loop(worker_));
-  sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
-  if (clientStream_) sink_->startStream(200, "text/event-stream");
-  timer_->expires_after(local_->firstEventDelay);
-  timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  localNext_ = 0;
+  if (plan_.clientStream) sink_->startStream(200, "text/event-stream");
+  timer_.expires_after(local_->firstEventDelay);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->playLocal();
   });
 }
@@ -93,9 +177,8 @@ void Exchange::startLocal(providers::LocalReply reply, bool includeUsage) {
 void Exchange::playLocal() {
   if (done_) return;
   auto& events = local_->events;
-  const bool paced = clientStream_ && local_->eventInterval.count() > 0;
-  // Without pacing everything goes out in one write; with it, one event per interval (and a
-  // content event per tick, so the pacing is what a client sees).
+  const bool paced = plan_.clientStream && local_->eventInterval.count() > 0;
+  // Without pacing everything goes out in one write; with it, one visible event per interval.
   while (localNext_ < events.size()) {
     emit({events[localNext_++]});
     if (done_) return;
@@ -109,8 +192,8 @@ void Exchange::playLocal() {
     return;
   }
   auto next = [self = shared_from_this()] {
-    self->timer_->expires_after(self->local_->eventInterval);
-    self->timer_->async_wait([self](boost::system::error_code ec) {
+    self->timer_.expires_after(self->local_->eventInterval);
+    self->timer_.async_wait([self](boost::system::error_code ec) {
       if (!ec) self->playLocal();
     });
   };
@@ -124,25 +207,25 @@ void Exchange::playLocal() {
 void Exchange::onResponseHead(const upstream::ResponseHead& head) {
   if (done_) return;
   upstreamStatus_ = head.status;
+  timeToFirstByte_ = std::chrono::duration_cast<Millis>(Clock::now() - attemptStarted_);
   upstreamContentType_ = std::string(head.header("content-type"));
   if (head.status < 200 || head.status >= 300) {
     upstreamFailed_ = true;
-    // Both SDK families back off on these; pass the upstream's wish on.
-    if (auto seconds = head.header("retry-after"); !seconds.empty()) {
-      retryAfter_ = std::string(seconds);
-    } else if (auto ms = head.header("retry-after-ms"); !ms.empty()) {
-      double value = 0;
-      std::from_chars(ms.data(), ms.data() + ms.size(), value);
-      if (value > 0) retryAfter_ = std::to_string(static_cast<long long>(std::ceil(value / 1000.0)));
-    }
+    retryAfter_ = std::string(head.header("retry-after"));
+    retryAfterMs_ = std::string(head.header("retry-after-ms"));
     return;
   }
-  if (clientStream_) {
+  if (plan_.clientStream) {
     const bool eventStream = upstreamContentType_.rfind("text/event-stream", 0) == 0;
     sink_->startStream(200, mode_ == Mode::Passthrough && !eventStream && !upstreamContentType_.empty()
                                 ? upstreamContentType_
                                 : std::string("text/event-stream"));
   }
+}
+
+void Exchange::writeContent(std::string bytes) {
+  contentSent_ = true;
+  sink_->writeChunk(std::move(bytes));
 }
 
 void Exchange::onBody(std::string_view bytes) {
@@ -152,7 +235,7 @@ void Exchange::onBody(std::string_view bytes) {
     return;
   }
   if (mode_ == Mode::Passthrough) {
-    if (!clientStream_) {
+    if (!plan_.clientStream) {
       if (buffered_.size() + bytes.size() > kMaxBufferedBody) {
         fail(GatewayError::make(ErrorKind::Protocol, "upstream_response_too_large", "upstream response is too large"));
         return;
@@ -160,7 +243,7 @@ void Exchange::onBody(std::string_view bytes) {
       buffered_.append(bytes);
       return;
     }
-    sink_->writeChunk(std::string(bytes));
+    writeContent(std::string(bytes));
     // Read along only to notice usage and in-stream errors for the log.
     passthroughScanner_.feed(bytes, [this](const stream::SseEvent& event) { scanPassthroughEvent(event.type, event.data); });
     applyBackpressure();
@@ -168,7 +251,7 @@ void Exchange::onBody(std::string_view bytes) {
   }
   events_.clear();
   if (auto error = decoder_->feed(bytes, events_)) {
-    fail(std::move(*error));
+    attemptFailed(std::move(*error));
     return;
   }
   emit(events_);
@@ -182,10 +265,10 @@ void Exchange::scanPassthroughEvent(std::string_view type, std::string_view data
   if (!hasUsage && !hasError) return;
   json event = json::parse(data, nullptr, false);
   if (!event.is_object()) return;
-  if (auto usage = usageIn(clientDialect_, event)) noteUsage(*usage);
+  if (auto usage = usageIn(plan_.dialect, event)) noteUsage(*usage);
   if (hasError && event.contains("error") && !event["error"].is_null()) {
     sink_->log().errorCode = "upstream_stream_error";
-    log::message(spdlog::level::warn, "request " + requestId_ + ": upstream " + provider_.name() +
+    log::message(spdlog::level::warn, "request " + plan_.requestId + ": upstream " + provider_->name() +
                                           " sent an error inside the stream");
   }
 }
@@ -205,66 +288,147 @@ void Exchange::applyBackpressure() {
 
 void Exchange::onComplete(std::error_code ec) {
   if (done_) return;
+  transfer_.reset();
   if (ec) {
-    fail(upstream::classify(ec, upstreamStatus_ != 0));
+    attemptFailed(upstream::classify(ec, upstreamStatus_ != 0));
     return;
   }
   if (upstreamFailed_) {
-    const std::string code = "upstream_http_" + std::to_string(upstreamStatus_);
     log::message(upstreamStatus_ >= 500 ? spdlog::level::warn : spdlog::level::info,
-                 "request " + requestId_ + ": upstream " + provider_.name() + " answered HTTP " +
-                     std::to_string(upstreamStatus_));
-    sink_->log().errorCode = code;
-    if (mode_ == Mode::Passthrough && api::isErrorBody(clientDialect_, buffered_)) {
-      // Same dialect: the client gets the upstream's error exactly as it was sent.
-      done_ = true;
-      transfer_.reset();
-      server::HeaderList headers;
-      if (!retryAfter_.empty()) headers.emplace_back("retry-after", retryAfter_);
-      sink_->sendResponse(static_cast<int>(upstreamStatus_), "application/json", std::move(buffered_), headers);
-      return;
+                 "request " + plan_.requestId + ": upstream " + provider_->name() + " answered HTTP " +
+                     std::to_string(upstreamStatus_) + " (attempt " + std::to_string(attempts_) + ")");
+    GatewayError error = provider_->decodeError(static_cast<int>(upstreamStatus_), buffered_);
+    if (auto wait = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now())) {
+      error.retryAfter = std::to_string((wait->count() + 999) / 1000);
     }
-    GatewayError error = provider_.decodeError(static_cast<int>(upstreamStatus_), buffered_);
-    error.retryAfter = retryAfter_;
-    if (error.code.empty()) sink_->log().errorCode = code;
-    fail(std::move(error));
+    attemptFailed(std::move(error));
     return;
   }
   if (mode_ == Mode::Passthrough) {
+    releaseEndpoint(nullptr);
     done_ = true;
-    if (clientStream_) {
+    if (plan_.clientStream) {
       sink_->endStream();
     } else {
       json body = json::parse(buffered_, nullptr, false);
       if (body.is_object()) {
-        if (auto usage = usageIn(clientDialect_, body)) noteUsage(*usage);
+        if (auto usage = usageIn(plan_.dialect, body)) noteUsage(*usage);
       }
       sink_->sendResponse(static_cast<int>(upstreamStatus_),
                           upstreamContentType_.empty() ? std::string_view("application/json") : upstreamContentType_,
                           std::move(buffered_));
     }
-    transfer_.reset();
     return;
   }
   events_.clear();
   if (auto error = decoder_->finish(events_)) {
-    fail(std::move(*error));
+    attemptFailed(std::move(*error));
     return;
   }
+  releaseEndpoint(nullptr);
   emit(events_);
   finishClient();
 }
 
+void Exchange::releaseEndpoint(const GatewayError* failure) {
+  if (endpoint_ == nullptr) return;
+  if (failure == nullptr) {
+    endpoint_->recordSuccess(timeToFirstByte_);
+  } else {
+    endpoint_->recordFailure(*failure);
+    if (failure->kind == ErrorKind::RateLimited) {
+      // A rate-limited key takes no traffic for as long as the upstream asked (1 s if it did not say).
+      const auto wait = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now());
+      endpoint_->coolDown(Clock::now() + wait.value_or(Millis(1000)));
+    }
+  }
+  endpoint_ = nullptr;
+}
+
+void Exchange::attemptFailed(GatewayError error) {
+  if (done_) return;
+  if (transfer_) {
+    transfer_->cancel();
+    transfer_.reset();
+  }
+  releaseEndpoint(&error);
+  const auto& retry = plan_.candidates.front().provider->config().retry;
+  const std::size_t count = plan_.candidates.size();
+  bool untried = false;
+  for (bool tried : tried_) untried = untried || !tried;
+  const bool attemptsLeft = attempts_ < retry.maxAttempts || untried;
+  if (contentSent_ || !resilience::isRetryable(error) || !attemptsLeft) {
+    if (mode_ == Mode::Passthrough && upstreamFailed_ && !sink_->started() && api::isErrorBody(plan_.dialect, buffered_)) {
+      // Same dialect: the client gets the upstream's error exactly as it was sent.
+      done_ = true;
+      keepalive_.cancel();
+      sink_->log().errorCode = "upstream_http_" + std::to_string(upstreamStatus_);
+      server::HeaderList headers;
+      if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
+      sink_->sendResponse(static_cast<int>(upstreamStatus_), "application/json", std::move(buffered_), headers);
+      return;
+    }
+    fail(std::move(error));
+    return;
+  }
+  if (!gateway_.retryBudget(*provider_).tryRetry()) {
+    log::message(spdlog::level::warn, "request " + plan_.requestId + ": retry budget of " + provider_->name() +
+                                          " exhausted; not retrying " + error.code);
+    fail(std::move(error));
+    return;
+  }
+  // Move on to the next candidate at once; coming back to one already tried waits first.
+  nextCandidate_ = (currentCandidate_ + 1) % count;
+  Millis delay{0};
+  if (tried_[nextCandidate_]) {
+    const auto asked = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now());
+    delay = asked ? std::min(*asked, retry.maxDelay) : resilience::backoff(retry, attempts_, unitRandom());
+  }
+  if (plan_.deadline && Clock::now() + delay >= *plan_.deadline) {
+    fail(std::move(error));
+    return;
+  }
+  log::message(spdlog::level::info, "request " + plan_.requestId + ": attempt " + std::to_string(attempts_) + " on " +
+                                        provider_->name() + " failed (" + error.code + "); retrying on " +
+                                        plan_.candidates[nextCandidate_].provider->name() + " in " +
+                                        std::to_string(delay.count()) + " ms");
+  lastError_ = std::move(error);
+  timer_.expires_after(delay);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->runAttempt();
+  });
+}
+
+GatewayError Exchange::noCandidateError() const {
+  // Rate-limited keys say when they take traffic again; open circuits make it a 503.
+  std::optional<Clock::time_point> soonest;
+  for (const auto& candidate : plan_.candidates) {
+    if (candidate.provider->isLocal()) continue;
+    for (const auto& endpoint : gateway_.endpoints(*candidate.provider)) {
+      if (endpoint->coolingDown() && (!soonest || endpoint->coolDownUntil() < *soonest)) soonest = endpoint->coolDownUntil();
+    }
+  }
+  if (soonest) {
+    const auto wait = std::chrono::duration_cast<Millis>(*soonest - Clock::now());
+    auto error = GatewayError::make(ErrorKind::RateLimited, "rate_limited",
+                                    "every upstream key for model " + plan_.clientModel + " is rate limited");
+    error.retryAfter = std::to_string(std::max<std::int64_t>(1, (wait.count() + 999) / 1000));
+    return error;
+  }
+  return GatewayError::make(ErrorKind::Unavailable, "no_healthy_upstream",
+                            "no healthy upstream for model " + plan_.clientModel + " (circuit open)");
+}
+
 std::string Exchange::defaultId() const {
-  return (clientDialect_ == core::Dialect::Anthropic ? "msg_" : "chatcmpl-") + requestId_;
+  return (plan_.dialect == core::Dialect::Anthropic ? "msg_" : "chatcmpl-") + plan_.requestId;
 }
 
 api::StreamWriter& Exchange::writer(const core::ChatEvent* first) {
   if (!writer_) {
     // The first event fixes the id and model every chunk repeats.
     const bool start = first != nullptr && first->kind == core::EventKind::Start;
-    writer_ = api::makeStreamWriter(clientDialect_, start && !first->id.empty() ? first->id : defaultId(),
-                                    start && !first->name.empty() ? first->name : clientModel_, includeUsage_);
+    writer_ = api::makeStreamWriter(plan_.dialect, start && !first->id.empty() ? first->id : defaultId(),
+                                    start && !first->name.empty() ? first->name : plan_.clientModel, plan_.includeUsage);
   }
   return *writer_;
 }
@@ -274,20 +438,20 @@ void Exchange::emit(const std::vector<core::ChatEvent>& events) {
   std::string out;
   for (const auto& event : events) {
     if (event.kind == core::EventKind::UsageReport) noteUsage(event.usage);
-    if (clientStream_) {
+    if (plan_.clientStream) {
       writer(&event).encode(event, out);
     } else {
       accumulator_.add(event);
     }
   }
-  if (!out.empty()) sink_->writeChunk(std::move(out));
+  if (!out.empty()) writeContent(std::move(out));
 }
 
 void Exchange::finishClient() {
   if (done_) return;
   done_ = true;
-  transfer_.reset();
-  if (clientStream_) {
+  keepalive_.cancel();
+  if (plan_.clientStream) {
     std::string out;
     writer(nullptr).finish(out);
     sink_->writeChunk(std::move(out));
@@ -296,14 +460,15 @@ void Exchange::finishClient() {
   }
   auto& response = accumulator_.response();
   if (response.id.empty()) response.id = defaultId();
-  if (response.model.empty()) response.model = clientModel_;
+  if (response.model.empty()) response.model = plan_.clientModel;
   if (response.choices.empty()) response.choices.push_back(core::Choice{});
-  sink_->sendResponse(200, "application/json", api::encodeResponse(clientDialect_, response));
+  sink_->sendResponse(200, "application/json", api::encodeResponse(plan_.dialect, response));
 }
 
 void Exchange::fail(GatewayError error) {
   if (done_) return;
   done_ = true;
+  keepalive_.cancel();
   if (transfer_) {
     transfer_->cancel();
     transfer_.reset();
@@ -312,11 +477,12 @@ void Exchange::fail(GatewayError error) {
   if (!sink_->started()) {
     server::HeaderList headers;
     if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
-    sink_->sendResponse(error.status, "application/json", api::encodeError(clientDialect_, error), headers);
+    sink_->sendResponse(error.status, "application/json", api::encodeError(plan_.dialect, error), headers);
     return;
   }
   // The stream has begun: the error travels inside it, as the SDKs expect.
-  log::message(spdlog::level::warn, "request " + requestId_ + ": stream from " + provider_.name() +
+  log::message(spdlog::level::warn, "request " + plan_.requestId + ": stream from " +
+                                        (provider_ != nullptr ? provider_->name() : std::string("?")) +
                                         " failed after it started (" + error.code + "): " + error.message);
   std::string out;
   writer(nullptr).encodeError(error, out);
@@ -331,8 +497,13 @@ void Exchange::cancel() {
     transfer_->cancel();
     transfer_.reset();
   }
-  if (timer_) timer_->cancel();
-  log::message(spdlog::level::info, "request " + requestId_ + ": client went away; upstream work cancelled");
+  if (endpoint_ != nullptr) {
+    endpoint_->release();
+    endpoint_ = nullptr;
+  }
+  timer_.cancel();
+  keepalive_.cancel();
+  log::message(spdlog::level::info, "request " + plan_.requestId + ": client went away; upstream work cancelled");
 }
 
 }  // namespace llmgate::proxy

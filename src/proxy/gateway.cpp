@@ -1,6 +1,9 @@
 #include "llmgate/proxy/gateway.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <stdexcept>
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/dialect.hpp"
@@ -44,7 +47,106 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
     : config_(std::move(config)),
       providers_(buildProviders(*config_)),
       router_(std::make_unique<routing::Router>(*config_, providers_)),
-      auth_(config_->apiKeys) {}
+      auth_(config_->apiKeys) {
+  for (const auto& provider : providers_) {
+    ProviderRuntime runtime;
+    const auto& block = provider->config();
+    const std::size_t keys = std::max<std::size_t>(1, block.apiKeys.size());
+    for (std::size_t i = 0; i < keys; ++i) {
+      runtime.endpoints.push_back(std::make_unique<resilience::EndpointHealth>(block.breaker));
+    }
+    runtime.budget = std::make_unique<resilience::RetryBudget>(block.retry);
+    runtimes_.push_back(std::move(runtime));
+  }
+}
+
+Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) {
+  for (std::size_t i = 0; i < providers_.size(); ++i) {
+    if (providers_[i].get() == &provider) return runtimes_[i];
+  }
+  throw std::logic_error("unknown provider " + provider.name());
+}
+
+const Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) const {
+  return const_cast<Gateway*>(this)->runtime(provider);
+}
+
+std::optional<Gateway::PickedEndpoint> Gateway::pickEndpoint(const providers::Provider& provider) {
+  auto& state = runtime(provider);
+  const auto& keys = provider.config().apiKeys;
+  const std::size_t count = state.endpoints.size();
+  const std::size_t first = state.keyTurn->fetch_add(1, std::memory_order_relaxed) % count;
+  for (std::size_t offset = 0; offset < count; ++offset) {
+    const std::size_t index = (first + offset) % count;
+    if (state.endpoints[index]->tryAcquire()) {
+      return PickedEndpoint{state.endpoints[index].get(), keys.empty() ? std::string() : keys[index]};
+    }
+  }
+  return std::nullopt;
+}
+
+resilience::RetryBudget& Gateway::retryBudget(const providers::Provider& provider) { return *runtime(provider).budget; }
+
+const std::vector<std::unique_ptr<resilience::EndpointHealth>>& Gateway::endpoints(
+    const providers::Provider& provider) const {
+  return runtime(provider).endpoints;
+}
+
+std::vector<routing::Target> Gateway::orderTargets(const routing::Route& route) const {
+  std::vector<routing::Target> targets = route.targets;
+  if (targets.size() < 2) return targets;
+  using routing::Strategy;
+  auto rotateTo = [&](std::size_t first) { std::rotate(targets.begin(), targets.begin() + first, targets.end()); };
+  switch (route.strategy) {
+    case Strategy::Ordered:
+      break;
+    case Strategy::RoundRobin:
+      rotateTo(route.turn % targets.size());
+      break;
+    case Strategy::Weighted: {
+      // Over every sum-of-weights requests each target goes first exactly `weight` times.
+      std::uint64_t total = 0;
+      for (const auto& target : targets) total += static_cast<std::uint64_t>(target.weight);
+      std::uint64_t slot = route.turn % total;
+      std::size_t first = 0;
+      while (slot >= static_cast<std::uint64_t>(targets[first].weight)) slot -= targets[first++].weight;
+      rotateTo(first);
+      break;
+    }
+    case Strategy::LeastLatency:
+    case Strategy::LeastBusy: {
+      auto score = [&](const routing::Target& target) {
+        if (target.provider->isLocal()) return 0.0;
+        double best = -1;
+        for (const auto& endpoint : runtime(*target.provider).endpoints) {
+          // Unmeasured endpoints score 0 so that each gets tried.
+          const double value = route.strategy == Strategy::LeastBusy ? endpoint->inFlight()
+                                                                    : std::max(0.0, endpoint->latencyEwmaMs());
+          best = best < 0 ? value : std::min(best, value);
+        }
+        return best;
+      };
+      std::stable_sort(targets.begin(), targets.end(),
+                       [&](const auto& a, const auto& b) { return score(a) < score(b); });
+      break;
+    }
+  }
+  return targets;
+}
+
+std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::IncomingRequest& request,
+                                                                  const routing::Target& first, bool stream) const {
+  const auto now = resilience::Clock::now();
+  if (auto header = request.header("x-llmgate-timeout-ms"); !header.empty()) {
+    std::int64_t ms = 0;
+    auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), ms);
+    if (ec == std::errc() && end == header.data() + header.size() && ms > 0) return now + resilience::Millis(ms);
+  }
+  const auto& timeouts = first.provider->config().timeouts;
+  const std::int64_t total = stream ? timeouts.streamTotalMs : timeouts.totalMs;
+  if (total <= 0) return std::nullopt;
+  return now + resilience::Millis(total);
+}
 
 Gateway::~Gateway() = default;
 
@@ -158,7 +260,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
     return std::nullopt;
   }
   sink.log().provider = route->targets.front().provider->name();
-  return Routed{std::move(parsed), std::move(model), route->targets.front()};
+  return Routed{std::move(parsed), std::move(model), std::move(*route)};
 }
 
 void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
@@ -172,51 +274,51 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
     sendError(request, *sink, error);
     return;
   }
-  const bool stream = streamField != routed->body.end() && streamField->is_boolean() && streamField->get<bool>();
-  sink->log().stream = stream;
-  const providers::Provider& provider = *routed->target.provider;
-  const providers::ClientHints hints{std::string(request.header("anthropic-beta"))};
-  auto exchange =
-      std::make_shared<Exchange>(*this, worker, sink, provider, dialect, routed->model, request.requestId(), stream);
-
-  if (provider.passthroughDialect() == dialect) {
-    // Fast path: the body goes upstream as the client wrote it, with only the model set to the
-    // routed one (every copy of it: a repeated "model" key must not reach the upstream unrouted).
-    std::string& body = request.body();
-    replaceTopLevelString(body, "model", routed->target.upstreamModel);
-    exchange->startPassthrough(provider.passthroughRequest(std::move(body), stream, hints));
-    return;
+  ExchangePlan plan;
+  plan.dialect = dialect;
+  plan.clientModel = routed->model;
+  plan.requestId = request.requestId();
+  plan.clientStream = streamField != routed->body.end() && streamField->is_boolean() && streamField->get<bool>();
+  plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));
+  plan.candidates = orderTargets(routed->route);
+  plan.deadline = deadlineFor(request, plan.candidates.front(), plan.clientStream);
+  sink->log().stream = plan.clientStream;
+  // Decoded once when any candidate needs the IR; a bad request is a 400 before any attempt.
+  bool needsIr = false;
+  for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
+  if (needsIr) {
+    auto decoded = dialect == core::Dialect::Anthropic ? api::anthropic::decodeRequest(routed->body)
+                                                       : api::openai::decodeRequest(routed->body);
+    if (!decoded.ok()) {
+      sendError(request, *sink, decoded.error());
+      return;
+    }
+    plan.includeUsage = decoded.value().includeUsage;
+    plan.request = std::move(decoded.value());
   }
-  auto decoded = dialect == core::Dialect::Anthropic ? api::anthropic::decodeRequest(routed->body)
-                                                     : api::openai::decodeRequest(routed->body);
-  if (!decoded.ok()) {
-    sendError(request, *sink, decoded.error());
-    return;
-  }
-  if (auto reply = provider.respondLocally(decoded.value(), routed->model)) {
-    exchange->startLocal(std::move(*reply), decoded.value().includeUsage);
-    return;
-  }
-  auto encoded = provider.encodeRequest(decoded.value(), routed->target.upstreamModel, hints);
-  if (!encoded.ok()) {
-    sendError(request, *sink, encoded.error());
-    return;
-  }
-  exchange->startTranslated(std::move(encoded.value()), decoded.value().stream, decoded.value().includeUsage);
+  plan.rawBody = std::move(request.body());
+  std::make_shared<Exchange>(*this, worker, std::move(sink), std::move(plan))->start();
 }
 
 void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                                 std::size_t worker) {
   auto routed = parseAndRoute(request, *sink);
   if (!routed) return;
-  const providers::Provider& provider = *routed->target.provider;
-  const providers::ClientHints hints{std::string(request.header("anthropic-beta"))};
-  std::string& body = request.body();
-  replaceTopLevelString(body, "model", routed->target.upstreamModel);
-  if (auto upstream = provider.countTokensRequest(body, hints)) {
-    auto exchange = std::make_shared<Exchange>(*this, worker, sink, provider, core::Dialect::Anthropic, routed->model,
-                                               request.requestId(), false);
-    exchange->startPassthrough(std::move(*upstream));
+  std::vector<routing::Target> counting;
+  for (const auto& target : orderTargets(routed->route)) {
+    if (target.provider->countTokensRequest("", {})) counting.push_back(target);
+  }
+  if (!counting.empty()) {
+    ExchangePlan plan;
+    plan.dialect = core::Dialect::Anthropic;
+    plan.clientModel = routed->model;
+    plan.requestId = request.requestId();
+    plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));
+    plan.candidates = std::move(counting);
+    plan.deadline = deadlineFor(request, plan.candidates.front(), false);
+    plan.countTokens = true;
+    plan.rawBody = std::move(request.body());
+    std::make_shared<Exchange>(*this, worker, std::move(sink), std::move(plan))->start();
     return;
   }
   // No counting endpoint upstream: an estimate (about four characters a token), said so in a header.

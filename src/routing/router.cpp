@@ -9,10 +9,34 @@ Router::Router(const config::Config& config, const std::vector<std::unique_ptr<p
     for (const auto& model : provider->config().models) {
       // The first provider that lists a model owns its plain name; the others stay reachable
       // as provider/model.
-      if (exact_.emplace(model, Target{provider.get(), provider->upstreamModel(model)}).second) {
+      if (exact_.emplace(model, Target{provider.get(), provider->upstreamModel(model), 1}).second) {
         listing_.push_back({model, provider->name()});
       }
     }
+  }
+  for (const auto& [name, route] : config.routes) {
+    RouteSpec spec;
+    spec.strategy = route.strategy == "round_robin"     ? Strategy::RoundRobin
+                    : route.strategy == "weighted"      ? Strategy::Weighted
+                    : route.strategy == "least_latency" ? Strategy::LeastLatency
+                    : route.strategy == "least_busy"    ? Strategy::LeastBusy
+                                                        : Strategy::Ordered;
+    spec.targets = route.targets;
+    bool any = false;
+    for (const auto& [target, weight] : route.targets) {
+      const auto slash = target.find('/');
+      const bool namesProvider = slash != std::string::npos && byName_.count(target.substr(0, slash)) > 0;
+      bool namesModel = false;
+      for (const auto& provider : providers) {
+        for (const auto& model : provider->config().models) namesModel = namesModel || model == target;
+      }
+      if (!namesProvider && !namesModel) {
+        throw config::ConfigError("routes." + name + ": target \"" + target + "\" is neither a model nor provider/model");
+      }
+      any = any || resolveDirect(target).has_value();
+    }
+    if (any) listing_.push_back({name, "route"});
+    routes_.emplace(name, std::move(spec));
   }
   aliases_ = config.aliases;
   for (const auto& [alias, target] : aliases_) {
@@ -41,16 +65,28 @@ std::optional<Target> Router::resolveDirect(const std::string& model) const {
   if (provider == byName_.end() || !provider->second->config().enabled) return std::nullopt;
   const std::string rest = model.substr(slash + 1);
   if (rest.empty()) return std::nullopt;
-  return Target{provider->second, provider->second->upstreamModel(rest)};
+  return Target{provider->second, provider->second->upstreamModel(rest), 1};
 }
 
 std::optional<Route> Router::resolve(const std::string& model) const {
-  if (auto direct = exact_.find(model); direct != exact_.end()) return Route{model, {direct->second}};
+  auto single = [&](Target target) { return Route{model, Strategy::Ordered, {std::move(target)}, 0}; };
+  if (auto direct = exact_.find(model); direct != exact_.end()) return single(direct->second);
+  if (auto route = routes_.find(model); route != routes_.end()) {
+    Route out{model, route->second.strategy, {}, route->second.turns->fetch_add(1, std::memory_order_relaxed)};
+    for (const auto& [target, weight] : route->second.targets) {
+      if (auto resolved = resolveDirect(target)) {
+        resolved->weight = weight;
+        out.targets.push_back(std::move(*resolved));
+      }
+    }
+    if (out.targets.empty()) return std::nullopt;
+    return out;
+  }
   if (auto alias = aliases_.find(model); alias != aliases_.end()) {
-    if (auto target = resolveDirect(alias->second)) return Route{model, {*target}};
+    if (auto target = resolveDirect(alias->second)) return single(std::move(*target));
     return std::nullopt;
   }
-  if (auto target = resolveDirect(model)) return Route{model, {*target}};
+  if (auto target = resolveDirect(model)) return single(std::move(*target));
   return std::nullopt;
 }
 

@@ -35,8 +35,9 @@ std::string configFor(const TestUpstream& claude, const TestUpstream& gpt) {
   return R"({"providers":[
     {"name":"mock","type":"mock","models":["mock"]},
     {"name":"claude","type":"anthropic","base_url":"http://127.0.0.1:)" + std::to_string(claude.port()) +
-         R"(","api_key":"sk-ant-upstream","models":["claude-sonnet","claude-alias"],"model_map":{"claude-alias":"claude-real"}},
-    {"name":"gpt","type":"openai","base_url":")" + gpt.baseUrl() + R"(","api_key":"sk-gpt","models":["gpt-4o"]}]})";
+         R"(","api_key":"sk-ant-upstream","models":["claude-sonnet","claude-alias"],"model_map":{"claude-alias":"claude-real"},
+     "retry":{"max_attempts":1}},
+    {"name":"gpt","type":"openai","base_url":")" + gpt.baseUrl() + R"(","api_key":"sk-gpt","models":["gpt-4o"],"retry":{"max_attempts":1}}]})";
 }
 
 ScriptedResponse claudeAnswer(const RecordedRequest& request) {

@@ -25,12 +25,13 @@ const std::string kSimpleBody = R"({"model":"gpt-4o","messages":[{"role":"user",
 const std::string kStreamBody =
     R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})";
 
+// Retries are off unless a test is about them: these tests look at single attempts.
 std::string configFor(const TestUpstream& upstream, const std::string& extraTop = "",
                       const std::string& timeouts = "") {
   return R"({)" + extraTop + R"("providers":[
       {"name":"mock","type":"mock","models":["mock"]},
       {"name":"up","type":"openai","base_url":")" + upstream.baseUrl() + R"(","api_key":"sk-upstream-secret",
-       "headers":{"X-Extra":"1"},
+       "headers":{"X-Extra":"1"},"retry":{"max_attempts":1},
        "models":["gpt-4o","alias-model"],"model_map":{"alias-model":"real-model"})" +
          (timeouts.empty() ? "" : R"(,"timeouts":)" + timeouts) + R"(}]})";
 }
@@ -163,12 +164,6 @@ TEST(ChatCompletions, UpstreamErrorsKeepStatusShapeAndRetryAfter) {
     return ScriptedResponse::json(503, "<html>upstream overloaded</html>");
   });
   GatewayHarness gateway(configFor(upstream));
-  auto limited = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"rate"}]})");
-  EXPECT_EQ(limited.status, 429);
-  EXPECT_EQ(limited.headers["retry-after"], "7");
-  auto limitedBody = json::parse(limited.body);
-  EXPECT_EQ(limitedBody["error"]["message"], "Rate limit reached for gpt-4o");
-  EXPECT_EQ(limitedBody["error"]["code"], "rate_limit_exceeded");
   auto bad = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"bad"}]})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(json::parse(bad.body)["error"]["param"], "messages");
@@ -177,6 +172,18 @@ TEST(ChatCompletions, UpstreamErrorsKeepStatusShapeAndRetryAfter) {
   auto downBody = json::parse(down.body);
   EXPECT_EQ(downBody["error"]["message"], "upstream returned HTTP 503");
   EXPECT_EQ(downBody["error"]["type"], "upstream_error");
+  // Last: a 429 also cools the (only) key down for the 7 s it asked for.
+  auto limited = gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"rate"}]})");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers["retry-after"], "7");
+  auto limitedBody = json::parse(limited.body);
+  EXPECT_EQ(limitedBody["error"]["message"], "Rate limit reached for gpt-4o");
+  EXPECT_EQ(limitedBody["error"]["code"], "rate_limit_exceeded");
+  auto cooling = gateway.post("/v1/chat/completions", kSimpleBody);
+  EXPECT_EQ(cooling.status, 429);
+  EXPECT_EQ(json::parse(cooling.body)["error"]["code"], "rate_limited");
+  EXPECT_FALSE(cooling.headers["retry-after"].empty());
+  EXPECT_EQ(upstream.requests().size(), 3u);  // the cooling request never reached the upstream
   EXPECT_EQ(down.body.find("sk-upstream-secret"), std::string::npos);
 }
 
@@ -202,7 +209,7 @@ TEST(ChatCompletions, UnreachableAndSilentUpstreamsGiveGatewayErrors) {
   ::getsockname(deadSocket, reinterpret_cast<sockaddr*>(&address), &length);
   const unsigned short deadPort = ntohs(address.sin_port);
   const std::string config = R"({"providers":[{"name":"up","type":"openai","base_url":"http://127.0.0.1:)" +
-                             std::to_string(deadPort) + R"(/v1","models":["gpt-4o"]}]})";
+                             std::to_string(deadPort) + R"(/v1","models":["gpt-4o"],"retry":{"max_attempts":1}}]})";
   GatewayHarness refused(config);
   auto result = refused.post("/v1/chat/completions", kSimpleBody);
   EXPECT_EQ(result.status, 502);

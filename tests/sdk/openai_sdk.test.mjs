@@ -14,7 +14,7 @@ before(async () => {
   upstream = await startOpenAiUpstream();
   gateway = await startGateway([
     { name: 'mock', type: 'mock', models: ['mock'] },
-    { name: 'up', type: 'openai', base_url: `http://127.0.0.1:${upstream.address().port}/v1`, api_key: 'upstream-key', models: ['gpt-test'] },
+    { name: 'up', type: 'openai', base_url: `http://127.0.0.1:${upstream.address().port}/v1`, api_key: 'upstream-key', models: ['gpt-test'], retry: { max_attempts: 1 } },
   ]);
   direct = new OpenAI({ apiKey: 'upstream-key', baseURL: `http://127.0.0.1:${upstream.address().port}/v1`, maxRetries: 0 });
   viaGateway = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${gateway.port}/v1`, maxRetries: 0 });
@@ -74,7 +74,8 @@ test('tool calls, streamed and not, are identical', async () => {
 });
 
 test('upstream errors surface as the same SDK exception classes', async () => {
-  for (const [content, ErrorClass, status] of [['ERROR429', OpenAI.RateLimitError, 429], ['ERROR400', OpenAI.BadRequestError, 400]]) {
+  // The 429 last: llmgate then cools that key down for the second the upstream asked for.
+  for (const [content, ErrorClass, status] of [['ERROR400', OpenAI.BadRequestError, 400], ['ERROR429', OpenAI.RateLimitError, 429]]) {
     const params = { model: 'gpt-test', messages: [{ role: 'user', content }] };
     const errA = await direct.chat.completions.create(params).catch((e) => e);
     const errB = await viaGateway.chat.completions.create(params).catch((e) => e);

@@ -98,7 +98,7 @@ TEST(Config, MissingVariableInProviderDisablesItWithoutNamingAValue) {
   Config withKey = parseConfig(R"({"providers":[{"name":"o","type":"openai","api_key":"${OPENAI_API_KEY}"}]})",
                                envOf({{"OPENAI_API_KEY", "sk-secret"}}));
   EXPECT_TRUE(withKey.providers[0].enabled);
-  EXPECT_EQ(withKey.providers[0].apiKey, "sk-secret");
+  EXPECT_EQ(withKey.providers[0].apiKeys, std::vector<std::string>{"sk-secret"});
 }
 
 TEST(Config, MissingVariableOutsideProvidersIsAnError) {

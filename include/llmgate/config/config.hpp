@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmgate/resilience/policy.hpp"
+
 namespace llmgate::config {
 
 /// A validation failure; the message starts with the key path ("providers[1].base_url: ...").
@@ -58,11 +60,13 @@ struct ProviderConfig {
   bool enabled = true;
   std::string disabledReason;  ///< why enabled is false (names the variable, never a value)
   std::string baseUrl;
-  std::string apiKey;
+  std::vector<std::string> apiKeys;  ///< api_key and api_keys together; each key is an endpoint
   std::vector<std::string> models;              ///< client-visible model names it serves
   std::map<std::string, std::string> modelMap;  ///< client model -> upstream model
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra upstream headers
   UpstreamTimeouts timeouts;
+  resilience::RetryConfig retry;
+  resilience::BreakerConfig breaker;
   nlohmann::json block;  ///< the whole (substituted) block, for type-specific options
 };
 
@@ -87,6 +91,12 @@ struct LogConfig {
   std::string format = "text";  ///< text | json
 };
 
+/// A model name served by several targets (fallbacks and/or load balancing).
+struct RouteConfig {
+  std::string strategy = "ordered";  ///< ordered | round_robin | weighted | least_latency | least_busy
+  std::vector<std::pair<std::string, int>> targets;  ///< (model or provider/model, weight)
+};
+
 struct Config {
   ServerConfig server;
   LogConfig log;
@@ -94,6 +104,8 @@ struct Config {
   std::vector<std::string> apiKeys;  ///< gateway keys; empty = auth off
   std::vector<ProviderConfig> providers;
   std::map<std::string, std::string> aliases;  ///< alias -> model or provider/model
+  std::map<std::string, RouteConfig> routes;
+  std::int64_t streamKeepaliveMs = 0;  ///< SSE comment to streaming clients while the first token is awaited (0 = off)
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

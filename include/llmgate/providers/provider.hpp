@@ -21,7 +21,7 @@ namespace llmgate::providers {
 /// What an upstream request looks like on the wire.
 struct UpstreamRequest {
   std::string url;
-  std::vector<std::string> headers;  ///< "Name: value" lines (secrets inside: never log them)
+  std::vector<std::string> headers;  ///< "Name: value" lines, auth not included
   std::string body;
 };
 
@@ -80,8 +80,15 @@ class Provider {
   /// IR path: a decoder for the upstream's response body.
   virtual std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const;
 
+  /// The header that authenticates with `key` (one of config().apiKeys); added to every upstream
+  /// request by the caller, who picks the key. Empty for providers without keys.
+  virtual std::string authHeader(const std::string& key) const;
+
   /// Maps an upstream error response to an error for the client.
   virtual core::GatewayError decodeError(int status, std::string_view body) const;
+
+  /// Whether this provider answers in-process (respondLocally) instead of over the network.
+  virtual bool isLocal() const { return false; }
 
   /// Providers that answer in-process return their reply here instead of doing I/O.
   virtual std::optional<LocalReply> respondLocally(const core::ChatRequest& request,

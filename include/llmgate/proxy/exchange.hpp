@@ -1,6 +1,9 @@
-// One chat request from routing to the last byte sent: fast-path passthrough, translation
-// through the IR, or an in-process (mock) reply. Lives on one worker thread; kept alive by what
-// is pending on it (an upstream transfer, a timer, the session's callbacks).
+// One chat request from routing to the last byte sent. Each attempt goes to one candidate
+// target (fast-path passthrough, translation through the IR, or an in-process mock reply); a
+// retryable failure before any content reached the client moves on to the next candidate or
+// retries after a backoff, within the request's deadline and the provider's retry budget.
+// Lives on one worker thread; kept alive by what is pending on it (a transfer, a timer, the
+// session's callbacks).
 #pragma once
 
 #include <memory>
@@ -12,6 +15,8 @@
 
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/providers/provider.hpp"
+#include "llmgate/resilience/policy.hpp"
+#include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/stream/sse_parser.hpp"
 #include "llmgate/upstream/http_client.hpp"
@@ -20,18 +25,26 @@ namespace llmgate::proxy {
 
 class Gateway;
 
+/// Everything an Exchange needs to make its attempts.
+struct ExchangePlan {
+  core::Dialect dialect = core::Dialect::OpenAi;
+  std::string clientModel;
+  std::string requestId;
+  bool clientStream = false;
+  bool includeUsage = false;
+  std::string rawBody;                       ///< the client's body, for passthrough attempts
+  std::optional<core::ChatRequest> request;  ///< decoded, for translated and local attempts
+  providers::ClientHints hints;
+  std::vector<routing::Target> candidates;   ///< in the order to try them
+  std::optional<resilience::Clock::time_point> deadline;
+  bool countTokens = false;                  ///< a count_tokens passthrough, not a chat
+};
+
 class Exchange : public std::enable_shared_from_this<Exchange>, public upstream::TransferHandler {
  public:
-  Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink,
-           const providers::Provider& provider, core::Dialect clientDialect, std::string clientModel,
-           std::string requestId, bool clientStream);
+  Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan);
 
-  /// Fast path: forwards `request` and relays the upstream bytes untouched.
-  void startPassthrough(providers::UpstreamRequest request);
-  /// IR path: sends the encoded request and translates the upstream's answer.
-  void startTranslated(providers::UpstreamRequest request, bool upstreamStream, bool includeUsage);
-  /// In-process reply, paced by its delays.
-  void startLocal(providers::LocalReply reply, bool includeUsage);
+  void start();
 
   // upstream::TransferHandler
   void onResponseHead(const upstream::ResponseHead& head) override;
@@ -41,46 +54,62 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
  private:
   enum class Mode { Passthrough, Translated, Local };
 
-  void sendUpstream(providers::UpstreamRequest request, bool upstreamStream);
+  void runAttempt();
+  bool prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out);
+  void attemptFailed(core::GatewayError error);
+  void startLocal(providers::LocalReply reply);
+  void playLocal();
   void emit(const std::vector<core::ChatEvent>& events);
   void finishClient();
   void fail(core::GatewayError error);
   void cancel();
+  void releaseEndpoint(const core::GatewayError* failure);
   void applyBackpressure();
   void scanPassthroughEvent(std::string_view type, std::string_view data);
+  void noteUsage(const core::Usage& usage);
+  void armKeepalive();
+  void writeContent(std::string bytes);
   api::StreamWriter& writer(const core::ChatEvent* first);
   std::string defaultId() const;
-  void playLocal();
-  void noteUsage(const core::Usage& usage);
+  core::GatewayError noCandidateError() const;
 
   Gateway& gateway_;
   std::size_t worker_;
   std::shared_ptr<server::ResponseSink> sink_;
-  const providers::Provider& provider_;
-  core::Dialect clientDialect_;
-  std::string clientModel_;
-  std::string requestId_;
-  bool clientStream_;
-  Mode mode_ = Mode::Passthrough;
+  ExchangePlan plan_;
   bool done_ = false;
-  bool includeUsage_ = false;
+  bool contentSent_ = false;  // retries stop once the client has content
 
+  // the current attempt
+  const providers::Provider* provider_ = nullptr;
+  resilience::EndpointHealth* endpoint_ = nullptr;
+  Mode mode_ = Mode::Passthrough;
   std::shared_ptr<upstream::Transfer> transfer_;
+  resilience::Clock::time_point attemptStarted_;
+  resilience::Millis timeToFirstByte_{0};
   long upstreamStatus_ = 0;
   bool upstreamFailed_ = false;
   std::string upstreamContentType_;
   std::string retryAfter_;
+  std::string retryAfterMs_;
   std::string buffered_;  // error body, or a non-streaming passthrough body
-
   std::unique_ptr<providers::ResponseDecoder> decoder_;
+  stream::SseParser passthroughScanner_;
+
+  // across attempts
+  std::size_t nextCandidate_ = 0;
+  std::size_t currentCandidate_ = 0;
+  int attempts_ = 0;
+  std::vector<bool> tried_;
+  std::optional<core::GatewayError> lastError_;
+
   std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;
-  stream::SseParser passthroughScanner_;
   std::vector<core::ChatEvent> events_;
-
   std::optional<providers::LocalReply> local_;
   std::size_t localNext_ = 0;
-  std::optional<boost::asio::steady_timer> timer_;
+  boost::asio::steady_timer timer_;      // backoff between attempts, local pacing
+  boost::asio::steady_timer keepalive_;  // SSE comments while the first token is awaited
 };
 
 }  // namespace llmgate::proxy

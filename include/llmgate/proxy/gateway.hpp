@@ -2,12 +2,14 @@
 // Exchange per chat request.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
+#include "llmgate/resilience/policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/upstream/http_client.hpp"
@@ -28,6 +30,17 @@ class Gateway : public server::RequestHandler {
               const core::GatewayError& error) override;
 
   const config::Config& config() const { return *config_; }
+
+  /// An endpoint (one key of a provider) that may take an attempt now, chosen round robin among
+  /// the provider's keys; its health has counted the attempt in. nullopt when none may.
+  struct PickedEndpoint {
+    resilience::EndpointHealth* health;
+    std::string key;
+  };
+  std::optional<PickedEndpoint> pickEndpoint(const providers::Provider& provider);
+  resilience::RetryBudget& retryBudget(const providers::Provider& provider);
+  /// Health of every endpoint of `provider` (one per key; one when it has none).
+  const std::vector<std::unique_ptr<resilience::EndpointHealth>>& endpoints(const providers::Provider& provider) const;
   const routing::Router& router() const { return *router_; }
   const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return providers_; }
   boost::asio::io_context& loop(std::size_t worker) { return *loops_[worker]; }
@@ -44,9 +57,22 @@ class Gateway : public server::RequestHandler {
   struct Routed {
     nlohmann::json body;
     std::string model;
-    routing::Target target;
+    routing::Route route;
   };
   std::optional<Routed> parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink);
+  /// The route's targets in the order its strategy gives for this request.
+  std::vector<routing::Target> orderTargets(const routing::Route& route) const;
+  /// Request deadline: the x-llmgate-timeout-ms header, else the first target's total timeout.
+  std::optional<resilience::Clock::time_point> deadlineFor(server::IncomingRequest& request,
+                                                           const routing::Target& first, bool stream) const;
+
+  struct ProviderRuntime {
+    std::vector<std::unique_ptr<resilience::EndpointHealth>> endpoints;
+    std::unique_ptr<resilience::RetryBudget> budget;
+    std::unique_ptr<std::atomic<std::uint64_t>> keyTurn = std::make_unique<std::atomic<std::uint64_t>>(0);
+  };
+  ProviderRuntime& runtime(const providers::Provider& provider);
+  const ProviderRuntime& runtime(const providers::Provider& provider) const;
 
   std::shared_ptr<const config::Config> config_;
   std::vector<std::unique_ptr<providers::Provider>> providers_;
@@ -54,6 +80,7 @@ class Gateway : public server::RequestHandler {
   GatewayAuth auth_;
   std::vector<boost::asio::io_context*> loops_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
+  std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
 };
 
 /// Sends `error` as a complete response in the dialect of the request's path.

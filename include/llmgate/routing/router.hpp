@@ -1,6 +1,8 @@
 // Model name -> Route. Built once from the config; pure and read-only afterwards.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,12 +17,18 @@ namespace llmgate::routing {
 struct Target {
   const providers::Provider* provider = nullptr;
   std::string upstreamModel;
+  int weight = 1;
 };
 
-/// Ordered targets for a model (first is primary; later ones are fallbacks).
+enum class Strategy { Ordered, RoundRobin, Weighted, LeastLatency, LeastBusy };
+
+/// Targets for a model. The strategy picks which goes first; the others follow in order as
+/// fallbacks. `turn` counts the route's requests (round robin and weighted use it).
 struct Route {
   std::string model;  ///< the name the client used
+  Strategy strategy = Strategy::Ordered;
   std::vector<Target> targets;
+  std::uint64_t turn = 0;
 };
 
 struct ModelListing {
@@ -34,8 +42,9 @@ class Router {
   /// config::ConfigError when an alias points nowhere.
   Router(const config::Config& config, const std::vector<std::unique_ptr<providers::Provider>>& providers);
 
-  /// Resolution order: exact model name of an enabled provider, then alias, then the explicit
-  /// `provider/model` form (any model name the named provider accepts).
+  /// Resolution order: exact model name of an enabled provider, then a route, then an alias,
+  /// then the explicit `provider/model` form (any model name the named provider accepts).
+  /// A route keeps its targets that resolve to enabled providers.
   std::optional<Route> resolve(const std::string& model) const;
 
   /// Every routable model name (exact names and aliases), in config order.
@@ -44,7 +53,14 @@ class Router {
  private:
   std::optional<Target> resolveDirect(const std::string& model) const;
 
+  struct RouteSpec {
+    Strategy strategy = Strategy::Ordered;
+    std::vector<std::pair<std::string, int>> targets;
+    std::unique_ptr<std::atomic<std::uint64_t>> turns = std::make_unique<std::atomic<std::uint64_t>>(0);
+  };
+
   std::map<std::string, Target> exact_;
+  std::map<std::string, RouteSpec> routes_;
   std::map<std::string, const providers::Provider*> byName_;
   std::map<std::string, std::string> aliases_;
   std::vector<ModelListing> listing_;

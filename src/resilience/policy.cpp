@@ -1,0 +1,202 @@
+#include "llmgate/resilience/policy.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <string>
+
+namespace llmgate::resilience {
+
+bool isRetryable(const core::GatewayError& error) {
+  switch (error.kind) {
+    case core::ErrorKind::Connect:
+    case core::ErrorKind::Timeout:
+    case core::ErrorKind::RateLimited:
+    case core::ErrorKind::Unavailable:
+    case core::ErrorKind::Upstream:
+    case core::ErrorKind::Protocol:
+      return true;
+    case core::ErrorKind::InvalidRequest:
+      return error.status == 408 || error.status == 409;
+    default:
+      return error.status >= 500 && error.kind != core::ErrorKind::Cancelled && error.kind != core::ErrorKind::Internal;
+  }
+}
+
+bool countsAgainstEndpoint(const core::GatewayError& error) {
+  switch (error.kind) {
+    case core::ErrorKind::Connect:
+    case core::ErrorKind::Timeout:
+    case core::ErrorKind::Unavailable:
+    case core::ErrorKind::Upstream:
+    case core::ErrorKind::Protocol:
+      return true;
+    default:
+      return false;  // the client's fault, a rate limit (cooled down instead), or a cancellation
+  }
+}
+
+namespace {
+
+std::optional<double> parseNumber(std::string_view text) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  if (text.empty()) return std::nullopt;
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < 0) return std::nullopt;
+  return value;
+}
+
+std::optional<std::time_t> parseHttpDate(std::string_view text) {
+  // RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms.
+  static const char* kFormats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"};
+  const std::string value(text);
+  for (const char* format : kFormats) {
+    std::tm parts{};
+    const char* end = strptime(value.c_str(), format, &parts);
+    if (end != nullptr && *end == '\0') return timegm(&parts);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Millis> parseRetryAfter(std::string_view retryAfterMs, std::string_view retryAfter,
+                                      std::chrono::system_clock::time_point now) {
+  if (auto ms = parseNumber(retryAfterMs)) return Millis(static_cast<std::int64_t>(std::ceil(*ms)));
+  if (auto seconds = parseNumber(retryAfter)) return Millis(static_cast<std::int64_t>(std::ceil(*seconds * 1000)));
+  if (auto date = parseHttpDate(retryAfter)) {
+    const auto at = std::chrono::system_clock::from_time_t(*date);
+    return at <= now ? Millis(0) : std::chrono::duration_cast<Millis>(at - now);
+  }
+  return std::nullopt;
+}
+
+Millis backoff(const RetryConfig& config, int retry, double unitRandom) {
+  const double base = static_cast<double>(config.baseDelay.count()) * retry;
+  const double jittered = base * (1.0 + config.jitter * (2.0 * unitRandom - 1.0));
+  return std::min(config.maxDelay, Millis(static_cast<std::int64_t>(std::max(0.0, jittered))));
+}
+
+RetryBudget::RetryBudget(const RetryConfig& config)
+    : ratio_(config.budgetRatio),
+      perSecond_(config.budgetMinPerSecond),
+      tokens_(std::max(1.0, config.budgetMinPerSecond)),
+      capacity_(std::max(10.0, config.budgetMinPerSecond * 10)) {}
+
+void RetryBudget::recordRequest() {
+  std::lock_guard lock(mutex_);
+  tokens_ = std::min(capacity_, tokens_ + ratio_);
+}
+
+bool RetryBudget::tryRetry(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  const double elapsed = std::chrono::duration<double>(now - refilledAt_).count();
+  if (elapsed > 0) {
+    tokens_ = std::min(capacity_, tokens_ + elapsed * perSecond_);
+    refilledAt_ = now;
+  }
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+std::string_view breakerStateName(BreakerState state) {
+  switch (state) {
+    case BreakerState::Closed: return "closed";
+    case BreakerState::Open: return "open";
+    case BreakerState::HalfOpen: return "half_open";
+  }
+  return "closed";
+}
+
+EndpointHealth::EndpointHealth(const BreakerConfig& config) : config_(config) {}
+
+void EndpointHealth::transitionIfDue(Clock::time_point now) const {
+  if (state_ == BreakerState::Open && now >= openedAt_ + config_.openFor) {
+    state_ = BreakerState::HalfOpen;
+    probesInFlight_ = 0;
+  }
+}
+
+bool EndpointHealth::tryAcquire(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  transitionIfDue(now);
+  if (now < coolDownUntil_ || state_ == BreakerState::Open) return false;
+  if (state_ == BreakerState::HalfOpen) {
+    if (probesInFlight_ >= config_.halfOpenProbes) return false;
+    ++probesInFlight_;
+  }
+  ++inFlight_;
+  return true;
+}
+
+void EndpointHealth::recordSuccess(Millis timeToFirstByte, Clock::time_point) {
+  std::lock_guard lock(mutex_);
+  --inFlight_;
+  const double sample = static_cast<double>(timeToFirstByte.count());
+  ewmaMs_ = ewmaMs_ < 0 ? sample : 0.8 * ewmaMs_ + 0.2 * sample;
+  consecutiveFailures_ = 0;
+  if (state_ == BreakerState::HalfOpen) {
+    probesInFlight_ = std::max(0, probesInFlight_ - 1);
+    if (++halfOpenSuccesses_ >= config_.successThreshold) {
+      state_ = BreakerState::Closed;
+      halfOpenSuccesses_ = 0;
+    }
+  }
+}
+
+void EndpointHealth::recordFailure(const core::GatewayError& error, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  --inFlight_;
+  if (state_ == BreakerState::HalfOpen) probesInFlight_ = std::max(0, probesInFlight_ - 1);
+  if (!countsAgainstEndpoint(error)) return;
+  if (state_ == BreakerState::HalfOpen || ++consecutiveFailures_ >= config_.failureThreshold) {
+    // A failed probe reopens at once; in closed state it takes the threshold.
+    state_ = BreakerState::Open;
+    openedAt_ = now;
+    consecutiveFailures_ = 0;
+    halfOpenSuccesses_ = 0;
+  }
+}
+
+void EndpointHealth::release() {
+  std::lock_guard lock(mutex_);
+  --inFlight_;
+  if (state_ == BreakerState::HalfOpen) probesInFlight_ = std::max(0, probesInFlight_ - 1);
+}
+
+void EndpointHealth::coolDown(Clock::time_point until) {
+  std::lock_guard lock(mutex_);
+  coolDownUntil_ = std::max(coolDownUntil_, until);
+}
+
+BreakerState EndpointHealth::state(Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  transitionIfDue(now);
+  return state_;
+}
+
+bool EndpointHealth::coolingDown(Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  return now < coolDownUntil_;
+}
+
+Clock::time_point EndpointHealth::coolDownUntil() const {
+  std::lock_guard lock(mutex_);
+  return coolDownUntil_;
+}
+
+double EndpointHealth::latencyEwmaMs() const {
+  std::lock_guard lock(mutex_);
+  return ewmaMs_;
+}
+
+int EndpointHealth::inFlight() const {
+  std::lock_guard lock(mutex_);
+  return inFlight_;
+}
+
+}  // namespace llmgate::resilience
