@@ -380,7 +380,10 @@ void Exchange::attemptFailed(GatewayError error) {
   // Move on to the next candidate at once; coming back to one already tried waits first.
   nextCandidate_ = (currentCandidate_ + 1) % count;
   Millis delay{0};
-  if (tried_[nextCandidate_]) {
+  // A rate-limited key was cooled down: another key or target that is free goes at once.
+  const bool elsewhere = error.kind == ErrorKind::RateLimited &&
+                         gateway_.hasAvailableEndpoint(*plan_.candidates[nextCandidate_].provider);
+  if (tried_[nextCandidate_] && !elsewhere) {
     const auto asked = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now());
     delay = asked ? std::min(*asked, retry.maxDelay) : resilience::backoff(retry, attempts_, unitRandom());
   }

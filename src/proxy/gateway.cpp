@@ -85,6 +85,14 @@ std::optional<Gateway::PickedEndpoint> Gateway::pickEndpoint(const providers::Pr
   return std::nullopt;
 }
 
+bool Gateway::hasAvailableEndpoint(const providers::Provider& provider) const {
+  if (provider.isLocal()) return true;
+  for (const auto& endpoint : runtime(provider).endpoints) {
+    if (!endpoint->coolingDown() && endpoint->state() != resilience::BreakerState::Open) return true;
+  }
+  return false;
+}
+
 resilience::RetryBudget& Gateway::retryBudget(const providers::Provider& provider) { return *runtime(provider).budget; }
 
 const std::vector<std::unique_ptr<resilience::EndpointHealth>>& Gateway::endpoints(

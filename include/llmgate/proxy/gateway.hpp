@@ -38,6 +38,8 @@ class Gateway : public server::RequestHandler {
     std::string key;
   };
   std::optional<PickedEndpoint> pickEndpoint(const providers::Provider& provider);
+  /// Whether some endpoint of `provider` would take an attempt now (nothing is acquired).
+  bool hasAvailableEndpoint(const providers::Provider& provider) const;
   resilience::RetryBudget& retryBudget(const providers::Provider& provider);
   /// Health of every endpoint of `provider` (one per key; one when it has none).
   const std::vector<std::unique_ptr<resilience::EndpointHealth>>& endpoints(const providers::Provider& provider) const;
