@@ -154,7 +154,9 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
   }
   auto encoded = provider->encodeRequest(*plan_.request, target.upstreamModel, plan_.hints);
   if (!encoded.ok()) {
-    releaseEndpoint(nullptr);
+    // Not the endpoint's fault: no verdict on its health.
+    endpoint_->release();
+    endpoint_ = nullptr;
     fail(encoded.error());
     return false;
   }
@@ -385,7 +387,12 @@ void Exchange::attemptFailed(GatewayError error) {
                          gateway_.hasAvailableEndpoint(*plan_.candidates[nextCandidate_].provider);
   if (tried_[nextCandidate_] && !elsewhere) {
     const auto asked = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now());
-    delay = asked ? std::min(*asked, retry.maxDelay) : resilience::backoff(retry, attempts_, unitRandom());
+    if (asked && *asked > retry.maxDelay) {
+      // Longer than we would hold the client: its own SDK backs off with the retry-after we pass on.
+      fail(std::move(error));
+      return;
+    }
+    delay = asked ? *asked : resilience::backoff(retry, attempts_, unitRandom());
   }
   if (plan_.deadline && Clock::now() + delay >= *plan_.deadline) {
     fail(std::move(error));
