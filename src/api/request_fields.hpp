@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmgate/core/chat.hpp"
 #include "llmgate/core/error.hpp"
 
 namespace llmgate::api {
@@ -42,6 +43,15 @@ inline void collectExtras(const nlohmann::json& body, std::initializer_list<cons
     bool known = false;
     for (const char* name : mapped) known = known || key == name;
     if (!known) extra[key] = value;
+  }
+}
+
+/// Adds the client's unmapped fields to an upstream body of the same dialect (fields of the
+/// other dialect mean nothing there); mapped fields already in `body` win.
+inline void mergeExtras(nlohmann::json& body, const core::ChatRequest& request, core::Dialect upstream) {
+  if (request.sourceDialect != upstream) return;
+  for (const auto& [key, value] : request.extra.items()) {
+    if (!body.contains(key)) body[key] = value;
   }
 }
 

@@ -24,15 +24,7 @@ Router::Router(const config::Config& config, const std::vector<std::unique_ptr<p
     spec.targets = route.targets;
     bool any = false;
     for (const auto& [target, weight] : route.targets) {
-      const auto slash = target.find('/');
-      const bool namesProvider = slash != std::string::npos && byName_.count(target.substr(0, slash)) > 0;
-      bool namesModel = false;
-      for (const auto& provider : providers) {
-        for (const auto& model : provider->config().models) namesModel = namesModel || model == target;
-      }
-      if (!namesProvider && !namesModel) {
-        throw config::ConfigError("routes." + name + ": target \"" + target + "\" is neither a model nor provider/model");
-      }
+      requireNamesSomething(target, "routes." + name, providers);
       any = any || resolveDirect(target).has_value();
     }
     if (any) listing_.push_back({name, "route"});
@@ -42,19 +34,23 @@ Router::Router(const config::Config& config, const std::vector<std::unique_ptr<p
   for (const auto& [alias, target] : aliases_) {
     if (!resolveDirect(target)) {
       // An alias to a disabled provider is fine (it just does not route); a typo is not.
-      const auto slash = target.find('/');
-      const bool namesProvider = slash != std::string::npos && byName_.count(target.substr(0, slash)) > 0;
-      bool namesModel = false;
-      for (const auto& provider : providers) {
-        for (const auto& model : provider->config().models) namesModel = namesModel || model == target;
-      }
-      if (!namesProvider && !namesModel) {
-        throw config::ConfigError("aliases." + alias + ": target \"" + target + "\" is neither a model nor provider/model");
-      }
+      requireNamesSomething(target, "aliases." + alias, providers);
       continue;
     }
     listing_.push_back({alias, resolveDirect(target)->provider->name()});
   }
+}
+
+void Router::requireNamesSomething(const std::string& target, const std::string& path,
+                                   const std::vector<std::unique_ptr<providers::Provider>>& providers) const {
+  const auto slash = target.find('/');
+  if (slash != std::string::npos && byName_.count(target.substr(0, slash)) > 0) return;
+  for (const auto& provider : providers) {
+    for (const auto& model : provider->config().models) {
+      if (model == target) return;
+    }
+  }
+  throw config::ConfigError(path + ": target \"" + target + "\" is neither a model nor provider/model");
 }
 
 std::optional<Target> Router::resolveDirect(const std::string& model) const {

@@ -52,6 +52,9 @@ class Router {
 
  private:
   std::optional<Target> resolveDirect(const std::string& model) const;
+  /// Throws ConfigError at `path` unless `target` is a configured model or provider/model.
+  void requireNamesSomething(const std::string& target, const std::string& path,
+                             const std::vector<std::unique_ptr<providers::Provider>>& providers) const;
 
   struct RouteSpec {
     Strategy strategy = Strategy::Ordered;

@@ -575,11 +575,7 @@ json encodeRequest(const core::ChatRequest& request, const std::string& model, s
   if (request.topK) body["top_k"] = *request.topK;
   if (!request.user.empty()) body["metadata"] = {{"user_id", request.user}};
   if (request.stream) body["stream"] = true;
-  if (request.sourceDialect == core::Dialect::Anthropic) {
-    for (const auto& [key, value] : request.extra.items()) {
-      if (!body.contains(key)) body[key] = value;
-    }
-  }
+  mergeExtras(body, request, core::Dialect::Anthropic);
   return body;
 }
 

@@ -579,11 +579,7 @@ json encodeRequest(const core::ChatRequest& request, const std::string& model) {
     // Always ask for usage: the gateway counts tokens even when the client did not ask.
     body["stream_options"] = {{"include_usage", true}};
   }
-  if (request.sourceDialect == core::Dialect::OpenAi) {
-    for (const auto& [key, value] : request.extra.items()) {
-      if (!body.contains(key)) body[key] = value;
-    }
-  }
+  mergeExtras(body, request, core::Dialect::OpenAi);
   return body;
 }
 
