@@ -55,6 +55,8 @@ HttpResult perform(const std::string& url, const std::string* body, const std::v
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 30000L);
+  // Without an answer to "Expect: 100-continue" curl would send the body only after 15 s.
+  curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 15000L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &onBody);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &onHeader);
