@@ -53,7 +53,8 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
     const auto& block = provider->config();
     const std::size_t keys = std::max<std::size_t>(1, block.apiKeys.size());
     for (std::size_t i = 0; i < keys; ++i) {
-      runtime.endpoints.push_back(std::make_unique<resilience::EndpointHealth>(block.breaker));
+      runtime.endpoints.push_back(
+          std::make_unique<resilience::EndpointHealth>(block.breaker, block.name + "#" + std::to_string(i)));
     }
     runtime.budget = std::make_unique<resilience::RetryBudget>(block.retry);
     runtimes_.push_back(std::move(runtime));

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <string>
 
+#include "llmgate/log/log.hpp"
+
 namespace llmgate::resilience {
 
 bool isRetryable(const core::GatewayError& error) {
@@ -112,12 +114,14 @@ std::string_view breakerStateName(BreakerState state) {
   return "closed";
 }
 
-EndpointHealth::EndpointHealth(const BreakerConfig& config) : config_(config) {}
+EndpointHealth::EndpointHealth(const BreakerConfig& config, std::string name)
+    : config_(config), name_(std::move(name)) {}
 
 void EndpointHealth::transitionIfDue(Clock::time_point now) const {
   if (state_ == BreakerState::Open && now >= openedAt_ + config_.openFor) {
     state_ = BreakerState::HalfOpen;
     probesInFlight_ = 0;
+    log::message(spdlog::level::info, "circuit " + name_ + " half-open: probing");
   }
 }
 
@@ -144,6 +148,8 @@ void EndpointHealth::recordSuccess(Millis timeToFirstByte, Clock::time_point) {
     if (++halfOpenSuccesses_ >= config_.successThreshold) {
       state_ = BreakerState::Closed;
       halfOpenSuccesses_ = 0;
+      log::message(spdlog::level::info, "circuit " + name_ + " closed after " +
+                                            std::to_string(config_.successThreshold) + " successful probes");
     }
   }
 }
@@ -155,6 +161,9 @@ void EndpointHealth::recordFailure(const core::GatewayError& error, Clock::time_
   if (!countsAgainstEndpoint(error)) return;
   if (state_ == BreakerState::HalfOpen || ++consecutiveFailures_ >= config_.failureThreshold) {
     // A failed probe reopens at once; in closed state it takes the threshold.
+    log::message(spdlog::level::warn, "circuit " + name_ + " opened for " + std::to_string(config_.openFor.count()) +
+                                          " ms (last failure: " +
+                                          (error.code.empty() ? "HTTP " + std::to_string(error.status) : error.code) + ")");
     state_ = BreakerState::Open;
     openedAt_ = now;
     consecutiveFailures_ = 0;

@@ -80,7 +80,7 @@ TEST(RetryBudget, RatioOfRequestsPlusATrickle) {
 
 TEST(EndpointHealth, OpensAfterThresholdProbesThenClosesAfterSuccesses) {
   BreakerConfig config;  // 5 failures, 60 s open, 3 successes, 1 probe
-  EndpointHealth health(config);
+  EndpointHealth health(config, "test#0");
   const auto t0 = Clock::now();
   const auto failure = errorOf(core::ErrorKind::Upstream, 503);
   for (int i = 0; i < 4; ++i) {
@@ -109,7 +109,7 @@ TEST(EndpointHealth, FailedProbeReopensAndRateLimitsOnlyCoolDown) {
   BreakerConfig config;
   config.failureThreshold = 1;
   config.openFor = 1s;
-  EndpointHealth health(config);
+  EndpointHealth health(config, "test#0");
   const auto t0 = Clock::now();
   ASSERT_TRUE(health.tryAcquire(t0));
   health.recordFailure(errorOf(core::ErrorKind::Connect, 502), t0);
@@ -118,7 +118,7 @@ TEST(EndpointHealth, FailedProbeReopensAndRateLimitsOnlyCoolDown) {
   EXPECT_EQ(health.state(t0 + 1s), BreakerState::Open);
   EXPECT_FALSE(health.tryAcquire(t0 + 1500ms));
 
-  EndpointHealth limited(config);
+  EndpointHealth limited(config, "test#1");
   ASSERT_TRUE(limited.tryAcquire(t0));
   limited.recordFailure(errorOf(core::ErrorKind::RateLimited, 429), t0);
   EXPECT_EQ(limited.state(t0), BreakerState::Closed);
@@ -131,7 +131,7 @@ TEST(EndpointHealth, FailedProbeReopensAndRateLimitsOnlyCoolDown) {
 }
 
 TEST(EndpointHealth, LatencyEwma) {
-  EndpointHealth health(BreakerConfig{});
+  EndpointHealth health(BreakerConfig{}, "test#0");
   EXPECT_LT(health.latencyEwmaMs(), 0);  // unmeasured
   ASSERT_TRUE(health.tryAcquire());
   health.recordSuccess(100ms);

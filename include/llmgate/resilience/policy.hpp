@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "llmgate/core/error.hpp"
@@ -72,7 +73,8 @@ std::string_view breakerStateName(BreakerState state);
 /// rate-limit cool-down, latency EWMA and in-flight count. Thread-safe; shared by all workers.
 class EndpointHealth {
  public:
-  explicit EndpointHealth(const BreakerConfig& config);
+  /// `name` identifies the endpoint in logs ("openai#0": provider and key index, never the key).
+  EndpointHealth(const BreakerConfig& config, std::string name);
 
   /// Whether an attempt may go here now (takes a half-open probe slot when it returns true).
   bool tryAcquire(Clock::time_point now = Clock::now());
@@ -94,6 +96,7 @@ class EndpointHealth {
   void transitionIfDue(Clock::time_point now) const;
 
   BreakerConfig config_;
+  std::string name_;
   mutable std::mutex mutex_;
   mutable BreakerState state_ = BreakerState::Closed;
   mutable int probesInFlight_ = 0;
