@@ -185,17 +185,18 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
     sink->sendResponse(200, kJson, R"({"status":"ok"})");
     return;
   }
-  enum class Endpoint { Chat, Messages, CountTokens, Models };
+  enum class Endpoint { Chat, Messages, CountTokens, Models, HealthDetailed };
   std::optional<Endpoint> endpoint;
   if (path == "/v1/chat/completions") endpoint = Endpoint::Chat;
   if (path == "/v1/messages") endpoint = Endpoint::Messages;
   if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
   if (path == "/v1/models") endpoint = Endpoint::Models;
+  if (path == "/v1/health/detailed") endpoint = Endpoint::HealthDetailed;
   if (!endpoint) {
     sendError(request, *sink, GatewayError::make(ErrorKind::NotFound, "not_found", "no route for " + std::string(path)));
     return;
   }
-  const std::string_view wanted = *endpoint == Endpoint::Models ? "GET" : "POST";
+  const std::string_view wanted = *endpoint == Endpoint::Models || *endpoint == Endpoint::HealthDetailed ? "GET" : "POST";
   if (method != wanted) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "method_not_allowed",
                                     std::string(method) + " is not allowed on " + std::string(path));
@@ -213,6 +214,7 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
     case Endpoint::Chat: handleChat(request, std::move(sink), worker, core::Dialect::OpenAi); return;
     case Endpoint::Messages: handleChat(request, std::move(sink), worker, core::Dialect::Anthropic); return;
     case Endpoint::CountTokens: handleCountTokens(request, std::move(sink), worker); return;
+    case Endpoint::HealthDetailed: handleHealthDetailed(*sink); return;
     case Endpoint::Models:
       // Anthropic's SDKs send anthropic-version and expect their own list shape.
       handleModels(*sink, request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic);
@@ -238,6 +240,50 @@ void Gateway::handleModels(server::ResponseSink& sink, core::Dialect dialect) {
     return;
   }
   sink.sendResponse(200, kJson, json{{"object", "list"}, {"data", std::move(data)}}.dump());
+}
+
+void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
+  sink.log().quiet = true;
+  const auto now = resilience::Clock::now();
+  json providers = json::array();
+  bool anyAvailable = false;
+  bool anyImpaired = false;
+  for (std::size_t i = 0; i < providers_.size(); ++i) {
+    const auto& provider = *providers_[i];
+    const auto& block = provider.config();
+    json item{{"name", block.name}, {"type", block.type}, {"enabled", block.enabled}};
+    if (!block.enabled) {
+      item["disabled_reason"] = block.disabledReason.empty() ? "enabled is false" : block.disabledReason;
+      providers.push_back(std::move(item));
+      continue;
+    }
+    json endpoints = json::array();
+    for (const auto& endpoint : runtimes_[i].endpoints) {
+      const auto state = endpoint->state(now);
+      const bool cooling = endpoint->coolingDown(now);
+      const bool available = provider.isLocal() || (state != resilience::BreakerState::Open && !cooling);
+      anyAvailable = anyAvailable || available;
+      anyImpaired = anyImpaired || !available;
+      json entry{{"endpoint", endpoint->name()},
+                 {"breaker", resilience::breakerStateName(state)},
+                 {"cooldown_ms", cooling ? std::chrono::duration_cast<resilience::Millis>(endpoint->coolDownUntil() - now).count() : 0},
+                 {"in_flight", endpoint->inFlight()},
+                 {"latency_ewma_ms", endpoint->latencyEwmaMs() < 0 ? json(nullptr) : json(endpoint->latencyEwmaMs())}};
+      const auto [code, at] = endpoint->lastFailure();
+      if (!code.empty()) {
+        entry["last_error"] = {{"code", code},
+                               {"at", std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count()}};
+      }
+      endpoints.push_back(std::move(entry));
+    }
+    item["endpoints"] = std::move(endpoints);
+    providers.push_back(std::move(item));
+  }
+  const char* status = !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
+  json body{{"status", status},
+            {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(now - startedAt_).count()},
+            {"providers", std::move(providers)}};
+  sink.sendResponse(anyAvailable ? 200 : 503, kJson, body.dump());
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink) {

@@ -159,6 +159,8 @@ void EndpointHealth::recordFailure(const core::GatewayError& error, Clock::time_
   --inFlight_;
   if (state_ == BreakerState::HalfOpen) probesInFlight_ = std::max(0, probesInFlight_ - 1);
   if (!countsAgainstEndpoint(error)) return;
+  lastFailureCode_ = error.code.empty() ? "upstream_http_" + std::to_string(error.status) : error.code;
+  lastFailureAt_ = std::chrono::system_clock::now();
   if (state_ == BreakerState::HalfOpen || ++consecutiveFailures_ >= config_.failureThreshold) {
     // A failed probe reopens at once; in closed state it takes the threshold.
     log::message(spdlog::level::warn, "circuit " + name_ + " opened for " + std::to_string(config_.openFor.count()) +
@@ -196,6 +198,11 @@ bool EndpointHealth::coolingDown(Clock::time_point now) const {
 Clock::time_point EndpointHealth::coolDownUntil() const {
   std::lock_guard lock(mutex_);
   return coolDownUntil_;
+}
+
+std::pair<std::string, std::chrono::system_clock::time_point> EndpointHealth::lastFailure() const {
+  std::lock_guard lock(mutex_);
+  return {lastFailureCode_, lastFailureAt_};
 }
 
 double EndpointHealth::latencyEwmaMs() const {

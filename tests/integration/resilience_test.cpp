@@ -142,6 +142,12 @@ TEST(Resilience, BreakerOpensAfterFiveFailuresHalfOpensAndClosesAfterThree) {
   const auto& health = *gateway.gateway().endpoints(*gateway.gateway().providers()[0]).front();
   for (int i = 0; i < 5; ++i) EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 500);
   EXPECT_EQ(health.state(), resilience::BreakerState::Open);
+  auto detailed = gateway.get("/v1/health/detailed");
+  EXPECT_EQ(detailed.status, 503);  // its only provider cannot take traffic
+  auto report = json::parse(detailed.body);
+  EXPECT_EQ(report["status"], "unavailable");
+  EXPECT_EQ(report["providers"][0]["endpoints"][0]["breaker"], "open");
+  EXPECT_EQ(report["providers"][0]["endpoints"][0]["last_error"]["code"], "upstream_http_500");
   auto shortCircuited = gateway.post("/v1/chat/completions", kAsk);
   EXPECT_EQ(shortCircuited.status, 503);
   EXPECT_EQ(json::parse(shortCircuited.body)["error"]["code"], "no_healthy_upstream");
@@ -154,6 +160,10 @@ TEST(Resilience, BreakerOpensAfterFiveFailuresHalfOpensAndClosesAfterThree) {
   }
   EXPECT_EQ(health.state(), resilience::BreakerState::Closed);
   EXPECT_EQ(calls.load(), 8);
+  auto recovered = gateway.get("/v1/health/detailed");
+  EXPECT_EQ(recovered.status, 200);
+  EXPECT_EQ(json::parse(recovered.body)["status"], "ok");
+  EXPECT_EQ(json::parse(recovered.body)["providers"][0]["endpoints"][0]["breaker"], "closed");
 }
 
 TEST(Resilience, RoundRobinAndWeightedShares) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -55,6 +56,7 @@ class Gateway : public server::RequestHandler {
   void handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                          std::size_t worker);
   void handleModels(server::ResponseSink& sink, core::Dialect dialect);
+  void handleHealthDetailed(server::ResponseSink& sink);
   /// Parses the body and resolves its model; answers the error itself and returns nullopt.
   struct Routed {
     nlohmann::json body;
@@ -83,6 +85,7 @@ class Gateway : public server::RequestHandler {
   std::vector<boost::asio::io_context*> loops_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
   std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
+  std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 
 /// Sends `error` as a complete response in the dialect of the request's path.

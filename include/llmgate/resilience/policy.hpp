@@ -91,6 +91,9 @@ class EndpointHealth {
   Clock::time_point coolDownUntil() const;
   double latencyEwmaMs() const;
   int inFlight() const;
+  const std::string& name() const { return name_; }
+  /// The last failure that counted against the endpoint (code, when); empty code if none.
+  std::pair<std::string, std::chrono::system_clock::time_point> lastFailure() const;
 
  private:
   void transitionIfDue(Clock::time_point now) const;
@@ -106,6 +109,8 @@ class EndpointHealth {
   Clock::time_point coolDownUntil_;
   double ewmaMs_ = -1;
   int inFlight_ = 0;
+  std::string lastFailureCode_;
+  std::chrono::system_clock::time_point lastFailureAt_;
 };
 
 }  // namespace llmgate::resilience
