@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Load comparison in ONE run: the upstream directly, nginx as a plain reverse proxy, and llmgate,
+# each proxy pinned to the same single core (0); the upstream and wrk share the other core.
+# Scenarios: non-streaming OpenAI passthrough, streaming passthrough (40 chunks), and an OpenAI
+# client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios.
+#   scripts/load.sh [SECONDS_PER_RUN=5] [CONNECTIONS=32]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+connections=${2:-32}
+scripts/deps.sh
+command -v wrk >/dev/null && command -v nginx >/dev/null ||
+  { apt-get install -y -qq wrk nginx-light >/dev/null 2>&1 || apt-get install -y -qq wrk nginx >/dev/null; }
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF -DLLMGATE_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-release --target llmgate >/dev/null
+
+work=/tmp/llmgate-load
+mkdir -p "$work"
+# 40 content chunks, role first, finish, usage, [DONE]: the shape of a real OpenAI stream.
+{
+  printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+  for i in $(seq 1 40); do
+    printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" token%d"},"finish_reason":null}]}\n\n' "$i"
+  done
+  printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+  printf 'data: [DONE]\n\n'
+} > "$work/stream.sse"
+plain='{"id":"chatcmpl-load","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the load upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15}}'
+message='{"id":"msg_load","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello from the load upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":6}}'
+
+# The upstream (static answers; 18180 JSON, 18183 the SSE stream) and nginx as a plain reverse
+# proxy with upstream keep-alive (18181 -> 18180, 18184 -> 18183).
+cat > "$work/upstream.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/upstream.pid;
+error_log $work/upstream-error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:18180 reuseport;
+    location = /v1/chat/completions { default_type application/json; return 200 '$plain'; }
+    location = /v1/messages { default_type application/json; return 200 '$message'; }
+  }
+  server {
+    listen 127.0.0.1:18183 reuseport;
+    # POSTs cannot be served from a file directly: the 405 redirects (as a GET) to the stream.
+    location = /v1/chat/completions { error_page 405 =200 /stream.sse; return 405; }
+    location = /stream.sse { internal; root $work; default_type text/event-stream; }
+  }
+}
+CONF
+cat > "$work/proxy.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/proxy.pid;
+error_log $work/proxy-error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream plain { server 127.0.0.1:18180; keepalive 64; }
+  upstream stream { server 127.0.0.1:18183; keepalive 64; }
+  server {
+    listen 127.0.0.1:18181 reuseport;
+    location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+  server {
+    listen 127.0.0.1:18184 reuseport;
+    location / { proxy_pass http://stream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+cat > "$work/llmgate.json" <<CONF
+{"log": {"level": "warn"}, "providers": [
+  {"name": "plain", "type": "openai", "base_url": "http://127.0.0.1:18180/v1", "models": ["gpt-4o"]},
+  {"name": "stream", "type": "openai", "base_url": "http://127.0.0.1:18183/v1", "models": ["gpt-4o-stream"]},
+  {"name": "claude", "type": "anthropic", "base_url": "http://127.0.0.1:18180", "models": ["claude"]}]}
+CONF
+body() { printf '{"model":"%s",%s"messages":[{"role":"user","content":"Say hello to the load test."}]}' "$1" "$2"; }
+for spec in plain:gpt-4o: stream:gpt-4o-stream:'"stream":true,' convert:claude:; do
+  IFS=: read -r name model extra <<<"$spec"
+  printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n' "'$(body "$model" "$extra")'" > "$work/$name.lua"
+done
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+taskset -c 1 nginx -c "$work/upstream.conf" & pids+=($!)
+taskset -c 0 nginx -c "$work/proxy.conf" & pids+=($!)
+taskset -c 0 ./build-release/llmgate --config "$work/llmgate.json" --host 127.0.0.1 --port 18182 --threads 1 & pids+=($!)
+sleep 1
+
+# Every answer is checked once before it is measured.
+curl -sf "http://127.0.0.1:18182/v1/chat/completions" -d "$(body claude "")" |
+  grep -q '"content":"Hello from the load upstream."' || { echo "conversion path answer is wrong" >&2; exit 1; }
+curl -sf "http://127.0.0.1:18182/v1/chat/completions" -d "$(body gpt-4o-stream '"stream":true,')" |
+  cmp -s - "$work/stream.sse" || { echo "streaming passthrough bytes differ" >&2; exit 1; }
+curl -sf "http://127.0.0.1:18181/v1/chat/completions" -d "$(body gpt-4o "")" | grep -q 'load upstream' ||
+  { echo "nginx proxy answer is wrong" >&2; exit 1; }
+
+run() {  # port script -> "rps p50_ms p99_ms errors"
+  taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/$2" "http://127.0.0.1:$1/v1/chat/completions" |
+    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx|Socket errors/ {err=err $0}
+         function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+         END {printf "%.0f %.2f %.2f %s\n", rps, ms(p50), ms(p99), (err == "" ? "none" : err)}'
+}
+
+printf '%-34s %10s %9s %9s  %s\n' "scenario" "req/s" "p50 ms" "p99 ms" "errors"
+for scenario in plain:18180:18181 stream:18183:18184; do
+  IFS=: read -r name directPort nginxPort <<<"$scenario"
+  read -r direct_rps direct_p50 direct_p99 direct_err < <(run "$directPort" "$name.lua")
+  read -r nginx_rps nginx_p50 nginx_p99 nginx_err < <(run "$nginxPort" "$name.lua")
+  read -r gate_rps gate_p50 gate_p99 gate_err < <(run 18182 "$name.lua")
+  printf '%-34s %10s %9s %9s  %s\n' "$name: upstream directly" "$direct_rps" "$direct_p50" "$direct_p99" "$direct_err"
+  printf '%-34s %10s %9s %9s  %s\n' "$name: nginx reverse proxy" "$nginx_rps" "$nginx_p50" "$nginx_p99" "$nginx_err"
+  printf '%-34s %10s %9s %9s  %s\n' "$name: llmgate (fast path)" "$gate_rps" "$gate_p50" "$gate_p99" "$gate_err"
+  awk -v g="$gate_rps" -v n="$nginx_rps" -v d="$direct_rps" -v name="$name" \
+    'BEGIN {printf "%-34s llmgate/nginx %.2f   llmgate/direct %.2f\n", name ": throughput ratio", g/n, g/d}'
+done
+read -r conv_rps conv_p50 conv_p99 conv_err < <(run 18182 convert.lua)
+printf '%-34s %10s %9s %9s  %s\n' "convert: OpenAI client -> Claude" "$conv_rps" "$conv_p50" "$conv_p99" "$conv_err"
