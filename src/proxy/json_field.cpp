@@ -89,12 +89,6 @@ std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view
   return found;
 }
 
-std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key) {
-  auto found = findTopLevelValues(json, key);
-  if (found.empty()) return std::nullopt;
-  return found.front();
-}
-
 bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value) {
   const auto spans = findTopLevelValues(json, key);
   bool replaced = false;

@@ -142,8 +142,7 @@ void Transfer::deliverHead() {
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &head_.status);
   long connects = 0;
   curl_easy_getinfo(easy_, CURLINFO_NUM_CONNECTS, &connects);
-  openedConnection_ = connects > 0;
-  if (openedConnection_) ++client_.stats_.connectionsOpened;
+  if (connects > 0) ++client_.stats_.connectionsOpened;
   handler_->onResponseHead(head_);
 }
 

@@ -345,6 +345,7 @@ TEST(ChatCompletions, ClientAbortMidStreamClosesTheUpstreamConnectionAtOnce) {
   EXPECT_TRUE(eventually([&] { return gateway.gateway().httpClient(0).activeTransfers() == 0 &&
                                       gateway.gateway().httpClient(1).activeTransfers() == 0; }));
   EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+  EXPECT_TRUE(eventually([&] { return gateway.server().openConnections() == 0; }));
 }
 
 TEST(ChatCompletions, ClientAbortWhileWaitingForANonStreamAnswerCancelsUpstream) {
@@ -437,6 +438,7 @@ TEST(ChatCompletions, DrainLetsAStreamFinishAndRefusesNewConnections) {
   EXPECT_EQ(result.status, 200);
   EXPECT_EQ(result.body, textStopCapture());
   EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+  EXPECT_TRUE(eventually([&] { return gateway.server().openConnections() == 0; }));  // nothing left behind
 }
 
 }  // namespace

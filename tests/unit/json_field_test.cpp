@@ -6,6 +6,13 @@
 namespace llmgate::proxy {
 namespace {
 
+// The single value of `key`, or nullopt when it is absent.
+std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key) {
+  auto found = findTopLevelValues(json, key);
+  if (found.size() != 1) return std::nullopt;
+  return found.front();
+}
+
 TEST(JsonField, FindsTopLevelValuesOfEveryType) {
   const std::string text = R"( { "a" : {"model":"inner"}, "b":[1,"]",{"x":"}"}], "s":"q\"uote", "n": -1.5e3 ,"model":"gpt" } )";
   auto model = findTopLevelValue(text, "model");

@@ -2,7 +2,6 @@
 // the model name and leave every other byte of the client's body untouched.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,11 +13,8 @@ struct TextSpan {
   std::size_t length = 0;
 };
 
-/// The span of the value of top-level member `key` in a JSON object text (the quotes included
-/// for a string). `json` must be valid JSON; nullopt when the member is absent.
-std::optional<TextSpan> findTopLevelValue(std::string_view json, std::string_view key);
-
-/// Every top-level value of `key`, in document order (JSON allows a key to repeat).
+/// The spans of every top-level value of `key` in a JSON object text (the quotes included for a
+/// string), in document order (JSON allows a key to repeat). `json` must be valid JSON.
 std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key);
 
 /// Replaces the value of every top-level string member `key` with `value` (JSON-escaped); a

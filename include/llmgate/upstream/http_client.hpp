@@ -77,8 +77,6 @@ class Transfer {
   /// Abandons the transfer at once: its connection is closed, the handler is not called again.
   void cancel();
   bool active() const { return easy_ != nullptr; }
-  /// Whether this transfer opened a new connection (false: it reused a pooled one).
-  bool openedConnection() const { return openedConnection_; }
 
  private:
   friend class HttpClient;
@@ -106,7 +104,6 @@ class Transfer {
   bool curlPaused_ = false;
   bool inCallback_ = false;
   bool cancelled_ = false;
-  bool openedConnection_ = false;
 };
 
 struct ClientStats {
