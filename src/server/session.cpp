@@ -165,7 +165,9 @@ void Session::onRead(beast::error_code ec, std::size_t) {
     return;
   }
   if (ec == beast::error::timeout && parser_->got_some()) {
-    rejectUnread(408, "request_timeout", "the request was not received in time");
+    // The stream closed the socket at the deadline: a slow or stalled client is cut, not answered.
+    log::message(spdlog::level::info, "closed a connection whose request was not received within read_timeout_ms");
+    close();
     return;
   }
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||

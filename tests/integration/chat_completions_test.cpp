@@ -269,6 +269,33 @@ TEST(ChatCompletions, LargeBodyWithExpectContinueIsAcceptedWithoutDelay) {
   EXPECT_EQ(upstream.requests()[0].body.size(), big.size());
 }
 
+TEST(ChatCompletions, OversizedHeadersAndSlowClientsAreAnsweredAndCut) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream, R"("server":{"read_timeout_ms":300,"max_header_bytes":8192},)"));
+  auto huge = gateway.post("/v1/chat/completions", kSimpleBody, {"X-Padding: " + std::string(20000, 'x')});
+  EXPECT_EQ(huge.status, 431);
+  EXPECT_EQ(json::parse(huge.body)["error"]["code"], "request_header_too_large");
+
+  // A client that sends half a request and stalls is cut off at read_timeout_ms.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(gateway.server().port());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string partial = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mod";
+  ASSERT_EQ(::send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  const auto sent = std::chrono::steady_clock::now();
+  char buffer[4096];
+  const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);  // blocks until the server closes
+  ::close(fd);
+  EXPECT_LE(n, 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, 250ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, 5s);
+  EXPECT_TRUE(upstream.requests().empty());
+  EXPECT_EQ(gateway.get("/health").status, 200);
+}
+
 TEST(ChatCompletions, GatewayKeysAreRequiredWhenConfigured) {
   TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
   GatewayHarness gateway(configFor(upstream, R"("auth":{"api_keys":["gw-key"]},)"));
