@@ -198,23 +198,14 @@ TEST(ChatCompletions, UnreachableAndSilentUpstreamsGiveGatewayErrors) {
   EXPECT_EQ(timedOut.status, 504);
   EXPECT_EQ(json::parse(timedOut.body)["error"]["code"], "upstream_first_byte_timeout");
 
-  // A bound socket that never listens: connections to its port are refused, and nothing else
-  // can take the port while the test runs.
-  const int deadSocket = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(deadSocket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(deadSocket, reinterpret_cast<sockaddr*>(&address), &length);
-  const unsigned short deadPort = ntohs(address.sin_port);
+  const RefusingPort refusing;
+  const unsigned short deadPort = refusing.port();
   const std::string config = R"({"providers":[{"name":"up","type":"openai","base_url":"http://127.0.0.1:)" +
                              std::to_string(deadPort) + R"(/v1","models":["gpt-4o"],"retry":{"max_attempts":1}}]})";
   GatewayHarness refused(config);
   auto result = refused.post("/v1/chat/completions", kSimpleBody);
   EXPECT_EQ(result.status, 502);
   EXPECT_EQ(json::parse(result.body)["error"]["code"], "upstream_connect_error");
-  ::close(deadSocket);
 }
 
 TEST(ChatCompletions, BrokenUpstreamStreamEndsWithAnErrorEvent) {

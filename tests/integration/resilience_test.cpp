@@ -4,11 +4,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <ctime>
 #include <curl/curl.h>
@@ -96,22 +91,15 @@ TEST(Resilience, FallbackToASecondProviderInAnotherDialect) {
     EXPECT_EQ(request.target, "/v1/messages");
     return ScriptedResponse::json(200, R"({"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"from claude"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}})");
   });
-  const int deadSocket = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(deadSocket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(deadSocket, reinterpret_cast<sockaddr*>(&address), &length);
+  const RefusingPort dead;
   GatewayHarness gateway(R"({"providers":[
-      {"name":"dead","type":"openai","base_url":"http://127.0.0.1:)" + std::to_string(ntohs(address.sin_port)) + R"(/v1","models":["x"]},
+      {"name":"dead","type":"openai","base_url":"http://127.0.0.1:)" + std::to_string(dead.port()) + R"(/v1","models":["x"]},
       {"name":"claude","type":"anthropic","base_url":"http://127.0.0.1:)" + std::to_string(claude.port()) + R"(","models":["c"]}],
     "routes":{"m":{"targets":["dead/gpt-4o","claude/claude-sonnet"]}}})");
   auto result = gateway.post("/v1/chat/completions", kAsk);
   ASSERT_EQ(result.status, 200) << result.body;
   EXPECT_EQ(json::parse(result.body)["choices"][0]["message"]["content"], "from claude");
   EXPECT_EQ(json::parse(claude.requests().at(0).body)["model"], "claude-sonnet");
-  ::close(deadSocket);
 }
 
 TEST(Resilience, SilentPrimaryFallsBackAfterItsFirstByteTimeout) {

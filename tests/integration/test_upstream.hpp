@@ -78,4 +78,19 @@ class TestUpstream {
   std::thread acceptThread_;
 };
 
+/// A loopback port that refuses connections: a socket bound to it that never listens, so no
+/// other test can take the port while this object lives.
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  unsigned short port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  unsigned short port_ = 0;
+};
+
 }  // namespace llmgate::testing
