@@ -42,10 +42,7 @@ core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, 
 std::unique_ptr<ResponseDecoder> Provider::makeDecoder(bool) const { return nullptr; }
 
 core::GatewayError Provider::decodeError(int status, std::string_view) const {
-  auto error = core::GatewayError::make(core::ErrorKind::Upstream, "upstream_error",
-                                        "upstream returned HTTP " + std::to_string(status));
-  error.status = status;
-  return error;
+  return core::upstreamHttpError(status);
 }
 
 std::optional<LocalReply> Provider::respondLocally(const core::ChatRequest&, const std::string&) const {

@@ -30,4 +30,17 @@ GatewayError GatewayError::make(ErrorKind kind, std::string code, std::string me
   return error;
 }
 
+GatewayError upstreamHttpError(int status) {
+  const ErrorKind kind = status == 429                   ? ErrorKind::RateLimited
+                         : status == 401                 ? ErrorKind::Authentication
+                         : status == 403                 ? ErrorKind::PermissionDenied
+                         : status == 404                 ? ErrorKind::NotFound
+                         : status == 413                 ? ErrorKind::RequestTooLarge
+                         : status >= 400 && status < 500 ? ErrorKind::InvalidRequest
+                                                         : ErrorKind::Upstream;
+  GatewayError error = GatewayError::make(kind, "upstream_error", "upstream returned HTTP " + std::to_string(status));
+  error.status = status;
+  return error;
+}
+
 }  // namespace llmgate::core

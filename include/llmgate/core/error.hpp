@@ -39,4 +39,8 @@ struct GatewayError {
 /// Default HTTP status of a kind.
 int defaultStatus(ErrorKind kind);
 
+/// An upstream's error status as an error: the kind its status means, the status kept, code
+/// `upstream_error` and a generic message (codecs refine both from the body).
+GatewayError upstreamHttpError(int status);
+
 }  // namespace llmgate::core

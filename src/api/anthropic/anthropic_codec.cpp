@@ -717,18 +717,9 @@ std::optional<GatewayError> decodeEvent(std::string_view name, const json& data,
 }
 
 GatewayError decodeError(int status, std::string_view body) {
-  GatewayError error;
-  error.status = status;
-  error.kind = status == 429                   ? ErrorKind::RateLimited
-               : status == 401                 ? ErrorKind::Authentication
-               : status == 403                 ? ErrorKind::PermissionDenied
-               : status == 404                 ? ErrorKind::NotFound
-               : status == 413                 ? ErrorKind::RequestTooLarge
-               : status == 529 || status == 503 ? ErrorKind::Unavailable
-               : status >= 400 && status < 500 ? ErrorKind::InvalidRequest
-                                               : ErrorKind::Upstream;
-  error.code = "upstream_error";
-  error.message = "upstream returned HTTP " + std::to_string(status);
+  GatewayError error = core::upstreamHttpError(status);
+  // Claude's 529 overloaded_error (and 503) mean "come back later", not a broken upstream.
+  if (status == 529 || status == 503) error.kind = ErrorKind::Unavailable;
   json parsed = json::parse(body, nullptr, false);
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
     const json& detail = parsed["error"];

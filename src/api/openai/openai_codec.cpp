@@ -721,17 +721,7 @@ std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& sta
 }
 
 GatewayError decodeError(int status, std::string_view body) {
-  GatewayError error;
-  error.status = status;
-  error.kind = status == 429                 ? ErrorKind::RateLimited
-               : status == 401               ? ErrorKind::Authentication
-               : status == 403               ? ErrorKind::PermissionDenied
-               : status == 404               ? ErrorKind::NotFound
-               : status == 413               ? ErrorKind::RequestTooLarge
-               : status >= 400 && status < 500 ? ErrorKind::InvalidRequest
-                                               : ErrorKind::Upstream;
-  error.code = "upstream_error";
-  error.message = "upstream returned HTTP " + std::to_string(status);
+  GatewayError error = core::upstreamHttpError(status);
   json parsed = json::parse(body, nullptr, false);
   if (parsed.is_object()) {
     const json& detail = parsed.contains("error") ? parsed["error"] : parsed;
