@@ -13,9 +13,7 @@ UpstreamRequest Provider::passthroughRequest(std::string, bool, const ClientHint
 
 std::string Provider::authHeader(const std::string&) const { return {}; }
 
-std::optional<UpstreamRequest> Provider::countTokensRequest(std::string, const ClientHints&) const {
-  return std::nullopt;
-}
+UpstreamRequest Provider::countTokensRequest(std::string, const ClientHints&) const { return {}; }
 
 std::vector<std::string> Provider::baseHeaders(bool stream) const {
   std::vector<std::string> out;

@@ -53,7 +53,7 @@ core::Result<UpstreamRequest> AnthropicProvider::encodeRequest(const core::ChatR
                          api::anthropic::encodeRequest(request, upstreamModel, defaultMaxTokens_).dump()};
 }
 
-std::optional<UpstreamRequest> AnthropicProvider::countTokensRequest(std::string body, const ClientHints& hints) const {
+UpstreamRequest AnthropicProvider::countTokensRequest(std::string body, const ClientHints& hints) const {
   return UpstreamRequest{base_ + "/v1/messages/count_tokens", headers(false, hints), std::move(body)};
 }
 

@@ -14,7 +14,8 @@ class AnthropicProvider : public Provider {
   UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
   core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
-  std::optional<UpstreamRequest> countTokensRequest(std::string body, const ClientHints& hints) const override;
+  bool countsTokens() const override { return true; }
+  UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
   std::string authHeader(const std::string& key) const override;

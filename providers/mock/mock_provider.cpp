@@ -41,15 +41,6 @@ std::vector<std::string> splitWords(const std::string& text) {
   return words;
 }
 
-std::int64_t estimateTokens(const core::ChatRequest& request) {
-  std::size_t chars = 0;
-  for (const auto& system : request.system) chars += system.size();
-  for (const auto& message : request.messages) {
-    for (const auto& part : message.content) chars += part.text.size() + part.arguments.size();
-  }
-  return static_cast<std::int64_t>((chars + 3) / 4);
-}
-
 }  // namespace
 
 MockProvider::MockProvider(const config::ProviderConfig& config) : Provider(config) {
@@ -70,7 +61,7 @@ std::optional<LocalReply> MockProvider::respondLocally(const core::ChatRequest& 
   reply.events.push_back(core::ChatEvent::start("", model));
 
   core::Usage usage;
-  usage.inputTokens = estimateTokens(request);
+  usage.inputTokens = core::estimateInputTokens(request);
 
   const bool lastIsToolResult = !request.messages.empty() && request.messages.back().role == core::Role::Tool;
   const bool toolsAllowed = !request.toolChoice || request.toolChoice->mode != core::ToolChoice::Mode::None;

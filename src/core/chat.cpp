@@ -92,6 +92,16 @@ ChatEvent ChatEvent::usageReport(const Usage& usage) {
   return event;
 }
 
+std::int64_t estimateInputTokens(const ChatRequest& request) {
+  std::size_t chars = 0;
+  for (const auto& system : request.system) chars += system.size();
+  for (const auto& message : request.messages) {
+    for (const auto& part : message.content) chars += part.text.size() + part.arguments.size() + part.toolName.size();
+  }
+  for (const auto& tool : request.tools) chars += tool.name.size() + tool.description.size() + tool.parameters.dump().size();
+  return static_cast<std::int64_t>((chars + 3) / 4);
+}
+
 std::vector<ChatEvent> toEvents(const ChatResponse& response) {
   std::vector<ChatEvent> events;
   events.push_back(ChatEvent::start(response.id, response.model));

@@ -140,7 +140,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
     std::string body = plan_.rawBody;
     replaceTopLevelString(body, "model", target.upstreamModel);
     mode_ = Mode::Passthrough;
-    out = *provider->countTokensRequest(std::move(body), plan_.hints);
+    out = provider->countTokensRequest(std::move(body), plan_.hints);
     return true;
   }
   if (provider->passthroughDialect() == plan_.dialect) {

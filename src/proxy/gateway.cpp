@@ -318,6 +318,19 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
   return Routed{std::move(parsed), std::move(model), std::move(*route)};
 }
 
+ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
+                              std::vector<routing::Target> candidates) const {
+  ExchangePlan plan;
+  plan.dialect = dialect;
+  plan.clientModel = routed.model;
+  plan.requestId = request.requestId();
+  plan.clientStream = stream;
+  plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));
+  plan.candidates = std::move(candidates);
+  plan.deadline = deadlineFor(request, plan.candidates.front(), stream);
+  return plan;
+}
+
 void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                          std::size_t worker, core::Dialect dialect) {
   auto routed = parseAndRoute(request, *sink);
@@ -329,14 +342,8 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
     sendError(request, *sink, error);
     return;
   }
-  ExchangePlan plan;
-  plan.dialect = dialect;
-  plan.clientModel = routed->model;
-  plan.requestId = request.requestId();
-  plan.clientStream = streamField != routed->body.end() && streamField->is_boolean() && streamField->get<bool>();
-  plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));
-  plan.candidates = orderTargets(routed->route);
-  plan.deadline = deadlineFor(request, plan.candidates.front(), plan.clientStream);
+  const bool stream = streamField != routed->body.end() && streamField->is_boolean() && streamField->get<bool>();
+  ExchangePlan plan = planFor(request, *routed, dialect, stream, orderTargets(routed->route));
   sink->log().stream = plan.clientStream;
   // Decoded once when any candidate needs the IR; a bad request is a 400 before any attempt.
   bool needsIr = false;
@@ -361,16 +368,10 @@ void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_pt
   if (!routed) return;
   std::vector<routing::Target> counting;
   for (const auto& target : orderTargets(routed->route)) {
-    if (target.provider->countTokensRequest("", {})) counting.push_back(target);
+    if (target.provider->countsTokens()) counting.push_back(target);
   }
   if (!counting.empty()) {
-    ExchangePlan plan;
-    plan.dialect = core::Dialect::Anthropic;
-    plan.clientModel = routed->model;
-    plan.requestId = request.requestId();
-    plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));
-    plan.candidates = std::move(counting);
-    plan.deadline = deadlineFor(request, plan.candidates.front(), false);
+    ExchangePlan plan = planFor(request, *routed, core::Dialect::Anthropic, false, std::move(counting));
     plan.countTokens = true;
     plan.rawBody = std::move(request.body());
     std::make_shared<Exchange>(*this, worker, std::move(sink), std::move(plan))->start();
@@ -383,7 +384,7 @@ void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_pt
     return;
   }
   sink->sendResponse(200, kJson,
-                     json{{"input_tokens", api::anthropic::estimateInputTokens(decoded.value())}}.dump(),
+                     json{{"input_tokens", core::estimateInputTokens(decoded.value())}}.dump(),
                      {{"x-llmgate-token-count", "estimate"}});
 }
 

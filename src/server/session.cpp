@@ -179,11 +179,17 @@ void Session::onRead(beast::error_code ec, std::size_t) {
     rejectUnread(400, "malformed_http_request", "malformed HTTP request: " + ec.message());
     return;
   }
+  beginRequest();
+  keepAlive_ = request_.keep_alive() && !worker_.state->draining;
+  watchClient();
+  worker_.handler->handle(*this, shared_from_this(), worker_.index);
+}
+
+void Session::beginRequest() {
   request_ = parser_->release();
   receivedAt_ = Clock::now();
   inRequest_ = true;
   ++worker_.state->inFlight;
-  keepAlive_ = request_.keep_alive() && !worker_.state->draining;
   responseStarted_ = responseComplete_ = chunked_ = false;
   status_ = 0;
   bytesSent_ = 0;
@@ -192,25 +198,13 @@ void Session::onRead(beast::error_code ec, std::size_t) {
   requestId_ = acceptableRequestId(given) ? std::string(given) : newRequestId();
   bytesIn_ = request_.body().size();
   stream_.expires_never();
-  watchClient();
-  worker_.handler->handle(*this, shared_from_this(), worker_.index);
 }
 
 void Session::rejectUnread(int status, const char* code, const std::string& message) {
+  beginRequest();
   // The rest of the request was not read, so the connection cannot be reused.
-  request_ = parser_->release();
-  receivedAt_ = Clock::now();
-  inRequest_ = true;
-  ++worker_.state->inFlight;
   keepAlive_ = false;
-  requestId_ = newRequestId();
-  bytesIn_ = 0;
-  bytesSent_ = 0;
-  status_ = 0;
-  responseStarted_ = responseComplete_ = chunked_ = false;
-  log_ = RequestLog{};
   log_.errorCode = code;
-  stream_.expires_never();
   core::GatewayError error;
   error.kind = status == 413 ? core::ErrorKind::RequestTooLarge : core::ErrorKind::InvalidRequest;
   error.status = status;

@@ -77,6 +77,8 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void readRequest();
   void onHeaderRead(boost::beast::error_code ec, std::size_t bytes);
   void onRead(boost::beast::error_code ec, std::size_t bytes);
+  /// Takes the parsed request and resets the per-request state.
+  void beginRequest();
   void rejectUnread(int status, const char* code, const std::string& message);
   std::string headerBlock(int status, std::string_view contentType, const HeaderList& extra,
                           std::optional<std::size_t> contentLength);

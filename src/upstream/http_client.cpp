@@ -347,7 +347,8 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
 void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   if (transfer.easy_ == nullptr) return;
   CURL* easy = transfer.easy_;
-  auto keep = active_[easy];  // the handler may drop the last other reference
+  auto entry = active_.find(easy);
+  auto keep = entry == active_.end() ? nullptr : entry->second;  // the handler may drop the last other reference
   curl_multi_remove_handle(multi_, easy);
   transfer.easy_ = nullptr;
   transfer.deadline_.cancel();

@@ -63,10 +63,6 @@ class StreamEncoder : public StreamWriter {
   core::Usage usage_;
 };
 
-/// Estimated input tokens of a request (about four characters a token), for count_tokens when
-/// the provider has no counting endpoint.
-std::int64_t estimateInputTokens(const core::ChatRequest& request);
-
 // ---- upstream side -----------------------------------------------------------------------
 
 /// Encodes the IR as a Messages request for `model`; `defaultMaxTokens` fills a missing max_tokens.

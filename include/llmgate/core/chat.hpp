@@ -152,6 +152,10 @@ struct ChatEvent {
   static ChatEvent usageReport(const Usage& usage);
 };
 
+/// Estimated input tokens of a request, about four characters a token (count_tokens without an
+/// upstream counter, the mock's usage).
+std::int64_t estimateInputTokens(const ChatRequest& request);
+
 /// The events that, accumulated, give `response` back (used for non-streaming upstreams).
 std::vector<ChatEvent> toEvents(const ChatResponse& response);
 

@@ -73,9 +73,11 @@ class Provider {
   virtual core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                                       const ClientHints& hints) const;
 
-  /// Anthropic's token counting, when the upstream has the endpoint: the request for a
-  /// /v1/messages/count_tokens body (model already rewritten). nullopt = no such endpoint.
-  virtual std::optional<UpstreamRequest> countTokensRequest(std::string body, const ClientHints& hints) const;
+  /// Whether the upstream counts tokens (Anthropic's /v1/messages/count_tokens).
+  virtual bool countsTokens() const { return false; }
+
+  /// The request for a count_tokens body (model already rewritten); only when countsTokens().
+  virtual UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const;
 
   /// IR path: a decoder for the upstream's response body.
   virtual std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const;

@@ -9,6 +9,7 @@
 
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
+#include "llmgate/proxy/exchange.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
 #include "llmgate/resilience/policy.hpp"
 #include "llmgate/routing/router.hpp"
@@ -64,6 +65,9 @@ class Gateway : public server::RequestHandler {
     routing::Route route;
   };
   std::optional<Routed> parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink);
+  /// What every Exchange of this request shares: ids, hints, candidates, deadline.
+  ExchangePlan planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
+                       std::vector<routing::Target> candidates) const;
   /// The route's targets in the order its strategy gives for this request.
   std::vector<routing::Target> orderTargets(const routing::Route& route) const;
   /// Request deadline: the x-llmgate-timeout-ms header, else the first target's total timeout.

@@ -340,16 +340,6 @@ std::string encodeError(const GatewayError& error) {
   return json{{"type", "error"}, {"error", {{"type", type}, {"message", error.message}}}}.dump();
 }
 
-std::int64_t estimateInputTokens(const core::ChatRequest& request) {
-  std::size_t chars = 0;
-  for (const auto& system : request.system) chars += system.size();
-  for (const auto& message : request.messages) {
-    for (const auto& part : message.content) chars += part.text.size() + part.arguments.size() + part.toolName.size();
-  }
-  for (const auto& tool : request.tools) chars += tool.name.size() + tool.description.size() + tool.parameters.dump().size();
-  return static_cast<std::int64_t>((chars + 3) / 4);
-}
-
 // ---- stream encoder ----------------------------------------------------------------------
 
 StreamEncoder::StreamEncoder(std::string id, std::string model) : id_(std::move(id)), model_(std::move(model)) {}
