@@ -312,9 +312,14 @@ void Exchange::onComplete(std::error_code ec) {
     if (plan_.clientStream) {
       sink_->endStream();
     } else {
-      json body = json::parse(buffered_, nullptr, false);
-      if (body.is_object()) {
-        if (auto usage = usageIn(plan_.dialect, body)) noteUsage(*usage);
+      // Only the usage member is parsed, not the whole answer (this is the fast path).
+      const auto spans = findTopLevelValues(buffered_, "usage");
+      if (!spans.empty()) {
+        json usage = json::parse(std::string_view(buffered_).substr(spans.back().offset, spans.back().length), nullptr, false);
+        if (usage.is_object()) {
+          noteUsage(plan_.dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(usage)
+                                                              : api::openai::decodeUsage(usage));
+        }
       }
       sink_->sendResponse(static_cast<int>(upstreamStatus_),
                           upstreamContentType_.empty() ? std::string_view("application/json") : upstreamContentType_,

@@ -1,4 +1,4 @@
-// Arbitrary request bodies through both client dialects: decoding never crashes or throws; a
+// Arbitrary bytes through the JSON skimmer, and request bodies through both client dialects: decoding never crashes or throws; a
 // decoded request re-encodes for both upstream schemas as valid JSON; the fast path's model
 // rewrite keeps a valid document whose model is the new one.
 #include <cstdint>
@@ -22,6 +22,11 @@ void reencode(const llmgate::core::ChatRequest& request) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string body(reinterpret_cast<const char*>(data), size);
+  // The skimmer also reads upstream answers, which may be broken: any bytes must be safe, and
+  // every span it returns must lie inside the text.
+  for (const auto& span : llmgate::proxy::findTopLevelValues(body, "usage")) {
+    if (span.offset > body.size() || span.length > body.size() - span.offset) std::abort();
+  }
   nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
   if (parsed.is_discarded()) return 0;
   if (auto openai = llmgate::api::openai::decodeRequest(parsed); openai.ok()) reencode(openai.value());

@@ -14,7 +14,8 @@ struct TextSpan {
 };
 
 /// The spans of every top-level value of `key` in a JSON object text (the quotes included for a
-/// string), in document order (JSON allows a key to repeat). `json` must be valid JSON.
+/// string), in document order (JSON allows a key to repeat). Meant for valid JSON; any other
+/// bytes are safe to pass (spans stay inside the text) but may give no or meaningless spans.
 std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key);
 
 /// Replaces the value of every top-level string member `key` with `value` (JSON-escaped); a
