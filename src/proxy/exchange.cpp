@@ -50,7 +50,6 @@ Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server:
 
 void Exchange::start() {
   sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
-  for (const auto& candidate : plan_.candidates) gateway_.retryBudget(*candidate.provider).recordRequest();
   if (plan_.clientStream && gateway_.config().streamKeepaliveMs > 0) armKeepalive();
   runAttempt();
 }
@@ -88,6 +87,8 @@ void Exchange::runAttempt() {
     return;
   }
   currentCandidate_ = *chosen;
+  // A provider's retry budget grows with the requests it actually receives.
+  if (!tried_[currentCandidate_]) gateway_.retryBudget(*plan_.candidates[currentCandidate_].provider).recordRequest();
   tried_[currentCandidate_] = true;
   ++attempts_;
   const routing::Target& target = plan_.candidates[currentCandidate_];
