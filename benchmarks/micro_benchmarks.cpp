@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "llmgate/api/openai_codec.hpp"
-#include "llmgate/proxy/json_field.hpp"
+#include "llmgate/core/json_field.hpp"
 #include "llmgate/stream/sse_parser.hpp"
 
 namespace {
@@ -84,7 +84,7 @@ BENCHMARK(BM_SseParser)->Arg(64)->Arg(16384);
 void BM_ModelRewriteSplice(benchmark::State& state) {
   for (auto _ : state) {
     std::string body = requestBody();
-    llmgate::proxy::replaceTopLevelString(body, "model", "gpt-4o-2024-08-06");
+    llmgate::core::replaceTopLevelString(body, "model", "gpt-4o-2024-08-06");
     benchmark::DoNotOptimize(body);
   }
 }

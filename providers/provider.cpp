@@ -1,5 +1,7 @@
 #include "llmgate/providers/provider.hpp"
 
+#include <algorithm>
+
 namespace llmgate::providers {
 
 Provider::Provider(config::ProviderConfig config) : config_(std::move(config)) {}
@@ -13,6 +15,15 @@ UpstreamRequest Provider::passthroughRequest(std::string, bool, const ClientHint
 
 std::string Provider::authHeader(const std::string&) const { return {}; }
 
+std::size_t Provider::credentialCount() const { return std::max<std::size_t>(1, config_.apiKeys.size()); }
+
+void Provider::authorize(std::size_t index, UpstreamRequest& request) const {
+  const auto& keys = config_.apiKeys;
+  if (auto header = authHeader(index < keys.size() ? keys[index] : std::string()); !header.empty()) {
+    request.headers.push_back(std::move(header));
+  }
+}
+
 UpstreamRequest Provider::countTokensRequest(std::string, const ClientHints&) const { return {}; }
 
 std::vector<std::string> Provider::baseHeaders(bool stream) const {
@@ -22,6 +33,13 @@ std::vector<std::string> Provider::baseHeaders(bool stream) const {
   out.emplace_back(stream ? "Accept: text/event-stream" : "Accept: application/json");
   for (const auto& [name, value] : config_.headers) out.push_back(name + ": " + value);
   return out;
+}
+
+void Provider::rejectUnknownKeys(const config::JsonReader& reader, std::initializer_list<std::string_view> own) const {
+  std::vector<std::string_view> known{"name",      "type",    "enabled", "base_url", "api_key", "api_keys",
+                                      "models",    "model_map", "headers", "timeouts", "retry",   "breaker"};
+  known.insert(known.end(), own.begin(), own.end());
+  reader.rejectUnknownKeys(known);
 }
 
 std::string Provider::requireHttpUrl(const config::JsonReader& reader, std::string url) {

@@ -28,8 +28,7 @@ struct EventHandler {
 
 AnthropicProvider::AnthropicProvider(const config::ProviderConfig& config) : Provider(config) {
   config::JsonReader reader(config.block, "providers." + config.name);
-  reader.rejectUnknownKeys({"name", "type", "enabled", "base_url", "api_key", "api_keys", "models", "model_map",
-                            "headers", "timeouts", "retry", "breaker", "anthropic_version", "default_max_tokens"});
+  rejectUnknownKeys(reader, {"anthropic_version", "default_max_tokens"});
   base_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://api.anthropic.com" : config.baseUrl);
   version_ = reader.string("anthropic_version", "2023-06-01");
   defaultMaxTokens_ = reader.integer("default_max_tokens", 4096, 1, 1000000);

@@ -33,12 +33,17 @@ struct ChunkHandler {
 
 }  // namespace
 
-OpenAiProvider::OpenAiProvider(const config::ProviderConfig& config) : Provider(config) {
+OpenAiProvider::OpenAiProvider(const config::ProviderConfig& config)
+    : OpenAiProvider(config, "https://api.openai.com/v1", {}) {}
+
+OpenAiProvider::OpenAiProvider(const config::ProviderConfig& config, std::string_view defaultBaseUrl,
+                               std::initializer_list<std::string_view> ownKeys)
+    : Provider(config) {
   config::JsonReader reader(config.block, "providers." + config.name);
-  reader.rejectUnknownKeys({"name", "type", "enabled", "base_url", "api_key", "api_keys", "models", "model_map",
-                            "headers", "timeouts", "retry", "breaker"});
-  url_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://api.openai.com/v1" : config.baseUrl) +
-         "/chat/completions";
+  rejectUnknownKeys(reader, ownKeys);
+  std::string base = requireHttpUrl(reader, config.baseUrl.empty() ? std::string(defaultBaseUrl) : config.baseUrl);
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  url_ = base + "/chat/completions";
 }
 
 std::string OpenAiProvider::authHeader(const std::string& key) const {
@@ -46,13 +51,16 @@ std::string OpenAiProvider::authHeader(const std::string& key) const {
 }
 
 UpstreamRequest OpenAiProvider::passthroughRequest(std::string body, bool stream, const ClientHints&) const {
+  adaptPassthrough(body);
   return UpstreamRequest{url_, baseHeaders(stream), std::move(body)};
 }
 
 core::Result<UpstreamRequest> OpenAiProvider::encodeRequest(const core::ChatRequest& request,
                                                             const std::string& upstreamModel,
                                                             const ClientHints&) const {
-  return UpstreamRequest{url_, baseHeaders(request.stream), api::openai::encodeRequest(request, upstreamModel).dump()};
+  nlohmann::json body = api::openai::encodeRequest(request, upstreamModel, encodeOptions_);
+  adaptRequest(request, body);
+  return UpstreamRequest{url_, baseHeaders(request.stream), body.dump()};
 }
 
 std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(bool stream) const {

@@ -1,7 +1,12 @@
-// `openai` provider: any upstream that speaks OpenAI Chat Completions (OpenAI, DeepSeek,
-// DashScope compatible mode, Zhipu v4, vLLM, Ollama, ...). OpenAI clients take the fast path.
+// `openai` provider and the shared base of every OpenAI-compatible provider (deepseek, qwen,
+// zhipu, and any vLLM / Ollama / gateway speaking Chat Completions). OpenAI clients take the
+// fast path; the types differ only through the hooks below and their config keys.
 #pragma once
 
+#include <initializer_list>
+#include <string_view>
+
+#include "llmgate/api/openai_codec.hpp"
 #include "llmgate/providers/provider.hpp"
 
 namespace llmgate::providers::openai {
@@ -16,7 +21,22 @@ class OpenAiProvider : public Provider {
                                               const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
+
+ protected:
+  /// For the other OpenAI-compatible types: the base URL used when `base_url` is absent, and
+  /// the config keys of their own.
+  OpenAiProvider(const config::ProviderConfig& config, std::string_view defaultBaseUrl,
+                 std::initializer_list<std::string_view> ownKeys);
+
   std::string authHeader(const std::string& key) const override;
+  /// Hook: a translated body just before it is sent (fields and ranges of this upstream).
+  virtual void adaptRequest(const core::ChatRequest&, nlohmann::json&) const {}
+  /// Hook: a client's body on the fast path; cheap in-place edits only.
+  virtual void adaptPassthrough(std::string&) const {}
+
+  /// `{base}/chat/completions` for the configured or default base URL.
+  const std::string& url() const { return url_; }
+  api::openai::EncodeOptions encodeOptions_;
 
  private:
   std::string url_;

@@ -201,11 +201,11 @@ std::map<std::string, std::string> JsonReader::stringMap(const char* key) const 
   return out;
 }
 
-void JsonReader::rejectUnknownKeys(std::initializer_list<const char*> known) const {
+void JsonReader::rejectUnknownKeys(const std::vector<std::string_view>& known) const {
   for (const auto& [key, value] : object_.items()) {
     if (!key.empty() && key.front() == '$') continue;  // "$comment" and friends annotate configs
     bool found = false;
-    for (const char* name : known) found = found || key == name;
+    for (std::string_view name : known) found = found || key == name;
     if (!found) throw ConfigError(pathOf(key.c_str()) + ": unknown key");
   }
 }

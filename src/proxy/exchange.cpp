@@ -7,7 +7,7 @@
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/gateway.hpp"
-#include "llmgate/proxy/json_field.hpp"
+#include "llmgate/core/json_field.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -69,7 +69,7 @@ void Exchange::runAttempt() {
   if (done_) return;
   const std::size_t count = plan_.candidates.size();
   std::optional<std::size_t> chosen;
-  std::string key;
+  std::size_t credential = 0;
   for (std::size_t offset = 0; offset < count && !chosen; ++offset) {
     const std::size_t index = (nextCandidate_ + offset) % count;
     const auto* provider = plan_.candidates[index].provider;
@@ -78,7 +78,7 @@ void Exchange::runAttempt() {
       chosen = index;
     } else if (auto picked = gateway_.pickEndpoint(*provider)) {
       endpoint_ = picked->health;
-      key = picked->key;
+      credential = picked->credential;
       chosen = index;
     }
   }
@@ -113,7 +113,10 @@ void Exchange::runAttempt() {
   }
   providers::UpstreamRequest request;
   if (!prepareAttempt(target, request)) return;
-  if (auto auth = provider_->authHeader(key); !auth.empty()) request.headers.push_back(std::move(auth));
+  credential_ = credential;
+  const auth::OAuthAccount* account = provider_->account(credential_);
+  tokenSent_ = account != nullptr ? account->token() : nullptr;
+  provider_->authorize(credential_, request);
   request.headers.push_back("x-request-id: " + plan_.requestId);
 
   const auto& t = provider_->config().timeouts;
@@ -139,7 +142,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
   const auto* provider = target.provider;
   if (plan_.countTokens) {
     std::string body = plan_.rawBody;
-    replaceTopLevelString(body, "model", target.upstreamModel);
+    core::replaceTopLevelString(body, "model", target.upstreamModel);
     mode_ = Mode::Passthrough;
     out = provider->countTokensRequest(std::move(body), plan_.hints);
     return true;
@@ -148,7 +151,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
     // Fast path: the body as the client wrote it, with every copy of "model" set to the routed
     // one (a repeated key must not reach the upstream unrouted).
     std::string body = plan_.rawBody;
-    replaceTopLevelString(body, "model", target.upstreamModel);
+    core::replaceTopLevelString(body, "model", target.upstreamModel);
     mode_ = Mode::Passthrough;
     out = provider->passthroughRequest(std::move(body), plan_.clientStream, plan_.hints);
     return true;
@@ -303,6 +306,9 @@ void Exchange::onComplete(std::error_code ec) {
     GatewayError error = provider_->decodeError(static_cast<int>(upstreamStatus_), buffered_);
     if (auto wait = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now())) {
       error.retryAfter = std::to_string((wait->count() + 999) / 1000);
+    } else if (!error.retryAfter.empty()) {
+      // A delay the body gave (Gemini's RetryInfo) paces retries and cool-downs like the header.
+      retryAfter_ = error.retryAfter;
     }
     attemptFailed(std::move(error));
     return;
@@ -314,7 +320,7 @@ void Exchange::onComplete(std::error_code ec) {
       sink_->endStream();
     } else {
       // Only the usage member is parsed, not the whole answer (this is the fast path).
-      const auto spans = findTopLevelValues(buffered_, "usage");
+      const auto spans = core::findTopLevelValues(buffered_, "usage");
       if (!spans.empty()) {
         json usage = json::parse(std::string_view(buffered_).substr(spans.back().offset, spans.back().length), nullptr, false);
         if (usage.is_object()) {
@@ -359,6 +365,7 @@ void Exchange::attemptFailed(GatewayError error) {
     transfer_->cancel();
     transfer_.reset();
   }
+  if (refreshRejectedCredential(error)) return;
   releaseEndpoint(&error);
   const auto& retry = plan_.candidates.front().provider->config().retry;
   const std::size_t count = plan_.candidates.size();
@@ -413,6 +420,36 @@ void Exchange::attemptFailed(GatewayError error) {
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->runAttempt();
   });
+}
+
+bool Exchange::refreshRejectedCredential(const GatewayError& error) {
+  const auth::OAuthAccount* account = provider_ != nullptr ? provider_->account(credential_) : nullptr;
+  if (account == nullptr || credentialRefreshed_ || contentSent_ || error.kind != ErrorKind::Authentication) {
+    return false;
+  }
+  // An expired or revoked OAuth token: refresh it once (or wait for the refresh running) and
+  // try the same target again; this does not count as an attempt.
+  credentialRefreshed_ = true;
+  if (endpoint_ != nullptr) {
+    endpoint_->release();
+    endpoint_ = nullptr;
+  }
+  log::message(spdlog::level::info, "request " + plan_.requestId + ": upstream " + provider_->name() +
+                                        " rejected the token of " + account->label() + "; refreshing it");
+  const auto attempt = attempts_;
+  gateway_.tokenRefresher().refreshNow(
+      *account, std::move(tokenSent_), gateway_.loop(worker_).get_executor(),
+      [self = shared_from_this(), error, attempt](bool usable) {
+        if (self->done_) return;
+        if (!usable) {
+          self->fail(error);
+          return;
+        }
+        self->attempts_ = attempt - 1;
+        self->nextCandidate_ = self->currentCandidate_;
+        self->runAttempt();
+      });
+  return true;
 }
 
 GatewayError Exchange::noCandidateError() const {

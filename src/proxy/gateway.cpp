@@ -10,7 +10,7 @@
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/exchange.hpp"
-#include "llmgate/proxy/json_field.hpp"
+#include "llmgate/core/json_field.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -48,17 +48,22 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
       providers_(buildProviders(*config_)),
       router_(std::make_unique<routing::Router>(*config_, providers_)),
       auth_(config_->apiKeys) {
+  std::vector<std::shared_ptr<auth::OAuthAccount>> accounts;
   for (const auto& provider : providers_) {
     ProviderRuntime runtime;
     const auto& block = provider->config();
-    const std::size_t keys = std::max<std::size_t>(1, block.apiKeys.size());
-    for (std::size_t i = 0; i < keys; ++i) {
+    const std::size_t credentials = provider->credentialCount();
+    for (std::size_t i = 0; i < credentials; ++i) {
       runtime.endpoints.push_back(
           std::make_unique<resilience::EndpointHealth>(block.breaker, block.name + "#" + std::to_string(i)));
     }
     runtime.budget = std::make_unique<resilience::RetryBudget>(block.retry);
     runtimes_.push_back(std::move(runtime));
+    if (block.enabled) {
+      for (auto& account : provider->accounts()) accounts.push_back(std::move(account));
+    }
   }
+  refresher_ = std::make_unique<auth::TokenRefresher>(std::move(accounts), config_->upstream);
 }
 
 Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) {
@@ -74,13 +79,12 @@ const Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& prov
 
 std::optional<Gateway::PickedEndpoint> Gateway::pickEndpoint(const providers::Provider& provider) {
   auto& state = runtime(provider);
-  const auto& keys = provider.config().apiKeys;
   const std::size_t count = state.endpoints.size();
   const std::size_t first = state.keyTurn->fetch_add(1, std::memory_order_relaxed) % count;
   for (std::size_t offset = 0; offset < count; ++offset) {
     const std::size_t index = (first + offset) % count;
     if (state.endpoints[index]->tryAcquire()) {
-      return PickedEndpoint{state.endpoints[index].get(), keys.empty() ? std::string() : keys[index]};
+      return PickedEndpoint{state.endpoints[index].get(), index};
     }
   }
   return std::nullopt;
@@ -163,9 +167,11 @@ void Gateway::attachWorkers(const std::vector<boost::asio::io_context*>& loops) 
   loops_ = loops;
   clients_.clear();
   for (auto* loop : loops) clients_.push_back(std::make_unique<upstream::HttpClient>(*loop, config_->upstream));
+  refresher_->start();
 }
 
 void Gateway::detachWorkers() {
+  refresher_->stop();
   clients_.clear();
   loops_.clear();
 }

@@ -9,7 +9,7 @@
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
-#include "llmgate/proxy/json_field.hpp"
+#include "llmgate/core/json_field.hpp"
 
 namespace {
 
@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string body(reinterpret_cast<const char*>(data), size);
   // The skimmer also reads upstream answers, which may be broken: any bytes must be safe, and
   // every span it returns must lie inside the text.
-  for (const auto& span : llmgate::proxy::findTopLevelValues(body, "usage")) {
+  for (const auto& span : llmgate::core::findTopLevelValues(body, "usage")) {
     if (span.offset > body.size() || span.length > body.size() - span.offset) std::abort();
   }
   nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto openai = llmgate::api::openai::decodeRequest(parsed); openai.ok()) reencode(openai.value());
   if (auto anthropic = llmgate::api::anthropic::decodeRequest(parsed); anthropic.ok()) reencode(anthropic.value());
   if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
-    if (!llmgate::proxy::replaceTopLevelString(body, "model", "new\"model")) std::abort();
+    if (!llmgate::core::replaceTopLevelString(body, "model", "new\"model")) std::abort();
     nlohmann::json rewritten = nlohmann::json::parse(body, nullptr, false);
     if (rewritten.is_discarded() || rewritten["model"] != "new\"model") std::abort();
   }

@@ -1,9 +1,9 @@
-#include "llmgate/proxy/json_field.hpp"
+#include "llmgate/core/json_field.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace llmgate::proxy {
+namespace llmgate::core {
 namespace {
 
 // The single value of `key`, or nullopt when it is absent.
@@ -69,4 +69,4 @@ TEST(JsonField, ReplaceRefusesNonStringOrMissingMember) {
 }
 
 }  // namespace
-}  // namespace llmgate::proxy
+}  // namespace llmgate::core

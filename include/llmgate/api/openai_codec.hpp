@@ -59,8 +59,16 @@ class StreamEncoder : public StreamWriter {
 
 // ---- upstream side -----------------------------------------------------------------------
 
+/// Where OpenAI-compatible upstreams differ in what a request may carry.
+struct EncodeOptions {
+  /// Send an assistant turn's reasoning back as `reasoning_content` when the turn made tool
+  /// calls (DeepSeek thinking mode requires it; OpenAI does not know the field).
+  bool reasoningOnToolCallTurns = false;
+};
+
 /// Encodes the IR as an OpenAI-compatible request body for `model`.
-nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model);
+nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model,
+                             const EncodeOptions& options = {});
 
 /// Decodes a non-streaming chat.completion body.
 core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,7 +37,7 @@ class JsonReader {
   std::vector<std::string> stringList(const char* key) const;
   std::map<std::string, std::string> stringMap(const char* key) const;
   /// Fails on any key not in `known` (catches typos such as "base_ulr").
-  void rejectUnknownKeys(std::initializer_list<const char*> known) const;
+  void rejectUnknownKeys(const std::vector<std::string_view>& known) const;
   const nlohmann::json* find(const char* key) const;
   std::string pathOf(const char* key) const;
   [[noreturn]] void fail(const char* key, const std::string& what) const;

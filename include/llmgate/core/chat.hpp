@@ -59,6 +59,12 @@ struct ToolChoice {
   std::string functionName;  ///< with Mode::Function
 };
 
+/// Extended thinking the client asked for (Anthropic `thinking`, OpenAI `reasoning_effort`).
+struct ThinkingConfig {
+  bool enabled = false;
+  std::optional<std::int64_t> budgetTokens;
+};
+
 struct ChatRequest {
   std::string model;
   std::vector<std::string> system;  ///< system / developer instructions, in order
@@ -75,6 +81,7 @@ struct ChatRequest {
   std::vector<std::string> stop;
   nlohmann::json responseFormat;  ///< OpenAI response_format object, null when absent
   std::string user;
+  std::optional<ThinkingConfig> thinking;
   bool stream = false;
   bool includeUsage = false;  ///< stream_options.include_usage
   nlohmann::json extra = nlohmann::json::object();  ///< client fields no IR field maps

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "llmgate/auth/oauth_account.hpp"
 #include "llmgate/config/config.hpp"
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/error.hpp"
@@ -82,9 +83,20 @@ class Provider {
   /// IR path: a decoder for the upstream's response body.
   virtual std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const;
 
-  /// The header that authenticates with `key` (one of config().apiKeys); added to every upstream
-  /// request by the caller, who picks the key. Empty for providers without keys.
-  virtual std::string authHeader(const std::string& key) const;
+  /// How many credentials this provider has; each is an endpoint with its own health. One per
+  /// API key (one when there is none), one per OAuth account for providers that use them.
+  virtual std::size_t credentialCount() const;
+
+  /// Adds credential `index` to `request`: its auth header and, for credentials that carry
+  /// their own API base (Qwen OAuth), its URL. Default: authHeader() of the index-th key.
+  virtual void authorize(std::size_t index, UpstreamRequest& request) const;
+
+  /// The OAuth account behind credential `index`, or null (API keys). An upstream 401 on such a
+  /// credential makes the exchange refresh it once and retry.
+  virtual const auth::OAuthAccount* account(std::size_t) const { return nullptr; }
+
+  /// Every OAuth account of this provider, for the background refresher.
+  virtual std::vector<std::shared_ptr<auth::OAuthAccount>> accounts() const { return {}; }
 
   /// Maps an upstream error response to an error for the client.
   virtual core::GatewayError decodeError(int status, std::string_view body) const;
@@ -97,8 +109,13 @@ class Provider {
                                                    const std::string& model) const;
 
  protected:
+  /// The header that authenticates with `key` (one of config().apiKeys). Empty for none.
+  virtual std::string authHeader(const std::string& key) const;
   /// Content-Type, Accept and the configured extra headers: what every HTTP provider sends.
   std::vector<std::string> baseHeaders(bool stream) const;
+  /// Rejects keys of this provider's block that are neither common to every HTTP provider
+  /// (name, base_url, api_key, timeouts, ...) nor in `own`.
+  void rejectUnknownKeys(const config::JsonReader& reader, std::initializer_list<std::string_view> own) const;
   /// base_url checked to be http(s); throws ConfigError naming the key otherwise.
   static std::string requireHttpUrl(const config::JsonReader& reader, std::string url);
 

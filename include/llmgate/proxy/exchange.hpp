@@ -57,6 +57,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void runAttempt();
   bool prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out);
   void attemptFailed(core::GatewayError error);
+  /// On a 401 for an OAuth credential: refreshes it and retries; false when that does not apply.
+  bool refreshRejectedCredential(const core::GatewayError& error);
   void startLocal(providers::LocalReply reply);
   void playLocal();
   void emit(const std::vector<core::ChatEvent>& events);
@@ -83,6 +85,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   // the current attempt
   const providers::Provider* provider_ = nullptr;
   resilience::EndpointHealth* endpoint_ = nullptr;
+  std::size_t credential_ = 0;
+  std::shared_ptr<const auth::OAuthToken> tokenSent_;  // OAuth credentials: the token this attempt used
   Mode mode_ = Mode::Passthrough;
   std::shared_ptr<upstream::Transfer> transfer_;
   resilience::Clock::time_point attemptStarted_;
@@ -102,6 +106,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   int attempts_ = 0;
   std::vector<bool> tried_;
   std::optional<core::GatewayError> lastError_;
+  bool credentialRefreshed_ = false;  // an OAuth token is refreshed at most once per request
 
   std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;

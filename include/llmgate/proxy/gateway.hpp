@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "llmgate/auth/token_refresher.hpp"
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/exchange.hpp"
@@ -33,11 +34,12 @@ class Gateway : public server::RequestHandler {
 
   const config::Config& config() const { return *config_; }
 
-  /// An endpoint (one key of a provider) that may take an attempt now, chosen round robin among
-  /// the provider's keys; its health has counted the attempt in. nullopt when none may.
+  /// An endpoint (one credential of a provider) that may take an attempt now, chosen round
+  /// robin among the provider's credentials; its health has counted the attempt in. nullopt
+  /// when none may.
   struct PickedEndpoint {
     resilience::EndpointHealth* health;
-    std::string key;
+    std::size_t credential;
   };
   std::optional<PickedEndpoint> pickEndpoint(const providers::Provider& provider);
   /// Whether some endpoint of `provider` would take an attempt now (nothing is acquired).
@@ -49,6 +51,7 @@ class Gateway : public server::RequestHandler {
   const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return providers_; }
   boost::asio::io_context& loop(std::size_t worker) { return *loops_[worker]; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
+  auth::TokenRefresher& tokenRefresher() { return *refresher_; }
 
  private:
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
@@ -89,6 +92,7 @@ class Gateway : public server::RequestHandler {
   std::vector<boost::asio::io_context*> loops_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
   std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
+  std::unique_ptr<auth::TokenRefresher> refresher_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 

@@ -262,6 +262,18 @@ core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxT
   if (auto it = body.find("metadata"); it != body.end() && it->is_object()) {
     if (const std::string* user = stringField(*it, "user_id")) request.user = *user;
   }
+  if (auto it = body.find("thinking"); it != body.end() && !it->is_null()) {
+    // Kept in `extra` as sent for Anthropic upstreams; other providers read the IR.
+    if (!it->is_object() || !it->contains("type") || !(*it)["type"].is_string()) {
+      return fieldError("thinking", "thinking: expected {type: enabled|disabled, budget_tokens}");
+    }
+    core::ThinkingConfig thinking;
+    thinking.enabled = (*it)["type"] != "disabled";
+    if (auto budget = it->find("budget_tokens"); budget != it->end() && budget->is_number_integer()) {
+      thinking.budgetTokens = budget->get<std::int64_t>();
+    }
+    request.thinking = thinking;
+  }
   // Streams always end with usage in this dialect.
   request.includeUsage = true;
   collectExtras(body, {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences",

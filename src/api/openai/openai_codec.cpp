@@ -303,6 +303,17 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
     request.includeUsage = usage != it->end() && usage->is_boolean() && usage->get<bool>();
   }
   if (auto it = body.find("user"); it != body.end() && it->is_string()) request.user = it->get<std::string>();
+  if (auto it = body.find("reasoning_effort"); it != body.end() && !it->is_null()) {
+    // Kept in `extra` for OpenAI-compatible upstreams; other providers get a thinking budget.
+    if (!it->is_string()) return fieldError("reasoning_effort", "reasoning_effort: expected string");
+    const std::string& effort = it->get_ref<const std::string&>();
+    if (effort == "none") {
+      request.thinking = core::ThinkingConfig{false, std::nullopt};
+    } else {
+      const std::int64_t budget = effort == "minimal" ? 512 : effort == "low" ? 1024 : effort == "high" ? 24576 : 8192;
+      request.thinking = core::ThinkingConfig{true, budget};
+    }
+  }
   return request;
 }
 
@@ -482,7 +493,7 @@ void StreamEncoder::encodeError(const GatewayError& error, std::string& out) {
 
 // ---- upstream side -----------------------------------------------------------------------
 
-json encodeRequest(const core::ChatRequest& request, const std::string& model) {
+json encodeRequest(const core::ChatRequest& request, const std::string& model, const EncodeOptions& options) {
   json messages = json::array();
   for (const auto& system : request.system) messages.push_back({{"role", "system"}, {"content", system}});
   for (const auto& message : request.messages) {
@@ -530,6 +541,13 @@ json encodeRequest(const core::ChatRequest& request, const std::string& model) {
           }
         }
         out["content"] = text.empty() && !calls.empty() ? json(nullptr) : json(text);
+        if (!calls.empty() && options.reasoningOnToolCallTurns) {
+          std::string reasoning;
+          for (const auto& part : message.content) {
+            if (part.kind == core::PartKind::Thinking) reasoning += part.text;
+          }
+          if (!reasoning.empty()) out["reasoning_content"] = std::move(reasoning);
+        }
         if (!calls.empty()) out["tool_calls"] = std::move(calls);
         messages.push_back(std::move(out));
         break;

@@ -1,10 +1,13 @@
-#include "llmgate/proxy/json_field.hpp"
+#include "llmgate/core/json_field.hpp"
+
+#include <algorithm>
+#include <charconv>
 
 #include <cstring>
 
 #include "llmgate/core/json_text.hpp"
 
-namespace llmgate::proxy {
+namespace llmgate::core {
 namespace {
 
 void skipSpace(std::string_view json, std::size_t& i) {
@@ -93,7 +96,7 @@ bool replaceTopLevelString(std::string& json, std::string_view key, std::string_
   const auto spans = findTopLevelValues(json, key);
   bool replaced = false;
   std::string quoted;
-  core::appendJsonString(quoted, value);
+  appendJsonString(quoted, value);
   // Back to front, so earlier offsets stay valid.
   for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
     if (it->length == 0 || json[it->offset] != '"') continue;
@@ -103,4 +106,22 @@ bool replaceTopLevelString(std::string& json, std::string_view key, std::string_
   return replaced;
 }
 
-}  // namespace llmgate::proxy
+bool clampTopLevelNumber(std::string& json, std::string_view key, double low, double high) {
+  const auto spans = findTopLevelValues(json, key);
+  bool changed = false;
+  for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+    const char* first = json.data() + it->offset;
+    double value = 0;
+    auto [end, ec] = std::from_chars(first, first + it->length, value);
+    if (ec != std::errc() || end != first + it->length) continue;  // not a number: left to the upstream
+    const double clamped = std::clamp(value, low, high);
+    if (clamped == value) continue;
+    char text[32];
+    auto written = std::to_chars(text, text + sizeof text, clamped);
+    json.replace(it->offset, it->length, text, static_cast<std::size_t>(written.ptr - text));
+    changed = true;
+  }
+  return changed;
+}
+
+}  // namespace llmgate::core

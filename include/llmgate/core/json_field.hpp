@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace llmgate::proxy {
+namespace llmgate::core {
 
 struct TextSpan {
   std::size_t offset = 0;
@@ -23,4 +23,8 @@ std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view
 /// last wins) can see another value than the one routed. Returns false when there is none.
 bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value);
 
-}  // namespace llmgate::proxy
+/// Clamps every top-level number member `key` into [low, high], rewriting only its digits.
+/// Returns whether anything changed; a member that is not a plain number is left alone.
+bool clampTopLevelNumber(std::string& json, std::string_view key, double low, double high);
+
+}  // namespace llmgate::core

@@ -1,0 +1,80 @@
+// An OAuth credential kept in a file (Qwen Code, Kiro): the current access token, readable from
+// any thread without a lock, and the provider-specific pieces of refreshing it. The refresh I/O
+// itself belongs to the TokenRefresher.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/core/result.hpp"
+#include "llmgate/upstream/http_client.hpp"
+
+namespace llmgate::auth {
+
+/// Now as Unix epoch milliseconds (credential files store expiry that way).
+std::int64_t nowEpochMs();
+
+struct OAuthToken {
+  std::string accessToken;
+  std::string refreshToken;
+  std::int64_t expiresAtMs = 0;                        ///< Unix epoch ms; 0 when unknown
+  nlohmann::json document = nlohmann::json::object();  ///< the whole file, so write-back keeps what we do not read
+};
+
+class OAuthAccount {
+ public:
+  /// `label` names the account in logs and health output (never a token); `path` is its file.
+  OAuthAccount(std::string label, std::string path, std::chrono::milliseconds refreshLead);
+  virtual ~OAuthAccount() = default;
+  OAuthAccount(const OAuthAccount&) = delete;
+  OAuthAccount& operator=(const OAuthAccount&) = delete;
+
+  /// Reads the credential file. Throws config::ConfigError naming `configPath` when it cannot.
+  void load(const std::string& configPath);
+
+  /// The token to send now. Never null after load(); lock-free.
+  std::shared_ptr<const OAuthToken> token() const { return token_.load(std::memory_order_acquire); }
+  /// When the background refresh is due: expiry minus the lead (0 when the expiry is unknown).
+  std::int64_t refreshDueMs() const;
+
+  /// The HTTP request that refreshes `current`.
+  virtual upstream::Request refreshRequest(const OAuthToken& current) const = 0;
+  /// The token a successful (2xx) refresh answer gives, or why it cannot be used.
+  virtual core::Result<OAuthToken> readRefreshAnswer(const OAuthToken& current, const nlohmann::json& answer) const = 0;
+
+  /// Makes `token` current and writes the file back atomically (temporary file, then rename).
+  void install(OAuthToken token);
+  void noteRefreshFailure(const std::string& what);
+
+  struct Status {
+    std::int64_t expiresAtMs = 0;
+    std::uint64_t refreshes = 0;
+    std::string lastError;
+    std::int64_t lastErrorAtMs = 0;
+  };
+  Status status() const;
+  const std::string& label() const { return label_; }
+  const std::string& path() const { return path_; }
+
+ protected:
+  /// Fills `out` from the file's JSON; returns what is wrong with it, empty when usable.
+  virtual std::string readFile(const nlohmann::json& document, OAuthToken& out) const = 0;
+  /// Puts the token's fields back into `token.document` before it is saved.
+  virtual void writeFile(OAuthToken& token) const = 0;
+
+ private:
+  std::string label_;
+  std::string path_;
+  std::chrono::milliseconds refreshLead_;
+  std::atomic<std::shared_ptr<const OAuthToken>> token_;
+  mutable std::mutex statusMutex_;
+  Status status_;
+};
+
+}  // namespace llmgate::auth

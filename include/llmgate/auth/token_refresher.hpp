@@ -1,0 +1,61 @@
+// Keeps OAuth accounts' access tokens fresh: each account is refreshed in the background a lead
+// time before it expires, and on demand (an upstream said 401). One thread with its own event
+// loop and upstream client; at most one refresh per account is in flight, and everyone who asks
+// while it runs waits for that one.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "llmgate/auth/oauth_account.hpp"
+#include "llmgate/config/config.hpp"
+
+namespace llmgate::auth {
+
+class TokenRefresher {
+ public:
+  TokenRefresher(std::vector<std::shared_ptr<OAuthAccount>> accounts, config::UpstreamPoolConfig pool);
+  ~TokenRefresher();
+  TokenRefresher(const TokenRefresher&) = delete;
+  TokenRefresher& operator=(const TokenRefresher&) = delete;
+
+  /// Starts the thread and the background schedule (no-op without accounts).
+  void start();
+  /// Stops the thread; pending waiters hear `false`.
+  void stop();
+
+  /// Refreshes `account` because the upstream rejected `rejected`, or joins the refresh already
+  /// running; when the account already holds a newer token, nothing is sent. `done(usable)` is
+  /// posted to `executor`.
+  void refreshNow(const OAuthAccount& account, std::shared_ptr<const OAuthToken> rejected,
+                  boost::asio::any_io_executor executor, std::function<void(bool)> done);
+
+  /// Refresh requests sent so far (all accounts).
+  std::uint64_t refreshesSent() const { return sent_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Slot;
+  class Attempt;
+  void schedule(Slot& slot);
+  void begin(Slot& slot);
+  void finished(Slot& slot, bool ok);
+
+  std::vector<std::shared_ptr<OAuthAccount>> accounts_;
+  config::UpstreamPoolConfig pool_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::unique_ptr<upstream::HttpClient> client_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::thread thread_;
+  std::atomic<std::uint64_t> sent_{0};
+};
+
+}  // namespace llmgate::auth

@@ -1,0 +1,61 @@
+#include "providers/gemini/gemini_provider.hpp"
+
+#include "llmgate/providers/decoders.hpp"
+#include "providers/gemini/gemini_codec.hpp"
+
+namespace llmgate::providers::gemini {
+namespace {
+
+// `data: {GenerateContentResponse}` events (CRLF-delimited in practice); no [DONE]: the body's
+// end is the stream's end.
+struct ChunkHandler {
+  std::optional<core::GatewayError> onEvent(std::string_view, std::string_view data, std::vector<core::ChatEvent>& out) {
+    nlohmann::json chunk;
+    if (auto error = parseEventJson(data, chunk)) return error;
+    return decodeChunk(chunk, state, out);
+  }
+  std::optional<core::GatewayError> onEnd(std::vector<core::ChatEvent>& out) { return finishStream(state, out); }
+
+  StreamState state;
+};
+
+}  // namespace
+
+GeminiProvider::GeminiProvider(const config::ProviderConfig& config) : Provider(config) {
+  config::JsonReader reader(config.block, "providers." + config.name);
+  rejectUnknownKeys(reader, {});
+  base_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://generativelanguage.googleapis.com/v1beta"
+                                                        : config.baseUrl);
+  while (!base_.empty() && base_.back() == '/') base_.pop_back();
+}
+
+core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequest& request,
+                                                            const std::string& upstreamModel,
+                                                            const ClientHints&) const {
+  auto body = gemini::encodeRequest(request);
+  if (!body.ok()) return body.error();
+  // "models/gemini-2.5-flash" and "gemini-2.5-flash" name the same model.
+  const std::string model = upstreamModel.rfind("models/", 0) == 0 ? upstreamModel.substr(7) : upstreamModel;
+  std::string url = base_ + "/models/" + model +
+                    (request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
+  return UpstreamRequest{std::move(url), baseHeaders(request.stream), body.value().dump()};
+}
+
+std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(bool stream) const {
+  if (stream) return std::make_unique<SseDecoder<ChunkHandler>>();
+  return std::make_unique<JsonBodyDecoder>(&gemini::decodeResponse);
+}
+
+core::GatewayError GeminiProvider::decodeError(int status, std::string_view body) const {
+  return gemini::decodeError(status, body);
+}
+
+std::string GeminiProvider::authHeader(const std::string& key) const {
+  return key.empty() ? std::string() : "x-goog-api-key: " + key;
+}
+
+std::unique_ptr<Provider> create(const config::ProviderConfig& config) {
+  return std::make_unique<GeminiProvider>(config);
+}
+
+}  // namespace llmgate::providers::gemini

@@ -1,0 +1,91 @@
+#include "llmgate/auth/oauth_account.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "llmgate/config/config.hpp"
+#include "llmgate/log/log.hpp"
+
+namespace llmgate::auth {
+
+std::int64_t nowEpochMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+OAuthAccount::OAuthAccount(std::string label, std::string path, std::chrono::milliseconds refreshLead)
+    : label_(std::move(label)), path_(std::move(path)), refreshLead_(refreshLead) {}
+
+void OAuthAccount::load(const std::string& configPath) {
+  std::ifstream in(path_);
+  if (!in) throw config::ConfigError(configPath + ": cannot read credential file " + path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  OAuthToken token;
+  token.document = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!token.document.is_object()) {
+    throw config::ConfigError(configPath + ": credential file " + path_ + " is not a JSON object");
+  }
+  if (auto problem = readFile(token.document, token); !problem.empty()) {
+    throw config::ConfigError(configPath + ": credential file " + path_ + ": " + problem);
+  }
+  {
+    std::lock_guard lock(statusMutex_);
+    status_.expiresAtMs = token.expiresAtMs;
+  }
+  token_.store(std::make_shared<const OAuthToken>(std::move(token)), std::memory_order_release);
+}
+
+std::int64_t OAuthAccount::refreshDueMs() const {
+  const auto current = token();
+  if (!current || current->expiresAtMs == 0) return 0;
+  return current->expiresAtMs - refreshLead_.count();
+}
+
+void OAuthAccount::install(OAuthToken token) {
+  writeFile(token);
+  const std::string text = token.document.dump(2) + "\n";
+  {
+    std::lock_guard lock(statusMutex_);
+    status_.expiresAtMs = token.expiresAtMs;
+    ++status_.refreshes;
+    status_.lastError.clear();
+  }
+  token_.store(std::make_shared<const OAuthToken>(std::move(token)), std::memory_order_release);
+
+  // Readers of the file (the CLI that owns it, another replica) see the old or the new file,
+  // never half of one. The token is only for this user: 0600 like the CLIs write it.
+  const std::string temporary = path_ + ".llmgate.tmp";
+  std::FILE* file = std::fopen(temporary.c_str(), "wb");
+  bool ok = file != nullptr;
+  if (ok) {
+    ::fchmod(::fileno(file), 0600);
+    ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+    ok = std::fflush(file) == 0 && ok;
+    ok = ::fsync(::fileno(file)) == 0 && ok;
+    ok = std::fclose(file) == 0 && ok;
+  }
+  if (ok) ok = std::rename(temporary.c_str(), path_.c_str()) == 0;
+  if (!ok) {
+    std::remove(temporary.c_str());
+    log::message(spdlog::level::warn, "oauth account " + label_ + ": refreshed token could not be written back to " +
+                                          path_ + " (it is used from memory until the next refresh)");
+  }
+}
+
+void OAuthAccount::noteRefreshFailure(const std::string& what) {
+  std::lock_guard lock(statusMutex_);
+  status_.lastError = what;
+  status_.lastErrorAtMs = nowEpochMs();
+}
+
+OAuthAccount::Status OAuthAccount::status() const {
+  std::lock_guard lock(statusMutex_);
+  return status_;
+}
+
+}  // namespace llmgate::auth

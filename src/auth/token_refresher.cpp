@@ -1,0 +1,175 @@
+#include "llmgate/auth/token_refresher.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "llmgate/log/log.hpp"
+
+namespace llmgate::auth {
+namespace {
+
+// The schedule is re-checked at least this often, so a wall-clock jump or a suspended machine
+// cannot make a refresh late by more than this.
+constexpr std::chrono::milliseconds kMaxSleep{30000};
+constexpr std::chrono::milliseconds kMinInterval{10000};
+constexpr std::size_t kMaxAnswer = 256 * 1024;
+
+}  // namespace
+
+struct TokenRefresher::Slot {
+  Slot(std::shared_ptr<OAuthAccount> a, boost::asio::io_context& io) : account(std::move(a)), timer(io) {}
+  std::shared_ptr<OAuthAccount> account;
+  boost::asio::steady_timer timer;
+  bool inFlight = false;
+  int failures = 0;
+  std::int64_t retryAtMs = 0;      // after a failed background refresh
+  std::int64_t refreshedAtMs = 0;  // last successful refresh
+  std::vector<std::pair<boost::asio::any_io_executor, std::function<void(bool)>>> waiters;
+};
+
+// One refresh exchange: collects the answer, then hands it back to the refresher.
+class TokenRefresher::Attempt : public upstream::TransferHandler {
+ public:
+  Attempt(TokenRefresher& owner, Slot& slot) : owner_(owner), slot_(slot) {}
+  // Not from inside the client's callback: the next refresh may start a transfer at once.
+  static void done(TokenRefresher& owner, Slot& slot, bool ok) {
+    boost::asio::post(owner.io_, [&owner, &slot, ok] { owner.finished(slot, ok); });
+  }
+  void onResponseHead(const upstream::ResponseHead& head) override { status_ = head.status; }
+  void onBody(std::string_view bytes) override {
+    if (body_.size() < kMaxAnswer) body_.append(bytes.substr(0, kMaxAnswer - body_.size()));
+  }
+  void onComplete(std::error_code ec) override {
+    OAuthAccount& account = *slot_.account;
+    std::string problem;
+    if (ec) {
+      problem = "refresh request failed: " + upstream::classify(ec, status_ != 0).message;
+    } else if (status_ < 200 || status_ >= 300) {
+      // The answer may echo tokens: only the status is kept.
+      problem = "refresh endpoint answered HTTP " + std::to_string(status_);
+    } else {
+      const auto current = account.token();
+      const auto answer = nlohmann::json::parse(body_, nullptr, false);
+      auto token = answer.is_object() ? account.readRefreshAnswer(*current, answer)
+                                      : core::Result<OAuthToken>(core::GatewayError::make(
+                                            core::ErrorKind::Protocol, "oauth_refresh_malformed", "answer is not JSON"));
+      if (token.ok()) {
+        account.install(std::move(token.value()));
+        log::message(spdlog::level::info, "oauth account " + account.label() + ": access token refreshed");
+        done(owner_, slot_, true);
+        return;
+      }
+      problem = "refresh answer unusable: " + token.error().message;
+    }
+    account.noteRefreshFailure(problem);
+    log::message(spdlog::level::warn, "oauth account " + account.label() + ": " + problem);
+    done(owner_, slot_, false);
+  }
+
+ private:
+  TokenRefresher& owner_;
+  Slot& slot_;
+  long status_ = 0;
+  std::string body_;
+};
+
+TokenRefresher::TokenRefresher(std::vector<std::shared_ptr<OAuthAccount>> accounts, config::UpstreamPoolConfig pool)
+    : accounts_(std::move(accounts)), pool_(pool) {}
+
+TokenRefresher::~TokenRefresher() { stop(); }
+
+void TokenRefresher::start() {
+  if (accounts_.empty() || thread_.joinable()) return;
+  io_.restart();
+  work_.emplace(io_.get_executor());
+  client_ = std::make_unique<upstream::HttpClient>(io_, pool_);
+  slots_.clear();
+  for (const auto& account : accounts_) slots_.push_back(std::make_unique<Slot>(account, io_));
+  boost::asio::post(io_, [this] {
+    for (auto& slot : slots_) schedule(*slot);
+  });
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void TokenRefresher::stop() {
+  if (!thread_.joinable()) return;
+  boost::asio::post(io_, [this] {
+    for (auto& slot : slots_) {
+      slot->timer.cancel();
+      for (auto& [executor, done] : slot->waiters) boost::asio::post(executor, [done = std::move(done)] { done(false); });
+      slot->waiters.clear();
+    }
+    client_.reset();  // cancels transfers in flight
+    work_.reset();
+    io_.stop();
+  });
+  thread_.join();
+  slots_.clear();
+}
+
+void TokenRefresher::schedule(Slot& slot) {
+  const std::int64_t now = nowEpochMs();
+  std::int64_t due = slot.account->refreshDueMs();
+  if (due == 0 && slot.retryAtMs == 0) return;  // unknown expiry: refreshed on demand only
+  if (slot.retryAtMs != 0) due = due == 0 ? slot.retryAtMs : std::max(due, slot.retryAtMs);
+  // A token that lives shorter than the lead would be refreshed in a loop: wait a little.
+  if (slot.refreshedAtMs != 0) due = std::max(due, slot.refreshedAtMs + kMinInterval.count());
+  if (due <= now) {
+    begin(slot);
+    return;
+  }
+  slot.timer.expires_after(std::min(kMaxSleep, std::chrono::milliseconds(due - now)));
+  slot.timer.async_wait([this, &slot](boost::system::error_code ec) {
+    if (!ec && !slot.inFlight) schedule(slot);
+  });
+}
+
+void TokenRefresher::refreshNow(const OAuthAccount& account, std::shared_ptr<const OAuthToken> rejected,
+                                boost::asio::any_io_executor executor, std::function<void(bool)> done) {
+  if (!thread_.joinable()) {
+    boost::asio::post(executor, [done = std::move(done)] { done(false); });
+    return;
+  }
+  boost::asio::post(io_, [this, &account, rejected = std::move(rejected), executor, done = std::move(done)]() mutable {
+    for (auto& slot : slots_) {
+      if (slot->account.get() != &account) continue;
+      if (!slot->inFlight && account.token() != rejected) {
+        // Refreshed since the rejected token was read: the caller just retries.
+        boost::asio::post(executor, [done = std::move(done)] { done(true); });
+        return;
+      }
+      slot->waiters.emplace_back(executor, std::move(done));
+      if (!slot->inFlight) begin(*slot);
+      return;
+    }
+    boost::asio::post(executor, [done = std::move(done)] { done(false); });
+  });
+}
+
+void TokenRefresher::begin(Slot& slot) {
+  slot.timer.cancel();
+  slot.inFlight = true;
+  sent_.fetch_add(1, std::memory_order_relaxed);
+  upstream::Request request = slot.account->refreshRequest(*slot.account->token());
+  client_->start(std::move(request), std::make_shared<Attempt>(*this, slot));
+}
+
+void TokenRefresher::finished(Slot& slot, bool ok) {
+  slot.inFlight = false;
+  for (auto& [executor, done] : slot.waiters) boost::asio::post(executor, [done = std::move(done), ok] { done(ok); });
+  slot.waiters.clear();
+  if (ok) {
+    slot.failures = 0;
+    slot.retryAtMs = 0;
+    slot.refreshedAtMs = nowEpochMs();
+  } else {
+    // Back off linearly (5 s, 10 s, ... up to a minute) instead of hammering the endpoint.
+    slot.failures = std::min(slot.failures + 1, 12);
+    slot.retryAtMs = nowEpochMs() + 5000LL * slot.failures;
+  }
+  schedule(slot);
+}
+
+}  // namespace llmgate::auth
