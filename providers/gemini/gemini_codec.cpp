@@ -138,6 +138,7 @@ json cleanSchema(const json& schema) {
   }
   if (auto it = schema.find("const"); it != schema.end() && !out.contains("enum")) {
     out["enum"] = json::array({it->is_string() ? *it : json(it->dump())});
+    if (!out.contains("type")) out["type"] = "STRING";
   }
   return out;
 }
