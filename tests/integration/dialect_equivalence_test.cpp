@@ -4,115 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway_harness.hpp"
-#include "llmgate/api/anthropic_codec.hpp"
-#include "llmgate/api/openai_codec.hpp"
-#include "llmgate/stream/sse_parser.hpp"
-#include "test_upstream.hpp"
+#include "protocol_upstreams.hpp"
 
 namespace llmgate::testing {
 namespace {
 
 using nlohmann::json;
-
-// What both loopback upstreams answer: text, or a tool call when tools are offered.
-constexpr const char* kText = "Hello there, friend!";
-constexpr const char* kArguments = R"({"city":"Paris"})";
-
-ScriptedResponse openAiUpstream(const RecordedRequest& request) {
-  const json body = json::parse(request.body);
-  const bool tool = body.contains("tools");
-  const json usage = {{"prompt_tokens", 9}, {"completion_tokens", 4}, {"total_tokens", 13}};
-  if (!body.value("stream", false)) {
-    json message = tool ? json{{"role", "assistant"}, {"content", nullptr},
-                               {"tool_calls", {{{"id", "call_1"}, {"type", "function"},
-                                                {"function", {{"name", "get_weather"}, {"arguments", kArguments}}}}}}}
-                        : json{{"role", "assistant"}, {"content", kText}};
-    return ScriptedResponse::json(200, json{{"id", "c"}, {"object", "chat.completion"}, {"created", 1}, {"model", "gpt-4o"},
-                                            {"choices", {{{"index", 0}, {"message", message}, {"finish_reason", tool ? "tool_calls" : "stop"}}}},
-                                            {"usage", usage}}.dump());
-  }
-  auto chunk = [](json delta, json finish = nullptr) {
-    return "data: " + json{{"id", "c"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "gpt-4o"},
-                           {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}}.dump() + "\n\n";
-  };
-  std::vector<std::string> events{chunk({{"role", "assistant"}, {"content", ""}})};
-  if (tool) {
-    events.push_back(chunk({{"tool_calls", {{{"index", 0}, {"id", "call_1"}, {"type", "function"},
-                                             {"function", {{"name", "get_weather"}, {"arguments", ""}}}}}}}));
-    for (const char* part : {R"({"ci)", R"(ty":"Pa)", R"(ris"})"}) {
-      events.push_back(chunk({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", part}}}}}}}));
-    }
-    events.push_back(chunk(json::object(), "tool_calls"));
-  } else {
-    for (const char* part : {"Hello", " there,", " friend!"}) events.push_back(chunk({{"content", part}}));
-    events.push_back(chunk(json::object(), "stop"));
-  }
-  events.push_back("data: " + json{{"id", "c"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "gpt-4o"},
-                                   {"choices", json::array()}, {"usage", usage}}.dump() + "\n\n");
-  events.push_back("data: [DONE]\n\n");
-  return ScriptedResponse::sse(events);
-}
-
-ScriptedResponse anthropicUpstream(const RecordedRequest& request) {
-  const json body = json::parse(request.body);
-  const bool tool = body.contains("tools");
-  const json block = tool ? json{{"type", "tool_use"}, {"id", "toolu_1"}, {"name", "get_weather"}, {"input", json::parse(kArguments)}}
-                          : json{{"type", "text"}, {"text", kText}};
-  const char* stop = tool ? "tool_use" : "end_turn";
-  if (!body.value("stream", false)) {
-    return ScriptedResponse::json(200, json{{"id", "msg_1"}, {"type", "message"}, {"role", "assistant"}, {"model", "claude"},
-                                            {"content", {block}}, {"stop_reason", stop}, {"stop_sequence", nullptr},
-                                            {"usage", {{"input_tokens", 9}, {"output_tokens", 4}}}}.dump());
-  }
-  auto frame = [](const char* type, json data) {
-    data["type"] = type;
-    return std::string("event: ") + type + "\ndata: " + data.dump() + "\n\n";
-  };
-  std::vector<std::string> events{frame("message_start", {{"message", {{"id", "msg_1"}, {"type", "message"}, {"role", "assistant"},
-                                                                       {"model", "claude"}, {"content", json::array()},
-                                                                       {"usage", {{"input_tokens", 9}, {"output_tokens", 1}}}}}})};
-  json start = block;
-  if (tool) start["input"] = json::object();
-  else start["text"] = "";
-  events.push_back(frame("content_block_start", {{"index", 0}, {"content_block", start}}));
-  if (tool) {
-    for (const char* part : {"", R"({"ci)", R"(ty":"Pa)", R"(ris"})"}) {
-      events.push_back(frame("content_block_delta", {{"index", 0}, {"delta", {{"type", "input_json_delta"}, {"partial_json", part}}}}));
-    }
-  } else {
-    for (const char* part : {"Hello", " there,", " friend!"}) {
-      events.push_back(frame("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", part}}}}));
-    }
-  }
-  events.push_back(frame("content_block_stop", {{"index", 0}}));
-  events.push_back(frame("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}}, {"usage", {{"output_tokens", 4}}}}));
-  events.push_back(frame("message_stop", json::object()));
-  return ScriptedResponse::sse(events);
-}
-
-core::ChatResponse assembleStream(core::Dialect dialect, const std::string& body) {
-  stream::SseParser parser;
-  std::vector<core::ChatEvent> events;
-  api::openai::ChunkDecodeState openAiState;
-  api::anthropic::EventDecodeState anthropicState;
-  parser.feed(body, [&](const stream::SseEvent& event) {
-    if (event.data == "[DONE]") return;
-    const json data = json::parse(event.data);
-    const auto error = dialect == core::Dialect::OpenAi ? api::openai::decodeChunk(data, openAiState, events)
-                                                        : api::anthropic::decodeEvent(event.type, data, anthropicState, events);
-    EXPECT_FALSE(error) << error->message;
-  });
-  core::ResponseAccumulator accumulator;
-  for (const auto& event : events) accumulator.add(event);
-  return accumulator.response();
-}
-
-core::ChatResponse decodeWhole(core::Dialect dialect, const std::string& body) {
-  auto decoded = dialect == core::Dialect::OpenAi ? api::openai::decodeResponse(json::parse(body))
-                                                  : api::anthropic::decodeResponse(json::parse(body));
-  EXPECT_TRUE(decoded.ok());
-  return decoded.ok() ? decoded.value() : core::ChatResponse{};
-}
 
 struct Pair {
   core::Dialect client;
@@ -122,7 +19,7 @@ struct Pair {
 class DialectEquivalence : public ::testing::TestWithParam<Pair> {};
 
 TEST_P(DialectEquivalence, StreamedAnswerEqualsTheWholeAnswer) {
-  TestUpstream gpt(openAiUpstream);
+  TestUpstream gpt(openAiCompatibleUpstream);
   TestUpstream claude(anthropicUpstream);
   GatewayHarness gateway(R"({"providers":[
       {"name":"mock","type":"mock","models":["mock"]},
@@ -141,8 +38,8 @@ TEST_P(DialectEquivalence, StreamedAnswerEqualsTheWholeAnswer) {
     auto streamed = gateway.post(path, base + R"(,"stream":true,"stream_options":{"include_usage":true}})");
     ASSERT_EQ(whole.status, 200) << whole.body;
     ASSERT_EQ(streamed.status, 200) << streamed.body;
-    const auto a = decodeWhole(pair.client, whole.body);
-    const auto b = assembleStream(pair.client, streamed.body);
+    const auto a = clientAnswer(pair.client, whole.body, false);
+    const auto b = clientAnswer(pair.client, streamed.body, true);
     ASSERT_EQ(a.choices.size(), 1u);
     ASSERT_EQ(b.choices.size(), 1u);
     EXPECT_EQ(a.choices[0].text, b.choices[0].text);
@@ -158,10 +55,10 @@ TEST_P(DialectEquivalence, StreamedAnswerEqualsTheWholeAnswer) {
     if (std::string(pair.model) != "mock") {
       // The upstreams answer the same thing whatever their wire format.
       if (extra.empty()) {
-        EXPECT_EQ(a.choices[0].text, kText);
+        EXPECT_EQ(a.choices[0].text, kUpstreamText);
       } else {
         ASSERT_EQ(a.choices[0].toolCalls.size(), 1u);
-        EXPECT_EQ(json::parse(a.choices[0].toolCalls[0].arguments), json::parse(kArguments));
+        EXPECT_EQ(json::parse(a.choices[0].toolCalls[0].arguments), json::parse(kToolArguments));
         EXPECT_EQ(a.choices[0].finish, core::FinishReason::ToolCalls);
       }
       EXPECT_EQ(a.usage.inputTokens, 9);

@@ -5,6 +5,12 @@
 #include <algorithm>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include "llmgate/api/anthropic_codec.hpp"
+#include "llmgate/api/openai_codec.hpp"
+#include "llmgate/stream/sse_parser.hpp"
+
 namespace llmgate::testing {
 namespace {
 
@@ -108,6 +114,31 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return condition();
+}
+
+core::ChatResponse clientAnswer(core::Dialect dialect, const std::string& body, bool stream) {
+  using nlohmann::json;
+  const bool openAi = dialect == core::Dialect::OpenAi;
+  if (!stream) {
+    const json parsed = json::parse(body, nullptr, false);
+    auto decoded = openAi ? api::openai::decodeResponse(parsed) : api::anthropic::decodeResponse(parsed);
+    EXPECT_TRUE(decoded.ok()) << body;
+    return decoded.ok() ? decoded.value() : core::ChatResponse{};
+  }
+  stream::SseParser parser;
+  std::vector<core::ChatEvent> events;
+  api::openai::ChunkDecodeState openAiState;
+  api::anthropic::EventDecodeState anthropicState;
+  parser.feed(body, [&](const stream::SseEvent& event) {
+    if (event.data == "[DONE]") return;
+    const json data = json::parse(event.data, nullptr, false);
+    const auto error = openAi ? api::openai::decodeChunk(data, openAiState, events)
+                              : api::anthropic::decodeEvent(event.type, data, anthropicState, events);
+    EXPECT_FALSE(error) << error->message;
+  });
+  core::ResponseAccumulator accumulator;
+  for (const auto& event : events) accumulator.add(event);
+  return accumulator.response();
 }
 
 }  // namespace llmgate::testing

@@ -42,6 +42,10 @@ class GatewayHarness {
   std::unique_ptr<server::HttpServer> server_;
 };
 
+/// The answer a client of `dialect` reads from a response body (an SSE stream assembled, or a
+/// whole response); decoding problems fail the current test.
+core::ChatResponse clientAnswer(core::Dialect dialect, const std::string& body, bool stream);
+
 /// Polls `condition` every millisecond for at most `limit`; true when it held.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = std::chrono::seconds(5));
 
