@@ -1,0 +1,160 @@
+// OAuth accounts (Qwen Code credentials) against a loopback token endpoint and upstream: the
+// token is refreshed before it expires and written back; a 401 refreshes once and retries; many
+// requests rejected at once cause exactly one refresh.
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "gateway_harness.hpp"
+#include "llmgate/auth/oauth_account.hpp"
+#include "test_upstream.hpp"
+
+namespace llmgate::testing {
+namespace {
+
+using nlohmann::json;
+
+// A token endpoint and a chat upstream on one port, sharing which access token is valid.
+class OAuthWorld {
+ public:
+  explicit OAuthWorld(std::string validToken) : valid_(std::move(validToken)) {}
+
+  ScriptedResponse handle(const RecordedRequest& request) {
+    if (request.target == "/token") {
+      const int n = ++refreshes_;
+      std::this_thread::sleep_for(refreshDelay);  // keeps the refresh in flight while others arrive
+      if (failRefresh) return ScriptedResponse::json(400, R"({"error":"invalid_grant"})");
+      std::lock_guard lock(mutex_);
+      refreshBodies_.push_back(request.body);
+      valid_ = "at-" + std::to_string(n);
+      return ScriptedResponse::json(200, json{{"access_token", valid_}, {"refresh_token", "rt-" + std::to_string(n)},
+                                              {"token_type", "Bearer"}, {"expires_in", expiresIn}}.dump());
+    }
+    std::string valid;
+    {
+      std::lock_guard lock(mutex_);
+      valid = valid_;
+    }
+    if (request.header("authorization") != "Bearer " + valid) {
+      ++rejected_;
+      return ScriptedResponse::json(401, R"({"error":{"message":"invalid access token or token expired","type":"invalid_request_error","code":"invalid_api_key"}})");
+    }
+    return ScriptedResponse::json(200, R"({"id":"c","object":"chat.completion","created":1,"model":"coder-model",
+        "choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
+        "usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}})");
+  }
+
+  int refreshes() const { return refreshes_.load(); }
+  int rejected() const { return rejected_.load(); }
+  std::vector<std::string> refreshBodies() const {
+    std::lock_guard lock(mutex_);
+    return refreshBodies_;
+  }
+
+  std::chrono::milliseconds refreshDelay{0};
+  std::int64_t expiresIn = 3600;
+  bool failRefresh = false;
+
+ private:
+  mutable std::mutex mutex_;
+  std::string valid_;
+  std::vector<std::string> refreshBodies_;
+  std::atomic<int> refreshes_{0};
+  std::atomic<int> rejected_{0};
+};
+
+class OAuthRefresh : public ::testing::Test {
+ protected:
+  void TearDown() override { std::remove(path_.c_str()); }
+
+  // Writes the credential file and starts the gateway with one Qwen OAuth account.
+  void start(OAuthWorld& world, std::int64_t expiresInMs, int leadSeconds) {
+    upstream_ = std::make_unique<TestUpstream>([&world](const RecordedRequest& r) { return world.handle(r); });
+    const std::string root = "http://127.0.0.1:" + std::to_string(upstream_->port());
+    path_ = ::testing::TempDir() + "oauth_refresh_" + std::to_string(::getpid()) + ".json";
+    std::ofstream(path_) << json{{"access_token", "at-0"}, {"refresh_token", "rt-0"}, {"token_type", "Bearer"},
+                                 {"resource_url", root}, {"expiry_date", auth::nowEpochMs() + expiresInMs}}.dump();
+    gateway_ = std::make_unique<GatewayHarness>(json{{"providers", {{{"name", "qwen-code"}, {"type", "qwen"},
+                                                                     {"models", {"coder-model"}},
+                                                                     {"oauth_credentials", path_},
+                                                                     {"oauth_token_url", root + "/token"},
+                                                                     {"refresh_lead_seconds", leadSeconds}}}}}.dump());
+  }
+
+  HttpResult chat() const {
+    return gateway_->post("/v1/chat/completions", R"({"model":"coder-model","messages":[{"role":"user","content":"hi"}]})");
+  }
+
+  json savedFile() const {
+    std::ifstream in(path_);
+    return json::parse(in, nullptr, false);
+  }
+
+  std::string path_;
+  std::unique_ptr<TestUpstream> upstream_;
+  std::unique_ptr<GatewayHarness> gateway_;
+};
+
+TEST_F(OAuthRefresh, RefreshesBeforeExpiryAndWritesTheFileBack) {
+  OAuthWorld world("at-1");  // only the refreshed token will be accepted
+  start(world, 3000, 2);     // due one second from now
+  ASSERT_TRUE(eventually([&] { return world.refreshes() >= 1 && savedFile().value("access_token", "") == "at-1"; },
+                         std::chrono::seconds(8)));
+  EXPECT_EQ(world.refreshBodies().at(0),
+            "grant_type=refresh_token&refresh_token=rt-0&client_id=f0304373b74a44d2b584a3fb70ca9e56");
+  const json saved = savedFile();
+  EXPECT_EQ(saved["refresh_token"], "rt-1");
+  EXPECT_GT(saved["expiry_date"].get<std::int64_t>(), auth::nowEpochMs() + 3000000);
+  EXPECT_EQ(saved["resource_url"], "http://127.0.0.1:" + std::to_string(upstream_->port()));  // kept
+  const auto result = chat();
+  EXPECT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(world.rejected(), 0);  // the client never met an expired token
+  EXPECT_EQ(world.refreshes(), 1);
+}
+
+TEST_F(OAuthRefresh, A401RefreshesOnceAndRetries) {
+  OAuthWorld world("revoked-elsewhere");  // the file's token was invalidated before its expiry
+  start(world, 3600000, 300);
+  const auto result = chat();
+  EXPECT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(world.rejected(), 1);
+  EXPECT_EQ(world.refreshes(), 1);
+  EXPECT_EQ(savedFile()["access_token"], "at-1");
+}
+
+TEST_F(OAuthRefresh, AFailedRefreshGivesTheClientTheUpstreams401) {
+  OAuthWorld world("revoked-elsewhere");
+  world.failRefresh = true;
+  start(world, 3600000, 300);
+  const auto result = chat();
+  EXPECT_EQ(result.status, 401) << result.body;
+  EXPECT_NE(result.body.find("invalid access token"), std::string::npos) << result.body;
+  EXPECT_EQ(world.refreshes(), 1);  // refreshed once, not in a loop
+  EXPECT_EQ(world.rejected(), 1);
+  EXPECT_EQ(savedFile()["access_token"], "at-0");  // nothing written
+}
+
+TEST_F(OAuthRefresh, ConcurrentRejectedRequestsShareOneRefresh) {
+  OAuthWorld world("revoked-elsewhere");
+  world.refreshDelay = std::chrono::milliseconds(300);
+  start(world, 3600000, 300);
+  constexpr int kClients = 8;
+  std::vector<long> statuses(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) clients.emplace_back([&, i] { statuses[i] = chat().status; });
+  for (auto& client : clients) client.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(statuses[i], 200) << "client " << i;
+  EXPECT_EQ(world.refreshes(), 1);
+  // Several met the old token while the refresh was running (a slow machine may let the last
+  // ones start after it, with the new token).
+  EXPECT_GE(world.rejected(), 2);
+  EXPECT_LE(world.rejected(), kClients);
+}
+
+}  // namespace
+}  // namespace llmgate::testing
