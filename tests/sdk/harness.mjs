@@ -134,6 +134,44 @@ export function startAnthropicUpstream() {
   });
 }
 
+/** A Gemini generateContent / streamGenerateContent?alt=sse server (x-goog-api-key auth). */
+export function startGeminiUpstream() {
+  return serve((req, body, res) => {
+    const match = req.url.match(/^\/v1beta\/models\/([^:]+):(generateContent|streamGenerateContent\?alt=sse)$/);
+    if (!match || req.headers['x-goog-api-key'] !== 'upstream-key') {
+      res.writeHead(match ? 400 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 400, message: 'API key not valid. Please pass a valid API key.', status: 'INVALID_ARGUMENT' } }));
+      return;
+    }
+    // The gateway's translation, read back into the shape plan() understands.
+    const last = body.contents[body.contents.length - 1];
+    const result = last.parts.find((p) => p.functionResponse)?.functionResponse.response.result;
+    const text = last.parts.map((p) => p.text ?? '').join('');
+    const messages = [{ role: result ? 'tool' : 'user', content: result ?? text }];
+    const reply = plan({ messages }, body.tools?.[0]?.functionDeclarations?.[0]?.name);
+    if (reply.status) {
+      const status = { rate_limit: 'RESOURCE_EXHAUSTED', invalid_request: 'INVALID_ARGUMENT', overloaded: 'UNAVAILABLE' }[reply.kind];
+      const details = reply.status === 429 ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.2s' }] : [];
+      res.writeHead(reply.status === 529 ? 503 : reply.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: reply.status, message: reply.message, status, details } }));
+      return;
+    }
+    const usageMetadata = { promptTokenCount: 11, candidatesTokenCount: 7, totalTokenCount: 18 };
+    const answer = (parts, finish) => ({
+      candidates: [{ content: { role: 'model', parts }, ...(finish ? { finishReason: 'STOP' } : {}), index: 0 }],
+      usageMetadata, modelVersion: match[1], responseId: 'gemini-resp-1',
+    });
+    const call = reply.tool && { functionCall: { name: reply.tool.name, args: reply.tool.input } };
+    if (match[2] === 'generateContent') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer(call ? [call] : [{ text: reply.text }], true)));
+      return;
+    }
+    const chunks = call ? [answer([call], true)] : reply.text.split(/(?= )/).map((word, i, all) => answer([{ text: word }], i === all.length - 1));
+    sendEvents(res, chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`));
+  });
+}
+
 /** Starts llmgate on a free port with `providers`; resolves to { child, port, stop() }. */
 export function startGateway(providers) {
   const dir = mkdtempSync(path.join(tmpdir(), 'llmgate-sdk-'));
