@@ -264,7 +264,8 @@ void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
       continue;
     }
     json endpoints = json::array();
-    for (const auto& endpoint : runtimes_[i].endpoints) {
+    for (std::size_t e = 0; e < runtimes_[i].endpoints.size(); ++e) {
+      const auto& endpoint = runtimes_[i].endpoints[e];
       const auto state = endpoint->state(now);
       const bool cooling = endpoint->coolingDown(now);
       const bool available = provider.isLocal() || (state != resilience::BreakerState::Open && !cooling);
@@ -279,6 +280,17 @@ void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
       if (!code.empty()) {
         entry["last_error"] = {{"code", code},
                                {"at", std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count()}};
+      }
+      if (const auth::OAuthAccount* account = provider.account(e)) {
+        // When the token expires and how refreshing goes; never the token.
+        const auto oauth = account->status();
+        entry["credential"] = {{"type", "oauth"},
+                               {"expires_in_s", oauth.expiresAtMs == 0 ? json(nullptr)
+                                                                       : json((oauth.expiresAtMs - auth::nowEpochMs()) / 1000)},
+                               {"refreshes", oauth.refreshes}};
+        if (!oauth.lastError.empty()) {
+          entry["credential"]["last_refresh_error"] = {{"message", oauth.lastError}, {"at", oauth.lastErrorAtMs / 1000}};
+        }
       }
       endpoints.push_back(std::move(entry));
     }

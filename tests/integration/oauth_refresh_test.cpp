@@ -137,6 +137,14 @@ TEST_F(OAuthRefresh, AFailedRefreshGivesTheClientTheUpstreams401) {
   EXPECT_EQ(world.refreshes(), 1);  // refreshed once, not in a loop
   EXPECT_EQ(world.rejected(), 1);
   EXPECT_EQ(savedFile()["access_token"], "at-0");  // nothing written
+  // Operators see the failure and the expiry in the detailed health, and no token.
+  const auto health = gateway_->get("/v1/health/detailed");
+  const json credential = json::parse(health.body)["providers"][0]["endpoints"][0]["credential"];
+  EXPECT_EQ(credential["type"], "oauth");
+  EXPECT_NEAR(credential["expires_in_s"].get<double>(), 3600.0, 60.0);
+  EXPECT_EQ(credential["last_refresh_error"]["message"], "refresh endpoint answered HTTP 400");
+  EXPECT_EQ(health.body.find("at-0"), std::string::npos);
+  EXPECT_EQ(health.body.find("rt-0"), std::string::npos);
 }
 
 TEST_F(OAuthRefresh, ConcurrentRejectedRequestsShareOneRefresh) {
