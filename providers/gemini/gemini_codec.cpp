@@ -277,7 +277,9 @@ core::Usage decodeUsage(const json& usage) {
   return out;
 }
 
-core::Result<core::ChatResponse> decodeResponse(const json& body) {
+namespace {
+
+core::Result<core::ChatResponse> decodeResponseUnchecked(const json& body) {
   if (!body.is_object()) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream response is not an object");
   }
@@ -324,7 +326,7 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
   return response;
 }
 
-std::optional<GatewayError> decodeChunk(const json& chunk, StreamState& state, std::vector<core::ChatEvent>& out) {
+std::optional<GatewayError> decodeChunkUnchecked(const json& chunk, StreamState& state, std::vector<core::ChatEvent>& out) {
   if (!chunk.is_object()) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk", "stream chunk is not an object");
   }
@@ -401,6 +403,27 @@ std::optional<GatewayError> decodeChunk(const json& chunk, StreamState& state, s
   return std::nullopt;
 }
 
+}  // namespace
+
+// Upstream bytes may have any shape: a member of an unexpected type is a malformed answer, not a crash.
+core::Result<core::ChatResponse> decodeResponse(const json& body) {
+  try {
+    return decodeResponseUnchecked(body);
+  } catch (const json::exception& error) {
+    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
+                              std::string("upstream response is not a valid GenerateContentResponse: ") + error.what());
+  }
+}
+
+std::optional<GatewayError> decodeChunk(const json& chunk, StreamState& state, std::vector<core::ChatEvent>& out) {
+  try {
+    return decodeChunkUnchecked(chunk, state, out);
+  } catch (const json::exception& error) {
+    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk",
+                              std::string("stream chunk is not a valid GenerateContentResponse: ") + error.what());
+  }
+}
+
 std::optional<GatewayError> finishStream(StreamState& state, std::vector<core::ChatEvent>& out) {
   if (!state.started) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_empty_stream", "upstream stream ended without any chunk");
@@ -413,12 +436,27 @@ std::optional<GatewayError> finishStream(StreamState& state, std::vector<core::C
   return std::nullopt;
 }
 
+namespace {
+void refineError(std::string_view body, GatewayError& error);
+}  // namespace
+
 GatewayError decodeError(int status, std::string_view body) {
   GatewayError error = core::upstreamHttpError(status);
+  try {
+    refineError(body, error);
+  } catch (const json::exception&) {
+    // An error body of an unexpected shape: the status says enough.
+  }
+  return error;
+}
+
+namespace {
+
+void refineError(std::string_view body, GatewayError& error) {
   json parsed = json::parse(body, nullptr, false);
   // streamGenerateContent may wrap the error in an array.
   if (parsed.is_array() && !parsed.empty()) parsed = parsed.front();
-  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) return error;
+  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) return;
   const json& detail = parsed["error"];
   if (auto message = detail.find("message"); message != detail.end() && message->is_string()) {
     error.message = message->get<std::string>();
@@ -441,7 +479,8 @@ GatewayError decodeError(int status, std::string_view body) {
       }
     }
   }
-  return error;
 }
+
+}  // namespace
 
 }  // namespace llmgate::providers::gemini

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "llmgate/providers/provider.hpp"
+
 #include <map>
 
 namespace llmgate::config {
@@ -117,7 +119,11 @@ TEST(Config, ShippedConfigsParse) {
     Config config = loadConfigFile(path, envOf({}));
     EXPECT_FALSE(config.providers.empty()) << path;
     bool mockEnabled = false;
-    for (const auto& provider : config.providers) mockEnabled = mockEnabled || (provider.type == "mock" && provider.enabled);
+    for (const auto& provider : config.providers) {
+      mockEnabled = mockEnabled || (provider.type == "mock" && provider.enabled);
+      // Type-specific keys are checked when the provider is built.
+      EXPECT_NO_THROW(providers::createProvider(provider, provider.name)) << path << ": " << provider.name;
+    }
     EXPECT_TRUE(mockEnabled) << path;
   }
 }
