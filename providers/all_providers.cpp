@@ -3,6 +3,7 @@
 #include "providers/anthropic/anthropic_provider.hpp"
 #include "providers/deepseek/deepseek_provider.hpp"
 #include "providers/gemini/gemini_provider.hpp"
+#include "providers/kiro/kiro_provider.hpp"
 #include "providers/mock/mock_provider.hpp"
 #include "providers/openai/openai_provider.hpp"
 #include "providers/qwen/qwen_provider.hpp"
@@ -15,6 +16,7 @@ const std::vector<ProviderFactory>& allProviderFactories() {
       {"anthropic", anthropic::create},
       {"deepseek", deepseek::create},
       {"gemini", gemini::create},
+      {"kiro", kiro::create},
       {"mock", mock::create},
       {"openai", openai::create},
       {"qwen", qwen::create},

@@ -55,7 +55,7 @@ core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, 
                                   "provider " + name() + " does not send upstream requests");
 }
 
-std::unique_ptr<ResponseDecoder> Provider::makeDecoder(bool) const { return nullptr; }
+std::unique_ptr<ResponseDecoder> Provider::makeDecoder(const core::ChatRequest&) const { return nullptr; }
 
 core::GatewayError Provider::decodeError(int status, std::string_view) const {
   return core::upstreamHttpError(status);

@@ -56,8 +56,8 @@ UpstreamRequest AnthropicProvider::countTokensRequest(std::string body, const Cl
   return UpstreamRequest{base_ + "/v1/messages/count_tokens", headers(false, hints), std::move(body)};
 }
 
-std::unique_ptr<ResponseDecoder> AnthropicProvider::makeDecoder(bool stream) const {
-  if (stream) return std::make_unique<SseDecoder<EventHandler>>();
+std::unique_ptr<ResponseDecoder> AnthropicProvider::makeDecoder(const core::ChatRequest& request) const {
+  if (request.stream) return std::make_unique<SseDecoder<EventHandler>>();
   return std::make_unique<JsonBodyDecoder>(&api::anthropic::decodeResponse);
 }
 

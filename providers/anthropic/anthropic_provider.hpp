@@ -16,7 +16,7 @@ class AnthropicProvider : public Provider {
                                               const ClientHints& hints) const override;
   bool countsTokens() const override { return true; }
   UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const override;
-  std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
+  std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
   std::string authHeader(const std::string& key) const override;
 

@@ -41,8 +41,8 @@ core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequ
   return UpstreamRequest{std::move(url), baseHeaders(request.stream), body.value().dump()};
 }
 
-std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(bool stream) const {
-  if (stream) return std::make_unique<SseDecoder<ChunkHandler>>();
+std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(const core::ChatRequest& request) const {
+  if (request.stream) return std::make_unique<SseDecoder<ChunkHandler>>();
   return std::make_unique<JsonBodyDecoder>(&gemini::decodeResponse);
 }
 

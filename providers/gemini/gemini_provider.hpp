@@ -13,7 +13,7 @@ class GeminiProvider : public Provider {
 
   core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
-  std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
+  std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
 
  protected:

@@ -63,8 +63,8 @@ core::Result<UpstreamRequest> OpenAiProvider::encodeRequest(const core::ChatRequ
   return UpstreamRequest{url_, baseHeaders(request.stream), body.dump()};
 }
 
-std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(bool stream) const {
-  if (stream) return std::make_unique<SseDecoder<ChunkHandler>>();
+std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(const core::ChatRequest& request) const {
+  if (request.stream) return std::make_unique<SseDecoder<ChunkHandler>>();
   return std::make_unique<JsonBodyDecoder>(&api::openai::decodeResponse);
 }
 

@@ -19,7 +19,7 @@ class OpenAiProvider : public Provider {
   UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
   core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
-  std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const override;
+  std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
 
  protected:

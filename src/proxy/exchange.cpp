@@ -165,7 +165,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
     return false;
   }
   mode_ = Mode::Translated;
-  decoder_ = provider->makeDecoder(plan_.request->stream);
+  decoder_ = provider->makeDecoder(*plan_.request);
   out = std::move(encoded.value());
   return true;
 }
@@ -424,7 +424,7 @@ void Exchange::attemptFailed(GatewayError error) {
 
 bool Exchange::refreshRejectedCredential(const GatewayError& error) {
   const auth::OAuthAccount* account = provider_ != nullptr ? provider_->account(credential_) : nullptr;
-  if (account == nullptr || credentialRefreshed_ || contentSent_ || error.kind != ErrorKind::Authentication) {
+  if (account == nullptr || credentialRefreshed_ || contentSent_ || !provider_->credentialRejected(error)) {
     return false;
   }
   // An expired or revoked OAuth token: refresh it once (or wait for the refresh running) and

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/event_stream_writer.hpp"
+
 namespace llmgate::testing {
 namespace {
 
@@ -138,6 +140,36 @@ ScriptedResponse geminiUpstream(const RecordedRequest& request) {
     }
   }
   return ScriptedResponse::sse(events);
+}
+
+ScriptedResponse kiroUpstream(const RecordedRequest& request) {
+  const json body = json::parse(request.body);
+  const json& current = body["conversationState"]["currentMessage"]["userInputMessage"];
+  const json context = current.value("userInputMessageContext", json::object());
+  std::string toolResult;
+  if (context.contains("toolResults")) toolResult = context["toolResults"][0]["content"][0]["text"].get<std::string>();
+  const Answer answer = decide(context.contains("tools") && !context["tools"].empty(), toolResult);
+  std::vector<std::string> frames{eventStreamMessage(stringHeader(":event-type", "initial-response") +
+                                                         stringHeader(":content-type", "application/x-amz-json-1.0") +
+                                                         stringHeader(":message-type", "event"),
+                                                     R"({"conversationId":""})")};
+  if (answer.tool) {
+    const std::string name = context["tools"][0]["toolSpecification"]["name"];
+    for (const char* part : {R"({"ci)", R"(ty":"Pa)", R"(ris"})"}) {
+      frames.push_back(awsEvent("toolUseEvent", json{{"name", name}, {"toolUseId", "tooluse_1"}, {"input", part}}.dump()));
+    }
+    frames.push_back(awsEvent("toolUseEvent", json{{"name", name}, {"toolUseId", "tooluse_1"}, {"stop", true}}.dump()));
+  } else {
+    for (const auto& part : pieces(answer.text)) frames.push_back(awsEvent("assistantResponseEvent", json{{"content", part}}.dump()));
+  }
+  frames.push_back(awsEvent("meteringEvent", R"({"unit":"credit","unitPlural":"credits","usage":0.0123})"));
+  frames.push_back(awsEvent("messageMetadataEvent", R"({"conversationId":"c","tokenUsage":{"uncachedInputTokens":9,"outputTokens":4}})"));
+  frames.push_back(awsEvent("contextUsageEvent", R"({"contextUsagePercentage":1.25})"));
+  ScriptedResponse response;
+  response.headers.emplace_back("Content-Type", "application/vnd.amazon.eventstream");
+  response.chunked = true;
+  response.chunks = std::move(frames);
+  return response;
 }
 
 }  // namespace llmgate::testing

@@ -19,5 +19,8 @@ ScriptedResponse openAiCompatibleUpstream(const RecordedRequest& request);
 ScriptedResponse anthropicUpstream(const RecordedRequest& request);
 /// Gemini generateContent / streamGenerateContent?alt=sse (CRLF event ends).
 ScriptedResponse geminiUpstream(const RecordedRequest& request);
+/// Kiro / CodeWhisperer generateAssistantResponse: AWS event-stream frames with real CRCs;
+/// usage in a messageMetadataEvent.
+ScriptedResponse kiroUpstream(const RecordedRequest& request);
 
 }  // namespace llmgate::testing

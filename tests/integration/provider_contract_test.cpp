@@ -19,7 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-enum class Protocol { OpenAi, Anthropic, Gemini };
+enum class Protocol { OpenAi, Anthropic, Gemini, Kiro };
 
 struct ProviderCase {
   const char* type;  // also the test name
@@ -38,6 +38,7 @@ class ProviderContract : public ::testing::TestWithParam<Contract> {
   void SetUp() override {
     const auto protocol = GetParam().provider.protocol;
     upstream_ = std::make_unique<TestUpstream>(protocol == Protocol::Gemini      ? geminiUpstream
+                                               : protocol == Protocol::Kiro      ? kiroUpstream
                                                : protocol == Protocol::Anthropic ? anthropicUpstream
                                                                                  : openAiCompatibleUpstream);
     gateway_ = std::make_unique<GatewayHarness>(json{{"providers", {providerBlock()}}}.dump());
@@ -57,6 +58,14 @@ class ProviderContract : public ::testing::TestWithParam<Contract> {
     if (type == "deepseek") block.update({{"base_url", root()}, {"api_key", "sk-deep"}});
     if (type == "qwen") block.update({{"base_url", root() + "/compatible-mode/v1"}, {"api_key", "sk-dash"}});
     if (type == "zhipu") block.update({{"base_url", root() + "/api/paas/v4"}, {"api_key", "kid.ksecret"}, {"auth_mode", "jwt"}});
+    if (type == "kiro") {
+      credentials_ = ::testing::TempDir() + "contract_kiro_" + std::to_string(::getpid()) + ".json";
+      std::ofstream(credentials_) << json{{"accessToken", "kiro-at"}, {"refreshToken", "kiro-rt"}, {"authMethod", "social"},
+                                          {"expiresAt", "2099-01-01T00:00:00.000Z"},
+                                          {"profileArn", "arn:aws:codewhisperer:us-east-1:1:profile/T"}}.dump();
+      block.update({{"base_url", root()}, {"credentials", credentials_}, {"social_refresh_url", root() + "/refreshToken"}});
+      block["model_map"] = {{"m", "claude-sonnet-4-5"}};
+    }
     if (type == std::string("qwen-oauth")) {
       credentials_ = ::testing::TempDir() + "contract_qwen_" + std::to_string(::getpid()) + ".json";
       std::ofstream(credentials_) << json{{"access_token", "oauth-at"}, {"refresh_token", "oauth-rt"},
@@ -77,6 +86,7 @@ class ProviderContract : public ::testing::TestWithParam<Contract> {
         {"openai", "/v1/chat/completions"}, {"anthropic", "/v1/messages"},
         {"deepseek", "/chat/completions"},  {"qwen", "/compatible-mode/v1/chat/completions"},
         {"zhipu", "/api/paas/v4/chat/completions"}, {"qwen-oauth", "/v1/chat/completions"},
+        {"kiro", "/generateAssistantResponse"},
         {"gemini", stream ? "/v1beta/models/up-model:streamGenerateContent?alt=sse" : "/v1beta/models/up-model:generateContent"}};
     EXPECT_EQ(sent.target, paths.at(type));
     if (type == "openai") EXPECT_EQ(sent.header("authorization"), "Bearer sk-openai");
@@ -87,6 +97,10 @@ class ProviderContract : public ::testing::TestWithParam<Contract> {
     if (type == "qwen-oauth") {
       EXPECT_EQ(sent.header("authorization"), "Bearer oauth-at");
       EXPECT_EQ(sent.header("x-dashscope-authtype"), "qwen-oauth");
+    }
+    if (type == "kiro") {
+      EXPECT_EQ(sent.header("authorization"), "Bearer kiro-at");
+      EXPECT_FALSE(sent.header("amz-sdk-invocation-id").empty());
     }
     if (type == "zhipu") {
       // A valid JWT for the key: re-signing its own claims gives the same token.
@@ -116,6 +130,21 @@ class ProviderContract : public ::testing::TestWithParam<Contract> {
         for (const auto& message : body["messages"]) EXPECT_NE(message["role"], "system");
         if (toolTurn) EXPECT_EQ(body["messages"][2]["content"].back()["type"], "tool_result");
         break;
+      case Protocol::Kiro: {
+        EXPECT_EQ(body["profileArn"], "arn:aws:codewhisperer:us-east-1:1:profile/T");
+        const json& state = body["conversationState"];
+        const json& current = state["currentMessage"]["userInputMessage"];
+        EXPECT_EQ(current["modelId"], "claude-sonnet-4.5");
+        // No system role: the prompt leads the first user turn.
+        const json& first = state.contains("history") ? state["history"][0]["userInputMessage"] : current;
+        EXPECT_EQ(first["content"].get<std::string>().rfind(std::string(kSystem) + "\n\n", 0), 0u) << first;
+        if (toolTurn) {
+          EXPECT_EQ(state["history"][1]["assistantResponseMessage"]["toolUses"][0]["name"], kToolName);
+          EXPECT_EQ(current["userInputMessageContext"]["toolResults"][0]["toolUseId"],
+                    state["history"][1]["assistantResponseMessage"]["toolUses"][0]["toolUseId"]);
+        }
+        break;
+      }
       case Protocol::Gemini: {
         EXPECT_EQ(body["systemInstruction"]["parts"][0]["text"], kSystem);
         for (const auto& content : body["contents"]) EXPECT_TRUE(content["role"] == "user" || content["role"] == "model");
@@ -221,7 +250,7 @@ TEST_P(ProviderContract, ToolRoundTripWholeAndStreamed) {
 const ProviderCase kProviders[] = {{"openai", Protocol::OpenAi},   {"anthropic", Protocol::Anthropic},
                                    {"gemini", Protocol::Gemini},   {"deepseek", Protocol::OpenAi},
                                    {"qwen", Protocol::OpenAi},     {"qwen-oauth", Protocol::OpenAi},
-                                   {"zhipu", Protocol::OpenAi}};
+                                   {"zhipu", Protocol::OpenAi},    {"kiro", Protocol::Kiro}};
 
 std::vector<Contract> allContracts() {
   std::vector<Contract> out;

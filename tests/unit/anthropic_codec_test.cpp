@@ -49,7 +49,7 @@ const providers::Provider* claude() {
 // Decodes an Anthropic stream (fed in pieces split at `cuts`) with the provider's own decoder.
 core::ChatResponse decodeStream(const std::string& text, const std::vector<std::size_t>& cuts = {},
                                 std::vector<core::ChatEvent>* eventsOut = nullptr) {
-  auto decoder = claude()->makeDecoder(true);
+  auto decoder = claude()->makeDecoder(core::ChatRequest{.stream = true});
   std::vector<core::ChatEvent> events;
   std::size_t from = 0;
   for (std::size_t cut : cuts) {
@@ -341,13 +341,13 @@ TEST(AnthropicErrors, ShapeTypesAndUpstreamDecoding) {
 }
 
 TEST(AnthropicStream, ErrorEventAfterHttp200IsAnError) {
-  auto decoder = claude()->makeDecoder(true);
+  auto decoder = claude()->makeDecoder(core::ChatRequest{.stream = true});
   std::vector<core::ChatEvent> events;
   auto error = decoder->feed("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", events);
   ASSERT_TRUE(error);
   EXPECT_EQ(error->status, 529);
   EXPECT_EQ(error->message, "Overloaded");
-  auto truncated = claude()->makeDecoder(true);
+  auto truncated = claude()->makeDecoder(core::ChatRequest{.stream = true});
   truncated->feed("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":1}}}\n\n", events);
   auto end = truncated->finish(events);
   ASSERT_TRUE(end);

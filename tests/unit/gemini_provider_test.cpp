@@ -155,7 +155,7 @@ TEST(GeminiProvider, StreamsTextAsItArrivesAndSeesCutStreams) {
                             "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":1},\"responseId\":\"r1\"}\r\n\r\n";
   const std::string last = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]},\"finishReason\":\"MAX_TOKENS\",\"index\":0}],"
                            "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2},\"responseId\":\"r1\"}\r\n\r\n";
-  auto decoder = provider->makeDecoder(true);
+  auto decoder = provider->makeDecoder(core::ChatRequest{.stream = true});
   std::vector<core::ChatEvent> events;
   ASSERT_FALSE(decoder->feed(first, events));
   ASSERT_EQ(events.size(), 2u);  // start + the first text, before the stream goes on

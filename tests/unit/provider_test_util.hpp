@@ -34,7 +34,7 @@ struct Decoded {
 inline Decoded decodeWith(const providers::Provider& provider, bool stream, const std::string& body,
                           const std::vector<std::size_t>& cuts = {}) {
   Decoded out;
-  auto decoder = provider.makeDecoder(stream);
+  auto decoder = provider.makeDecoder(core::ChatRequest{.stream = stream});
   std::size_t from = 0;
   std::vector<std::size_t> ends = cuts;
   ends.push_back(body.size());

@@ -80,8 +80,14 @@ class Provider {
   /// The request for a count_tokens body (model already rewritten); only when countsTokens().
   virtual UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const;
 
-  /// IR path: a decoder for the upstream's response body.
-  virtual std::unique_ptr<ResponseDecoder> makeDecoder(bool stream) const;
+  /// IR path: a decoder for the upstream's answer to `request` (streamed when request.stream).
+  virtual std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const;
+
+  /// Whether `error` says the credential itself was refused (expired or revoked), so that an
+  /// OAuth credential is refreshed and the request retried. Default: a 401.
+  virtual bool credentialRejected(const core::GatewayError& error) const {
+    return error.kind == core::ErrorKind::Authentication;
+  }
 
   /// How many credentials this provider has; each is an endpoint with its own health. One per
   /// API key (one when there is none), one per OAuth account for providers that use them.
