@@ -462,7 +462,6 @@ void refineError(std::string_view body, GatewayError& error) {
     error.message = message->get<std::string>();
   }
   if (auto rpcStatus = detail.find("status"); rpcStatus != detail.end() && rpcStatus->is_string()) {
-    error.upstreamType = rpcStatus->get<std::string>();
     std::string code = rpcStatus->get<std::string>();
     for (auto& c : code) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     error.code = code;

@@ -34,7 +34,7 @@ GatewayError exceptionError(std::string_view exceptionType, std::string_view mes
   else if (httpStatus != 0) kind = core::upstreamHttpError(httpStatus).kind;
   GatewayError error = GatewayError::make(kind, exceptionType.empty() ? "upstream_error" : std::string(exceptionType),
                                           message.empty() ? "kiro returned " + std::string(exceptionType) : std::string(message));
-  error.upstreamType = std::string(exceptionType);
+  // The exception name travels as the code; `type` stays one the client's dialect knows.
   if (httpStatus != 0) error.status = httpStatus;
   return error;
 }
