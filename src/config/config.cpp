@@ -223,7 +223,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   substituteTree(root, "", env, missing);
 
   JsonReader top(root, "");
-  top.rejectUnknownKeys({"server", "log", "upstream", "auth", "providers", "aliases", "routes"});
+  top.rejectUnknownKeys({"server", "log", "upstream", "conversion_cache", "auth", "providers", "aliases", "routes"});
   Config config;
 
   // Missing variables outside a provider block have no safe meaning.
@@ -271,6 +271,15 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     config.upstream.maxCachedConnections =
         reader.integer("max_cached_connections", config.upstream.maxCachedConnections, 1, 100000);
     config.upstream.idleSeconds = reader.integer("idle_seconds", config.upstream.idleSeconds, 1, 86400);
+  }
+  if (const json* cache = top.find("conversion_cache")) {
+    if (!cache->is_object()) top.fail("conversion_cache", "expected object");
+    JsonReader reader(*cache, "conversion_cache");
+    reader.rejectUnknownKeys({"entries", "max_body_bytes"});
+    auto& c = config.conversionCache;
+    c.entries = static_cast<std::size_t>(reader.integer("entries", static_cast<std::int64_t>(c.entries), 0, 1000000));
+    c.maxBodyBytes = static_cast<std::size_t>(
+        reader.integer("max_body_bytes", static_cast<std::int64_t>(c.maxBodyBytes), 0, 64LL * 1024 * 1024));
   }
   if (const json* auth = top.find("auth")) {
     if (!auth->is_object()) top.fail("auth", "expected object");

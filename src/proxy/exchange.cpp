@@ -156,7 +156,8 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
     out = provider->passthroughRequest(std::move(body), plan_.clientStream, plan_.hints);
     return true;
   }
-  auto encoded = provider->encodeRequest(*plan_.request, target.upstreamModel, plan_.hints);
+  auto encoded = gateway_.conversionCache().convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
+                                                    target.upstreamModel, plan_.hints);
   if (!encoded.ok()) {
     // Not the endpoint's fault: no verdict on its health.
     endpoint_->release();

@@ -64,6 +64,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config)
     }
   }
   refresher_ = std::make_unique<auth::TokenRefresher>(std::move(accounts), config_->upstream);
+  conversions_ = std::make_unique<ConversionCache>(config_->conversionCache);
 }
 
 Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) {
@@ -298,9 +299,13 @@ void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
     providers.push_back(std::move(item));
   }
   const char* status = !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
+  const auto cache = conversions_->stats();
   json body{{"status", status},
             {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(now - startedAt_).count()},
-            {"providers", std::move(providers)}};
+            {"providers", std::move(providers)},
+            {"conversion_cache",
+             {{"entries", cache.size}, {"capacity", cache.capacity}, {"hits", cache.hits}, {"misses", cache.misses},
+              {"evictions", cache.evictions}}}};
   sink.sendResponse(anyAvailable ? 200 : 503, kJson, body.dump());
 }
 

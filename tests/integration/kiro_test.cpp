@@ -139,5 +139,20 @@ TEST_F(Kiro, ARejectedTokenIsRefreshedOnceAndTheRequestRetried) {
   EXPECT_EQ(saved["profileArn"], "arn:test");
 }
 
+TEST_F(Kiro, ARepeatedRequestReusesItsConversion) {
+  TestUpstream upstream([&](const RecordedRequest&) { return frames({awsEvent("assistantResponseEvent", R"({"content":"ok"})")}); });
+  auto gateway = start(upstream, credential("a", "at-a"));
+  ASSERT_EQ(gateway->post("/v1/chat/completions", kWhole).status, 200);
+  ASSERT_EQ(gateway->post("/v1/chat/completions", kWhole).status, 200);
+  const auto requests = upstream.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].body, requests[1].body);  // the cached conversion, credentials added again
+  EXPECT_NE(requests[0].header("amz-sdk-invocation-id"), requests[1].header("amz-sdk-invocation-id"));
+  const json cache = json::parse(gateway->get("/v1/health/detailed").body)["conversion_cache"];
+  EXPECT_EQ(cache["hits"], 1);
+  EXPECT_EQ(cache["misses"], 1);
+  EXPECT_EQ(cache["capacity"], 100);
+}
+
 }  // namespace
 }  // namespace llmgate::testing

@@ -87,6 +87,12 @@ struct UpstreamPoolConfig {
   std::int64_t idleSeconds = 90;           ///< a pooled connection older than this is not reused
 };
 
+/// The cache of translated upstream requests (proxy/conversion_cache.hpp).
+struct ConversionCacheConfig {
+  std::size_t entries = 100;              ///< 0 turns it off
+  std::size_t maxBodyBytes = 256 * 1024;  ///< larger client bodies are converted every time
+};
+
 struct LogConfig {
   std::string level = "info";
   std::string format = "text";  ///< text | json
@@ -102,6 +108,7 @@ struct Config {
   ServerConfig server;
   LogConfig log;
   UpstreamPoolConfig upstream;
+  ConversionCacheConfig conversionCache;
   std::vector<std::string> apiKeys;  ///< gateway keys; empty = auth off
   std::vector<ProviderConfig> providers;
   std::map<std::string, std::string> aliases;  ///< alias -> model or provider/model

@@ -10,6 +10,7 @@
 #include "llmgate/auth/token_refresher.hpp"
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
+#include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
 #include "llmgate/resilience/policy.hpp"
@@ -52,6 +53,7 @@ class Gateway : public server::RequestHandler {
   boost::asio::io_context& loop(std::size_t worker) { return *loops_[worker]; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   auth::TokenRefresher& tokenRefresher() { return *refresher_; }
+  ConversionCache& conversionCache() { return *conversions_; }
 
  private:
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
@@ -93,6 +95,7 @@ class Gateway : public server::RequestHandler {
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
   std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
   std::unique_ptr<auth::TokenRefresher> refresher_;
+  std::unique_ptr<ConversionCache> conversions_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 
