@@ -1,21 +1,27 @@
 // Micro benchmarks of the per-request and per-chunk work, each next to a baseline measured in
 // the same run (scripts/bench.sh prints the ratios).
 #include <benchmark/benchmark.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
+#include "llmgate/config/config.hpp"
 #include "llmgate/core/json_field.hpp"
+#include "llmgate/proxy/conversion_cache.hpp"
+#include "llmgate/stream/event_stream_parser.hpp"
 #include "llmgate/stream/sse_parser.hpp"
+#include "providers/kiro/kiro_stream.hpp"
 
 namespace {
 
 using nlohmann::json;
 
-std::string readFixture(const std::string& name) {
-  std::ifstream file(std::string(LLMGATE_FIXTURES_DIR) + "/openai/" + name, std::ios::binary);
+std::string readFixture(const std::string& name, const std::string& dir = "openai") {
+  std::ifstream file(std::string(LLMGATE_FIXTURES_DIR) + "/" + dir + "/" + name, std::ios::binary);
   std::ostringstream out;
   out << file.rdbuf();
   return out.str();
@@ -137,6 +143,145 @@ void BM_StreamEncoderBaselineJsonDom(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 100);
 }
 BENCHMARK(BM_StreamEncoderBaselineJsonDom);
+
+// ---- AWS event stream (Kiro) ---------------------------------------------------------------
+
+void appendU32(std::string& out, std::uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((value >> shift) & 0xff);
+}
+
+// A Kiro-like answer: the captured frames plus 200 text frames built the same way (real CRCs).
+const std::string& eventStream() {
+  static const std::string bytes = [] {
+    std::string all = readFixture("q_cli_capture06_first3frames.bin", "kiro");
+    auto header = [](const std::string& name, const std::string& value) {
+      std::string out(1, static_cast<char>(name.size()));
+      out += name;
+      out += '\x07';
+      out += static_cast<char>(value.size() >> 8);
+      out += static_cast<char>(value.size() & 0xff);
+      return out + value;
+    };
+    const std::string headers = header(":event-type", "assistantResponseEvent") +
+                                header(":content-type", "application/json") + header(":message-type", "event");
+    for (int i = 0; i < 200; ++i) {
+      const std::string payload = R"({"content":"token )" + std::to_string(i) + R"( of a streamed answer"})";
+      std::string frame;
+      appendU32(frame, static_cast<std::uint32_t>(16 + headers.size() + payload.size()));
+      appendU32(frame, static_cast<std::uint32_t>(headers.size()));
+      appendU32(frame, static_cast<std::uint32_t>(::crc32(0, reinterpret_cast<const Bytef*>(frame.data()), 8)));
+      frame += headers + payload;
+      appendU32(frame, static_cast<std::uint32_t>(::crc32(0, reinterpret_cast<const Bytef*>(frame.data()), frame.size())));
+      all += frame;
+    }
+    return all;
+  }();
+  return bytes;
+}
+
+// Baseline: the CRC32 pass every correct decoder must make over the bytes (zlib's crc32).
+void BM_EventStreamBaselineCrcOnly(benchmark::State& state) {
+  const std::string& bytes = eventStream();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(::crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+}
+BENCHMARK(BM_EventStreamBaselineCrcOnly);
+
+// The decoder (both CRCs checked, headers parsed), fed in network-sized reads.
+void BM_EventStreamParser(benchmark::State& state) {
+  const std::string& bytes = eventStream();
+  const std::size_t piece = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    llmgate::stream::EventStreamParser parser;
+    std::size_t messages = 0;
+    for (std::size_t at = 0; at < bytes.size(); at += piece) {
+      parser.feed(std::string_view(bytes).substr(at, piece), [&](const llmgate::stream::EventStreamMessage&) { ++messages; });
+    }
+    benchmark::DoNotOptimize(messages);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+}
+BENCHMARK(BM_EventStreamParser)->Arg(64)->Arg(16384);
+
+// The whole Kiro answer path: frames to IR events (JSON payloads parsed).
+void BM_KiroDecoderToEvents(benchmark::State& state) {
+  const std::string& bytes = eventStream();
+  const auto request = llmgate::api::openai::decodeRequest(json::parse(requestBody())).value();
+  for (auto _ : state) {
+    llmgate::providers::kiro::KiroDecoder decoder(request, 200000);
+    std::vector<llmgate::core::ChatEvent> events;
+    decoder.feed(bytes, events);
+    decoder.finish(events);
+    benchmark::DoNotOptimize(events.size());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+}
+BENCHMARK(BM_KiroDecoderToEvents);
+
+// ---- conversions: IR to each upstream, and the cache in front of them ----------------------
+
+std::unique_ptr<llmgate::providers::Provider> makeProvider(const json& block) {
+  auto config = llmgate::config::parseConfig(json{{"providers", {block}}}.dump(), [](const std::string&) { return std::nullopt; });
+  return llmgate::providers::createProvider(config.providers[0], "providers[0]");
+}
+
+const std::vector<std::unique_ptr<llmgate::providers::Provider>>& encodeTargets() {
+  static const auto providers = [] {
+    std::vector<std::unique_ptr<llmgate::providers::Provider>> out;
+    out.push_back(makeProvider({{"name", "openai"}, {"type", "openai"}}));
+    out.push_back(makeProvider({{"name", "anthropic"}, {"type", "anthropic"}}));
+    out.push_back(makeProvider({{"name", "gemini"}, {"type", "gemini"}}));
+    return out;
+  }();
+  return providers;
+}
+
+// IR -> upstream body for OpenAI, Anthropic and Gemini (arg = index), 8 KiB request.
+void BM_EncodeRequest(benchmark::State& state) {
+  const auto request = llmgate::api::openai::decodeRequest(json::parse(requestBody())).value();
+  const auto& provider = *encodeTargets()[static_cast<std::size_t>(state.range(0))];
+  state.SetLabel(provider.name());
+  for (auto _ : state) {
+    auto encoded = provider.encodeRequest(request, "model", {});
+    benchmark::DoNotOptimize(encoded.ok());
+  }
+}
+BENCHMARK(BM_EncodeRequest)->Arg(0)->Arg(1)->Arg(2);
+
+void BM_AnthropicDecodeRequest(benchmark::State& state) {
+  const auto request = llmgate::api::openai::decodeRequest(json::parse(requestBody())).value();
+  const std::string body = llmgate::api::anthropic::encodeRequest(request, "claude", 1024).dump();
+  for (auto _ : state) {
+    auto decoded = llmgate::api::anthropic::decodeRequest(json::parse(body));
+    benchmark::DoNotOptimize(decoded.ok());
+  }
+}
+BENCHMARK(BM_AnthropicDecodeRequest);
+
+// The conversion of an 8 KiB OpenAI request for Gemini: every time (a miss) ...
+void BM_ConversionCacheMiss(benchmark::State& state) {
+  const auto request = llmgate::api::openai::decodeRequest(json::parse(requestBody())).value();
+  llmgate::proxy::ConversionCache cache(llmgate::config::ConversionCacheConfig{0, 1 << 20});
+  for (auto _ : state) {
+    auto encoded = cache.convert(*encodeTargets()[2], llmgate::core::Dialect::OpenAi, requestBody(), request, "gemini", {});
+    benchmark::DoNotOptimize(encoded.ok());
+  }
+}
+BENCHMARK(BM_ConversionCacheMiss);
+
+// ... and from the cache (full-body key comparison and a copy of the stored request).
+void BM_ConversionCacheHit(benchmark::State& state) {
+  const auto request = llmgate::api::openai::decodeRequest(json::parse(requestBody())).value();
+  llmgate::proxy::ConversionCache cache(llmgate::config::ConversionCacheConfig{});
+  cache.convert(*encodeTargets()[2], llmgate::core::Dialect::OpenAi, requestBody(), request, "gemini", {});
+  for (auto _ : state) {
+    auto encoded = cache.convert(*encodeTargets()[2], llmgate::core::Dialect::OpenAi, requestBody(), request, "gemini", {});
+    benchmark::DoNotOptimize(encoded.ok());
+  }
+}
+BENCHMARK(BM_ConversionCacheHit);
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,6 +170,63 @@ export function startGeminiUpstream() {
     }
     const chunks = call ? [answer([call], true)] : reply.text.split(/(?= )/).map((word, i, all) => answer([{ text: word }], i === all.length - 1));
     sendEvents(res, chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`));
+  });
+}
+
+// One AWS event-stream message (big-endian lengths, zlib CRC32s) with string headers.
+function awsFrame(headers, payload) {
+  const encoded = Buffer.concat(Object.entries(headers).map(([name, value]) => {
+    const n = Buffer.from(name);
+    const v = Buffer.from(value);
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(v.length);
+    return Buffer.concat([Buffer.from([n.length]), n, Buffer.from([7]), length, v]);
+  }));
+  const body = Buffer.from(payload);
+  const prelude = Buffer.alloc(12);
+  prelude.writeUInt32BE(16 + encoded.length + body.length, 0);
+  prelude.writeUInt32BE(encoded.length, 4);
+  prelude.writeUInt32BE(crc32(prelude.subarray(0, 8)), 8);
+  const message = Buffer.concat([prelude, encoded, body]);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32BE(crc32(message));
+  return Buffer.concat([message, tail]);
+}
+
+const kiroEvent = (type, payload) => awsFrame({ ':event-type': type, ':content-type': 'application/json', ':message-type': 'event' }, JSON.stringify(payload));
+
+/** A CodeWhisperer generateAssistantResponse server answering in genuine event-stream frames. */
+export function startKiroUpstream() {
+  return serve((req, body, res) => {
+    if (req.url !== '/generateAssistantResponse' || req.headers.authorization !== 'Bearer kiro-token') {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'The bearer token included in the request is invalid.', reason: null }));
+      return;
+    }
+    const current = body.conversationState.currentMessage.userInputMessage;
+    const context = current.userInputMessageContext ?? {};
+    const result = context.toolResults?.[0]?.content?.[0]?.text;
+    const messages = [{ role: result ? 'tool' : 'user', content: result ?? current.content }];
+    const reply = plan({ messages }, context.tools?.[0]?.toolSpecification?.name);
+    const frames = [];
+    if (reply.status === 429) {
+      frames.push(awsFrame({ ':exception-type': 'ThrottlingException', ':content-type': 'application/json', ':message-type': 'exception' },
+        JSON.stringify({ message: reply.message })));
+    } else if (reply.status) {
+      frames.push(awsFrame({ ':exception-type': 'ValidationException', ':content-type': 'application/json', ':message-type': 'exception' },
+        JSON.stringify({ message: reply.message })));
+    } else if (reply.tool) {
+      const input = JSON.stringify(reply.tool.input);
+      for (const part of [input.slice(0, 5), input.slice(5)]) frames.push(kiroEvent('toolUseEvent', { name: reply.tool.name, toolUseId: 'tooluse_up_1', input: part }));
+      frames.push(kiroEvent('toolUseEvent', { name: reply.tool.name, toolUseId: 'tooluse_up_1', stop: true }));
+    } else {
+      for (const word of reply.text.split(/(?= )/)) frames.push(kiroEvent('assistantResponseEvent', { content: word }));
+    }
+    frames.push(kiroEvent('messageMetadataEvent', { tokenUsage: { uncachedInputTokens: 11, outputTokens: 7 } }));
+    res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+    let i = 0;
+    const next = () => (i < frames.length ? (res.write(frames[i++]), setTimeout(next, 2)) : res.end());
+    next();
   });
 }
 
