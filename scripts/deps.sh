@@ -6,6 +6,7 @@ packages=(
   libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
+  prometheus  # promtool checks the /metrics exposition in the tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -52,9 +52,9 @@ std::string formatIsoTime(std::int64_t epochMs) {
   const std::time_t seconds = static_cast<std::time_t>(epochMs / 1000);
   std::tm tm{};
   ::gmtime_r(&seconds, &tm);
-  char out[40];
+  char out[96];
   std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(epochMs % 1000));
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(((epochMs % 1000) + 1000) % 1000));
   return out;
 }
 

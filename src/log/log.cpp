@@ -43,11 +43,18 @@ void access(const AccessRecord& r) {
   const auto level = r.quiet ? spdlog::level::debug : spdlog::level::info;
   if (!spdlog::should_log(level)) return;
   if (!gJson) {
+    std::string stages;
+    if (r.attempts > 0) {
+      stages = fmt::format(" routed_ms={:.2f} convert_ms={:.2f} upstream_connect_ms={:.2f} upstream_ttfb_ms={:.2f} "
+                           "upstream_ms={:.2f} overhead_ms={:.2f} attempts={}",
+                           r.routedMs, r.convertMs, r.upstreamConnectMs, r.upstreamFirstByteMs, r.upstreamMs, r.overheadMs(),
+                           r.attempts);
+    }
     spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
-                 "ttfb_ms={:.2f} tokens_in={} tokens_out={} request_id={}{}{}",
+                 "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}",
                  r.method, r.path, r.status, r.model.empty() ? "-" : r.model, r.provider.empty() ? "-" : r.provider,
-                 r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens, r.requestId,
-                 r.errorCode.empty() ? "" : " error=", r.errorCode);
+                 r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens, stages,
+                 r.requestId, r.errorCode.empty() ? "" : " error=", r.errorCode);
     return;
   }
   std::string line = "{\"level\":";
@@ -64,6 +71,12 @@ void access(const AccessRecord& r) {
   line += fmt::format(",\"stream\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.2f},\"ttfb_ms\":{:.2f},"
                       "\"tokens_in\":{},\"tokens_out\":{}",
                       r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens);
+  if (r.attempts > 0) {
+    line += fmt::format(",\"routed_ms\":{:.2f},\"convert_ms\":{:.2f},\"upstream_connect_ms\":{:.2f},"
+                        "\"upstream_ttfb_ms\":{:.2f},\"upstream_ms\":{:.2f},\"overhead_ms\":{:.2f},\"attempts\":{}",
+                        r.routedMs, r.convertMs, r.upstreamConnectMs, r.upstreamFirstByteMs, r.upstreamMs, r.overheadMs(),
+                        r.attempts);
+  }
   line += ",\"request_id\":";
   core::appendJsonString(line, r.requestId);
   if (!r.errorCode.empty()) {

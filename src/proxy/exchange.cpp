@@ -48,7 +48,39 @@ Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server:
       timer_(gateway.loop(worker)),
       keepalive_(gateway.loop(worker)) {}
 
+Exchange::~Exchange() {
+  if (countedAsStream_) gateway_.metrics().activeStreams.add(-1);
+}
+
+double Exchange::sinceReceived() const {
+  return std::chrono::duration<double, std::milli>(Clock::now() - plan_.receivedAt).count();
+}
+
+void Exchange::endUpstreamWait() {
+  if (!waitingOnUpstream_) return;
+  waitingOnUpstream_ = false;
+  sink_->log().upstreamMs += std::chrono::duration<double, std::milli>(Clock::now() - attemptStarted_).count();
+}
+
+server::HeaderList Exchange::timingHeaders(server::HeaderList headers) const {
+  // RFC-less but de facto (W3C Server Timing): durations in ms, readable in browser dev tools.
+  const auto& log = sink_->log();
+  double upstream = log.upstreamMs;
+  if (waitingOnUpstream_) upstream += std::chrono::duration<double, std::milli>(Clock::now() - attemptStarted_).count();
+  std::string value = fmt::format("route;dur={:.3f}", std::max(0.0, log.routedMs));
+  if (log.convertMs >= 0) value += fmt::format(", convert;dur={:.3f}", log.convertMs);
+  if (log.upstreamConnectMs > 0) value += fmt::format(", upstream-connect;dur={:.3f}", log.upstreamConnectMs);
+  if (log.attempts > 0) value += fmt::format(", upstream;dur={:.3f}", upstream);
+  value += fmt::format(", gateway;dur={:.3f}", std::max(0.0, sinceReceived() - upstream));
+  headers.emplace_back("server-timing", std::move(value));
+  return headers;
+}
+
 void Exchange::start() {
+  if (plan_.clientStream) {
+    countedAsStream_ = true;
+    gateway_.metrics().activeStreams.add(1);
+  }
   sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
   if (plan_.clientStream && gateway_.config().streamKeepaliveMs > 0) armKeepalive();
   runAttempt();
@@ -59,7 +91,7 @@ void Exchange::armKeepalive() {
   keepalive_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->done_ || self->contentSent_) return;
     // An SSE comment: clients skip it, intermediaries see a live connection.
-    if (!self->sink_->started()) self->sink_->startStream(200, "text/event-stream");
+    if (!self->sink_->started()) self->sink_->startStream(200, "text/event-stream", self->timingHeaders());
     self->sink_->writeChunk(": keep-alive\n\n");
     self->armKeepalive();
   });
@@ -91,6 +123,7 @@ void Exchange::runAttempt() {
   if (!tried_[currentCandidate_]) gateway_.retryBudget(*plan_.candidates[currentCandidate_].provider).recordRequest();
   tried_[currentCandidate_] = true;
   ++attempts_;
+  sink_->log().attempts = attempts_;
   const routing::Target& target = plan_.candidates[currentCandidate_];
   provider_ = target.provider;
   sink_->log().provider = provider_->name();
@@ -130,6 +163,7 @@ void Exchange::runAttempt() {
   out.timeouts.idle = Millis(t.idleMs);
   out.timeouts.total = Millis(upstreamStream ? t.streamTotalMs : t.totalMs);
   attemptStarted_ = Clock::now();
+  waitingOnUpstream_ = true;
   if (plan_.deadline) {
     // No attempt may outlive the request's deadline.
     const auto left = std::max(Millis(1), std::chrono::duration_cast<Millis>(*plan_.deadline - attemptStarted_));
@@ -156,8 +190,11 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
     out = provider->passthroughRequest(std::move(body), plan_.clientStream, plan_.hints);
     return true;
   }
+  const auto converting = Clock::now();
   auto encoded = gateway_.conversionCache().convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
                                                     target.upstreamModel, plan_.hints);
+  auto& log = sink_->log();
+  log.convertMs = std::max(0.0, log.convertMs) + std::chrono::duration<double, std::milli>(Clock::now() - converting).count();
   if (!encoded.ok()) {
     // Not the endpoint's fault: no verdict on its health.
     endpoint_->release();
@@ -174,7 +211,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
 void Exchange::startLocal(providers::LocalReply reply) {
   local_ = std::move(reply);
   localNext_ = 0;
-  if (plan_.clientStream) sink_->startStream(200, "text/event-stream");
+  if (plan_.clientStream) sink_->startStream(200, "text/event-stream", timingHeaders());
   timer_.expires_after(local_->firstEventDelay);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->playLocal();
@@ -215,6 +252,8 @@ void Exchange::onResponseHead(const upstream::ResponseHead& head) {
   if (done_) return;
   upstreamStatus_ = head.status;
   timeToFirstByte_ = std::chrono::duration_cast<Millis>(Clock::now() - attemptStarted_);
+  sink_->log().upstreamFirstByteMs = sinceReceived();
+  sink_->log().upstreamConnectMs = head.connectMs;
   upstreamContentType_ = std::string(head.header("content-type"));
   if (head.status < 200 || head.status >= 300) {
     upstreamFailed_ = true;
@@ -224,9 +263,11 @@ void Exchange::onResponseHead(const upstream::ResponseHead& head) {
   }
   if (plan_.clientStream) {
     const bool eventStream = upstreamContentType_.rfind("text/event-stream", 0) == 0;
-    sink_->startStream(200, mode_ == Mode::Passthrough && !eventStream && !upstreamContentType_.empty()
-                                ? upstreamContentType_
-                                : std::string("text/event-stream"));
+    sink_->startStream(200,
+                       mode_ == Mode::Passthrough && !eventStream && !upstreamContentType_.empty()
+                           ? upstreamContentType_
+                           : std::string("text/event-stream"),
+                       timingHeaders());
   }
 }
 
@@ -296,6 +337,7 @@ void Exchange::applyBackpressure() {
 void Exchange::onComplete(std::error_code ec) {
   if (done_) return;
   transfer_.reset();
+  endUpstreamWait();
   if (ec) {
     attemptFailed(upstream::classify(ec, upstreamStatus_ != 0));
     return;
@@ -331,7 +373,7 @@ void Exchange::onComplete(std::error_code ec) {
       }
       sink_->sendResponse(static_cast<int>(upstreamStatus_),
                           upstreamContentType_.empty() ? std::string_view("application/json") : upstreamContentType_,
-                          std::move(buffered_));
+                          std::move(buffered_), timingHeaders());
     }
     return;
   }
@@ -362,6 +404,7 @@ void Exchange::releaseEndpoint(const GatewayError* failure) {
 
 void Exchange::attemptFailed(GatewayError error) {
   if (done_) return;
+  endUpstreamWait();
   if (transfer_) {
     transfer_->cancel();
     transfer_.reset();
@@ -381,7 +424,8 @@ void Exchange::attemptFailed(GatewayError error) {
       sink_->log().errorCode = "upstream_http_" + std::to_string(upstreamStatus_);
       server::HeaderList headers;
       if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
-      sink_->sendResponse(static_cast<int>(upstreamStatus_), "application/json", std::move(buffered_), headers);
+      sink_->sendResponse(static_cast<int>(upstreamStatus_), "application/json", std::move(buffered_),
+                          timingHeaders(std::move(headers)));
       return;
     }
     fail(std::move(error));
@@ -412,6 +456,9 @@ void Exchange::attemptFailed(GatewayError error) {
     fail(std::move(error));
     return;
   }
+  const auto* next = plan_.candidates[nextCandidate_].provider;
+  gateway_.metrics().retries.with({next->name()}).add();
+  if (next != provider_) gateway_.metrics().fallbacks.with({provider_->name(), next->name()}).add();
   log::message(spdlog::level::info, "request " + plan_.requestId + ": attempt " + std::to_string(attempts_) + " on " +
                                         provider_->name() + " failed (" + error.code + "); retrying on " +
                                         plan_.candidates[nextCandidate_].provider->name() + " in " +
@@ -516,11 +563,12 @@ void Exchange::finishClient() {
   if (response.id.empty()) response.id = defaultId();
   if (response.model.empty()) response.model = plan_.clientModel;
   if (response.choices.empty()) response.choices.push_back(core::Choice{});
-  sink_->sendResponse(200, "application/json", api::encodeResponse(plan_.dialect, response));
+  sink_->sendResponse(200, "application/json", api::encodeResponse(plan_.dialect, response), timingHeaders());
 }
 
 void Exchange::fail(GatewayError error) {
   if (done_) return;
+  endUpstreamWait();
   done_ = true;
   keepalive_.cancel();
   if (transfer_) {
@@ -531,7 +579,8 @@ void Exchange::fail(GatewayError error) {
   if (!sink_->started()) {
     server::HeaderList headers;
     if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
-    sink_->sendResponse(error.status, "application/json", api::encodeError(plan_.dialect, error), headers);
+    sink_->sendResponse(error.status, "application/json", api::encodeError(plan_.dialect, error),
+                        timingHeaders(std::move(headers)));
     return;
   }
   // The stream has begun: the error travels inside it, as the SDKs expect.
@@ -546,6 +595,7 @@ void Exchange::fail(GatewayError error) {
 
 void Exchange::cancel() {
   if (done_) return;
+  endUpstreamWait();
   done_ = true;
   if (transfer_) {
     transfer_->cancel();

@@ -192,18 +192,25 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
     sink->sendResponse(200, kJson, R"({"status":"ok"})");
     return;
   }
-  enum class Endpoint { Chat, Messages, CountTokens, Models, HealthDetailed };
+  if (path == "/metrics" && method == "GET") {
+    // Open like /health, as scrapers expect: counts and latencies only, never keys or bodies.
+    handleMetrics(*sink);
+    return;
+  }
+  enum class Endpoint { Chat, Messages, CountTokens, Models, HealthDetailed, Performance };
   std::optional<Endpoint> endpoint;
   if (path == "/v1/chat/completions") endpoint = Endpoint::Chat;
   if (path == "/v1/messages") endpoint = Endpoint::Messages;
   if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
   if (path == "/v1/models") endpoint = Endpoint::Models;
   if (path == "/v1/health/detailed") endpoint = Endpoint::HealthDetailed;
+  if (path == "/v1/performance") endpoint = Endpoint::Performance;
   if (!endpoint) {
     sendError(request, *sink, GatewayError::make(ErrorKind::NotFound, "not_found", "no route for " + std::string(path)));
     return;
   }
-  const std::string_view wanted = *endpoint == Endpoint::Models || *endpoint == Endpoint::HealthDetailed ? "GET" : "POST";
+  const bool read = *endpoint == Endpoint::Models || *endpoint == Endpoint::HealthDetailed || *endpoint == Endpoint::Performance;
+  const std::string_view wanted = read ? "GET" : "POST";
   if (method != wanted) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "method_not_allowed",
                                     std::string(method) + " is not allowed on " + std::string(path));
@@ -222,6 +229,7 @@ void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::R
     case Endpoint::Messages: handleChat(request, std::move(sink), worker, core::Dialect::Anthropic); return;
     case Endpoint::CountTokens: handleCountTokens(request, std::move(sink), worker); return;
     case Endpoint::HealthDetailed: handleHealthDetailed(*sink); return;
+    case Endpoint::Performance: handlePerformance(request, *sink); return;
     case Endpoint::Models:
       // Anthropic's SDKs send anthropic-version and expect their own list shape.
       handleModels(*sink, request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic);
@@ -309,6 +317,100 @@ void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
   sink.sendResponse(anyAvailable ? 200 : 503, kJson, body.dump());
 }
 
+void Gateway::handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink) {
+  sink.log().quiet = true;
+  std::int64_t seconds = 60;
+  if (auto given = request.queryParameter("window"); !given.empty()) {
+    auto [end, ec] = std::from_chars(given.data(), given.data() + given.size(), seconds);
+    if (ec != std::errc() || end != given.data() + given.size() || seconds < 1 || seconds > 3600) {
+      auto error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "window: seconds between 1 and 3600");
+      error.param = "window";
+      sendError(request, sink, error);
+      return;
+    }
+  }
+  json body = metrics_.window.summary(std::chrono::seconds(seconds));
+  const auto cache = conversions_->stats();
+  const auto lookups = cache.hits + cache.misses;
+  body["conversion_cache"] = {{"hits", cache.hits}, {"misses", cache.misses},
+                              {"hit_rate", lookups == 0 ? 0.0 : static_cast<double>(cache.hits) / static_cast<double>(lookups)}};
+  body["active_streams"] = metrics_.activeStreams.value();
+  body["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(resilience::Clock::now() - startedAt_).count();
+  sink.sendResponse(200, kJson, body.dump());
+}
+
+void Gateway::handleMetrics(server::ResponseSink& sink) {
+  sink.log().quiet = true;
+  using metrics::writeHeader;
+  using metrics::writeSample;
+  std::string out;
+  out.reserve(16384);
+  metrics::writeFamily(out, metrics_.requests);
+  metrics::writeFamily(out, metrics_.duration);
+  metrics::writeFamily(out, metrics_.firstByte);
+  metrics::writeFamily(out, metrics_.upstream);
+  metrics::writeFamily(out, metrics_.overhead);
+  metrics::writeFamily(out, metrics_.retries);
+  metrics::writeFamily(out, metrics_.fallbacks);
+  metrics::writeFamily(out, metrics_.tokens);
+  writeHeader(out, "llmgate_active_streams", "Streaming responses in progress.", "gauge");
+  writeSample(out, "llmgate_active_streams", {}, static_cast<double>(metrics_.activeStreams.value()));
+
+  const auto now = resilience::Clock::now();
+  writeHeader(out, "llmgate_breaker_state", "Circuit breaker of each upstream endpoint: 0 closed, 1 half-open, 2 open.", "gauge");
+  std::string cooling;
+  for (std::size_t i = 0; i < providers_.size(); ++i) {
+    if (!providers_[i]->config().enabled || providers_[i]->isLocal()) continue;
+    for (const auto& endpoint : runtimes_[i].endpoints) {
+      const auto state = endpoint->state(now);
+      const double value = state == resilience::BreakerState::Closed ? 0 : state == resilience::BreakerState::HalfOpen ? 1 : 2;
+      writeSample(out, "llmgate_breaker_state", {{"provider", providers_[i]->name()}, {"endpoint", endpoint->name()}}, value);
+      writeSample(cooling, "llmgate_endpoint_cooling_down", {{"provider", providers_[i]->name()}, {"endpoint", endpoint->name()}},
+                  endpoint->coolingDown(now) ? 1 : 0);
+    }
+  }
+  writeHeader(out, "llmgate_endpoint_cooling_down", "1 while a rate-limited endpoint takes no traffic.", "gauge");
+  out += cooling;
+
+  std::uint64_t transfers = 0, opened = 0;
+  for (const auto& client : clients_) {
+    transfers += client->stats().transfers.load(std::memory_order_relaxed);
+    opened += client->stats().connectionsOpened.load(std::memory_order_relaxed);
+  }
+  writeHeader(out, "llmgate_upstream_requests_total", "HTTP requests sent to upstreams.", "counter");
+  writeSample(out, "llmgate_upstream_requests_total", {}, static_cast<double>(transfers));
+  writeHeader(out, "llmgate_upstream_connections_opened_total",
+              "New upstream connections; the other requests reused a pooled one.", "counter");
+  writeSample(out, "llmgate_upstream_connections_opened_total", {}, static_cast<double>(opened));
+
+  const auto cache = conversions_->stats();
+  writeHeader(out, "llmgate_conversion_cache_hits_total", "Translated requests served from the conversion cache.", "counter");
+  writeSample(out, "llmgate_conversion_cache_hits_total", {}, static_cast<double>(cache.hits));
+  writeHeader(out, "llmgate_conversion_cache_misses_total", "Translated requests converted anew.", "counter");
+  writeSample(out, "llmgate_conversion_cache_misses_total", {}, static_cast<double>(cache.misses));
+  writeHeader(out, "llmgate_conversion_cache_evictions_total", "Conversions dropped to make room.", "counter");
+  writeSample(out, "llmgate_conversion_cache_evictions_total", {}, static_cast<double>(cache.evictions));
+  writeHeader(out, "llmgate_conversion_cache_entries", "Conversions held.", "gauge");
+  writeSample(out, "llmgate_conversion_cache_entries", {}, static_cast<double>(cache.size));
+
+  writeHeader(out, "llmgate_oauth_token_expiry_seconds", "Seconds until each OAuth account's access token expires.", "gauge");
+  for (const auto& provider : providers_) {
+    if (!provider->config().enabled) continue;
+    for (std::size_t c = 0; c < provider->credentialCount(); ++c) {
+      if (const auth::OAuthAccount* account = provider->account(c); account != nullptr && account->status().expiresAtMs != 0) {
+        writeSample(out, "llmgate_oauth_token_expiry_seconds", {{"provider", provider->name()}, {"account", account->label()}},
+                    static_cast<double>(account->status().expiresAtMs - auth::nowEpochMs()) / 1000.0);
+      }
+    }
+  }
+  writeHeader(out, "llmgate_oauth_refreshes_total", "OAuth token refresh requests sent.", "counter");
+  writeSample(out, "llmgate_oauth_refreshes_total", {}, static_cast<double>(refresher_->refreshesSent()));
+  writeHeader(out, "llmgate_uptime_seconds", "Seconds since the gateway started.", "gauge");
+  writeSample(out, "llmgate_uptime_seconds", {},
+              std::chrono::duration<double>(resilience::Clock::now() - startedAt_).count());
+  sink.sendResponse(200, "text/plain; version=0.0.4; charset=utf-8", std::move(out));
+}
+
 std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink) {
   json parsed = json::parse(request.body(), nullptr, false);
   if (parsed.is_discarded()) {
@@ -351,13 +453,16 @@ ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& ro
   plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));
   plan.candidates = std::move(candidates);
   plan.deadline = deadlineFor(request, plan.candidates.front(), stream);
+  plan.receivedAt = request.receivedAt();
   return plan;
 }
 
 void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                          std::size_t worker, core::Dialect dialect) {
+  sink->log().dialect = dialect == core::Dialect::Anthropic ? "anthropic" : "openai";
   auto routed = parseAndRoute(request, *sink);
   if (!routed) return;
+  sink->log().routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
   auto streamField = routed->body.find("stream");
   if (streamField != routed->body.end() && !streamField->is_null() && !streamField->is_boolean()) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "stream: expected boolean");

@@ -112,6 +112,22 @@ std::string_view Session::path() const {
   return target.substr(0, target.find('?'));
 }
 
+std::string_view Session::queryParameter(std::string_view name) const {
+  std::string_view target = request_.target();
+  const auto mark = target.find('?');
+  if (mark == std::string_view::npos) return {};
+  std::string_view query = target.substr(mark + 1);
+  while (!query.empty()) {
+    const auto end = query.find('&');
+    const std::string_view pair = query.substr(0, end);
+    const auto equals = pair.find('=');
+    if (pair.substr(0, equals) == name) return equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1);
+    if (end == std::string_view::npos) break;
+    query.remove_prefix(end + 1);
+  }
+  return {};
+}
+
 std::string_view Session::header(std::string_view name) const {
   auto it = request_.find(name);
   return it == request_.end() ? std::string_view{} : std::string_view(it->value());
@@ -412,7 +428,15 @@ void Session::writeAccessLog() {
   record.bytesOut = bytesSent_;
   record.durationMs = millisSince(receivedAt_, now);
   record.firstByteMs = bytesSent_ > 0 || queuedBytes_ > 0 ? millisSince(receivedAt_, firstByteAt_) : -1;
+  record.dialect = log_.dialect;
+  record.routedMs = log_.routedMs;
+  record.convertMs = log_.convertMs;
+  record.upstreamConnectMs = log_.upstreamConnectMs;
+  record.upstreamFirstByteMs = log_.upstreamFirstByteMs;
+  record.upstreamMs = log_.upstreamMs;
+  record.attempts = log_.attempts;
   log::access(record);
+  worker_.handler->completed(record);
 }
 
 }  // namespace llmgate::server

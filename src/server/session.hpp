@@ -53,6 +53,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   // IncomingRequest
   std::string_view method() const override;
   std::string_view path() const override;
+  std::string_view queryParameter(std::string_view name) const override;
   std::string_view header(std::string_view name) const override;
   std::string& body() override;
   const std::string& requestId() const override { return requestId_; }

@@ -142,7 +142,14 @@ void Transfer::deliverHead() {
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &head_.status);
   long connects = 0;
   curl_easy_getinfo(easy_, CURLINFO_NUM_CONNECTS, &connects);
-  if (connects > 0) ++client_.stats_.connectionsOpened;
+  if (connects > 0) {
+    client_.stats_.connectionsOpened.fetch_add(1, std::memory_order_relaxed);
+    curl_off_t connected = 0;
+    curl_off_t tls = 0;
+    curl_easy_getinfo(easy_, CURLINFO_CONNECT_TIME_T, &connected);
+    curl_easy_getinfo(easy_, CURLINFO_APPCONNECT_TIME_T, &tls);
+    head_.connectMs = static_cast<double>(std::max(connected, tls)) / 1000.0;
+  }
   handler_->onResponseHead(head_);
 }
 
@@ -331,7 +338,7 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   }
 
-  ++stats_.transfers;
+  stats_.transfers.fetch_add(1, std::memory_order_relaxed);
   transfer->startedAt_ = transfer->lastActivity_ = Clock::now();
   active_.emplace(easy, transfer);
   transfer->armDeadline(transfer->startedAt_ + req.timeouts.firstByte);

@@ -30,6 +30,16 @@ struct AccessRecord {
   double firstByteMs = -1;  ///< -1 when nothing was sent
   long long inputTokens = -1;   ///< -1 when unknown
   long long outputTokens = -1;
+  std::string_view dialect;
+  // Stages (ms since receipt, -1 when not reached), as in server::RequestLog.
+  double routedMs = -1;
+  double convertMs = -1;
+  double upstreamConnectMs = -1;
+  double upstreamFirstByteMs = -1;
+  double upstreamMs = 0;
+  int attempts = 0;
+  /// Time that was the gateway's own: the whole duration minus the waits on upstreams.
+  double overheadMs() const { return durationMs - upstreamMs; }
 };
 
 void access(const AccessRecord& record);

@@ -38,11 +38,13 @@ struct ExchangePlan {
   std::vector<routing::Target> candidates;   ///< in the order to try them
   std::optional<resilience::Clock::time_point> deadline;
   bool countTokens = false;                  ///< a count_tokens passthrough, not a chat
+  resilience::Clock::time_point receivedAt = resilience::Clock::now();  ///< stage timings count from here
 };
 
 class Exchange : public std::enable_shared_from_this<Exchange>, public upstream::TransferHandler {
  public:
   Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan);
+  ~Exchange() override;
 
   void start();
 
@@ -70,6 +72,11 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void scanPassthroughEvent(std::string_view type, std::string_view data);
   void noteUsage(const core::Usage& usage);
   void armKeepalive();
+  /// The current attempt stopped waiting on its upstream: its wait counts towards upstream time.
+  void endUpstreamWait();
+  /// Server-Timing for the response head: what the stages took so far.
+  server::HeaderList timingHeaders(server::HeaderList headers = {}) const;
+  double sinceReceived() const;
   void writeContent(std::string bytes);
   api::StreamWriter& writer(const core::ChatEvent* first);
   std::string defaultId() const;
@@ -90,6 +97,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   Mode mode_ = Mode::Passthrough;
   std::shared_ptr<upstream::Transfer> transfer_;
   resilience::Clock::time_point attemptStarted_;
+  bool waitingOnUpstream_ = false;
   resilience::Millis timeToFirstByte_{0};
   long upstreamStatus_ = 0;
   bool upstreamFailed_ = false;
@@ -107,6 +115,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::vector<bool> tried_;
   std::optional<core::GatewayError> lastError_;
   bool credentialRefreshed_ = false;  // an OAuth token is refreshed at most once per request
+  bool countedAsStream_ = false;      // in the active-streams gauge
 
   std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;

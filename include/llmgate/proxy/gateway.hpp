@@ -12,6 +12,7 @@
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/exchange.hpp"
+#include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
 #include "llmgate/resilience/policy.hpp"
 #include "llmgate/routing/router.hpp"
@@ -32,6 +33,7 @@ class Gateway : public server::RequestHandler {
               std::size_t worker) override;
   void reject(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
               const core::GatewayError& error) override;
+  void completed(const log::AccessRecord& record) override { metrics_.record(record); }
 
   const config::Config& config() const { return *config_; }
 
@@ -54,6 +56,7 @@ class Gateway : public server::RequestHandler {
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   auth::TokenRefresher& tokenRefresher() { return *refresher_; }
   ConversionCache& conversionCache() { return *conversions_; }
+  GatewayMetrics& metrics() { return metrics_; }
 
  private:
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
@@ -63,6 +66,8 @@ class Gateway : public server::RequestHandler {
                          std::size_t worker);
   void handleModels(server::ResponseSink& sink, core::Dialect dialect);
   void handleHealthDetailed(server::ResponseSink& sink);
+  void handleMetrics(server::ResponseSink& sink);
+  void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);
   /// Parses the body and resolves its model; answers the error itself and returns nullopt.
   struct Routed {
     nlohmann::json body;
@@ -96,6 +101,7 @@ class Gateway : public server::RequestHandler {
   std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
   std::unique_ptr<auth::TokenRefresher> refresher_;
   std::unique_ptr<ConversionCache> conversions_;
+  GatewayMetrics metrics_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "llmgate/core/error.hpp"
+#include "llmgate/log/log.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -28,6 +29,8 @@ class IncomingRequest {
   virtual ~IncomingRequest() = default;
   virtual std::string_view method() const = 0;
   virtual std::string_view path() const = 0;  ///< without the query string
+  /// The value of query parameter `name` (not percent-decoded), empty when absent.
+  virtual std::string_view queryParameter(std::string_view name) const = 0;
   /// First header value by case-insensitive name, empty when absent.
   virtual std::string_view header(std::string_view name) const = 0;
   /// The body; may be moved from (the fast path forwards it).
@@ -45,6 +48,14 @@ struct RequestLog {
   bool quiet = false;  ///< routine traffic (health probes): logged at debug level
   std::int64_t inputTokens = -1;   ///< -1 when unknown
   std::int64_t outputTokens = -1;
+  std::string dialect;  ///< the client's API on chat endpoints ("openai" / "anthropic")
+  // Stages, in ms since the request was received whole; -1 when the stage did not happen.
+  double routedMs = -1;             ///< body parsed, model routed
+  double convertMs = -1;            ///< spent converting to upstream formats (all attempts)
+  double upstreamConnectMs = -1;    ///< opening the answering upstream connection (0: pooled)
+  double upstreamFirstByteMs = -1;  ///< the answering upstream's response head arrived
+  double upstreamMs = 0;            ///< spent waiting on upstreams, all attempts
+  int attempts = 0;
 };
 
 /// Where a response goes. All calls on the worker thread of the request. Either
@@ -79,6 +90,8 @@ class RequestHandler {
   virtual void detachWorkers() = 0;
   /// Handles one request on worker `worker`'s thread.
   virtual void handle(IncomingRequest& request, std::shared_ptr<ResponseSink> sink, std::size_t worker) = 0;
+  /// A response is complete (logged): the place to count it. On the worker thread.
+  virtual void completed(const log::AccessRecord&) {}
   /// Answers a request the server refused before reading it whole (413, 431, 400), in the
   /// error shape of the client's dialect.
   virtual void reject(IncomingRequest& request, std::shared_ptr<ResponseSink> sink, const core::GatewayError& error) = 0;

@@ -3,6 +3,7 @@
 // worker shares its connection cache, so keep-alive connections are reused across requests.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -49,6 +50,7 @@ core::GatewayError classify(std::error_code ec, bool responseStarted);
 
 struct ResponseHead {
   long status = 0;
+  double connectMs = 0;  ///< time to open a new connection (TCP + TLS); 0 when a pooled one was reused
   std::vector<std::pair<std::string, std::string>> headers;  ///< names lower-cased
   /// Value of the first header named `lowerName`, empty when absent.
   std::string_view header(std::string_view lowerName) const;
@@ -106,9 +108,10 @@ class Transfer {
   bool cancelled_ = false;
 };
 
+/// Written by the worker, read by scrapes from any thread.
 struct ClientStats {
-  std::uint64_t transfers = 0;
-  std::uint64_t connectionsOpened = 0;  ///< new connections (the rest reused the pool)
+  std::atomic<std::uint64_t> transfers{0};
+  std::atomic<std::uint64_t> connectionsOpened{0};  ///< new connections (the rest reused the pool)
 };
 
 class HttpClient {

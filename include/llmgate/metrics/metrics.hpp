@@ -1,0 +1,106 @@
+// Prometheus-style metrics. Each metric is a family declared once by the component that owns it
+// (name, help, label names); recording on the hot path touches only the calling thread's shard:
+// a thread-local lookup of the series and a relaxed atomic add, no lock. A scrape sums the
+// shards under the registry lock, which recording never takes once a series exists.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace llmgate::metrics {
+
+/// Threads record into their own shard; more threads than shards share (still exact, atomics).
+inline constexpr std::size_t kShards = 32;
+std::size_t shardIndex();
+
+/// Upper bounds (seconds) of the latency histograms: 0.5 ms ... 5 min.
+inline constexpr std::array<double, 16> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                           0.25,   0.5,   1,      2.5,   5,    10,    30,    300};
+
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) { shards_[shardIndex()].value.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const;
+
+ private:
+  struct alignas(64) Shard {
+    std::atomic<std::uint64_t> value{0};
+  };
+  std::array<Shard, kShards> shards_;
+};
+
+/// An up/down count (active streams): per-shard deltas summed at scrape.
+class Gauge {
+ public:
+  void add(std::int64_t n) { shards_[shardIndex()].value.fetch_add(n, std::memory_order_relaxed); }
+  std::int64_t value() const;
+
+ private:
+  struct alignas(64) Shard {
+    std::atomic<std::int64_t> value{0};
+  };
+  std::array<Shard, kShards> shards_;
+};
+
+class Histogram {
+ public:
+  void observe(double seconds);
+  struct Snapshot {
+    std::array<std::uint64_t, kLatencyBuckets.size()> buckets{};  // not cumulative
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+  Snapshot snapshot() const;
+
+ private:
+  struct alignas(64) Shard {
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size()> buckets{};
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> sumNanos{0};
+  };
+  std::array<Shard, kShards> shards_;
+};
+
+enum class Kind { Counter, Gauge, Histogram };
+
+/// A metric name with its label names; `with(values...)` gives the series for those values.
+template <class Metric>
+class Family {
+ public:
+  Family(std::string name, std::string help, std::vector<std::string> labels);
+  Family(const Family&) = delete;
+
+  Metric& with(const std::vector<std::string_view>& values);
+
+  const std::string& name() const { return name_; }
+  const std::string& help() const { return help_; }
+  const std::vector<std::string>& labels() const { return labels_; }
+  /// Every series with its label values, under the family lock.
+  void forEach(const std::function<void(const std::vector<std::string>&, const Metric&)>& visit) const;
+
+ private:
+  std::string name_;
+  std::string help_;
+  std::vector<std::string> labels_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::pair<std::vector<std::string>, std::unique_ptr<Metric>>> series_;
+};
+
+/// Appends one family in the Prometheus text format (0.0.4).
+void writeFamily(std::string& out, const Family<Counter>& family);
+void writeFamily(std::string& out, const Family<Gauge>& family);
+void writeFamily(std::string& out, const Family<Histogram>& family);
+/// A gauge whose value is read at scrape time (breaker states, cache sizes, ...).
+void writeSample(std::string& out, std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
+                 double value);
+void writeHeader(std::string& out, std::string_view name, std::string_view help, std::string_view type);
+
+}  // namespace llmgate::metrics

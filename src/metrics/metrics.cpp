@@ -1,0 +1,224 @@
+#include "llmgate/metrics/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace llmgate::metrics {
+namespace {
+
+std::atomic<std::size_t> nextShard{0};
+
+// Label values are escaped as the text format wants: backslash, quote, newline.
+void appendEscaped(std::string& out, std::string_view value) {
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+void appendNumber(std::string& out, double value) {
+  if (std::isinf(value)) {
+    out += value > 0 ? "+Inf" : "-Inf";
+    return;
+  }
+  char text[32];
+  const int n = std::snprintf(text, sizeof text, "%.17g", value);
+  out.append(text, static_cast<std::size_t>(n));
+}
+
+void appendLabels(std::string& out, const std::vector<std::string>& names, const std::vector<std::string>& values,
+                  std::string_view extraName = {}, std::string_view extraValue = {}) {
+  if (names.empty() && extraName.empty()) return;
+  out += '{';
+  bool first = true;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!first) out += ',';
+    first = false;
+    out += names[i];
+    out += "=\"";
+    appendEscaped(out, values[i]);
+    out += '"';
+  }
+  if (!extraName.empty()) {
+    if (!first) out += ',';
+    out += extraName;
+    out += "=\"";
+    out += extraValue;
+    out += '"';
+  }
+  out += '}';
+}
+
+std::string seriesKey(const std::vector<std::string_view>& values) {
+  std::string key;
+  for (auto value : values) {
+    key += value;
+    key += '\x1f';
+  }
+  return key;
+}
+
+}  // namespace
+
+std::size_t shardIndex() {
+  thread_local const std::size_t index = nextShard.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return index;
+}
+
+std::uint64_t Counter::value() const {
+  std::uint64_t total = 0;
+  for (const auto& shard : shards_) total += shard.value.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::int64_t Gauge::value() const {
+  std::int64_t total = 0;
+  for (const auto& shard : shards_) total += shard.value.load(std::memory_order_relaxed);
+  return total;
+}
+
+void Histogram::observe(double seconds) {
+  auto& shard = shards_[shardIndex()];
+  const auto bucket = std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) - kLatencyBuckets.begin();
+  if (static_cast<std::size_t>(bucket) < kLatencyBuckets.size()) {
+    shard.buckets[static_cast<std::size_t>(bucket)].fetch_add(1, std::memory_order_relaxed);
+  }
+  shard.count.fetch_add(1, std::memory_order_relaxed);
+  shard.sumNanos.fetch_add(static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e9), std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+  Snapshot out;
+  std::uint64_t nanos = 0;
+  for (const auto& shard : shards_) {
+    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) out.buckets[i] += shard.buckets[i].load(std::memory_order_relaxed);
+    out.count += shard.count.load(std::memory_order_relaxed);
+    nanos += shard.sumNanos.load(std::memory_order_relaxed);
+  }
+  out.sum = static_cast<double>(nanos) / 1e9;
+  return out;
+}
+
+template <class Metric>
+Family<Metric>::Family(std::string name, std::string help, std::vector<std::string> labels)
+    : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+
+template <class Metric>
+Metric& Family<Metric>::with(const std::vector<std::string_view>& values) {
+  // Each thread remembers the series it has used: after the first time no lock is taken.
+  thread_local std::unordered_map<const void*, std::unordered_map<std::string, Metric*>> seen;
+  std::string key = seriesKey(values);
+  auto& mine = seen[this];
+  if (auto it = mine.find(key); it != mine.end()) return *it->second;
+  std::lock_guard lock(mutex_);
+  auto& entry = series_[key];
+  if (!entry.second) {
+    entry.first.assign(values.begin(), values.end());
+    entry.second = std::make_unique<Metric>();
+  }
+  mine.emplace(std::move(key), entry.second.get());
+  return *entry.second;
+}
+
+template <class Metric>
+void Family<Metric>::forEach(const std::function<void(const std::vector<std::string>&, const Metric&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, entry] : series_) visit(entry.first, *entry.second);
+}
+
+template class Family<Counter>;
+template class Family<Gauge>;
+template class Family<Histogram>;
+
+void writeHeader(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void writeSample(std::string& out, std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
+                 double value) {
+  out += name;
+  std::vector<std::string> names, values;
+  for (const auto& [n, v] : labels) {
+    names.push_back(n);
+    values.push_back(v);
+  }
+  appendLabels(out, names, values);
+  out += ' ';
+  appendNumber(out, value);
+  out += '\n';
+}
+
+void writeFamily(std::string& out, const Family<Counter>& family) {
+  writeHeader(out, family.name(), family.help(), "counter");
+  family.forEach([&](const std::vector<std::string>& values, const Counter& counter) {
+    out += family.name();
+    appendLabels(out, family.labels(), values);
+    out += ' ';
+    out += std::to_string(counter.value());
+    out += '\n';
+  });
+}
+
+void writeFamily(std::string& out, const Family<Gauge>& family) {
+  writeHeader(out, family.name(), family.help(), "gauge");
+  family.forEach([&](const std::vector<std::string>& values, const Gauge& gauge) {
+    out += family.name();
+    appendLabels(out, family.labels(), values);
+    out += ' ';
+    out += std::to_string(gauge.value());
+    out += '\n';
+  });
+}
+
+void writeFamily(std::string& out, const Family<Histogram>& family) {
+  writeHeader(out, family.name(), family.help(), "histogram");
+  family.forEach([&](const std::vector<std::string>& values, const Histogram& histogram) {
+    const auto snapshot = histogram.snapshot();
+    std::uint64_t cumulative = 0;
+    char bound[32];
+    for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
+      if (i < kLatencyBuckets.size()) {
+        cumulative += snapshot.buckets[i];
+        std::snprintf(bound, sizeof bound, "%g", kLatencyBuckets[i]);
+      } else {
+        cumulative = snapshot.count;
+        std::snprintf(bound, sizeof bound, "+Inf");
+      }
+      out += family.name();
+      out += "_bucket";
+      appendLabels(out, family.labels(), values, "le", bound);
+      out += ' ';
+      out += std::to_string(cumulative);
+      out += '\n';
+    }
+    out += family.name();
+    out += "_sum";
+    appendLabels(out, family.labels(), values);
+    out += ' ';
+    appendNumber(out, snapshot.sum);
+    out += "\n";
+    out += family.name();
+    out += "_count";
+    appendLabels(out, family.labels(), values);
+    out += ' ';
+    out += std::to_string(snapshot.count);
+    out += '\n';
+  });
+}
+
+}  // namespace llmgate::metrics
