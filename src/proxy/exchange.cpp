@@ -70,7 +70,7 @@ server::HeaderList Exchange::timingHeaders(server::HeaderList headers) const {
   std::string value = fmt::format("route;dur={:.3f}", std::max(0.0, log.routedMs));
   if (log.convertMs >= 0) value += fmt::format(", convert;dur={:.3f}", log.convertMs);
   if (log.upstreamConnectMs > 0) value += fmt::format(", upstream-connect;dur={:.3f}", log.upstreamConnectMs);
-  if (log.attempts > 0) value += fmt::format(", upstream;dur={:.3f}", upstream);
+  if (waitingOnUpstream_ || log.upstreamMs > 0) value += fmt::format(", upstream;dur={:.3f}", upstream);
   value += fmt::format(", gateway;dur={:.3f}", std::max(0.0, sinceReceived() - upstream));
   headers.emplace_back("server-timing", std::move(value));
   return headers;
