@@ -163,27 +163,25 @@ void writeSample(std::string& out, std::string_view name, const std::vector<std:
   out += '\n';
 }
 
-void writeFamily(std::string& out, const Family<Counter>& family) {
-  writeHeader(out, family.name(), family.help(), "counter");
-  family.forEach([&](const std::vector<std::string>& values, const Counter& counter) {
+namespace {
+
+template <class Metric>
+void writeScalars(std::string& out, const Family<Metric>& family, std::string_view type) {
+  writeHeader(out, family.name(), family.help(), type);
+  family.forEach([&](const std::vector<std::string>& values, const Metric& metric) {
     out += family.name();
     appendLabels(out, family.labels(), values);
     out += ' ';
-    out += std::to_string(counter.value());
+    out += std::to_string(metric.value());
     out += '\n';
   });
 }
 
-void writeFamily(std::string& out, const Family<Gauge>& family) {
-  writeHeader(out, family.name(), family.help(), "gauge");
-  family.forEach([&](const std::vector<std::string>& values, const Gauge& gauge) {
-    out += family.name();
-    appendLabels(out, family.labels(), values);
-    out += ' ';
-    out += std::to_string(gauge.value());
-    out += '\n';
-  });
-}
+}  // namespace
+
+void writeFamily(std::string& out, const Family<Counter>& family) { writeScalars(out, family, "counter"); }
+
+void writeFamily(std::string& out, const Family<Gauge>& family) { writeScalars(out, family, "gauge"); }
 
 void writeFamily(std::string& out, const Family<Histogram>& family) {
   writeHeader(out, family.name(), family.help(), "histogram");

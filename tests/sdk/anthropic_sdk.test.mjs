@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startAnthropicUpstream, startGateway, startOpenAiUpstream, UPSTREAM_TEXT } from './harness.mjs';
+import { anthropicAsk, anthropicToolRoundTrip as toolRoundTrip, startAnthropicUpstream, startGateway, startOpenAiUpstream, textOf, UPSTREAM_TEXT } from './harness.mjs';
 
 let claudeUpstream;
 let openaiUpstream;
@@ -29,24 +29,7 @@ after(async () => {
   openaiUpstream.close();
 });
 
-const tools = [{ name: 'get_weather', description: 'Weather by city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
-const ask = (model, content, extra = {}) => ({ model, max_tokens: 256, messages: [{ role: 'user', content }], ...extra });
-const textOf = (message) => message.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
-
-async function toolRoundTrip(client, model, stream) {
-  const first = ask(model, 'Weather in Paris?', { tools });
-  const call = stream ? await client.messages.stream(first).finalMessage() : await client.messages.create(first);
-  assert.equal(call.stop_reason, 'tool_use');
-  const use = call.content.find((b) => b.type === 'tool_use');
-  assert.deepEqual(use.input, { city: 'Paris' });
-  const second = {
-    ...first,
-    messages: [...first.messages, { role: 'assistant', content: call.content },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18C' }] }],
-  };
-  const answer = stream ? await client.messages.stream(second).finalMessage() : await client.messages.create(second);
-  return { use, answer: textOf(answer) };
-}
+const ask = anthropicAsk;
 
 test('fast path: text, stream and usage are what Claude sends', async () => {
   const a = await direct.messages.create(ask('claude-test', 'Say hello'));

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, startGeminiUpstream, UPSTREAM_TEXT } from './harness.mjs';
+import { startGateway, startGeminiUpstream, UPSTREAM_TEXT, anthropicToolRoundTrip } from './harness.mjs';
 
 let upstream;
 let gateway;
@@ -68,17 +68,11 @@ test('Anthropic SDK: text, stream, tool round trip', async () => {
   const streamed = await anthropic.messages.stream(ask('Say hello')).finalMessage();
   assert.equal(streamed.content.map((b) => b.text ?? '').join(''), UPSTREAM_TEXT);
 
-  const tools = [{ name: 'get_weather', input_schema: schema }];
-  const call = await anthropic.messages.stream(ask('Weather in Paris?', { tools })).finalMessage();
-  assert.equal(call.stop_reason, 'tool_use');
-  const use = call.content.find((b) => b.type === 'tool_use');
-  assert.deepEqual(use.input, { city: 'Paris' });
-  const answer = await anthropic.messages.create({
-    model: 'gemini-test', max_tokens: 100, tools,
-    messages: [{ role: 'user', content: 'Weather in Paris?' }, { role: 'assistant', content: call.content },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18C' }] }],
-  });
-  assert.equal(answer.content[0].text, 'It is 18C.');
+  for (const stream of [false, true]) {
+    const { use, answer } = await anthropicToolRoundTrip(anthropic, 'gemini-test', stream);
+    assert.ok(use.id);
+    assert.equal(answer, 'It is 18C.');
+  }
 });
 
 test('Gemini errors reach each SDK as its own error class', async () => {

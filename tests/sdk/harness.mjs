@@ -1,5 +1,6 @@
 // Shared pieces of the SDK suites: loopback upstreams that speak the providers' real protocols,
 // and llmgate itself started as a subprocess in front of them.
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -228,6 +229,26 @@ export function startKiroUpstream() {
     const next = () => (i < frames.length ? (res.write(frames[i++]), setTimeout(next, 2)) : res.end());
     next();
   });
+}
+
+const weatherTools = [{ name: 'get_weather', description: 'Weather by city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+export const anthropicAsk = (model, content, extra = {}) => ({ model, max_tokens: 256, messages: [{ role: 'user', content }], ...extra });
+export const textOf = (message) => message.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+
+/** With the Anthropic SDK: the model calls get_weather for Paris, gets "18C" back, and answers. */
+export async function anthropicToolRoundTrip(client, model, stream) {
+  const first = anthropicAsk(model, 'Weather in Paris?', { tools: weatherTools });
+  const call = stream ? await client.messages.stream(first).finalMessage() : await client.messages.create(first);
+  assert.equal(call.stop_reason, 'tool_use');
+  const use = call.content.find((b) => b.type === 'tool_use');
+  assert.deepEqual(use.input, { city: 'Paris' });
+  const second = {
+    ...first,
+    messages: [...first.messages, { role: 'assistant', content: call.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18C' }] }],
+  };
+  const answer = stream ? await client.messages.stream(second).finalMessage() : await client.messages.create(second);
+  return { use, answer: textOf(answer) };
 }
 
 /** Starts llmgate on a free port with `providers`; resolves to { child, port, stop() }. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, startKiroUpstream, UPSTREAM_TEXT } from './harness.mjs';
+import { startGateway, startKiroUpstream, UPSTREAM_TEXT, anthropicToolRoundTrip } from './harness.mjs';
 
 let upstream;
 let gateway;
@@ -46,17 +46,11 @@ test('Anthropic SDK: text, stream, streamed tool round trip', async () => {
   assert.equal(streamed.content[0].text, UPSTREAM_TEXT);
   assert.ok(deltas > 1, 'one delta per frame');
 
-  const tools = [{ name: 'get_weather', input_schema: schema }];
-  const call = await anthropic.messages.stream(ask('Weather in Paris?', { tools })).finalMessage();
-  assert.equal(call.stop_reason, 'tool_use');
-  const use = call.content.find((b) => b.type === 'tool_use');
-  assert.deepEqual(use.input, { city: 'Paris' });
-  const answer = await anthropic.messages.create({
-    model: 'claude-sonnet-4-5', max_tokens: 100, tools,
-    messages: [{ role: 'user', content: 'Weather in Paris?' }, { role: 'assistant', content: call.content },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18C' }] }],
-  });
-  assert.equal(answer.content[0].text, 'It is 18C.');
+  for (const stream of [false, true]) {
+    const { use, answer } = await anthropicToolRoundTrip(anthropic, 'claude-sonnet-4-5', stream);
+    assert.ok(use.id);
+    assert.equal(answer, 'It is 18C.');
+  }
 });
 
 test('OpenAI SDK: streamed text and a tool call', async () => {
