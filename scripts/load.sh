@@ -3,14 +3,16 @@
 # each proxy pinned to the same single core (0); the upstream and wrk share the other core.
 # Scenarios: non-streaming OpenAI passthrough, streaming passthrough (40 chunks), and an OpenAI
 # client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios.
+# Also: llmgate's start-up time, CPU seconds per 10k requests of the proxy's core (llmgate and
+# nginx), llmgate's RSS idle and under load, and ab (ApacheBench) as the seed documents use it.
 #   scripts/load.sh [SECONDS_PER_RUN=5] [CONNECTIONS=32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 connections=${2:-32}
 scripts/deps.sh
-command -v wrk >/dev/null && command -v nginx >/dev/null ||
-  { apt-get install -y -qq wrk nginx-light >/dev/null 2>&1 || apt-get install -y -qq wrk nginx >/dev/null; }
+command -v wrk >/dev/null && command -v nginx >/dev/null && command -v ab >/dev/null ||
+  { apt-get install -y -qq wrk nginx-light apache2-utils >/dev/null 2>&1 || apt-get install -y -qq wrk nginx apache2-utils >/dev/null; }
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF -DLLMGATE_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build-release --target llmgate >/dev/null
 
@@ -90,8 +92,27 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 taskset -c 1 nginx -c "$work/upstream.conf" & pids+=($!)
 taskset -c 0 nginx -c "$work/proxy.conf" & pids+=($!)
+proxy_master=$!
+# Start-up as llmgate reports it (process start to listening), median of 5 starts.
+startups=()
+for _ in 1 2 3 4 5; do
+  ./build-release/llmgate --config "$work/llmgate.json" --host 127.0.0.1 --port 18189 --threads 1 --log-level info \
+    2>"$work/start.log" & starter=$!
+  for _ in $(seq 1 500); do grep -q 'ready in' "$work/start.log" && break; sleep 0.01; done
+  startups+=("$(sed -n 's/.*ready in \([0-9.]*\) ms.*/\1/p' "$work/start.log")")
+  kill "$starter"; wait "$starter" 2>/dev/null || true
+done
+startup_ms=$(printf '%s\n' "${startups[@]}" | sort -n | sed -n 3p)
+
 taskset -c 0 ./build-release/llmgate --config "$work/llmgate.json" --host 127.0.0.1 --port 18182 --threads 1 & pids+=($!)
+gate_pid=$!
 sleep 1
+proxy_pid=$(pgrep -P "$proxy_master" | head -n1)  # the worker does the proxying, not the master
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# Busy time of core 0, where the proxy under test runs alone: its user and system time plus the
+# softirq work of its sockets, which per-process counters leave out.
+cpu_ticks() { awk '/^cpu0 / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+idle_rss=$(rss_kb "$gate_pid")
 
 # Every answer is checked once before it is measured.
 curl -sf "http://127.0.0.1:18182/v1/chat/completions" -d "$(body claude "")" |
@@ -101,24 +122,48 @@ curl -sf "http://127.0.0.1:18182/v1/chat/completions" -d "$(body gpt-4o-stream '
 curl -sf "http://127.0.0.1:18181/v1/chat/completions" -d "$(body gpt-4o "")" | grep -q 'load upstream' ||
   { echo "nginx proxy answer is wrong" >&2; exit 1; }
 
-run() {  # port script -> "rps p50_ms p99_ms errors"
-  taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/$2" "http://127.0.0.1:$1/v1/chat/completions" |
-    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx|Socket errors/ {err=err $0}
-         function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-         END {printf "%.0f %.2f %.2f %s\n", rps, ms(p50), ms(p99), (err == "" ? "none" : err)}'
+run() {  # port script [pid to measure] -> "rps p50_ms p99_ms errors"; with a pid, also cpu_per_10k and load RSS
+  local before after
+  [ -n "${3:-}" ] && before=$(cpu_ticks "$3")
+  [ -n "${3:-}" ] && (sleep "$((seconds / 2))"; rss_kb "$3" > "$work/load_rss") &
+  taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/$2" "http://127.0.0.1:$1/v1/chat/completions" \
+    > "$work/wrk.out"
+  wait
+  if [ -n "${3:-}" ]; then
+    after=$(cpu_ticks "$3")
+    awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" '/requests in/ {printf "%.3f\n", t / hz / $1 * 10000}' \
+      "$work/wrk.out" > "$work/cpu_per_10k"
+  fi
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx|Socket errors/ {err=err $0}
+       function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+       END {printf "%.0f %.2f %.2f %s\n", rps, ms(p50), ms(p99), (err == "" ? "none" : err)}' "$work/wrk.out"
 }
 
 printf '%-34s %10s %9s %9s  %s\n' "scenario" "req/s" "p50 ms" "p99 ms" "errors"
 for scenario in plain:18180:18181 stream:18183:18184; do
   IFS=: read -r name directPort nginxPort <<<"$scenario"
   read -r direct_rps direct_p50 direct_p99 direct_err < <(run "$directPort" "$name.lua")
-  read -r nginx_rps nginx_p50 nginx_p99 nginx_err < <(run "$nginxPort" "$name.lua")
-  read -r gate_rps gate_p50 gate_p99 gate_err < <(run 18182 "$name.lua")
+  read -r nginx_rps nginx_p50 nginx_p99 nginx_err < <(run "$nginxPort" "$name.lua" "$proxy_pid")
+  nginx_cpu=$(cat "$work/cpu_per_10k")
+  read -r gate_rps gate_p50 gate_p99 gate_err < <(run 18182 "$name.lua" "$gate_pid")
+  gate_cpu=$(cat "$work/cpu_per_10k")
+  [ "$name" = plain ] && load_rss=$(cat "$work/load_rss")
   printf '%-34s %10s %9s %9s  %s\n' "$name: upstream directly" "$direct_rps" "$direct_p50" "$direct_p99" "$direct_err"
   printf '%-34s %10s %9s %9s  %s\n' "$name: nginx reverse proxy" "$nginx_rps" "$nginx_p50" "$nginx_p99" "$nginx_err"
   printf '%-34s %10s %9s %9s  %s\n' "$name: llmgate (fast path)" "$gate_rps" "$gate_p50" "$gate_p99" "$gate_err"
   awk -v g="$gate_rps" -v n="$nginx_rps" -v d="$direct_rps" -v name="$name" \
     'BEGIN {printf "%-34s llmgate/nginx %.2f   llmgate/direct %.2f\n", name ": throughput ratio", g/n, g/d}'
+  printf '%-34s nginx %s s   llmgate %s s\n' "$name: CPU seconds per 10k requests" "$nginx_cpu" "$gate_cpu"
 done
 read -r conv_rps conv_p50 conv_p99 conv_err < <(run 18182 convert.lua)
 printf '%-34s %10s %9s %9s  %s\n' "convert: OpenAI client -> Claude" "$conv_rps" "$conv_p50" "$conv_p99" "$conv_err"
+
+# ApacheBench, as the seed documents run it (keep-alive, 32 concurrent, non-streaming passthrough).
+body gpt-4o "" > "$work/ab_body.json"
+ab_rps() {
+  taskset -c 1 ab -q -k -n 20000 -c "$connections" -p "$work/ab_body.json" -T application/json \
+    "http://127.0.0.1:$1/v1/chat/completions" 2>/dev/null | awk '/Requests per second/ {print int($4)}'
+}
+printf '%-34s nginx %s req/s   llmgate %s req/s\n' "ab -k -n 20000 -c $connections" "$(ab_rps 18181)" "$(ab_rps 18182)"
+printf '%-34s %s ms (median of 5)\n' "llmgate start-up to listening" "$startup_ms"
+printf '%-34s idle %s KiB   under load %s KiB\n' "llmgate RSS" "$idle_rss" "$load_rss"

@@ -156,6 +156,7 @@ void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milli
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto launched = std::chrono::steady_clock::now();
   std::signal(SIGPIPE, SIG_IGN);
   const Options options = parseArgs(argc, argv);
   std::string source;
@@ -198,7 +199,12 @@ int main(int argc, char** argv) {
   }
   llmgate::log::message(spdlog::level::info,
                         "llmgate " LLMGATE_VERSION " listening on http://" + config.server.host + ":" +
-                            std::to_string(server.port()) + " (config: " + source + "; providers: " + names + ")");
+                            std::to_string(server.port()) + " (config: " + source + "; providers: " + names +
+                            "; ready in " +
+                            fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(
+                                                      std::chrono::steady_clock::now() - launched)
+                                                      .count()) +
+                            " ms)");
   serveUntilSignalled(server, std::chrono::milliseconds(config.server.drainTimeoutMs));
   server.stop();
   llmgate::log::message(spdlog::level::info, "llmgate stopped");
