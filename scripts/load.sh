@@ -3,13 +3,15 @@
 # each proxy pinned to the same single core (0); the upstream and wrk share the other core.
 # Scenarios: non-streaming OpenAI passthrough, streaming passthrough (40 chunks), and an OpenAI
 # client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios.
-# Also: llmgate's start-up time, CPU seconds per 10k requests of the proxy's core (llmgate and
+# Also: time to first byte and per-chunk relay delay against a paced upstream, RSS with 5000
+# concurrent open streams, llmgate's start-up time, CPU seconds per 10k requests of the proxy's core (llmgate and
 # nginx), llmgate's RSS idle and under load, and ab (ApacheBench) as the seed documents use it.
 #   scripts/load.sh [SECONDS_PER_RUN=5] [CONNECTIONS=32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 connections=${2:-32}
+ulimit -n 20000 2>/dev/null || true  # 5000 open streams need a client and an upstream socket each
 scripts/deps.sh
 command -v wrk >/dev/null && command -v nginx >/dev/null && command -v ab >/dev/null ||
   { apt-get install -y -qq wrk nginx-light apache2-utils >/dev/null 2>&1 || apt-get install -y -qq wrk nginx apache2-utils >/dev/null; }
@@ -79,7 +81,8 @@ cat > "$work/llmgate.json" <<CONF
 {"log": {"level": "warn"}, "providers": [
   {"name": "plain", "type": "openai", "base_url": "http://127.0.0.1:18180/v1", "models": ["gpt-4o"]},
   {"name": "stream", "type": "openai", "base_url": "http://127.0.0.1:18183/v1", "models": ["gpt-4o-stream"]},
-  {"name": "claude", "type": "anthropic", "base_url": "http://127.0.0.1:18180", "models": ["claude"]}]}
+  {"name": "claude", "type": "anthropic", "base_url": "http://127.0.0.1:18180", "models": ["claude"]},
+  {"name": "paced", "type": "openai", "base_url": "http://127.0.0.1:18185/v1", "models": ["gpt-4o-paced"]}]}
 CONF
 body() { printf '{"model":"%s",%s"messages":[{"role":"user","content":"Say hello to the load test."}]}' "$1" "$2"; }
 for spec in plain:gpt-4o: stream:gpt-4o-stream:'"stream":true,' convert:claude:; do
@@ -91,6 +94,8 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 taskset -c 1 nginx -c "$work/upstream.conf" & pids+=($!)
+# A paced streaming upstream (chunks 10 ms or 1 s apart, each stamped with its send time).
+taskset -c 1 node benchmarks/stream_probe.mjs upstream 18185 & pids+=($!)
 taskset -c 0 nginx -c "$work/proxy.conf" & pids+=($!)
 proxy_master=$!
 # Start-up as llmgate reports it (process start to listening), median of 5 starts.
@@ -167,3 +172,10 @@ ab_rps() {
 printf '%-34s nginx %s req/s   llmgate %s req/s\n' "ab -k -n 20000 -c $connections" "$(ab_rps 18181)" "$(ab_rps 18182)"
 printf '%-34s %s ms (median of 5)\n' "llmgate start-up to listening" "$startup_ms"
 printf '%-34s idle %s KiB   under load %s KiB\n' "llmgate RSS" "$idle_rss" "$load_rss"
+
+# Paced streams (benchmarks/stream_probe.mjs): what llmgate adds to the first byte and to each
+# chunk's trip, then 5000 streams held open at once.
+taskset -c 1 node benchmarks/stream_probe.mjs relay http://127.0.0.1:18185/v1/chat/completions \
+  http://127.0.0.1:18182/v1/chat/completions | sed 's/^/paced stream: /'
+taskset -c 1 node benchmarks/stream_probe.mjs hold http://127.0.0.1:18182/v1/chat/completions 5000 "$gate_pid" |
+  sed 's/^/open streams: /'
