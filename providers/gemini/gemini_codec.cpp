@@ -347,8 +347,7 @@ std::optional<GatewayError> decodeChunkUnchecked(const json& chunk, StreamState&
   const json* candidates = candidatesOf(chunk);
   if (candidates == nullptr) {
     if (promptBlocked(chunk)) {
-      if (state.finished.empty()) state.finished.resize(1, false);
-      state.finished[0] = true;
+      state.finished = true;
       out.push_back(core::ChatEvent::finished(core::FinishReason::ContentFilter));
     }
     return std::nullopt;
@@ -357,26 +356,23 @@ std::optional<GatewayError> decodeChunkUnchecked(const json& chunk, StreamState&
     const int index = candidate.value("index", 0);
     if (index < 0 || index > 127) continue;
     const auto slot = static_cast<std::size_t>(index);
-    if (state.toolCalls.size() <= slot) {
-      state.toolCalls.resize(slot + 1, 0);
-      state.signatureSent.resize(slot + 1, false);
-      state.finished.resize(slot + 1, false);
-    }
+    if (state.candidates.size() <= slot) state.candidates.resize(slot + 1);
+    auto& sent = state.candidates[slot];
     const json* parts = nullptr;
     if (auto content = candidate.find("content"); content != candidate.end() && content->is_object()) {
       if (auto it = content->find("parts"); it != content->end() && it->is_array()) parts = &*it;
     }
     for (const auto& part : parts != nullptr ? *parts : json::array()) {
       if (auto signature = part.find("thoughtSignature"); signature != part.end() && signature->is_string() &&
-                                                          !state.signatureSent[slot]) {
-        state.signatureSent[slot] = true;
+                                                          !sent.signatureSent) {
+        sent.signatureSent = true;
         core::ChatEvent event = core::ChatEvent::textDelta(signature->get<std::string>(), index);
         event.kind = core::EventKind::SignatureDelta;
         out.push_back(std::move(event));
       }
       if (auto call = part.find("functionCall"); call != part.end() && call->is_object()) {
         // Calls arrive whole: start, all arguments at once, end.
-        const int toolIndex = state.toolCalls[slot]++;
+        const int toolIndex = sent.toolCalls++;
         const json args = call->contains("args") ? (*call)["args"] : json::object();
         out.push_back(core::ChatEvent::toolCallStart(toolIndex, callId(*call, state.responseId, toolIndex),
                                                      call->value("name", std::string()), index));
@@ -395,8 +391,8 @@ std::optional<GatewayError> decodeChunkUnchecked(const json& chunk, StreamState&
     }
     if (auto reason = candidate.find("finishReason"); reason != candidate.end() && reason->is_string()) {
       auto finish = parseFinishReason(reason->get<std::string>());
-      if (finish == core::FinishReason::Stop && state.toolCalls[slot] > 0) finish = core::FinishReason::ToolCalls;
-      state.finished[slot] = true;
+      if (finish == core::FinishReason::Stop && sent.toolCalls > 0) finish = core::FinishReason::ToolCalls;
+      state.finished = true;
       out.push_back(core::ChatEvent::finished(finish, index));
     }
   }
@@ -429,7 +425,7 @@ std::optional<GatewayError> finishStream(StreamState& state, std::vector<core::C
     return GatewayError::make(ErrorKind::Protocol, "upstream_empty_stream", "upstream stream ended without any chunk");
   }
   // The last chunk carries the finishReason; without it the stream was cut.
-  if (state.finished.empty() || std::find(state.finished.begin(), state.finished.end(), true) == state.finished.end()) {
+  if (!state.finished) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_disconnected", "upstream stream ended before a finishReason");
   }
   if (state.usage.present) out.push_back(core::ChatEvent::usageReport(state.usage));

@@ -26,13 +26,16 @@ nlohmann::json cleanSchema(const nlohmann::json& schema);
 /// Decodes a non-streaming GenerateContentResponse.
 core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
 
-/// Per-stream state: which candidates started, finished, called tools; the latest usage.
+/// Per-stream state: what each candidate has sent, whether any finished, the latest usage.
 struct StreamState {
+  struct Candidate {
+    int toolCalls = 0;           ///< calls emitted so far
+    bool signatureSent = false;  ///< only the first thoughtSignature is kept
+  };
   bool started = false;
+  bool finished = false;  ///< some candidate sent a finishReason (else the stream was cut)
   std::string responseId;
-  std::vector<int> toolCalls;      // per candidate: calls emitted so far
-  std::vector<bool> signatureSent; // per candidate
-  std::vector<bool> finished;      // per candidate
+  std::vector<Candidate> candidates;
   core::Usage usage;
 };
 

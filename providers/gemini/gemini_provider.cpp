@@ -26,7 +26,6 @@ GeminiProvider::GeminiProvider(const config::ProviderConfig& config) : Provider(
   rejectUnknownKeys(reader, {});
   base_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://generativelanguage.googleapis.com/v1beta"
                                                         : config.baseUrl);
-  while (!base_.empty() && base_.back() == '/') base_.pop_back();
 }
 
 core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequest& request,

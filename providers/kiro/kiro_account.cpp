@@ -119,8 +119,6 @@ upstream::Request KiroAccount::refreshRequest(const auth::OAuthToken& current) c
                       : "https://prod." + region(current.document, "region") + ".auth.desktop.kiro.dev/refreshToken";
     request.body = json{{"refreshToken", current.refreshToken}}.dump();
   }
-  request.timeouts.total = std::chrono::seconds(30);
-  request.timeouts.firstByte = std::chrono::seconds(30);
   return request;
 }
 

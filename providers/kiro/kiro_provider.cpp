@@ -52,17 +52,11 @@ KiroProvider::KiroProvider(const config::ProviderConfig& config) : Provider(conf
   rejectUnknownKeys(reader, {"credentials", "region", "social_refresh_url", "oidc_refresh_url", "refresh_lead_seconds",
                              "profile_arn", "context_window_tokens"});
   const std::string region = reader.string("region", "us-east-1");
-  std::string base = requireHttpUrl(reader, config.baseUrl.empty() ? "https://q." + region + ".amazonaws.com" : config.baseUrl);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  url_ = base + "/generateAssistantResponse";
+  url_ = requireHttpUrl(reader, config.baseUrl.empty() ? "https://q." + region + ".amazonaws.com" : config.baseUrl) +
+         "/generateAssistantResponse";
   socialProfileArn_ = reader.string("profile_arn", kSocialProfileArn);
   contextWindow_ = reader.integer("context_window_tokens", 200000, 1000, 10000000);
-  std::vector<std::string> files;
-  if (const json* value = reader.find("credentials"); value != nullptr && value->is_string()) {
-    files.push_back(value->get<std::string>());
-  } else {
-    files = reader.stringList("credentials");
-  }
+  const std::vector<std::string> files = reader.stringOrList("credentials");
   if (files.empty() && config.enabled) reader.fail("credentials", "required: a Kiro credential file or a list of them");
   RefreshEndpoints endpoints{reader.string("social_refresh_url", ""), reader.string("oidc_refresh_url", "")};
   if (!endpoints.social.empty()) requireHttpUrl(reader, endpoints.social);

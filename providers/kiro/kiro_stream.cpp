@@ -127,21 +127,19 @@ void KiroDecoder::onToolUse(const json& event, std::vector<core::ChatEvent>& out
       out.push_back(core::ChatEvent::toolCallDelta(tool.index, std::move(fragment)));
     }
   }
-  if (event.value("stop", false)) closeTool(tool.index, out);
+  if (event.value("stop", false)) closeTool(tool, out);
 }
 
-void KiroDecoder::closeTool(int index, std::vector<core::ChatEvent>& out) {
-  for (auto& [id, tool] : tools_) {
-    if (tool.index != index || tool.closed) continue;
-    tool.closed = true;
-    calledTools_ = true;
-    // A call without arguments still needs a JSON object for clients that parse it.
-    if (!tool.sentArguments) out.push_back(core::ChatEvent::toolCallDelta(index, "{}"));
-    core::ChatEvent end;
-    end.kind = core::EventKind::ToolCallEnd;
-    end.toolIndex = index;
-    out.push_back(end);
-  }
+void KiroDecoder::closeTool(OpenTool& tool, std::vector<core::ChatEvent>& out) {
+  if (tool.closed) return;
+  tool.closed = true;
+  calledTools_ = true;
+  // A call without arguments still needs a JSON object for clients that parse it.
+  if (!tool.sentArguments) out.push_back(core::ChatEvent::toolCallDelta(tool.index, "{}"));
+  core::ChatEvent end;
+  end.kind = core::EventKind::ToolCallEnd;
+  end.toolIndex = tool.index;
+  out.push_back(end);
 }
 
 std::optional<GatewayError> KiroDecoder::finish(std::vector<core::ChatEvent>& out) {
@@ -152,7 +150,7 @@ std::optional<GatewayError> KiroDecoder::finish(std::vector<core::ChatEvent>& ou
     return GatewayError::make(ErrorKind::Protocol, "upstream_empty_stream", "upstream stream ended without any content");
   }
   // No terminator frame exists: the body's end is the answer's end.
-  for (auto& [id, tool] : tools_) closeTool(tool.index, out);
+  for (auto& [id, tool] : tools_) closeTool(tool, out);
   out.push_back(core::ChatEvent::finished(calledTools_ ? core::FinishReason::ToolCalls : core::FinishReason::Stop));
   core::Usage usage = reported_;
   if (!usage.present) {

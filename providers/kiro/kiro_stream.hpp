@@ -4,7 +4,6 @@
 #pragma once
 
 #include <map>
-#include <memory>
 #include <string>
 
 #include "llmgate/providers/provider.hpp"
@@ -27,17 +26,17 @@ class KiroDecoder : public ResponseDecoder {
 
  private:
   std::optional<core::GatewayError> onMessage(const stream::EventStreamMessage& message, std::vector<core::ChatEvent>& out);
-  void onToolUse(const nlohmann::json& event, std::vector<core::ChatEvent>& out);
-  void closeTool(int index, std::vector<core::ChatEvent>& out);
-  void start(std::vector<core::ChatEvent>& out);
-
-  stream::EventStreamParser parser_;
-  std::map<std::string, std::string> toolNames_;  // shortened -> the client's name
   struct OpenTool {
     int index = 0;
     bool sentArguments = false;
     bool closed = false;
   };
+  void onToolUse(const nlohmann::json& event, std::vector<core::ChatEvent>& out);
+  void closeTool(OpenTool& tool, std::vector<core::ChatEvent>& out);
+  void start(std::vector<core::ChatEvent>& out);
+
+  stream::EventStreamParser parser_;
+  std::map<std::string, std::string> toolNames_;  // shortened -> the client's name
   std::map<std::string, OpenTool> tools_;  // by toolUseId
   int nextTool_ = 0;
   bool started_ = false;

@@ -41,9 +41,8 @@ OpenAiProvider::OpenAiProvider(const config::ProviderConfig& config, std::string
     : Provider(config) {
   config::JsonReader reader(config.block, "providers." + config.name);
   rejectUnknownKeys(reader, ownKeys);
-  std::string base = requireHttpUrl(reader, config.baseUrl.empty() ? std::string(defaultBaseUrl) : config.baseUrl);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  url_ = base + "/chat/completions";
+  // Config loading already dropped trailing slashes from base_url.
+  url_ = requireHttpUrl(reader, config.baseUrl.empty() ? std::string(defaultBaseUrl) : config.baseUrl) + "/chat/completions";
 }
 
 std::string OpenAiProvider::authHeader(const std::string& key) const {

@@ -76,8 +76,6 @@ upstream::Request QwenAccount::refreshRequest(const auth::OAuthToken& current) c
   request.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
   request.body = "grant_type=refresh_token&refresh_token=" + formEncode(current.refreshToken) +
                  "&client_id=" + formEncode(clientId_);
-  request.timeouts.total = std::chrono::seconds(30);
-  request.timeouts.firstByte = std::chrono::seconds(30);
   return request;
 }
 
@@ -112,16 +110,10 @@ QwenProvider::QwenProvider(const config::ProviderConfig& config)
     : OpenAiProvider(config, defaultBase(config),
                      {"region", "oauth_credentials", "oauth_token_url", "oauth_client_id", "refresh_lead_seconds"}) {
   config::JsonReader reader(config.block, "providers." + config.name);
-  std::vector<std::string> files;
-  if (const json* value = reader.find("oauth_credentials"); value != nullptr && value->is_string()) {
-    files.push_back(value->get<std::string>());
-  } else {
-    files = reader.stringList("oauth_credentials");
-  }
+  const std::vector<std::string> files = reader.stringOrList("oauth_credentials");
   if (files.empty()) return;
   if (!config.apiKeys.empty()) reader.fail("oauth_credentials", "use either api_key(s) or oauth_credentials, not both");
-  oauthFallbackBase_ = config.baseUrl.empty() ? kPortalBase : config.baseUrl;
-  while (!oauthFallbackBase_.empty() && oauthFallbackBase_.back() == '/') oauthFallbackBase_.pop_back();
+  oauthFallbackBase_ = requireHttpUrl(reader, config.baseUrl.empty() ? kPortalBase : config.baseUrl);
   const auto lead = std::chrono::seconds(reader.integer("refresh_lead_seconds", 300, 0, 86400));
   const std::string tokenUrl = requireHttpUrl(reader, reader.string("oauth_token_url", kTokenUrl));
   const std::string clientId = reader.string("oauth_client_id", kClientId);

@@ -33,10 +33,6 @@ void OAuthAccount::load(const std::string& configPath) {
   if (auto problem = readFile(token.document, token); !problem.empty()) {
     throw config::ConfigError(configPath + ": credential file " + path_ + ": " + problem);
   }
-  {
-    std::lock_guard lock(statusMutex_);
-    status_.expiresAtMs = token.expiresAtMs;
-  }
   token_.store(std::make_shared<const OAuthToken>(std::move(token)), std::memory_order_release);
 }
 
@@ -51,7 +47,6 @@ void OAuthAccount::install(OAuthToken token) {
   const std::string text = token.document.dump(2) + "\n";
   {
     std::lock_guard lock(statusMutex_);
-    status_.expiresAtMs = token.expiresAtMs;
     ++status_.refreshes;
     status_.lastError.clear();
   }
@@ -85,7 +80,9 @@ void OAuthAccount::noteRefreshFailure(const std::string& what) {
 
 OAuthAccount::Status OAuthAccount::status() const {
   std::lock_guard lock(statusMutex_);
-  return status_;
+  Status out = status_;
+  if (const auto current = token()) out.expiresAtMs = current->expiresAtMs;
+  return out;
 }
 
 }  // namespace llmgate::auth

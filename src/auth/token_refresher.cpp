@@ -14,6 +14,7 @@ namespace {
 // cannot make a refresh late by more than this.
 constexpr std::chrono::milliseconds kMaxSleep{30000};
 constexpr std::chrono::milliseconds kMinInterval{10000};
+constexpr std::chrono::milliseconds kRefreshTimeout{30000};
 constexpr std::size_t kMaxAnswer = 256 * 1024;
 
 }  // namespace
@@ -153,6 +154,8 @@ void TokenRefresher::begin(Slot& slot) {
   slot.inFlight = true;
   sent_.fetch_add(1, std::memory_order_relaxed);
   upstream::Request request = slot.account->refreshRequest(*slot.account->token());
+  request.timeouts.firstByte = kRefreshTimeout;
+  request.timeouts.total = kRefreshTimeout;
   client_->start(std::move(request), std::make_shared<Attempt>(*this, slot));
 }
 

@@ -189,6 +189,11 @@ std::vector<std::string> JsonReader::stringList(const char* key) const {
   return out;
 }
 
+std::vector<std::string> JsonReader::stringOrList(const char* key) const {
+  if (const json* value = find(key); value != nullptr && value->is_string()) return {value->get<std::string>()};
+  return stringList(key);
+}
+
 std::map<std::string, std::string> JsonReader::stringMap(const char* key) const {
   std::map<std::string, std::string> out;
   const json* value = find(key);

@@ -132,8 +132,7 @@ void Exchange::runAttempt() {
   upstreamStatus_ = 0;
   upstreamFailed_ = false;
   upstreamContentType_.clear();
-  retryAfter_.clear();
-  retryAfterMs_.clear();
+  retryDelay_.reset();
   buffered_.clear();
   passthroughScanner_ = stream::SseParser{};
   decoder_.reset();
@@ -257,8 +256,8 @@ void Exchange::onResponseHead(const upstream::ResponseHead& head) {
   upstreamContentType_ = std::string(head.header("content-type"));
   if (head.status < 200 || head.status >= 300) {
     upstreamFailed_ = true;
-    retryAfter_ = std::string(head.header("retry-after"));
-    retryAfterMs_ = std::string(head.header("retry-after-ms"));
+    retryDelay_ = resilience::parseRetryAfter(head.header("retry-after-ms"), head.header("retry-after"),
+                                              std::chrono::system_clock::now());
     return;
   }
   if (plan_.clientStream) {
@@ -347,12 +346,9 @@ void Exchange::onComplete(std::error_code ec) {
                  "request " + plan_.requestId + ": upstream " + provider_->name() + " answered HTTP " +
                      std::to_string(upstreamStatus_) + " (attempt " + std::to_string(attempts_) + ")");
     GatewayError error = provider_->decodeError(static_cast<int>(upstreamStatus_), buffered_);
-    if (auto wait = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now())) {
-      error.retryAfter = std::to_string((wait->count() + 999) / 1000);
-    } else if (!error.retryAfter.empty()) {
-      // A delay the body gave (Gemini's RetryInfo) paces retries and cool-downs like the header.
-      retryAfter_ = error.retryAfter;
-    }
+    // Without a header, a delay the body gave (Gemini's RetryInfo) counts the same.
+    if (!retryDelay_) retryDelay_ = resilience::parseRetryAfter({}, error.retryAfter, std::chrono::system_clock::now());
+    if (retryDelay_) error.retryAfter = std::to_string((retryDelay_->count() + 999) / 1000);
     attemptFailed(std::move(error));
     return;
   }
@@ -395,8 +391,7 @@ void Exchange::releaseEndpoint(const GatewayError* failure) {
     endpoint_->recordFailure(*failure);
     if (failure->kind == ErrorKind::RateLimited) {
       // A rate-limited key takes no traffic for as long as the upstream asked (1 s if it did not say).
-      const auto wait = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now());
-      endpoint_->coolDown(Clock::now() + wait.value_or(Millis(1000)));
+      endpoint_->coolDown(Clock::now() + retryDelay_.value_or(Millis(1000)));
     }
   }
   endpoint_ = nullptr;
@@ -444,7 +439,7 @@ void Exchange::attemptFailed(GatewayError error) {
   const bool elsewhere = error.kind == ErrorKind::RateLimited &&
                          gateway_.hasAvailableEndpoint(*plan_.candidates[nextCandidate_].provider);
   if (tried_[nextCandidate_] && !elsewhere) {
-    const auto asked = resilience::parseRetryAfter(retryAfterMs_, retryAfter_, std::chrono::system_clock::now());
+    const auto& asked = retryDelay_;
     if (asked && *asked > retry.maxDelay) {
       // Longer than we would hold the client: its own SDK backs off with the retry-after we pass on.
       fail(std::move(error));

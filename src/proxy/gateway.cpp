@@ -397,9 +397,11 @@ void Gateway::handleMetrics(server::ResponseSink& sink) {
   for (const auto& provider : providers_) {
     if (!provider->config().enabled) continue;
     for (std::size_t c = 0; c < provider->credentialCount(); ++c) {
-      if (const auth::OAuthAccount* account = provider->account(c); account != nullptr && account->status().expiresAtMs != 0) {
+      const auth::OAuthAccount* account = provider->account(c);
+      const std::int64_t expiresAt = account != nullptr ? account->token()->expiresAtMs : 0;
+      if (expiresAt != 0) {
         writeSample(out, "llmgate_oauth_token_expiry_seconds", {{"provider", provider->name()}, {"account", account->label()}},
-                    static_cast<double>(account->status().expiresAtMs - auth::nowEpochMs()) / 1000.0);
+                    static_cast<double>(expiresAt - auth::nowEpochMs()) / 1000.0);
       }
     }
   }

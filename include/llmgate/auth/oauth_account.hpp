@@ -43,7 +43,7 @@ class OAuthAccount {
   /// When the background refresh is due: expiry minus the lead (0 when the expiry is unknown).
   std::int64_t refreshDueMs() const;
 
-  /// The HTTP request that refreshes `current`.
+  /// The HTTP request that refreshes `current` (its timeouts are the refresher's).
   virtual upstream::Request refreshRequest(const OAuthToken& current) const = 0;
   /// The token a successful (2xx) refresh answer gives, or why it cannot be used.
   virtual core::Result<OAuthToken> readRefreshAnswer(const OAuthToken& current, const nlohmann::json& answer) const = 0;
@@ -53,7 +53,7 @@ class OAuthAccount {
   void noteRefreshFailure(const std::string& what);
 
   struct Status {
-    std::int64_t expiresAtMs = 0;
+    std::int64_t expiresAtMs = 0;  ///< of the current token
     std::uint64_t refreshes = 0;
     std::string lastError;
     std::int64_t lastErrorAtMs = 0;

@@ -35,6 +35,8 @@ class JsonReader {
   std::int64_t integer(const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) const;
   bool boolean(const char* key, bool fallback) const;
   std::vector<std::string> stringList(const char* key) const;
+  /// One string or an array of them ("credentials": "a.json" or ["a.json", "b.json"]).
+  std::vector<std::string> stringOrList(const char* key) const;
   std::map<std::string, std::string> stringMap(const char* key) const;
   /// Fails on any key not in `known` (catches typos such as "base_ulr").
   void rejectUnknownKeys(const std::vector<std::string_view>& known) const;

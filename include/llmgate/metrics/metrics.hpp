@@ -69,8 +69,6 @@ class Histogram {
   std::array<Shard, kShards> shards_;
 };
 
-enum class Kind { Counter, Gauge, Histogram };
-
 /// A metric name with its label names; `with(values...)` gives the series for those values.
 template <class Metric>
 class Family {

@@ -102,8 +102,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   long upstreamStatus_ = 0;
   bool upstreamFailed_ = false;
   std::string upstreamContentType_;
-  std::string retryAfter_;
-  std::string retryAfterMs_;
+  std::optional<resilience::Millis> retryDelay_;  // what the upstream asked to wait (header or body)
   std::string buffered_;  // error body, or a non-streaming passthrough body
   std::unique_ptr<providers::ResponseDecoder> decoder_;
   stream::SseParser passthroughScanner_;
