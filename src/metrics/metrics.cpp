@@ -56,14 +56,6 @@ void appendLabels(std::string& out, const std::vector<std::string>& names, const
   out += '}';
 }
 
-std::string seriesKey(const std::vector<std::string_view>& values) {
-  std::string key;
-  for (auto value : values) {
-    key += value;
-    key += '\x1f';
-  }
-  return key;
-}
 
 }  // namespace
 
@@ -106,36 +98,6 @@ Histogram::Snapshot Histogram::snapshot() const {
   return out;
 }
 
-template <class Metric>
-Family<Metric>::Family(std::string name, std::string help, std::vector<std::string> labels)
-    : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
-
-template <class Metric>
-Metric& Family<Metric>::with(const std::vector<std::string_view>& values) {
-  // Each thread remembers the series it has used: after the first time no lock is taken.
-  thread_local std::unordered_map<const void*, std::unordered_map<std::string, Metric*>> seen;
-  std::string key = seriesKey(values);
-  auto& mine = seen[this];
-  if (auto it = mine.find(key); it != mine.end()) return *it->second;
-  std::lock_guard lock(mutex_);
-  auto& entry = series_[key];
-  if (!entry.second) {
-    entry.first.assign(values.begin(), values.end());
-    entry.second = std::make_unique<Metric>();
-  }
-  mine.emplace(std::move(key), entry.second.get());
-  return *entry.second;
-}
-
-template <class Metric>
-void Family<Metric>::forEach(const std::function<void(const std::vector<std::string>&, const Metric&)>& visit) const {
-  std::lock_guard lock(mutex_);
-  for (const auto& [key, entry] : series_) visit(entry.first, *entry.second);
-}
-
-template class Family<Counter>;
-template class Family<Gauge>;
-template class Family<Histogram>;
 
 void writeHeader(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
   out += "# HELP ";
@@ -169,11 +131,7 @@ template <class Metric>
 void writeScalars(std::string& out, const Family<Metric>& family, std::string_view type) {
   writeHeader(out, family.name(), family.help(), type);
   family.forEach([&](const std::vector<std::string>& values, const Metric& metric) {
-    out += family.name();
-    appendLabels(out, family.labels(), values);
-    out += ' ';
-    out += std::to_string(metric.value());
-    out += '\n';
+    writeScalarSeries(out, family.name(), family.labels(), values, static_cast<std::int64_t>(metric.value()));
   });
 }
 
@@ -183,39 +141,53 @@ void writeFamily(std::string& out, const Family<Counter>& family) { writeScalars
 
 void writeFamily(std::string& out, const Family<Gauge>& family) { writeScalars(out, family, "gauge"); }
 
+void writeHistogramSeries(std::string& out, std::string_view name, const std::vector<std::string>& labels,
+                          const std::vector<std::string>& values, const Histogram& histogram) {
+  const auto snapshot = histogram.snapshot();
+  std::uint64_t cumulative = 0;
+  char bound[32];
+  for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
+    if (i < kLatencyBuckets.size()) {
+      cumulative += snapshot.buckets[i];
+      std::snprintf(bound, sizeof bound, "%g", kLatencyBuckets[i]);
+    } else {
+      cumulative = snapshot.count;
+      std::snprintf(bound, sizeof bound, "+Inf");
+    }
+    out += name;
+    out += "_bucket";
+    appendLabels(out, labels, values, "le", bound);
+    out += ' ';
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  out += name;
+  out += "_sum";
+  appendLabels(out, labels, values);
+  out += ' ';
+  appendNumber(out, snapshot.sum);
+  out += "\n";
+  out += name;
+  out += "_count";
+  appendLabels(out, labels, values);
+  out += ' ';
+  out += std::to_string(snapshot.count);
+  out += '\n';
+}
+
+void writeScalarSeries(std::string& out, std::string_view name, const std::vector<std::string>& labels,
+                       const std::vector<std::string>& values, std::int64_t value) {
+  out += name;
+  appendLabels(out, labels, values);
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
 void writeFamily(std::string& out, const Family<Histogram>& family) {
   writeHeader(out, family.name(), family.help(), "histogram");
   family.forEach([&](const std::vector<std::string>& values, const Histogram& histogram) {
-    const auto snapshot = histogram.snapshot();
-    std::uint64_t cumulative = 0;
-    char bound[32];
-    for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
-      if (i < kLatencyBuckets.size()) {
-        cumulative += snapshot.buckets[i];
-        std::snprintf(bound, sizeof bound, "%g", kLatencyBuckets[i]);
-      } else {
-        cumulative = snapshot.count;
-        std::snprintf(bound, sizeof bound, "+Inf");
-      }
-      out += family.name();
-      out += "_bucket";
-      appendLabels(out, family.labels(), values, "le", bound);
-      out += ' ';
-      out += std::to_string(cumulative);
-      out += '\n';
-    }
-    out += family.name();
-    out += "_sum";
-    appendLabels(out, family.labels(), values);
-    out += ' ';
-    appendNumber(out, snapshot.sum);
-    out += "\n";
-    out += family.name();
-    out += "_count";
-    appendLabels(out, family.labels(), values);
-    out += ' ';
-    out += std::to_string(snapshot.count);
-    out += '\n';
+    writeHistogramSeries(out, family.name(), family.labels(), values, histogram);
   });
 }
 

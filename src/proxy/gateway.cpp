@@ -346,13 +346,9 @@ void Gateway::handleMetrics(server::ResponseSink& sink) {
   std::string out;
   out.reserve(16384);
   metrics::writeFamily(out, metrics_.requests);
-  metrics::writeFamily(out, metrics_.duration);
-  metrics::writeFamily(out, metrics_.firstByte);
-  metrics::writeFamily(out, metrics_.upstream);
-  metrics::writeFamily(out, metrics_.overhead);
+  metrics_.writeTargets(out);
   metrics::writeFamily(out, metrics_.retries);
   metrics::writeFamily(out, metrics_.fallbacks);
-  metrics::writeFamily(out, metrics_.tokens);
   writeHeader(out, "llmgate_active_streams", "Streaming responses in progress.", "gauge");
   writeSample(out, "llmgate_active_streams", {}, static_cast<double>(metrics_.activeStreams.value()));
 

@@ -23,12 +23,47 @@ void GatewayMetrics::record(const log::AccessRecord& r) {
   if (r.dialect.empty()) return;  // only chat requests have latencies worth a histogram
   window.record({r.provider, r.model, r.durationMs, r.firstByteMs, std::max(0.0, r.overheadMs()), r.status});
   if (r.provider.empty()) return;  // refused before routing: counted, but no target to time
-  duration.with({r.provider, r.model}).observe(r.durationMs / 1000);
-  if (r.firstByteMs >= 0) firstByte.with({r.provider, r.model}).observe(r.firstByteMs / 1000);
-  if (r.attempts > 0) upstream.with({r.provider, r.model}).observe(r.upstreamMs / 1000);
-  overhead.with({r.provider, r.model}).observe(std::max(0.0, r.overheadMs()) / 1000);
-  if (r.inputTokens > 0) tokens.with({r.provider, r.model, "input"}).add(static_cast<std::uint64_t>(r.inputTokens));
-  if (r.outputTokens > 0) tokens.with({r.provider, r.model, "output"}).add(static_cast<std::uint64_t>(r.outputTokens));
+  auto& target = targets.with({r.provider, r.model});
+  target.duration.observe(r.durationMs / 1000);
+  if (r.firstByteMs >= 0) target.firstByte.observe(r.firstByteMs / 1000);
+  if (r.attempts > 0) target.upstream.observe(r.upstreamMs / 1000);
+  target.overhead.observe(std::max(0.0, r.overheadMs()) / 1000);
+  if (r.inputTokens > 0) target.inputTokens.add(static_cast<std::uint64_t>(r.inputTokens));
+  if (r.outputTokens > 0) target.outputTokens.add(static_cast<std::uint64_t>(r.outputTokens));
+}
+
+void GatewayMetrics::writeTargets(std::string& out) const {
+  // Prometheus wants each metric's samples together: one pass over the targets per metric.
+  struct Timed {
+    const char* name;
+    const char* help;
+    metrics::Histogram TargetSeries::*histogram;
+  };
+  static constexpr Timed kTimed[] = {
+      {"llmgate_request_duration_seconds", "From receiving a request whole to its last byte sent.", &TargetSeries::duration},
+      {"llmgate_time_to_first_byte_seconds", "From receiving a request whole to the first response byte sent.",
+       &TargetSeries::firstByte},
+      {"llmgate_upstream_duration_seconds", "Time spent waiting on upstreams per request (all attempts).",
+       &TargetSeries::upstream},
+      {"llmgate_gateway_overhead_seconds", "Request duration minus the time spent waiting on upstreams.",
+       &TargetSeries::overhead},
+  };
+  for (const auto& timed : kTimed) {
+    metrics::writeHeader(out, timed.name, timed.help, "histogram");
+    targets.forEach([&](const std::vector<std::string>& values, const TargetSeries& series) {
+      metrics::writeHistogramSeries(out, timed.name, targets.labels(), values, series.*timed.histogram);
+    });
+  }
+  const std::vector<std::string> tokenLabels{"provider", "model", "direction"};
+  metrics::writeHeader(out, "llmgate_tokens_total", "Tokens the upstreams reported (or llmgate estimated), by direction.",
+                       "counter");
+  targets.forEach([&](const std::vector<std::string>& values, const TargetSeries& series) {
+    for (const auto& [direction, counter] : {std::pair{"input", &series.inputTokens}, std::pair{"output", &series.outputTokens}}) {
+      std::vector<std::string> labelled = values;
+      labelled.emplace_back(direction);
+      metrics::writeScalarSeries(out, "llmgate_tokens_total", tokenLabels, labelled, static_cast<std::int64_t>(counter->value()));
+    }
+  });
 }
 
 }  // namespace llmgate::proxy

@@ -70,19 +70,43 @@ class Histogram {
 };
 
 /// A metric name with its label names; `with(values...)` gives the series for those values.
+/// `Metric` is a Counter, Gauge, Histogram, or a bundle of them that shares one label set (one
+/// lookup records them all).
 template <class Metric>
 class Family {
  public:
-  Family(std::string name, std::string help, std::vector<std::string> labels);
+  Family(std::string name, std::string help, std::vector<std::string> labels)
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
   Family(const Family&) = delete;
 
-  Metric& with(const std::vector<std::string_view>& values);
+  Metric& with(const std::vector<std::string_view>& values) {
+    // Each thread remembers the series it has used: after the first time no lock is taken.
+    thread_local std::unordered_map<const void*, std::unordered_map<std::string, Metric*>> seen;
+    std::string key;
+    for (auto value : values) {
+      key += value;
+      key += '\x1f';
+    }
+    auto& mine = seen[this];
+    if (auto it = mine.find(key); it != mine.end()) return *it->second;
+    std::lock_guard lock(mutex_);
+    auto& entry = series_[key];
+    if (!entry.second) {
+      entry.first.assign(values.begin(), values.end());
+      entry.second = std::make_unique<Metric>();
+    }
+    mine.emplace(std::move(key), entry.second.get());
+    return *entry.second;
+  }
 
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
   const std::vector<std::string>& labels() const { return labels_; }
   /// Every series with its label values, under the family lock.
-  void forEach(const std::function<void(const std::vector<std::string>&, const Metric&)>& visit) const;
+  void forEach(const std::function<void(const std::vector<std::string>&, const Metric&)>& visit) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, entry] : series_) visit(entry.first, *entry.second);
+  }
 
  private:
   std::string name_;
@@ -96,6 +120,11 @@ class Family {
 void writeFamily(std::string& out, const Family<Counter>& family);
 void writeFamily(std::string& out, const Family<Gauge>& family);
 void writeFamily(std::string& out, const Family<Histogram>& family);
+/// One series' lines, for families whose series are bundles (written one metric at a time).
+void writeHistogramSeries(std::string& out, std::string_view name, const std::vector<std::string>& labels,
+                          const std::vector<std::string>& values, const Histogram& histogram);
+void writeScalarSeries(std::string& out, std::string_view name, const std::vector<std::string>& labels,
+                       const std::vector<std::string>& values, std::int64_t value);
 /// A gauge whose value is read at scrape time (breaker states, cache sizes, ...).
 void writeSample(std::string& out, std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
                  double value);

@@ -13,29 +13,28 @@ struct GatewayMetrics {
   metrics::Family<metrics::Counter> requests{
       "llmgate_requests_total", "Requests answered, by endpoint, client dialect, provider, model and status class.",
       {"endpoint", "dialect", "provider", "model", "status"}};
-  metrics::Family<metrics::Histogram> duration{
-      "llmgate_request_duration_seconds", "From receiving a request whole to its last byte sent.", {"provider", "model"}};
-  metrics::Family<metrics::Histogram> firstByte{
-      "llmgate_time_to_first_byte_seconds", "From receiving a request whole to the first response byte sent.",
-      {"provider", "model"}};
-  metrics::Family<metrics::Histogram> upstream{
-      "llmgate_upstream_duration_seconds", "Time spent waiting on upstreams per request (all attempts).",
-      {"provider", "model"}};
-  metrics::Family<metrics::Histogram> overhead{
-      "llmgate_gateway_overhead_seconds", "Request duration minus the time spent waiting on upstreams.",
-      {"provider", "model"}};
+  /// What is timed and counted per provider and model, found with one lookup per request.
+  struct TargetSeries {
+    metrics::Histogram duration;   ///< receipt of the request to its last byte
+    metrics::Histogram firstByte;  ///< receipt to the first byte sent
+    metrics::Histogram upstream;   ///< waiting on upstreams (all attempts)
+    metrics::Histogram overhead;   ///< duration minus upstream time
+    metrics::Counter inputTokens;
+    metrics::Counter outputTokens;
+  };
+  metrics::Family<TargetSeries> targets{"llmgate_target", "Series per provider and model, written by writeTargets.",
+                                        {"provider", "model"}};
   metrics::Family<metrics::Counter> retries{
       "llmgate_upstream_retries_total", "Attempts after a request's first, by the provider they went to.", {"provider"}};
   metrics::Family<metrics::Counter> fallbacks{
       "llmgate_fallbacks_total", "Attempts moved from one provider to another.", {"from", "to"}};
-  metrics::Family<metrics::Counter> tokens{
-      "llmgate_tokens_total", "Tokens the upstreams reported (or llmgate estimated), by direction.",
-      {"provider", "model", "direction"}};
   metrics::Gauge activeStreams;
   metrics::PerformanceWindow window;
 
   /// Counts one finished request (from the access record).
   void record(const log::AccessRecord& record);
+  /// Appends the per-target histograms and token counters in the Prometheus text format.
+  void writeTargets(std::string& out) const;
 };
 
 }  // namespace llmgate::proxy
