@@ -4,6 +4,9 @@
 #include <cctype>
 #include <mutex>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 
 namespace llmgate::upstream {
@@ -34,10 +37,10 @@ void globalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string lowerCase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
+bool equalsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
 }
 
 std::string_view trim(std::string_view text) {
@@ -106,9 +109,16 @@ core::GatewayError classify(std::error_code ec, bool responseStarted) {
   return core::GatewayError::make(core::ErrorKind::Internal, "upstream_transfer_error", ec.message());
 }
 
-std::string_view ResponseHead::header(std::string_view lowerName) const {
-  for (const auto& [name, value] : headers) {
-    if (name == lowerName) return value;
+std::string_view ResponseHead::header(std::string_view name) const {
+  std::string_view rest = headerBlock;
+  while (!rest.empty()) {
+    const std::size_t end = rest.find('\n');
+    const std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    const std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos && equalsIgnoringCase(trim(line.substr(0, colon)), name)) {
+      return trim(line.substr(colon + 1));
+    }
   }
   return {};
 }
@@ -161,7 +171,7 @@ std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, 
   const std::string_view line(data, bytes);
   if (line.rfind("HTTP/", 0) == 0) {
     // A new status line: an earlier 1xx (or a redirect) is superseded.
-    transfer.head_.headers.clear();
+    transfer.head_.headerBlock.clear();
     return bytes;
   }
   if (trim(line).empty()) {
@@ -178,9 +188,7 @@ std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, 
     }
     return transfer.cancelled_ ? 0 : bytes;
   }
-  if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    transfer.head_.headers.emplace_back(lowerCase(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
-  }
+  transfer.head_.headerBlock.append(line);
   return bytes;
 }
 
@@ -287,15 +295,32 @@ HttpClient::~HttpClient() {
 }
 
 CURL* HttpClient::acquireEasy() {
-  if (idleEasy_.empty()) return curl_easy_init();
-  CURL* easy = idleEasy_.back();
-  idleEasy_.pop_back();
+  if (!idleEasy_.empty()) {
+    CURL* easy = idleEasy_.back();
+    idleEasy_.pop_back();
+    return easy;
+  }
+  // What every transfer shares is set once per handle; start() sets the rest on every use.
+  CURL* easy = curl_easy_init();
+  if (easy == nullptr) return nullptr;
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);  // else curl swaps the SIGPIPE handler per call
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::onOpenSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::onCloseSocket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, maxConnectionAge_);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::onWrite);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::onHeader);
   return easy;
 }
 
 void HttpClient::releaseEasy(CURL* easy) {
-  // Reused handles avoid per-request malloc churn; reset keeps the multi's connection cache.
-  curl_easy_reset(easy);
+  // Reused handles avoid per-request malloc churn and re-setting the shared options; the next
+  // start() overwrites every per-transfer option, so no curl_easy_reset is needed.
   if (idleEasy_.size() < 256) {
     idleEasy_.push_back(easy);
   } else {
@@ -316,25 +341,17 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
 
   curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);  // else curl swaps the SIGPIPE handler per call
-  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, maxConnectionAge_);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeouts.connect.count()));
-  if (req.timeouts.total.count() > 0) {
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeouts.total.count()));
-  }
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(0, req.timeouts.total.count())));
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headerList_);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::onWrite);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::onHeader);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
   if (!req.body.empty()) {
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.data());
   } else {
+    // A reused handle still points at its last body; drop it before switching to GET.
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nullptr);
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   }
 
@@ -376,20 +393,35 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
 int HttpClient::onSocket(CURL*, curl_socket_t fd, int what, void* self, void*) noexcept {
   auto& client = *static_cast<HttpClient*>(self);
   try {
-    if (what == CURL_POLL_REMOVE) {
-      client.forgetSocket(fd);
-    } else {
-      client.watchSocket(fd, what);
-    }
+    client.watchSocket(fd, what == CURL_POLL_REMOVE ? 0 : what);
   } catch (...) {
     return -1;
   }
   return 0;
 }
 
+curl_socket_t HttpClient::onOpenSocket(void* self, curlsocktype, curl_sockaddr* address) noexcept {
+  auto& client = *static_cast<HttpClient*>(self);
+  const curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
+  // A watch left on this number belongs to a socket closed behind our back: it must not be reused.
+  if (fd != CURL_SOCKET_BAD) client.forgetSocket(fd);
+  return fd;
+}
+
+int HttpClient::onCloseSocket(void* self, curl_socket_t fd) noexcept {
+  static_cast<HttpClient*>(self)->forgetSocket(fd);
+  return ::close(fd);
+}
+
 void HttpClient::watchSocket(curl_socket_t fd, int what) {
+  // The watch (and its epoll registration) lives as long as the socket, not the transfer, so a
+  // pooled connection costs no epoll_ctl per request; CURL_POLL_REMOVE only clears the interest.
   auto& watch = sockets_[fd];
   if (!watch) {
+    if (what == 0) {
+      sockets_.erase(fd);
+      return;
+    }
     watch = std::make_shared<SocketWatch>(io_, fd);
     boost::system::error_code ec;
     watch->descriptor.assign(fd, ec);
@@ -421,9 +453,13 @@ void HttpClient::armWait(const std::shared_ptr<SocketWatch>& watch, bool forRead
   watch->descriptor.async_wait(kind, [this, alive = alive_, watch, forRead](boost::system::error_code ec) {
     (forRead ? watch->readWaiting : watch->writeWaiting) = false;
     if (!*alive || watch->removed || ec == boost::asio::error::operation_aborted) return;
+    const int interest = forRead ? CURL_POLL_IN : CURL_POLL_OUT;
+    // An idle pooled connection that turns readable (closed by the peer) is curl's to notice
+    // when it next checks the connection; nobody is waiting on it now.
+    if (!(watch->wanted & interest)) return;
     const int events = ec ? CURL_CSELECT_ERR : (forRead ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
     socketAction(watch->fd, events);
-    if (!watch->removed && (watch->wanted & (forRead ? CURL_POLL_IN : CURL_POLL_OUT))) armWait(watch, forRead);
+    if (!watch->removed && (watch->wanted & interest)) armWait(watch, forRead);
   });
 }
 

@@ -229,6 +229,7 @@ void TestUpstream::serve(int fd) {
     }
     if (response.fault == ScriptedResponse::Fault::CloseMidBody) break;
     if (response.chunked && !sendAll(fd, "0\r\n\r\n")) break;
+    if (response.fault == ScriptedResponse::Fault::CloseAfterResponse) break;
   }
   ::shutdown(fd, SHUT_RDWR);
   {

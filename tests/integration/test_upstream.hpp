@@ -30,6 +30,7 @@ struct ScriptedResponse {
     CloseWithoutResponse,  // read the request, then close the socket
     CloseMidBody,          // send the head and the chunks, then close without finishing
     NeverRespond,          // read the request and stay silent (until the peer or the test goes)
+    CloseAfterResponse,    // send the whole response as if keeping the connection, then close it
   };
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;

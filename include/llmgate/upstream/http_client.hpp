@@ -51,9 +51,10 @@ core::GatewayError classify(std::error_code ec, bool responseStarted);
 struct ResponseHead {
   long status = 0;
   double connectMs = 0;  ///< time to open a new connection (TCP + TLS); 0 when a pooled one was reused
-  std::vector<std::pair<std::string, std::string>> headers;  ///< names lower-cased
-  /// Value of the first header named `lowerName`, empty when absent.
-  std::string_view header(std::string_view lowerName) const;
+  /// The header lines as received ("Name: value\r\n"...): one buffer, no per-header strings.
+  std::string headerBlock;
+  /// Value of the first header named `name` (any case), trimmed; empty when absent.
+  std::string_view header(std::string_view name) const;
 };
 
 /// Receives a transfer's progress, on the worker thread that started it.
@@ -134,6 +135,8 @@ class HttpClient {
 
   static int onSocket(CURL* easy, curl_socket_t fd, int what, void* self, void* socketp) noexcept;
   static int onTimer(CURLM* multi, long timeoutMs, void* self) noexcept;
+  static curl_socket_t onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address) noexcept;
+  static int onCloseSocket(void* self, curl_socket_t fd) noexcept;
   void watchSocket(curl_socket_t fd, int what);
   void forgetSocket(curl_socket_t fd);
   void armWait(const std::shared_ptr<SocketWatch>& watch, bool forRead);
