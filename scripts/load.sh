@@ -2,7 +2,8 @@
 # Load comparison in ONE run: the upstream directly, nginx as a plain reverse proxy, and llmgate,
 # each proxy pinned to the same single core (0); the upstream and wrk share the other core.
 # Scenarios: non-streaming OpenAI passthrough, streaming passthrough (40 chunks), and an OpenAI
-# client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios.
+# client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios,
+# and latency at fixed rates of 1k and 5k req/s (benchmarks/paced_load.cpp) with what each proxy adds.
 # Also: time to first byte and per-chunk relay delay against a paced upstream, RSS with 5000
 # concurrent open streams, llmgate's start-up time, CPU seconds per 10k requests of the proxy's core (llmgate and
 # nginx), llmgate's RSS idle and under load, and ab (ApacheBench) as the seed documents use it.
@@ -16,7 +17,7 @@ scripts/deps.sh
 command -v wrk >/dev/null && command -v nginx >/dev/null && command -v ab >/dev/null ||
   { apt-get install -y -qq wrk nginx-light apache2-utils >/dev/null 2>&1 || apt-get install -y -qq wrk nginx apache2-utils >/dev/null; }
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF -DLLMGATE_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build-release --target llmgate >/dev/null
+cmake --build build-release --target llmgate llmgate_paced_load >/dev/null
 
 work=/tmp/llmgate-load
 mkdir -p "$work"
@@ -163,8 +164,37 @@ done
 read -r conv_rps conv_p50 conv_p99 conv_err < <(run 18182 convert.lua)
 printf '%-34s %10s %9s %9s  %s\n' "convert: OpenAI client -> Claude" "$conv_rps" "$conv_p50" "$conv_p99" "$conv_err"
 
-# ApacheBench, as the seed documents run it (keep-alive, 32 concurrent, non-streaming passthrough).
+# Latency at fixed request rates (benchmarks/paced_load.cpp, open loop: latency counts from each
+# request's due time, so stalls are charged to the requests queued behind them). Three runs per
+# target, interleaved; the medians of their p50 and p99 are printed with what each proxy adds to
+# the direct figures.
+paced() {  # port rate -> "p50 p99" in microseconds
+  taskset -c 1 ./build-release/benchmarks/llmgate_paced_load 127.0.0.1 "$1" /v1/chat/completions "$work/ab_body.json" \
+    "$2" "$seconds" "$connections" "Hello from the load upstream." |
+    sed -n 's/.*p50_us=\([0-9]*\).*p99_us=\([0-9]*\).*/\1 \2/p'
+}
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 body gpt-4o "" > "$work/ab_body.json"
+for rate in 1000 5000; do
+  declare -A p50s=() p99s=()
+  for _ in 1 2 3; do
+    for target in direct:18180 nginx:18181 llmgate:18182; do
+      IFS=: read -r who port <<<"$target"
+      read -r p50 p99 < <(paced "$port" "$rate") || { echo "paced load against $who failed" >&2; exit 1; }
+      p50s[$who]+="$p50 "; p99s[$who]+="$p99 "
+    done
+  done
+  for who in direct nginx llmgate; do
+    # shellcheck disable=SC2086
+    eval "${who}_p50=$(median3 ${p50s[$who]}) ${who}_p99=$(median3 ${p99s[$who]})"
+  done
+  printf '%-34s direct p50 %s p99 %s us | nginx p50 %s p99 %s us | llmgate p50 %s p99 %s us\n' \
+    "fixed rate $rate req/s" "$direct_p50" "$direct_p99" "$nginx_p50" "$nginx_p99" "$llmgate_p50" "$llmgate_p99"
+  printf '%-34s nginx %+d / %+d us   llmgate %+d / %+d us (p50 / p99)\n' "fixed rate $rate req/s: added" \
+    "$((nginx_p50 - direct_p50))" "$((nginx_p99 - direct_p99))" "$((llmgate_p50 - direct_p50))" "$((llmgate_p99 - direct_p99))"
+done
+
+# ApacheBench, as the seed documents run it (keep-alive, 32 concurrent, non-streaming passthrough).
 ab_rps() {
   taskset -c 1 ab -q -k -n 20000 -c "$connections" -p "$work/ab_body.json" -T application/json \
     "http://127.0.0.1:$1/v1/chat/completions" 2>/dev/null | awk '/Requests per second/ {print int($4)}'

@@ -1,5 +1,7 @@
 #include "llmgate/proxy/exchange.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <random>
 
@@ -30,6 +32,23 @@ std::optional<core::Usage> usageIn(core::Dialect dialect, const json& document) 
   }
   if (usage == nullptr) return std::nullopt;
   return dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(*usage) : api::openai::decodeUsage(*usage);
+}
+
+// Appends ", name;dur=1.234" (milliseconds, three decimals) without a float formatter: this
+// header is on every response.
+void appendTiming(std::string& value, std::string_view name, double ms) {
+  if (!value.empty()) value += ", ";
+  value += name;
+  value += ";dur=";
+  const auto micros = static_cast<std::uint64_t>(std::max(0.0, ms) * 1000.0 + 0.5);
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, micros / 1000).ptr;
+  *end++ = '.';
+  const auto fraction = micros % 1000;
+  *end++ = static_cast<char>('0' + fraction / 100);
+  *end++ = static_cast<char>('0' + fraction / 10 % 10);
+  *end++ = static_cast<char>('0' + fraction % 10);
+  value.append(digits, end);
 }
 
 double unitRandom() {
@@ -67,11 +86,13 @@ server::HeaderList Exchange::timingHeaders(server::HeaderList headers) const {
   const auto& log = sink_->log();
   double upstream = log.upstreamMs;
   if (waitingOnUpstream_) upstream += std::chrono::duration<double, std::milli>(Clock::now() - attemptStarted_).count();
-  std::string value = fmt::format("route;dur={:.3f}", std::max(0.0, log.routedMs));
-  if (log.convertMs >= 0) value += fmt::format(", convert;dur={:.3f}", log.convertMs);
-  if (log.upstreamConnectMs > 0) value += fmt::format(", upstream-connect;dur={:.3f}", log.upstreamConnectMs);
-  if (waitingOnUpstream_ || log.upstreamMs > 0) value += fmt::format(", upstream;dur={:.3f}", upstream);
-  value += fmt::format(", gateway;dur={:.3f}", std::max(0.0, sinceReceived() - upstream));
+  std::string value;
+  value.reserve(96);
+  appendTiming(value, "route", log.routedMs);
+  if (log.convertMs >= 0) appendTiming(value, "convert", log.convertMs);
+  if (log.upstreamConnectMs > 0) appendTiming(value, "upstream-connect", log.upstreamConnectMs);
+  if (waitingOnUpstream_ || log.upstreamMs > 0) appendTiming(value, "upstream", upstream);
+  appendTiming(value, "gateway", sinceReceived() - upstream);
   headers.emplace_back("server-timing", std::move(value));
   return headers;
 }

@@ -110,6 +110,7 @@ TEST_F(Observability, ServerTimingTellsWhereTheTimeWent) {
   const auto result = gateway.post("/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
   ASSERT_EQ(result.status, 200);
   const std::string timing = result.headers.at("server-timing");
+  EXPECT_TRUE(std::regex_match(timing, std::regex(R"(route;dur=\d+\.\d{3}(, [a-z-]+;dur=\d+\.\d{3})+)"))) << timing;
   std::smatch match;
   ASSERT_TRUE(std::regex_search(timing, match, std::regex(R"(upstream;dur=([0-9.]+))"))) << timing;
   EXPECT_GE(std::stod(match[1]), 55.0) << timing;
