@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <random>
 
 #include "llmgate/api/anthropic_codec.hpp"
@@ -50,6 +51,19 @@ void appendTiming(std::string& value, std::string_view name, double ms) {
   *end++ = static_cast<char>('0' + fraction % 10);
   value.append(digits, end);
 }
+
+// Every streamed event is searched for these: Boyer-Moore-Horspool skips most of the event,
+// where string_view::find stops at each of its dozens of '"' to compare the rest.
+class Needle {
+ public:
+  explicit Needle(std::string_view text) : searcher_(text.begin(), text.end()) {}
+  bool foundIn(std::string_view text) const { return std::search(text.begin(), text.end(), searcher_) != text.end(); }
+
+ private:
+  std::boyer_moore_horspool_searcher<std::string_view::const_iterator> searcher_;
+};
+const Needle kUsageMember("\"usage\":{");
+const Needle kErrorMember("\"error\"");
 
 double unitRandom() {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -328,8 +342,8 @@ void Exchange::onBody(std::string_view bytes) {
 
 void Exchange::scanPassthroughEvent(std::string_view type, std::string_view data) {
   // Only the few events that carry usage or an error are parsed.
-  const bool hasUsage = data.find("\"usage\":{") != std::string_view::npos;
-  const bool hasError = type == "error" || data.find("\"error\"") != std::string_view::npos;
+  const bool hasUsage = kUsageMember.foundIn(data);
+  const bool hasError = type == "error" || kErrorMember.foundIn(data);
   if (!hasUsage && !hasError) return;
   json event = json::parse(data, nullptr, false);
   if (!event.is_object()) return;

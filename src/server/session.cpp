@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
@@ -283,7 +284,7 @@ void Session::startStream(int status, std::string_view contentType, const Header
   headers.emplace_back("Cache-Control", "no-cache");
   headers.emplace_back("X-Accel-Buffering", "no");  // tell nginx-style proxies not to buffer
   enqueue(headerBlock(status, contentType, headers, std::nullopt));
-  flush();
+  flushSoon();
 }
 
 void Session::writeChunk(std::string bytes) {
@@ -328,6 +329,15 @@ void Session::flush() {
   writeInFlight_ = true;
   stream_.expires_after(std::chrono::milliseconds(worker_.config.writeTimeoutMs));
   boost::asio::async_write(stream_, writing_, beast::bind_front_handler(&Session::onWritten, shared_from_this()));
+}
+
+void Session::flushSoon() {
+  if (flushPosted_) return;
+  flushPosted_ = true;
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->flushPosted_ = false;
+    self->flush();
+  });
 }
 
 void Session::onWritten(beast::error_code ec, std::size_t bytes) {

@@ -85,6 +85,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
                           std::optional<std::size_t> contentLength);
   void enqueue(std::string bytes);  // queues without writing; flush() starts the write
   void flush();
+  /// Flushes once the handler that is running returns, so bytes it is about to queue go out in
+  /// the same write (a stream's head and the first events of the same upstream read).
+  void flushSoon();
   void onWritten(boost::beast::error_code ec, std::size_t bytes);
   void watchClient();
   void clientGone();
@@ -113,6 +116,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   int status_ = 0;
   bool inRequest_ = false;
   bool writeInFlight_ = false;
+  bool flushPosted_ = false;
   bool responseStarted_ = false;
   bool chunked_ = false;
   bool responseComplete_ = false;
