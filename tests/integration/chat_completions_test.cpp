@@ -247,6 +247,36 @@ TEST(ChatCompletions, ClientErrorsAreAnsweredInOpenAiShape) {
   EXPECT_EQ(gateway.get("/health").status, 200);
 }
 
+TEST(ChatCompletions, RequestShapeIsCheckedBeforeAnyUpstreamSeesIt) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream));
+  const auto expectError = [&](const std::string& body, int status, const std::string& code, const std::string& param) {
+    const auto result = gateway.post("/v1/chat/completions", body);
+    EXPECT_EQ(result.status, status) << body;
+    const auto error = json::parse(result.body)["error"];
+    EXPECT_EQ(error["code"], code) << body;
+    if (!param.empty()) EXPECT_EQ(error["param"], param) << body;
+  };
+  expectError(R"([{"model":"gpt-4o"}])", 400, "invalid_request", "");
+  expectError(R"("gpt-4o")", 400, "invalid_request", "");
+  expectError(R"({"model":"gpt-4o"} trailing)", 400, "invalid_json", "");
+  expectError(R"({"messages":[]})", 400, "missing_field", "model");
+  expectError(R"({"model":42,"messages":[]})", 400, "missing_field", "model");
+  expectError(R"({"model":"","messages":[]})", 400, "missing_field", "model");
+  expectError(R"({"model":"gpt-4o","stream":"yes","messages":[]})", 400, "invalid_request", "stream");
+  // A key nested deeper is not the model; a repeated key means its last value.
+  expectError(R"({"metadata":{"model":"gpt-4o"},"messages":[]})", 400, "missing_field", "model");
+  expectError(R"({"model":"gpt-4o","model":"nope","messages":[]})", 404, "model_not_found", "model");
+  EXPECT_TRUE(upstream.requests().empty());
+
+  // Escapes in the model name are decoded before routing; the upstream gets the routed name.
+  const auto escaped = gateway.post("/v1/chat/completions",
+                                    R"({"model":"gpt\u002d4o","stream":null,"messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(escaped.status, 200) << escaped.body;
+  ASSERT_EQ(upstream.requests().size(), 1u);
+  EXPECT_EQ(json::parse(upstream.requests()[0].body)["model"], "gpt-4o");
+}
+
 TEST(ChatCompletions, LargeBodyWithExpectContinueIsAcceptedWithoutDelay) {
   TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
   GatewayHarness gateway(configFor(upstream));

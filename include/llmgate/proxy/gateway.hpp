@@ -69,9 +69,10 @@ class Gateway : public server::RequestHandler {
   void handleMetrics(server::ResponseSink& sink);
   void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);
   /// Parses the body and resolves its model; answers the error itself and returns nullopt.
+  /// A request body that is valid JSON, with its model routed.
   struct Routed {
-    nlohmann::json body;
     std::string model;
+    bool stream = false;
     routing::Route route;
   };
   std::optional<Routed> parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink);
