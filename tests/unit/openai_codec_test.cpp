@@ -276,6 +276,43 @@ TEST(OpenAiNonStream, ResponseShapeAndDecodeRoundTrip) {
   EXPECT_EQ(decoded.value().usage.outputTokens, 6);
 }
 
+TEST(OpenAiNonStream, ResponseIsTheDocumentedChatCompletion) {
+  core::ChatResponse response;
+  response.id = "chatcmpl-2";
+  response.model = "m";
+  response.created = 7;
+  core::Choice text;
+  text.text = "line \"one\"\n\u00e9";
+  text.thinking = "because";
+  text.finish = core::FinishReason::Length;
+  core::Choice tools;
+  tools.index = 1;
+  tools.refusal = "no";
+  tools.toolCalls.push_back({"call_1", "f", R"({"a":1})"});
+  tools.toolCalls.push_back({"call_2", "g", "{}"});
+  tools.finish = core::FinishReason::ToolCalls;
+  response.choices = {text, tools};
+  response.usage.present = true;
+  response.usage.inputTokens = 5;
+  response.usage.outputTokens = 6;
+  response.usage.cachedInputTokens = 2;
+  response.usage.reasoningTokens = 3;
+  EXPECT_EQ(json::parse(encodeResponse(response)), json::parse(R"({
+    "id": "chatcmpl-2", "object": "chat.completion", "created": 7, "model": "m",
+    "choices": [
+      {"index": 0, "logprobs": null, "finish_reason": "length",
+       "message": {"role": "assistant", "content": "line \"one\"\n\u00e9", "reasoning_content": "because", "refusal": null}},
+      {"index": 1, "logprobs": null, "finish_reason": "tool_calls",
+       "message": {"role": "assistant", "content": null, "refusal": "no", "tool_calls": [
+         {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}},
+         {"id": "call_2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}}],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11,
+              "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 3}}
+  })"));
+  response.usage.present = false;
+  EXPECT_FALSE(json::parse(encodeResponse(response)).contains("usage"));
+}
+
 TEST(OpenAiErrors, ShapeAndUpstreamDecoding) {
   auto error = core::GatewayError::make(core::ErrorKind::NotFound, "model_not_found", "no such model");
   error.param = "model";

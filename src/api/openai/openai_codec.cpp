@@ -214,12 +214,27 @@ const char* errorType(const GatewayError& error) {
   return "server_error";
 }
 
-json usageJson(const core::Usage& usage) {
-  return json{{"prompt_tokens", usage.inputTokens},
-              {"completion_tokens", usage.outputTokens},
-              {"total_tokens", usage.inputTokens + usage.outputTokens},
-              {"prompt_tokens_details", {{"cached_tokens", usage.cachedInputTokens}}},
-              {"completion_tokens_details", {{"reasoning_tokens", usage.reasoningTokens}}}};
+void appendUsage(std::string& out, const core::Usage& usage) {
+  out += "{\"prompt_tokens\":";
+  out += std::to_string(usage.inputTokens);
+  out += ",\"completion_tokens\":";
+  out += std::to_string(usage.outputTokens);
+  out += ",\"total_tokens\":";
+  out += std::to_string(usage.inputTokens + usage.outputTokens);
+  out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+  out += std::to_string(usage.cachedInputTokens);
+  out += "},\"completion_tokens_details\":{\"reasoning_tokens\":";
+  out += std::to_string(usage.reasoningTokens);
+  out += "}}";
+}
+
+// A JSON string, or null when empty.
+void appendStringOrNull(std::string& out, std::string_view text) {
+  if (text.empty()) {
+    out += "null";
+  } else {
+    core::appendJsonString(out, text);
+  }
 }
 
 std::int64_t nowSeconds() {
@@ -340,32 +355,60 @@ core::FinishReason parseFinishReason(std::string_view name) {
 }
 
 std::string encodeResponse(const core::ChatResponse& response) {
-  json choices = json::array();
-  for (const auto& choice : response.choices) {
-    json message{{"role", "assistant"}};
-    message["content"] = choice.text.empty() && !choice.toolCalls.empty() ? json(nullptr) : json(choice.text);
-    if (!choice.thinking.empty()) message["reasoning_content"] = choice.thinking;
-    message["refusal"] = choice.refusal.empty() ? json(nullptr) : json(choice.refusal);
-    if (!choice.toolCalls.empty()) {
-      json calls = json::array();
-      for (const auto& call : choice.toolCalls) {
-        calls.push_back({{"id", call.id}, {"type", "function"},
-                         {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
-      }
-      message["tool_calls"] = std::move(calls);
+  // Written as text like the stream chunks: a DOM built only to be dumped cost more than the
+  // rest of the translated answer's path.
+  std::string out;
+  out.reserve(256);
+  out += "{\"id\":";
+  core::appendJsonString(out, response.id);
+  out += ",\"object\":\"chat.completion\",\"created\":";
+  out += std::to_string(response.created != 0 ? response.created : nowSeconds());
+  out += ",\"model\":";
+  core::appendJsonString(out, response.model);
+  out += ",\"choices\":[";
+  for (std::size_t i = 0; i < response.choices.size(); ++i) {
+    const auto& choice = response.choices[i];
+    if (i > 0) out.push_back(',');
+    out += "{\"index\":";
+    out += std::to_string(choice.index);
+    out += ",\"message\":{\"role\":\"assistant\",\"content\":";
+    if (choice.text.empty() && !choice.toolCalls.empty()) {
+      out += "null";
+    } else {
+      core::appendJsonString(out, choice.text);
     }
-    choices.push_back({{"index", choice.index},
-                       {"message", std::move(message)},
-                       {"logprobs", nullptr},
-                       {"finish_reason", finishReasonName(choice.finish)}});
+    if (!choice.thinking.empty()) {
+      out += ",\"reasoning_content\":";
+      core::appendJsonString(out, choice.thinking);
+    }
+    out += ",\"refusal\":";
+    appendStringOrNull(out, choice.refusal);
+    if (!choice.toolCalls.empty()) {
+      out += ",\"tool_calls\":[";
+      for (std::size_t c = 0; c < choice.toolCalls.size(); ++c) {
+        const auto& call = choice.toolCalls[c];
+        if (c > 0) out.push_back(',');
+        out += "{\"id\":";
+        core::appendJsonString(out, call.id);
+        out += ",\"type\":\"function\",\"function\":{\"name\":";
+        core::appendJsonString(out, call.name);
+        out += ",\"arguments\":";
+        core::appendJsonString(out, call.arguments);
+        out += "}}";
+      }
+      out.push_back(']');
+    }
+    out += "},\"logprobs\":null,\"finish_reason\":";
+    appendStringOrNull(out, finishReasonName(choice.finish));
+    out.push_back('}');
   }
-  json out{{"id", response.id},
-           {"object", "chat.completion"},
-           {"created", response.created != 0 ? response.created : nowSeconds()},
-           {"model", response.model},
-           {"choices", std::move(choices)}};
-  if (response.usage.present) out["usage"] = usageJson(response.usage);
-  return out.dump();
+  out.push_back(']');
+  if (response.usage.present) {
+    out += ",\"usage\":";
+    appendUsage(out, response.usage);
+  }
+  out.push_back('}');
+  return out;
 }
 
 std::string encodeError(const GatewayError& error) {
@@ -479,7 +522,7 @@ void StreamEncoder::finish(std::string& out) {
     // The usage chunk carries an empty choices array.
     out += prefix_;
     out += "],\"usage\":";
-    out += usageJson(usage_).dump();
+    appendUsage(out, usage_);
     out += "}\n\n";
   }
   out += "data: [DONE]\n\n";
