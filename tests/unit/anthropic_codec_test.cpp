@@ -326,6 +326,43 @@ TEST(AnthropicEncode, AnthropicExtrasAndSignedThinkingSurvive) {
   EXPECT_EQ(body["metadata"]["user_id"], "u-123");
 }
 
+TEST(AnthropicEncode, ResponseIsTheDocumentedMessage) {
+  core::ChatResponse response;
+  response.id = "msg_1";
+  response.model = "claude";
+  core::Choice choice;
+  choice.thinking = "hmm";
+  choice.thinkingSignature = "sig";
+  choice.text = "say \"hi\"\n";
+  choice.toolCalls.push_back({"toolu_1", "get_weather", R"({"city":"Paris"})"});
+  choice.toolCalls.push_back({"toolu_2", "broken", "not json"});
+  choice.finish = core::FinishReason::ToolCalls;
+  core::Choice second;  // Messages have one answer: other choices are not sent
+  second.index = 1;
+  second.text = "other";
+  response.choices = {choice, second};
+  response.usage.present = true;
+  response.usage.inputTokens = 10;
+  response.usage.cachedInputTokens = 3;
+  response.usage.cacheCreationInputTokens = 2;
+  response.usage.outputTokens = 4;
+  EXPECT_EQ(json::parse(encodeResponse(response)), json::parse(R"({
+    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+    "content": [
+      {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+      {"type": "text", "text": "say \"hi\"\n"},
+      {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+      {"type": "tool_use", "id": "toolu_2", "name": "broken", "input": {"arguments": "not json"}}],
+    "stop_reason": "tool_use", "stop_sequence": null,
+    "usage": {"input_tokens": 5, "output_tokens": 4, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3}
+  })"));
+  core::ChatResponse empty;
+  empty.id = "msg_2";
+  empty.model = "claude";
+  EXPECT_EQ(json::parse(encodeResponse(empty))["content"], json::array());
+  EXPECT_EQ(json::parse(encodeResponse(empty))["stop_reason"], "end_turn");
+}
+
 TEST(AnthropicErrors, ShapeTypesAndUpstreamDecoding) {
   auto error = core::GatewayError::make(core::ErrorKind::NotFound, "model_not_found", "no such model");
   EXPECT_EQ(json::parse(encodeError(error)),

@@ -187,11 +187,17 @@ std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest
   return std::nullopt;
 }
 
-json usageJson(const core::Usage& usage) {
-  return json{{"input_tokens", usage.inputTokens - usage.cachedInputTokens - usage.cacheCreationInputTokens},
-              {"output_tokens", usage.outputTokens},
-              {"cache_creation_input_tokens", usage.cacheCreationInputTokens},
-              {"cache_read_input_tokens", usage.cachedInputTokens}};
+// Anthropic counts cached and cache-written input apart from input_tokens.
+void appendUsage(std::string& out, const core::Usage& usage) {
+  out += "{\"input_tokens\":";
+  out += std::to_string(usage.inputTokens - usage.cachedInputTokens - usage.cacheCreationInputTokens);
+  out += ",\"output_tokens\":";
+  out += std::to_string(usage.outputTokens);
+  out += ",\"cache_creation_input_tokens\":";
+  out += std::to_string(usage.cacheCreationInputTokens);
+  out += ",\"cache_read_input_tokens\":";
+  out += std::to_string(usage.cachedInputTokens);
+  out += "}";
 }
 
 json parseArguments(const std::string& arguments) {
@@ -302,29 +308,55 @@ core::FinishReason parseStopReason(std::string_view name) {
 }
 
 std::string encodeResponse(const core::ChatResponse& response) {
-  json content = json::array();
+  // Written as text, not as a DOM built to be dumped (see the OpenAI encoder).
+  std::string out;
+  out.reserve(256);
+  out += "{\"id\":";
+  core::appendJsonString(out, response.id);
+  out += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
+  core::appendJsonString(out, response.model);
+  out += ",\"content\":[";
+  bool first = true;
+  const auto nextBlock = [&] {
+    if (!first) out.push_back(',');
+    first = false;
+  };
   core::FinishReason finish = core::FinishReason::Stop;
   for (const auto& choice : response.choices) {
     if (choice.index != 0) continue;  // one answer per message in this dialect
     if (!choice.thinking.empty() || !choice.thinkingSignature.empty()) {
-      content.push_back({{"type", "thinking"}, {"thinking", choice.thinking}, {"signature", choice.thinkingSignature}});
+      nextBlock();
+      out += "{\"type\":\"thinking\",\"thinking\":";
+      core::appendJsonString(out, choice.thinking);
+      out += ",\"signature\":";
+      core::appendJsonString(out, choice.thinkingSignature);
+      out.push_back('}');
     }
     const std::string& text = choice.text.empty() ? choice.refusal : choice.text;
-    if (!text.empty()) content.push_back({{"type", "text"}, {"text", text}});
+    if (!text.empty()) {
+      nextBlock();
+      out += "{\"type\":\"text\",\"text\":";
+      core::appendJsonString(out, text);
+      out.push_back('}');
+    }
     for (const auto& call : choice.toolCalls) {
-      content.push_back({{"type", "tool_use"}, {"id", call.id}, {"name", call.name}, {"input", parseArguments(call.arguments)}});
+      nextBlock();
+      out += "{\"type\":\"tool_use\",\"id\":";
+      core::appendJsonString(out, call.id);
+      out += ",\"name\":";
+      core::appendJsonString(out, call.name);
+      out += ",\"input\":";
+      out += parseArguments(call.arguments).dump();
+      out.push_back('}');
     }
     finish = choice.finish;
   }
-  json out{{"id", response.id},
-           {"type", "message"},
-           {"role", "assistant"},
-           {"model", response.model},
-           {"content", std::move(content)},
-           {"stop_reason", stopReasonName(finish)},
-           {"stop_sequence", nullptr},
-           {"usage", usageJson(response.usage)}};
-  return out.dump();
+  out += "],\"stop_reason\":\"";
+  out += stopReasonName(finish);
+  out += "\",\"stop_sequence\":null,\"usage\":";
+  appendUsage(out, response.usage);
+  out.push_back('}');
+  return out;
 }
 
 std::string_view errorType(const GatewayError& error) {
@@ -367,15 +399,14 @@ void StreamEncoder::event(std::string_view name, const std::string& json, std::s
 void StreamEncoder::ensureStarted(std::string& out) {
   if (started_) return;
   started_ = true;
-  json message{{"id", id_},
-               {"type", "message"},
-               {"role", "assistant"},
-               {"content", json::array()},
-               {"model", model_},
-               {"stop_reason", nullptr},
-               {"stop_sequence", nullptr},
-               {"usage", usageJson(usage_)}};
-  event("message_start", json{{"type", "message_start"}, {"message", std::move(message)}}.dump(), out);
+  std::string start = "{\"type\":\"message_start\",\"message\":{\"id\":";
+  core::appendJsonString(start, id_);
+  start += ",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":";
+  core::appendJsonString(start, model_);
+  start += ",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":";
+  appendUsage(start, usage_);
+  start += "}}";
+  event("message_start", start, out);
 }
 
 void StreamEncoder::openBlock(Block kind, std::string& out, const core::ChatEvent* toolStart) {
@@ -464,13 +495,12 @@ void StreamEncoder::finish(std::string& out) {
   ensureStarted(out);
   closeBlock(out);
   finished_ = true;
-  json usage = usageJson(usage_);
-  event("message_delta",
-        json{{"type", "message_delta"},
-             {"delta", {{"stop_reason", stopReasonName(stop_)}, {"stop_sequence", nullptr}}},
-             {"usage", std::move(usage)}}
-            .dump(),
-        out);
+  std::string delta = "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"";
+  delta += stopReasonName(stop_);
+  delta += "\",\"stop_sequence\":null},\"usage\":";
+  appendUsage(delta, usage_);
+  delta.push_back('}');
+  event("message_delta", delta, out);
   event("message_stop", "{\"type\":\"message_stop\"}", out);
 }
 
