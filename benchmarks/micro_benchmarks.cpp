@@ -11,6 +11,7 @@
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/config/config.hpp"
 #include "llmgate/core/json_field.hpp"
+#include "llmgate/core/json_text.hpp"
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/stream/event_stream_parser.hpp"
 #include "llmgate/stream/sse_parser.hpp"
@@ -106,6 +107,22 @@ void BM_ModelRewriteBaselineParseDump(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ModelRewriteBaselineParseDump);
+
+// Routing validates every request body: the hand-written validator ...
+void BM_ValidateRequest(benchmark::State& state) {
+  const std::string body = requestBody();
+  for (auto _ : state) benchmark::DoNotOptimize(llmgate::core::isValidJson(body));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ValidateRequest);
+
+// ... against nlohmann's accept (no document built either), which it replaced.
+void BM_ValidateRequestBaselineAccept(benchmark::State& state) {
+  const std::string body = requestBody();
+  for (auto _ : state) benchmark::DoNotOptimize(json::accept(body));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ValidateRequestBaselineAccept);
 
 void BM_OpenAiDecodeRequest(benchmark::State& state) {
   for (auto _ : state) {

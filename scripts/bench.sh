@@ -18,6 +18,7 @@ awk -F, '/_median"/ { gsub(/"/, "", $1); sub(/_median$/, "", $1); t[$1] = $3 }
     printf "  SSE parser (16 KiB reads) vs bare line scan %.2fx the baseline time\n", t["BM_SseParser/16384"] / t["BM_SseBaselineLineScan"]
     printf "  event-stream decoder (16 KiB reads) vs CRC32 pass alone %.2fx the baseline time\n", t["BM_EventStreamParser/16384"] / t["BM_EventStreamBaselineCrcOnly"]
     printf "  conversion cache: hit vs miss              %.1fx\n", t["BM_ConversionCacheMiss"] / t["BM_ConversionCacheHit"]
+    printf "  request validation vs json::accept         %.1fx\n", t["BM_ValidateRequestBaselineAccept"] / t["BM_ValidateRequest"]
   }' "$out"
-grep -E '^"?BM_(EventStream|Kiro|SseParser).*_median' "$out" | awk -F, '{ gsub(/"/, "", $1); printf "  %-40s %8.0f MB/s\n", $1, $6 / 1e6 }' || true
+grep -E '^"?BM_(EventStream|Kiro|SseParser|ValidateRequest).*_median' "$out" | awk -F, '{ gsub(/"/, "", $1); printf "  %-40s %8.0f MB/s\n", $1, $6 / 1e6 }' || true
 rm -f "$out"

@@ -1,6 +1,217 @@
 #include "llmgate/core/json_text.hpp"
 
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
 namespace llmgate::core {
+namespace {
+
+constexpr std::size_t kInvalid = std::string_view::npos;
+
+enum ByteClass : unsigned char { kPlain, kQuote, kBackslash, kControl, kNonAscii };
+
+constexpr std::array<unsigned char, 256> kStringBytes = [] {
+  std::array<unsigned char, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[c] = c < 0x20 ? kControl : c == '"' ? kQuote : c == '\\' ? kBackslash : c >= 0x80 ? kNonAscii : kPlain;
+  }
+  return table;
+}();
+
+bool isSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The four hex digits at `at` as a code unit, or -1.
+int hexQuad(std::string_view s, std::size_t at) {
+  if (at + 4 > s.size()) return -1;
+  int value = 0;
+  for (std::size_t k = at; k < at + 4; ++k) {
+    const int digit = hexDigit(s[k]);
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most
+// U+10FFFF) starting at `at`, or 0.
+std::size_t utf8Length(std::string_view s, std::size_t at) {
+  const auto byte = [&](std::size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0; };
+  const unsigned char lead = byte(at);
+  const auto in = [](unsigned char c, unsigned char low, unsigned char high) { return c >= low && c <= high; };
+  if (in(lead, 0xC2, 0xDF)) return in(byte(at + 1), 0x80, 0xBF) ? 2 : 0;
+  unsigned char low = 0x80, high = 0xBF;
+  std::size_t length = 0;
+  if (lead == 0xE0) {
+    low = 0xA0, length = 3;
+  } else if (in(lead, 0xE1, 0xEC) || lead == 0xEE || lead == 0xEF) {
+    length = 3;
+  } else if (lead == 0xED) {
+    high = 0x9F, length = 3;
+  } else if (lead == 0xF0) {
+    low = 0x90, length = 4;
+  } else if (in(lead, 0xF1, 0xF3)) {
+    length = 4;
+  } else if (lead == 0xF4) {
+    high = 0x8F, length = 4;
+  } else {
+    return 0;
+  }
+  if (!in(byte(at + 1), low, high)) return 0;
+  for (std::size_t k = 2; k < length; ++k) {
+    if (!in(byte(at + k), 0x80, 0xBF)) return 0;
+  }
+  return length;
+}
+
+// From just after an opening quote to just after the closing one, or kInvalid.
+std::size_t skipString(std::string_view s, std::size_t i) {
+  while (i < s.size()) {
+    switch (kStringBytes[static_cast<unsigned char>(s[i])]) {
+      case kPlain:
+        ++i;
+        break;
+      case kQuote:
+        return i + 1;
+      case kControl:
+        return kInvalid;
+      case kNonAscii: {
+        const std::size_t length = utf8Length(s, i);
+        if (length == 0) return kInvalid;
+        i += length;
+        break;
+      }
+      case kBackslash: {
+        if (++i >= s.size()) return kInvalid;
+        const char escaped = s[i];
+        if (escaped != 'u') {
+          if (escaped != '"' && escaped != '\\' && escaped != '/' && escaped != 'b' && escaped != 'f' &&
+              escaped != 'n' && escaped != 'r' && escaped != 't') {
+            return kInvalid;
+          }
+          ++i;
+          break;
+        }
+        const int unit = hexQuad(s, i + 1);
+        i += 5;
+        if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF)) return kInvalid;
+        if (unit >= 0xD800 && unit <= 0xDBFF) {  // a high surrogate needs its low half next
+          if (i + 1 >= s.size() || s[i] != '\\' || s[i + 1] != 'u') return kInvalid;
+          const int second = hexQuad(s, i + 2);
+          if (second < 0xDC00 || second > 0xDFFF) return kInvalid;
+          i += 6;
+        }
+        break;
+      }
+    }
+  }
+  return kInvalid;
+}
+
+std::size_t skipDigits(std::string_view s, std::size_t i) {
+  while (i < s.size() && isDigit(s[i])) ++i;
+  return i;
+}
+
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, and a magnitude a double can hold (parsers
+// such as nlohmann's reject numbers that overflow to infinity; underflow is fine).
+std::size_t skipNumber(std::string_view s, std::size_t i) {
+  const std::size_t start = i;
+  if (s[i] == '-') ++i;
+  if (i >= s.size() || !isDigit(s[i])) return kInvalid;
+  const std::size_t integerStart = i;
+  i = s[i] == '0' ? i + 1 : skipDigits(s, i);
+  const std::size_t integerDigits = i - integerStart;
+  if (i < s.size() && s[i] == '.') {
+    if (++i >= s.size() || !isDigit(s[i])) return kInvalid;
+    i = skipDigits(s, i);
+  }
+  std::size_t exponent = 0;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    bool negative = false;
+    if (++i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+    if (i >= s.size() || !isDigit(s[i])) return kInvalid;
+    for (; i < s.size() && isDigit(s[i]); ++i) {
+      if (!negative && exponent < 100000) exponent = exponent * 10 + static_cast<std::size_t>(s[i] - '0');
+    }
+  }
+  // Below 10^300 nothing overflows; only near or past DBL_MAX (1.8e308) does strtod decide.
+  if (integerDigits + exponent > 300) {
+    const std::string number(s.substr(start, i - start));
+    if (std::isinf(std::strtod(number.c_str(), nullptr))) return kInvalid;
+  }
+  return i;
+}
+
+std::size_t skipSpace(std::string_view s, std::size_t i) {
+  while (i < s.size() && isSpace(s[i])) ++i;
+  return i;
+}
+
+}  // namespace
+
+bool isValidJson(std::string_view s) {
+  std::string open;  // the '{' and '[' not yet closed, innermost last
+  std::size_t i = 0;
+  enum class Expect { Value, Key, AfterValue } expect = Expect::Value;
+  while (true) {
+    i = skipSpace(s, i);
+    if (expect == Expect::AfterValue) {
+      if (open.empty()) return i == s.size();
+      if (i >= s.size()) return false;
+      if (s[i] == ',') {
+        ++i;
+        expect = open.back() == '{' ? Expect::Key : Expect::Value;
+      } else if (s[i] == (open.back() == '{' ? '}' : ']')) {
+        ++i;
+        open.pop_back();
+      } else {
+        return false;
+      }
+      continue;
+    }
+    if (i >= s.size()) return false;
+    if (expect == Expect::Key) {
+      if (s[i] != '"' || (i = skipString(s, i + 1)) == kInvalid) return false;
+      i = skipSpace(s, i);
+      if (i >= s.size() || s[i] != ':') return false;
+      ++i;
+      expect = Expect::Value;
+      continue;
+    }
+    const char c = s[i];
+    expect = Expect::AfterValue;
+    if (c == '{' || c == '[') {
+      i = skipSpace(s, i + 1);
+      if (i < s.size() && s[i] == (c == '{' ? '}' : ']')) {
+        ++i;  // empty: a value already
+      } else {
+        open.push_back(c);
+        expect = c == '{' ? Expect::Key : Expect::Value;
+      }
+    } else if (c == '"') {
+      i = skipString(s, i + 1);
+    } else if (c == '-' || isDigit(c)) {
+      i = skipNumber(s, i);
+    } else if (s.substr(i, 4) == "true" || s.substr(i, 4) == "null") {
+      i += 4;
+    } else if (s.substr(i, 5) == "false") {
+      i += 5;
+    } else {
+      return false;
+    }
+    if (i == kInvalid) return false;
+  }
+}
 
 void appendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";

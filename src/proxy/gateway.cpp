@@ -11,6 +11,7 @@
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/core/json_field.hpp"
+#include "llmgate/core/json_text.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -412,9 +413,9 @@ void Gateway::handleMetrics(server::ResponseSink& sink) {
 std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink) {
   // Validated without building a document: a passthrough request never needs one, and building
   // and freeing it was the largest cost of the fast path. Requests that are translated parse it
-  // later (document()).
+  // when they decode.
   const std::string_view body = request.body();
-  if (!json::accept(body)) {
+  if (!core::isValidJson(body)) {
     sendError(request, sink, GatewayError::make(ErrorKind::InvalidRequest, "invalid_json", "request body is not valid JSON"));
     return std::nullopt;
   }

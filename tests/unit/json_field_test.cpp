@@ -1,6 +1,10 @@
 #include "llmgate/core/json_field.hpp"
 
 #include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+#include "llmgate/core/json_text.hpp"
 #include <nlohmann/json.hpp>
 
 namespace llmgate::core {
@@ -66,6 +70,31 @@ TEST(JsonField, ReplaceRefusesNonStringOrMissingMember) {
   std::string absent = R"({"other":"x"})";
   EXPECT_FALSE(replaceTopLevelString(absent, "model", "x"));
   EXPECT_EQ(absent, R"({"other":"x"})");
+}
+
+TEST(JsonValidation, AgreesWithNlohmannOnTheGrammar) {
+  const std::vector<std::string> cases = {
+      // valid
+      R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true})",
+      "  [1, -0, 0.5, -1.25e+10, 2E-3, 1e-99999, 1e308, 123456789012345678901234567890, 18446744073709551616]  ",
+      // numbers near and past the largest double
+      "1e99999", "-1e309", "1.7976931348623159e308", "1" + std::string(400, '0'), "0." + std::string(400, '0') + "1e400",
+      R"({"a":{},"b":[],"c":null,"d":false,"e":[[[[]]]],"f":"\" \\ \/ \b \f \n \r \t \u00e9 \ud83d\ude00"})",
+      "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"", "0", "-1", "\"\"", "{}", "[]", " \t\r\n{} ",
+      // invalid
+      "", " ", "{", "}", "[1,]", "{,}", R"({"a":1,})", R"({"a" 1})", R"({a:1})", "[1 2]", "01", "-", "1.", ".5",
+      "1e", "1e+", "+1", "tru", "nul", "trueX", "[true false]", "{} {}", R"("unterminated)", "\"tab\tinside\"",
+      R"("\x")", R"("\u12")", R"("\ud800")", R"("\udc00")", R"("\ud800\u0041")", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"",
+      "\"\xF4\x90\x80\x80\"", "\"\x80\"", "\"\xE2\x82\"", std::string("\"nul\0byte\"", 10), "[1]x", "NaN", "[-]",
+      // nlohmann skips a leading byte-order mark and stops reading at a NUL; both are refused here
+      "\xEF\xBB\xBF{}", std::string("{}\0junk", 7)};
+  for (const auto& text : cases) {
+    const bool lenient = text.rfind("\xEF\xBB\xBF", 0) == 0 || text.find('\0') != std::string::npos;
+    const bool expected = !lenient && nlohmann::json::accept(text);
+    EXPECT_EQ(isValidJson(text), expected) << text;
+  }
+  EXPECT_TRUE(isValidJson(std::string(10000, '[') + std::string(10000, ']')));  // no recursion
+  EXPECT_FALSE(isValidJson(std::string(10000, '[') + std::string(9999, ']')));
 }
 
 }  // namespace

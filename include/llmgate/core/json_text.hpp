@@ -1,5 +1,5 @@
-// Hand-rolled JSON text helpers for hot paths (stream chunks), where building a DOM per
-// chunk would dominate the cost.
+// Hand-rolled JSON text helpers for hot paths (stream chunks, request validation), where
+// building a DOM would dominate the cost.
 #pragma once
 
 #include <string>
@@ -9,5 +9,12 @@ namespace llmgate::core {
 
 /// Appends `text` as a quoted JSON string (RFC 8259 escaping; invalid UTF-8 passes through).
 void appendJsonString(std::string& out, std::string_view text);
+
+/// Whether `text` is one JSON value per RFC 8259 (surrounding whitespace allowed): the grammar,
+/// escapes (surrogate pairs matched), well-formed UTF-8 in strings, no control characters, no
+/// byte-order mark, no NUL byte. Accepts exactly what nlohmann::json::accept does except those
+/// two (nlohmann skips a leading BOM and stops reading at a NUL), at a fraction of its cost;
+/// nesting depth is bounded by memory only (no recursion).
+bool isValidJson(std::string_view text);
 
 }  // namespace llmgate::core
