@@ -146,6 +146,44 @@ TEST(UpstreamClient, ConnectionClosedWhilePooledIsReplaced) {
   EXPECT_EQ(upstream.connectionsAccepted(), 20);
 }
 
+TEST(UpstreamClient, HandlesOfPausedOrCancelledTransfersDoNotHarmTheNextOnes) {
+  std::vector<std::string> chunks;
+  for (int i = 0; i < 20; ++i) chunks.push_back("data: " + std::to_string(i) + "\n\n");
+  TestUpstream upstream([&](const RecordedRequest& request) {
+    return request.body == "{}" ? ScriptedResponse::sse(chunks, 2ms) : ScriptedResponse::json(200, "{\"ok\":true}");
+  });
+  boost::asio::io_context io;
+  upstream::HttpClient client(io, config::UpstreamPoolConfig{});
+  // A stream paused by backpressure whose client then goes away, and one cancelled mid-body.
+  for (const bool pauseFirst : {true, false}) {
+    auto recorder = std::make_shared<Recorder>();
+    std::shared_ptr<upstream::Transfer> transfer;
+    recorder->onBytes = [&, pauseFirst](std::string_view) {
+      if (pauseFirst) {
+        transfer->pause();
+      } else {
+        transfer->cancel();
+      }
+    };
+    transfer = client.start(requestTo(upstream), recorder);
+    runUntil(io, [&] { return !recorder->body.empty(); });
+    pump(io, 20ms);
+    transfer->cancel();
+    EXPECT_FALSE(recorder->result) << "a cancelled transfer reports nothing";
+  }
+  // The handles go back to the pool; every later transfer must run normally on them.
+  for (int i = 0; i < 4; ++i) {
+    auto recorder = std::make_shared<Recorder>();
+    auto request = requestTo(upstream);
+    request.body = "{\"n\":1}";
+    auto transfer = client.start(std::move(request), recorder);
+    runUntil(io, [&] { return recorder->result.has_value(); });
+    ASSERT_TRUE(recorder->result) << "transfer " << i << " never completed";
+    EXPECT_FALSE(*recorder->result) << recorder->result->message();
+    EXPECT_EQ(recorder->body, "{\"ok\":true}");
+  }
+}
+
 TEST(UpstreamClient, IdleTimeoutFiresWhenAStreamGoesSilent) {
   TestUpstream upstream([](const RecordedRequest&) {
     auto response = ScriptedResponse::sse({"data: 1\n\n", "data: 2\n\n"}, 1000ms);
