@@ -383,7 +383,7 @@ void Exchange::onComplete(std::error_code ec) {
     GatewayError error = provider_->decodeError(static_cast<int>(upstreamStatus_), buffered_);
     // Without a header, a delay the body gave (Gemini's RetryInfo) counts the same.
     if (!retryDelay_) retryDelay_ = resilience::parseRetryAfter({}, error.retryAfter, std::chrono::system_clock::now());
-    if (retryDelay_) error.retryAfter = std::to_string((retryDelay_->count() + 999) / 1000);
+    if (retryDelay_) error.retryAfter = resilience::retryAfterSeconds(*retryDelay_);
     attemptFailed(std::move(error));
     return;
   }
@@ -452,10 +452,8 @@ void Exchange::attemptFailed(GatewayError error) {
       done_ = true;
       keepalive_.cancel();
       sink_->log().errorCode = "upstream_http_" + std::to_string(upstreamStatus_);
-      server::HeaderList headers;
-      if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
       sink_->sendResponse(static_cast<int>(upstreamStatus_), "application/json", std::move(buffered_),
-                          timingHeaders(std::move(headers)));
+                          timingHeaders(errorHeaders(error)));
       return;
     }
     fail(std::move(error));
@@ -474,13 +472,12 @@ void Exchange::attemptFailed(GatewayError error) {
   const bool elsewhere = error.kind == ErrorKind::RateLimited &&
                          gateway_.hasAvailableEndpoint(*plan_.candidates[nextCandidate_].provider);
   if (tried_[nextCandidate_] && !elsewhere) {
-    const auto& asked = retryDelay_;
-    if (asked && *asked > retry.maxDelay) {
+    if (retryDelay_ && *retryDelay_ > retry.maxDelay) {
       // Longer than we would hold the client: its own SDK backs off with the retry-after we pass on.
       fail(std::move(error));
       return;
     }
-    delay = asked ? *asked : resilience::backoff(retry, attempts_, unitRandom());
+    delay = retryDelay_ ? *retryDelay_ : resilience::backoff(retry, attempts_, unitRandom());
   }
   if (plan_.deadline && Clock::now() + delay >= *plan_.deadline) {
     fail(std::move(error));
@@ -543,7 +540,7 @@ GatewayError Exchange::noCandidateError() const {
     const auto wait = std::chrono::duration_cast<Millis>(*soonest - Clock::now());
     auto error = GatewayError::make(ErrorKind::RateLimited, "rate_limited",
                                     "every upstream key for model " + plan_.clientModel + " is rate limited");
-    error.retryAfter = std::to_string(std::max<std::int64_t>(1, (wait.count() + 999) / 1000));
+    error.retryAfter = resilience::retryAfterSeconds(std::max(wait, Millis(1)));
     return error;
   }
   return GatewayError::make(ErrorKind::Unavailable, "no_healthy_upstream",
@@ -607,10 +604,8 @@ void Exchange::fail(GatewayError error) {
   }
   if (!error.code.empty()) sink_->log().errorCode = error.code;
   if (!sink_->started()) {
-    server::HeaderList headers;
-    if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
     sink_->sendResponse(error.status, "application/json", api::encodeError(plan_.dialect, error),
-                        timingHeaders(std::move(headers)));
+                        timingHeaders(errorHeaders(error)));
     return;
   }
   // The stream has begun: the error travels inside it, as the SDKs expect.

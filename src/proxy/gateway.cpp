@@ -37,11 +37,15 @@ std::vector<std::unique_ptr<providers::Provider>> buildProviders(const config::C
 
 }  // namespace
 
-void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const GatewayError& error) {
-  if (sink.log().errorCode.empty()) sink.log().errorCode = error.code;
+server::HeaderList errorHeaders(const GatewayError& error) {
   server::HeaderList headers;
   if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
-  sink.sendResponse(error.status, kJson, api::encodeError(api::dialectForPath(request.path()), error), headers);
+  return headers;
+}
+
+void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const GatewayError& error) {
+  if (sink.log().errorCode.empty()) sink.log().errorCode = error.code;
+  sink.sendResponse(error.status, kJson, api::encodeError(api::dialectForPath(request.path()), error), errorHeaders(error));
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config)
@@ -419,7 +423,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
     sendError(request, sink, GatewayError::make(ErrorKind::InvalidRequest, "invalid_json", "request body is not valid JSON"));
     return std::nullopt;
   }
-  if (body.substr(std::min(body.find_first_not_of(" \t\r\n"), body.size())).front() != '{') {
+  if (body[body.find_first_not_of(" \t\r\n")] != '{') {  // valid JSON has a first non-space byte
     sendError(request, sink,
               GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "request body must be a JSON object"));
     return std::nullopt;

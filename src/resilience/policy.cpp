@@ -65,6 +65,8 @@ std::optional<std::time_t> parseHttpDate(std::string_view text) {
 
 }  // namespace
 
+std::string retryAfterSeconds(Millis wait) { return std::to_string((wait.count() + 999) / 1000); }
+
 std::optional<Millis> parseRetryAfter(std::string_view retryAfterMs, std::string_view retryAfter,
                                       std::chrono::system_clock::time_point now) {
   if (auto ms = parseNumber(retryAfterMs)) return Millis(static_cast<std::int64_t>(std::ceil(*ms)));

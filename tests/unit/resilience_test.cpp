@@ -13,6 +13,14 @@ core::GatewayError errorOf(core::ErrorKind kind, int status) {
   return error;
 }
 
+TEST(RetryAfter, WaitsAreSentAsWholeSecondsRoundedUp) {
+  EXPECT_EQ(retryAfterSeconds(Millis(0)), "0");
+  EXPECT_EQ(retryAfterSeconds(Millis(1)), "1");
+  EXPECT_EQ(retryAfterSeconds(Millis(1000)), "1");
+  EXPECT_EQ(retryAfterSeconds(Millis(1001)), "2");
+  EXPECT_EQ(retryAfterSeconds(Millis(59500)), "60");
+}
+
 TEST(RetryAfter, MillisecondsSecondsAndEveryHttpDateForm) {
   const auto now = std::chrono::system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
   EXPECT_EQ(parseRetryAfter("1500", "", now), Millis(1500));

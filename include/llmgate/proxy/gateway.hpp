@@ -68,13 +68,13 @@ class Gateway : public server::RequestHandler {
   void handleHealthDetailed(server::ResponseSink& sink);
   void handleMetrics(server::ResponseSink& sink);
   void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);
-  /// Parses the body and resolves its model; answers the error itself and returns nullopt.
   /// A request body that is valid JSON, with its model routed.
   struct Routed {
     std::string model;
     bool stream = false;
     routing::Route route;
   };
+  /// Parses the body and resolves its model; answers the error itself and returns nullopt.
   std::optional<Routed> parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink);
   /// What every Exchange of this request shares: ids, hints, candidates, deadline.
   ExchangePlan planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
@@ -106,6 +106,8 @@ class Gateway : public server::RequestHandler {
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 
+/// The headers an error response carries besides its body (`retry-after` when it has one).
+server::HeaderList errorHeaders(const core::GatewayError& error);
 /// Sends `error` as a complete response in the dialect of the request's path.
 void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const core::GatewayError& error);
 

@@ -44,6 +44,8 @@ bool countsAgainstEndpoint(const core::GatewayError& error);
 /// `retry-after` as seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime). Past dates give 0.
 std::optional<Millis> parseRetryAfter(std::string_view retryAfterMs, std::string_view retryAfter,
                                       std::chrono::system_clock::time_point now);
+/// A wait as the `retry-after` value we send clients: whole seconds, rounded up.
+std::string retryAfterSeconds(Millis wait);
 
 /// Linear backoff for retry number `retry` (1 = first retry), jittered by `unitRandom` in [0,1).
 Millis backoff(const RetryConfig& config, int retry, double unitRandom);
