@@ -28,6 +28,22 @@ TEST(LruCache, EvictsTheLeastRecentlyUsedAndCounts) {
   EXPECT_FALSE(off.find(1));
 }
 
+TEST(LruCache, ManyEvictionsOfLongKeysKeepTheIndexRight) {
+  core::LruCache<std::string, int> cache(3);
+  const auto keyOf = [](int i) { return std::string(64, 'k') + std::to_string(i); };  // beyond SSO: heap keys
+  for (int i = 0; i < 100; ++i) {
+    cache.insert(keyOf(i), i);
+    if (i % 2 == 0) cache.insert(keyOf(i), -i);  // a replacement keeps the entry and its key
+  }
+  EXPECT_FALSE(cache.find(keyOf(0)));
+  EXPECT_FALSE(cache.find(keyOf(96)));
+  EXPECT_EQ(cache.find(keyOf(97)).value(), 97);
+  EXPECT_EQ(cache.find(keyOf(98)).value(), -98);
+  EXPECT_EQ(cache.find(keyOf(99)).value(), 99);
+  EXPECT_EQ(cache.stats().evictions, 97u);
+  EXPECT_EQ(cache.stats().size, 3u);
+}
+
 class ConversionCacheTest : public ::testing::Test {
  protected:
   std::unique_ptr<providers::Provider> gemini = testing::makeProvider({{"name", "g"}, {"type", "gemini"}});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -22,13 +23,12 @@ struct CacheStats {
 template <class Key, class Value, class Hash = std::hash<Key>>
 class LruCache {
  public:
-
   explicit LruCache(std::size_t capacity) : capacity_(capacity) {}
 
   /// The value of `key` (now the most recently used), or nullopt.
   std::optional<Value> find(const Key& key) {
     std::lock_guard lock(mutex_);
-    auto it = index_.find(key);
+    auto it = index_.find(std::cref(key));
     if (it == index_.end()) {
       ++stats_.misses;
       return std::nullopt;
@@ -42,15 +42,15 @@ class LruCache {
   void insert(Key key, Value value) {
     if (capacity_ == 0) return;
     std::lock_guard lock(mutex_);
-    if (auto it = index_.find(key); it != index_.end()) {
+    if (auto it = index_.find(std::cref(key)); it != index_.end()) {
       it->second->second = std::move(value);
       order_.splice(order_.begin(), order_, it->second);
       return;
     }
     order_.emplace_front(std::move(key), std::move(value));
-    index_.emplace(order_.front().first, order_.begin());
+    index_.emplace(std::cref(order_.front().first), order_.begin());
     if (order_.size() > capacity_) {
-      index_.erase(order_.back().first);
+      index_.erase(std::cref(order_.back().first));
       order_.pop_back();
       ++stats_.evictions;
     }
@@ -68,7 +68,10 @@ class LruCache {
   const std::size_t capacity_;
   mutable std::mutex mutex_;
   std::list<std::pair<Key, Value>> order_;  // most recently used first
-  std::unordered_map<Key, typename std::list<std::pair<Key, Value>>::iterator, Hash> index_;
+  // Keys live in the list only (a cached request body is stored once); the index refers to them.
+  std::unordered_map<std::reference_wrapper<const Key>, typename std::list<std::pair<Key, Value>>::iterator, Hash,
+                     std::equal_to<Key>>
+      index_;
   CacheStats stats_;
 };
 
