@@ -44,11 +44,11 @@ void access(const AccessRecord& r) {
   if (!spdlog::should_log(level)) return;
   if (!gJson) {
     std::string stages;
-    if (r.attempts > 0) {
+    if (r.stages.attempts > 0) {
       stages = fmt::format(" routed_ms={:.2f} convert_ms={:.2f} upstream_connect_ms={:.2f} upstream_ttfb_ms={:.2f} "
                            "upstream_ms={:.2f} overhead_ms={:.2f} attempts={}",
-                           r.routedMs, r.convertMs, r.upstreamConnectMs, r.upstreamFirstByteMs, r.upstreamMs, r.overheadMs(),
-                           r.attempts);
+                           r.stages.routedMs, r.stages.convertMs, r.stages.upstreamConnectMs, r.stages.upstreamFirstByteMs,
+                           r.stages.upstreamMs, r.overheadMs(), r.stages.attempts);
     }
     spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
                  "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}",
@@ -71,11 +71,11 @@ void access(const AccessRecord& r) {
   line += fmt::format(",\"stream\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.2f},\"ttfb_ms\":{:.2f},"
                       "\"tokens_in\":{},\"tokens_out\":{}",
                       r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens);
-  if (r.attempts > 0) {
+  if (r.stages.attempts > 0) {
     line += fmt::format(",\"routed_ms\":{:.2f},\"convert_ms\":{:.2f},\"upstream_connect_ms\":{:.2f},"
                         "\"upstream_ttfb_ms\":{:.2f},\"upstream_ms\":{:.2f},\"overhead_ms\":{:.2f},\"attempts\":{}",
-                        r.routedMs, r.convertMs, r.upstreamConnectMs, r.upstreamFirstByteMs, r.upstreamMs, r.overheadMs(),
-                        r.attempts);
+                        r.stages.routedMs, r.stages.convertMs, r.stages.upstreamConnectMs, r.stages.upstreamFirstByteMs,
+                        r.stages.upstreamMs, r.overheadMs(), r.stages.attempts);
   }
   line += ",\"request_id\":";
   core::appendJsonString(line, r.requestId);

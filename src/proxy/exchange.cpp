@@ -92,20 +92,20 @@ double Exchange::sinceReceived() const {
 void Exchange::endUpstreamWait() {
   if (!waitingOnUpstream_) return;
   waitingOnUpstream_ = false;
-  sink_->log().upstreamMs += std::chrono::duration<double, std::milli>(Clock::now() - attemptStarted_).count();
+  sink_->log().stages.upstreamMs += std::chrono::duration<double, std::milli>(Clock::now() - attemptStarted_).count();
 }
 
 server::HeaderList Exchange::timingHeaders(server::HeaderList headers) const {
   // RFC-less but de facto (W3C Server Timing): durations in ms, readable in browser dev tools.
-  const auto& log = sink_->log();
-  double upstream = log.upstreamMs;
+  const auto& stages = sink_->log().stages;
+  double upstream = stages.upstreamMs;
   if (waitingOnUpstream_) upstream += std::chrono::duration<double, std::milli>(Clock::now() - attemptStarted_).count();
   std::string value;
   value.reserve(96);
-  appendTiming(value, "route", log.routedMs);
-  if (log.convertMs >= 0) appendTiming(value, "convert", log.convertMs);
-  if (log.upstreamConnectMs > 0) appendTiming(value, "upstream-connect", log.upstreamConnectMs);
-  if (waitingOnUpstream_ || log.upstreamMs > 0) appendTiming(value, "upstream", upstream);
+  appendTiming(value, "route", stages.routedMs);
+  if (stages.convertMs >= 0) appendTiming(value, "convert", stages.convertMs);
+  if (stages.upstreamConnectMs > 0) appendTiming(value, "upstream-connect", stages.upstreamConnectMs);
+  if (waitingOnUpstream_ || stages.upstreamMs > 0) appendTiming(value, "upstream", upstream);
   appendTiming(value, "gateway", sinceReceived() - upstream);
   headers.emplace_back("server-timing", std::move(value));
   return headers;
@@ -158,7 +158,7 @@ void Exchange::runAttempt() {
   if (!tried_[currentCandidate_]) gateway_.retryBudget(*plan_.candidates[currentCandidate_].provider).recordRequest();
   tried_[currentCandidate_] = true;
   ++attempts_;
-  sink_->log().attempts = attempts_;
+  sink_->log().stages.attempts = attempts_;
   const routing::Target& target = plan_.candidates[currentCandidate_];
   provider_ = target.provider;
   sink_->log().provider = provider_->name();
@@ -227,8 +227,8 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
   const auto converting = Clock::now();
   auto encoded = gateway_.conversionCache().convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
                                                     target.upstreamModel, plan_.hints);
-  auto& log = sink_->log();
-  log.convertMs = std::max(0.0, log.convertMs) + std::chrono::duration<double, std::milli>(Clock::now() - converting).count();
+  auto& stages = sink_->log().stages;
+  stages.convertMs = std::max(0.0, stages.convertMs) + std::chrono::duration<double, std::milli>(Clock::now() - converting).count();
   if (!encoded.ok()) {
     // Not the endpoint's fault: no verdict on its health.
     endpoint_->release();
@@ -286,8 +286,8 @@ void Exchange::onResponseHead(const upstream::ResponseHead& head) {
   if (done_) return;
   upstreamStatus_ = head.status;
   timeToFirstByte_ = std::chrono::duration_cast<Millis>(Clock::now() - attemptStarted_);
-  sink_->log().upstreamFirstByteMs = sinceReceived();
-  sink_->log().upstreamConnectMs = head.connectMs;
+  sink_->log().stages.upstreamFirstByteMs = sinceReceived();
+  sink_->log().stages.upstreamConnectMs = head.connectMs;
   upstreamContentType_ = std::string(head.header("content-type"));
   if (head.status < 200 || head.status >= 300) {
     upstreamFailed_ = true;

@@ -484,7 +484,7 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
   sink->log().dialect = dialect == core::Dialect::Anthropic ? "anthropic" : "openai";
   auto routed = parseAndRoute(request, *sink);
   if (!routed) return;
-  sink->log().routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
+  sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
   ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, orderTargets(routed->route));
   sink->log().stream = plan.clientStream;
   // Decoded once when any candidate needs the IR; a bad request is a 400 before any attempt.

@@ -26,7 +26,7 @@ void GatewayMetrics::record(const log::AccessRecord& r) {
   auto& target = targets.with({r.provider, r.model});
   target.duration.observe(r.durationMs / 1000);
   if (r.firstByteMs >= 0) target.firstByte.observe(r.firstByteMs / 1000);
-  if (r.attempts > 0) target.upstream.observe(r.upstreamMs / 1000);
+  if (r.stages.attempts > 0) target.upstream.observe(r.stages.upstreamMs / 1000);
   target.overhead.observe(std::max(0.0, r.overheadMs()) / 1000);
   if (r.inputTokens > 0) target.inputTokens.add(static_cast<std::uint64_t>(r.inputTokens));
   if (r.outputTokens > 0) target.outputTokens.add(static_cast<std::uint64_t>(r.outputTokens));

@@ -439,12 +439,7 @@ void Session::writeAccessLog() {
   record.durationMs = millisSince(receivedAt_, now);
   record.firstByteMs = bytesSent_ > 0 || queuedBytes_ > 0 ? millisSince(receivedAt_, firstByteAt_) : -1;
   record.dialect = log_.dialect;
-  record.routedMs = log_.routedMs;
-  record.convertMs = log_.convertMs;
-  record.upstreamConnectMs = log_.upstreamConnectMs;
-  record.upstreamFirstByteMs = log_.upstreamFirstByteMs;
-  record.upstreamMs = log_.upstreamMs;
-  record.attempts = log_.attempts;
+  record.stages = log_.stages;
   log::access(record);
   worker_.handler->completed(record);
 }

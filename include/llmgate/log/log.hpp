@@ -14,6 +14,17 @@ void setup(const std::string& level, const std::string& format);
 bool jsonFormat();
 
 /// One finished request.
+/// Where a request's time went, in ms since it was received whole; -1 for a stage that did not
+/// happen. Filled in by the gateway as the request goes, logged and counted when it ends.
+struct Stages {
+  double routedMs = -1;             ///< body parsed, model routed
+  double convertMs = -1;            ///< spent converting to upstream formats (all attempts)
+  double upstreamConnectMs = -1;    ///< opening the answering upstream connection (0: pooled)
+  double upstreamFirstByteMs = -1;  ///< the answering upstream's response head arrived
+  double upstreamMs = 0;            ///< spent waiting on upstreams, all attempts
+  int attempts = 0;
+};
+
 struct AccessRecord {
   std::string_view method;
   std::string_view path;
@@ -31,15 +42,9 @@ struct AccessRecord {
   long long inputTokens = -1;   ///< -1 when unknown
   long long outputTokens = -1;
   std::string_view dialect;
-  // Stages (ms since receipt, -1 when not reached), as in server::RequestLog.
-  double routedMs = -1;
-  double convertMs = -1;
-  double upstreamConnectMs = -1;
-  double upstreamFirstByteMs = -1;
-  double upstreamMs = 0;
-  int attempts = 0;
+  Stages stages;
   /// Time that was the gateway's own: the whole duration minus the waits on upstreams.
-  double overheadMs() const { return durationMs - upstreamMs; }
+  double overheadMs() const { return durationMs - stages.upstreamMs; }
 };
 
 void access(const AccessRecord& record);

@@ -49,13 +49,7 @@ struct RequestLog {
   std::int64_t inputTokens = -1;   ///< -1 when unknown
   std::int64_t outputTokens = -1;
   std::string dialect;  ///< the client's API on chat endpoints ("openai" / "anthropic")
-  // Stages, in ms since the request was received whole; -1 when the stage did not happen.
-  double routedMs = -1;             ///< body parsed, model routed
-  double convertMs = -1;            ///< spent converting to upstream formats (all attempts)
-  double upstreamConnectMs = -1;    ///< opening the answering upstream connection (0: pooled)
-  double upstreamFirstByteMs = -1;  ///< the answering upstream's response head arrived
-  double upstreamMs = 0;            ///< spent waiting on upstreams, all attempts
-  int attempts = 0;
+  log::Stages stages;
 };
 
 /// Where a response goes. All calls on the worker thread of the request. Either
