@@ -9,14 +9,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string stringOf(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string region(const json& document, const char* key) {
-  std::string value = stringOf(document, key);
-  if (value.empty()) value = stringOf(document, "region");
+  std::string value = auth::stringMember(document, key);
+  if (value.empty()) value = auth::stringMember(document, "region");
   return value.empty() ? "us-east-1" : value;
 }
 
@@ -63,34 +58,34 @@ KiroAccount::KiroAccount(std::string label, std::string path, std::chrono::milli
     : OAuthAccount(std::move(label), std::move(path), refreshLead), endpoints_(std::move(endpoints)) {}
 
 bool KiroAccount::isIdc(const auth::OAuthToken& token) {
-  const std::string method = stringOf(token.document, "authMethod");
+  const std::string method = auth::stringMember(token.document, "authMethod");
   return method == "IdC" || method == "idc" || method == "builder-id" || method == "BuilderId";
 }
 
-std::string KiroAccount::profileArn(const auth::OAuthToken& token) { return stringOf(token.document, "profileArn"); }
+std::string KiroAccount::profileArn(const auth::OAuthToken& token) { return auth::stringMember(token.document, "profileArn"); }
 
 std::string KiroAccount::readFile(const json& document, auth::OAuthToken& out) const {
-  out.accessToken = stringOf(document, "accessToken");
-  out.refreshToken = stringOf(document, "refreshToken");
+  out.accessToken = auth::stringMember(document, "accessToken");
+  out.refreshToken = auth::stringMember(document, "refreshToken");
   if (out.accessToken.empty()) return "accessToken missing";
   if (out.refreshToken.empty()) return "refreshToken missing";
-  if (const std::string expires = stringOf(document, "expiresAt"); !expires.empty()) {
+  if (const std::string expires = auth::stringMember(document, "expiresAt"); !expires.empty()) {
     auto at = parseIsoTime(expires);
     if (!at) return "expiresAt is not an ISO-8601 UTC time: " + expires;
     out.expiresAtMs = *at;
   }
-  if (isIdc(out) && (stringOf(document, "clientId").empty() || stringOf(document, "clientSecret").empty())) {
+  if (isIdc(out) && (auth::stringMember(document, "clientId").empty() || auth::stringMember(document, "clientSecret").empty())) {
     // The Kiro IDE keeps the OIDC client registration in <clientIdHash>.json next to the token.
-    const std::string hash = stringOf(document, "clientIdHash");
+    const std::string hash = auth::stringMember(document, "clientIdHash");
     if (hash.empty()) return "an IdC login needs clientId and clientSecret (or clientIdHash)";
     const auto registration = std::filesystem::path(path()).parent_path() / (hash + ".json");
     std::ifstream in(registration);
     const json client = json::parse(in, nullptr, false);
-    if (!client.is_object() || stringOf(client, "clientId").empty() || stringOf(client, "clientSecret").empty()) {
+    if (!client.is_object() || auth::stringMember(client, "clientId").empty() || auth::stringMember(client, "clientSecret").empty()) {
       return "client registration " + registration.string() + " is missing or lacks clientId/clientSecret";
     }
     // Kept in memory for refreshing; the token file is written back without it.
-    registration_ = {stringOf(client, "clientId"), stringOf(client, "clientSecret")};
+    registration_ = {auth::stringMember(client, "clientId"), auth::stringMember(client, "clientSecret")};
   }
   return {};
 }
@@ -107,9 +102,9 @@ upstream::Request KiroAccount::refreshRequest(const auth::OAuthToken& current) c
   if (isIdc(current)) {
     request.url = !endpoints_.oidc.empty() ? endpoints_.oidc
                                            : "https://oidc." + region(current.document, "idcRegion") + ".amazonaws.com/token";
-    const bool inFile = !stringOf(current.document, "clientId").empty();
-    request.body = json{{"clientId", inFile ? stringOf(current.document, "clientId") : registration_.first},
-                        {"clientSecret", inFile ? stringOf(current.document, "clientSecret") : registration_.second},
+    const bool inFile = !auth::stringMember(current.document, "clientId").empty();
+    request.body = json{{"clientId", inFile ? auth::stringMember(current.document, "clientId") : registration_.first},
+                        {"clientSecret", inFile ? auth::stringMember(current.document, "clientSecret") : registration_.second},
                         {"grantType", "refresh_token"},
                         {"refreshToken", current.refreshToken}}
                        .dump();
@@ -123,14 +118,14 @@ upstream::Request KiroAccount::refreshRequest(const auth::OAuthToken& current) c
 }
 
 core::Result<auth::OAuthToken> KiroAccount::readRefreshAnswer(const auth::OAuthToken& current, const json& answer) const {
-  const std::string access = stringOf(answer, "accessToken");
+  const std::string access = auth::stringMember(answer, "accessToken");
   if (access.empty()) {
     return core::GatewayError::make(core::ErrorKind::Protocol, "oauth_refresh_malformed", "no accessToken in the answer");
   }
   auth::OAuthToken next = current;
   next.accessToken = access;
-  if (const std::string refresh = stringOf(answer, "refreshToken"); !refresh.empty()) next.refreshToken = refresh;
-  if (const std::string arn = stringOf(answer, "profileArn"); !arn.empty()) next.document["profileArn"] = arn;
+  if (const std::string refresh = auth::stringMember(answer, "refreshToken"); !refresh.empty()) next.refreshToken = refresh;
+  if (const std::string arn = auth::stringMember(answer, "profileArn"); !arn.empty()) next.document["profileArn"] = arn;
   const auto expiresIn = answer.find("expiresIn");
   const std::int64_t seconds = expiresIn != answer.end() && expiresIn->is_number() ? expiresIn->get<std::int64_t>() : 3600;
   next.expiresAtMs = auth::nowEpochMs() + seconds * 1000;

@@ -28,13 +28,6 @@ std::string formEncode(std::string_view value) {
   return out;
 }
 
-const std::string* stringField(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() && !it->get_ref<const std::string&>().empty()
-             ? &it->get_ref<const std::string&>()
-             : nullptr;
-}
-
 std::string defaultBase(const config::ProviderConfig& config) {
   config::JsonReader reader(config.block, "providers." + config.name);
   const std::string region = reader.string("region", "intl");
@@ -51,12 +44,10 @@ QwenAccount::QwenAccount(std::string label, std::string path, std::chrono::milli
       clientId_(std::move(clientId)) {}
 
 std::string QwenAccount::readFile(const json& document, auth::OAuthToken& out) const {
-  const std::string* access = stringField(document, "access_token");
-  const std::string* refresh = stringField(document, "refresh_token");
-  if (access == nullptr) return "access_token missing";
-  if (refresh == nullptr) return "refresh_token missing";
-  out.accessToken = *access;
-  out.refreshToken = *refresh;
+  out.accessToken = auth::stringMember(document, "access_token");
+  out.refreshToken = auth::stringMember(document, "refresh_token");
+  if (out.accessToken.empty()) return "access_token missing";
+  if (out.refreshToken.empty()) return "refresh_token missing";
   if (auto expiry = document.find("expiry_date"); expiry != document.end() && expiry->is_number()) {
     out.expiresAtMs = expiry->get<std::int64_t>();
   }
@@ -81,14 +72,16 @@ upstream::Request QwenAccount::refreshRequest(const auth::OAuthToken& current) c
 
 core::Result<auth::OAuthToken> QwenAccount::readRefreshAnswer(const auth::OAuthToken& current,
                                                               const json& answer) const {
-  const std::string* access = stringField(answer, "access_token");
-  if (access == nullptr) {
+  std::string access = auth::stringMember(answer, "access_token");
+  if (access.empty()) {
     return core::GatewayError::make(core::ErrorKind::Protocol, "oauth_refresh_malformed", "no access_token in the answer");
   }
   auth::OAuthToken next = current;
-  next.accessToken = *access;
-  if (const std::string* refresh = stringField(answer, "refresh_token")) next.refreshToken = *refresh;
-  if (const std::string* resource = stringField(answer, "resource_url")) next.document["resource_url"] = *resource;
+  next.accessToken = std::move(access);
+  if (std::string refresh = auth::stringMember(answer, "refresh_token"); !refresh.empty()) next.refreshToken = std::move(refresh);
+  if (std::string resource = auth::stringMember(answer, "resource_url"); !resource.empty()) {
+    next.document["resource_url"] = std::move(resource);
+  }
   const auto expiresIn = answer.find("expires_in");
   next.expiresAtMs = expiresIn != answer.end() && expiresIn->is_number()
                          ? auth::nowEpochMs() + expiresIn->get<std::int64_t>() * 1000
@@ -97,9 +90,8 @@ core::Result<auth::OAuthToken> QwenAccount::readRefreshAnswer(const auth::OAuthT
 }
 
 std::string QwenAccount::chatUrl(const auth::OAuthToken& token, const std::string& fallbackBase) const {
-  const std::string* resource = stringField(token.document, "resource_url");
-  if (resource == nullptr) return fallbackBase + "/chat/completions";
-  std::string base = *resource;
+  std::string base = auth::stringMember(token.document, "resource_url");
+  if (base.empty()) return fallbackBase + "/chat/completions";
   if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0) base = "https://" + base;
   while (!base.empty() && base.back() == '/') base.pop_back();
   if (base.size() < 3 || base.compare(base.size() - 3, 3, "/v1") != 0) base += "/v1";

@@ -17,6 +17,11 @@ std::int64_t nowEpochMs() {
       .count();
 }
 
+std::string stringMember(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 OAuthAccount::OAuthAccount(std::string label, std::string path, std::chrono::milliseconds refreshLead)
     : label_(std::move(label)), path_(std::move(path)), refreshLead_(refreshLead) {}
 

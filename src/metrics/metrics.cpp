@@ -56,7 +56,6 @@ void appendLabels(std::string& out, const std::vector<std::string>& names, const
   out += '}';
 }
 
-
 }  // namespace
 
 std::size_t shardIndex() {
@@ -97,7 +96,6 @@ Histogram::Snapshot Histogram::snapshot() const {
   out.sum = static_cast<double>(nanos) / 1e9;
   return out;
 }
-
 
 void writeHeader(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
   out += "# HELP ";

@@ -20,6 +20,9 @@ namespace llmgate::auth {
 /// Now as Unix epoch milliseconds (credential files store expiry that way).
 std::int64_t nowEpochMs();
 
+/// The string member `key` of a credential file or refresh answer; empty when absent or not a string.
+std::string stringMember(const nlohmann::json& object, const char* key);
+
 struct OAuthToken {
   std::string accessToken;
   std::string refreshToken;
