@@ -2,7 +2,8 @@
 # Load comparison in ONE run: the upstream directly, nginx as a plain reverse proxy, and llmgate,
 # each proxy pinned to the same single core (0); the upstream and wrk share the other core.
 # Scenarios: non-streaming OpenAI passthrough, streaming passthrough (40 chunks), and an OpenAI
-# client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios,
+# client to an Anthropic-format upstream (the conversion path). Prints req/s, p50/p99 and ratios
+# (also as the median of 12 interleaved short rounds, the steadiest figure on a noisy machine),
 # and latency at fixed rates of 1k and 5k req/s (benchmarks/paced_load.cpp) with what each proxy adds.
 # Also: time to first byte and per-chunk relay delay against a paced upstream, RSS with 5000
 # concurrent open streams, llmgate's start-up time, CPU seconds per 10k requests of the proxy's core (llmgate and
@@ -161,6 +162,17 @@ for scenario in plain:18180:18181 stream:18183:18184; do
     'BEGIN {printf "%-34s llmgate/nginx %.2f   llmgate/direct %.2f\n", name ": throughput ratio", g/n, g/d}'
   printf '%-34s nginx %s s   llmgate %s s\n' "$name: CPU seconds per 10k requests" "$nginx_cpu" "$gate_cpu"
 done
+# Single runs move with this kind of machine's minute-to-minute speed, and nginx and llmgate do
+# not move together: the steadiest figure is the median ratio of many short interleaved rounds.
+ratios=$(for _ in $(seq 1 12); do
+  nginx_round=$(taskset -c 1 wrk -t1 -c"$connections" -d2s -s "$work/plain.lua" http://127.0.0.1:18181/v1/chat/completions |
+    awk '/Requests\/sec/ {print $2}')
+  gate_round=$(taskset -c 1 wrk -t1 -c"$connections" -d2s -s "$work/plain.lua" http://127.0.0.1:18182/v1/chat/completions |
+    awk '/Requests\/sec/ {print $2}')
+  awk -v g="$gate_round" -v n="$nginx_round" 'BEGIN {printf "%.2f\n", g / n}'
+done | sort -n | tr '\n' ' ')
+printf '%-34s median %s   range %s - %s   (12 interleaved 2 s rounds)\n' "plain: llmgate/nginx by rounds" \
+  "$(echo "$ratios" | awk '{print ($6 + $7) / 2}')" "$(echo "$ratios" | awk '{print $1}')" "$(echo "$ratios" | awk '{print $12}')"
 read -r conv_rps conv_p50 conv_p99 conv_err < <(run 18182 convert.lua)
 printf '%-34s %10s %9s %9s  %s\n' "convert: OpenAI client -> Claude" "$conv_rps" "$conv_p50" "$conv_p99" "$conv_err"
 
