@@ -9,10 +9,15 @@
 
 #include <boost/asio/post.hpp>
 
+#include "llmgate/log/log.hpp"
+
 namespace llmgate::upstream {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// An upstream whose response head grows past this is cut (curl's own cap is far higher).
+constexpr std::size_t kMaxResponseHeaderBytes = 256 * 1024;
 
 class UpstreamCategory : public std::error_category {
  public:
@@ -21,6 +26,7 @@ class UpstreamCategory : public std::error_category {
     switch (static_cast<Errc>(value)) {
       case Errc::first_byte_timeout: return "upstream sent no response in time";
       case Errc::idle_timeout: return "upstream stream went silent for too long";
+      case Errc::handler_failed: return "the gateway failed while handling the upstream response";
     }
     return "upstream error";
   }
@@ -68,6 +74,9 @@ std::error_code makeErrorCode(Errc errc) { return {static_cast<int>(errc), upstr
 core::GatewayError classify(std::error_code ec, bool responseStarted) {
   using core::ErrorKind;
   using core::GatewayError;
+  if (ec == makeErrorCode(Errc::handler_failed)) {
+    return GatewayError::make(ErrorKind::Internal, "internal_error", ec.message());
+  }
   if (ec.category() == upstreamCategory()) {
     const bool firstByte = ec.value() == static_cast<int>(Errc::first_byte_timeout);
     return GatewayError::make(ErrorKind::Timeout, firstByte ? "upstream_first_byte_timeout" : "upstream_idle_timeout",
@@ -163,10 +172,26 @@ void Transfer::deliverHead() {
   handler_->onResponseHead(head_);
 }
 
+template <class Call>
+bool Transfer::callHandler(Call&& call) noexcept {
+  inCallback_ = true;
+  try {
+    call();
+  } catch (const std::exception& error) {
+    log::message(spdlog::level::err, std::string("upstream transfer handler threw: ") + error.what());
+    handlerFailed_ = true;
+  } catch (...) {
+    log::message(spdlog::level::err, "upstream transfer handler threw a non-exception");
+    handlerFailed_ = true;
+  }
+  inCallback_ = false;
+  return !handlerFailed_;
+}
+
 std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, void* self) noexcept {
   auto& transfer = *static_cast<Transfer*>(self);
   const std::size_t bytes = size * count;
-  if (transfer.cancelled_) return 0;
+  if (transfer.cancelled_ || transfer.handlerFailed_) return 0;
   transfer.noteFirstByte();
   const std::string_view line(data, bytes);
   if (line.rfind("HTTP/", 0) == 0) {
@@ -177,17 +202,11 @@ std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, 
   if (trim(line).empty()) {
     long status = 0;
     curl_easy_getinfo(transfer.easy_, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200) {
-      transfer.inCallback_ = true;
-      try {
-        transfer.deliverHead();
-      } catch (...) {
-        transfer.cancelled_ = true;
-      }
-      transfer.inCallback_ = false;
-    }
+    if (status >= 200 && !transfer.callHandler([&] { transfer.deliverHead(); })) return 0;
     return transfer.cancelled_ ? 0 : bytes;
   }
+  // Bounded like Beast's request headers: a response head is never this large.
+  if (transfer.head_.headerBlock.size() + line.size() > kMaxResponseHeaderBytes) return 0;
   transfer.head_.headerBlock.append(line);
   return bytes;
 }
@@ -195,22 +214,19 @@ std::size_t Transfer::onHeader(char* data, std::size_t size, std::size_t count, 
 std::size_t Transfer::onWrite(char* data, std::size_t size, std::size_t count, void* self) noexcept {
   auto& transfer = *static_cast<Transfer*>(self);
   const std::size_t bytes = size * count;
-  if (transfer.cancelled_) return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  // Returning less than `bytes` aborts the transfer (CURLE_WRITE_ERROR).
+  if (transfer.cancelled_ || transfer.handlerFailed_) return 0;
   if (transfer.pauseWanted_) {
     transfer.curlPaused_ = true;
     return CURL_WRITEFUNC_PAUSE;  // curl keeps the bytes and offers them again on resume
   }
   transfer.noteFirstByte();
   transfer.gotBody_ = true;
-  transfer.inCallback_ = true;
-  try {
+  const bool handled = transfer.callHandler([&] {
     transfer.deliverHead();
     if (!transfer.cancelled_) transfer.handler_->onBody(std::string_view(data, bytes));
-  } catch (...) {
-    transfer.cancelled_ = true;
-  }
-  transfer.inCallback_ = false;
-  return transfer.cancelled_ ? 0 : bytes;
+  });
+  return handled && !transfer.cancelled_ ? bytes : 0;
 }
 
 void Transfer::noteFirstByte() {
@@ -223,9 +239,11 @@ void Transfer::noteFirstByte() {
 
 void Transfer::armDeadline(Clock::time_point at) {
   deadline_.expires_at(at);
-  // The client keeps the transfer alive while it is active; the flag covers the shutdown case.
-  deadline_.async_wait([this, alive = client_.alive_](boost::system::error_code ec) {
-    if (!ec && *alive) onDeadline();
+  // Held weakly: a deadline that expires in the same loop turn as curl finishes the transfer is
+  // already queued when finish() cancels the timer, and then runs after the transfer may be gone.
+  deadline_.async_wait([weak = weak_from_this(), alive = client_.alive_](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    if (auto transfer = weak.lock()) transfer->onDeadline();
   });
 }
 
@@ -381,12 +399,24 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   active_.erase(easy);
   releaseEasy(easy);
   auto handler = std::move(transfer.handler_);
-  if (notify && handler && !transfer.cancelled_) {
+  if (transfer.handlerFailed_) {
+    // curl saw our write callback refuse the bytes; the handler hears why.
+    ec = makeErrorCode(Errc::handler_failed);
+  }
+  if (notify && handler && !transfer.cancelled_) notifyFinished(*handler, transfer, ec);
+}
+
+void HttpClient::notifyFinished(TransferHandler& handler, Transfer& transfer, std::error_code ec) noexcept {
+  try {
     if (!ec && !transfer.headDelivered_) {
       transfer.headDelivered_ = true;
-      handler->onResponseHead(transfer.head_);
+      handler.onResponseHead(transfer.head_);
     }
-    handler->onComplete(ec);
+    handler.onComplete(ec);
+  } catch (const std::exception& error) {
+    log::message(spdlog::level::err, std::string("upstream transfer handler threw on completion: ") + error.what());
+  } catch (...) {
+    log::message(spdlog::level::err, "upstream transfer handler threw a non-exception on completion");
   }
 }
 

@@ -40,7 +40,11 @@ struct Request {
 };
 
 /// Errors the client raises itself (curl's own codes use curlCategory()).
-enum class Errc { first_byte_timeout = 1, idle_timeout };
+enum class Errc {
+  first_byte_timeout = 1,
+  idle_timeout,
+  handler_failed,  ///< the TransferHandler threw while taking the head or body bytes
+};
 const std::error_category& upstreamCategory();
 const std::error_category& curlCategory();
 std::error_code makeErrorCode(Errc errc);
@@ -65,14 +69,16 @@ class TransferHandler {
   virtual void onResponseHead(const ResponseHead& head) = 0;
   /// Body bytes as they arrive. The view is valid during the call only.
   virtual void onBody(std::string_view bytes) = 0;
-  /// The transfer ended (ec empty on success). Not called after cancel().
+  /// The transfer ended (ec empty on success). Not called after cancel(). Also called, with
+  /// Errc::handler_failed, when onResponseHead or onBody threw: the transfer is then aborted.
   virtual void onComplete(std::error_code ec) = 0;
 };
 
 class HttpClient;
 
-/// Handle of one in-flight transfer. Calls must come from the worker thread.
-class Transfer {
+/// Handle of one in-flight transfer. Calls must come from the worker thread. Owned by shared
+/// pointers (the client's while active, the caller's): timer handlers hold it weakly.
+class Transfer : public std::enable_shared_from_this<Transfer> {
  public:
   /// Stops delivering body bytes until resume() (backpressure: the client is not draining).
   void pause();
@@ -87,6 +93,10 @@ class Transfer {
   static std::size_t onWrite(char* data, std::size_t size, std::size_t count, void* self) noexcept;
   static std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* self) noexcept;
   void deliverHead();
+  /// Runs a handler call from inside a curl callback; false when it threw (the transfer then
+  /// ends with Errc::handler_failed).
+  template <class Call>
+  bool callHandler(Call&& call) noexcept;
   void noteFirstByte();
   void armDeadline(std::chrono::steady_clock::time_point at);
   void onDeadline();
@@ -107,6 +117,7 @@ class Transfer {
   bool curlPaused_ = false;
   bool inCallback_ = false;
   bool cancelled_ = false;
+  bool handlerFailed_ = false;
 };
 
 /// Written by the worker, read by scrapes from any thread.
@@ -143,6 +154,8 @@ class HttpClient {
   void socketAction(curl_socket_t fd, int events);
   void drainCompleted();
   void finish(Transfer& transfer, std::error_code ec, bool notify);
+  /// Tells the handler of a finished transfer; a handler that throws is logged, never rethrown.
+  static void notifyFinished(TransferHandler& handler, Transfer& transfer, std::error_code ec) noexcept;
   CURL* acquireEasy();
   void releaseEasy(CURL* easy);
 
