@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "llmgate/core/json_read.hpp"
+
 namespace llmgate::core {
 namespace {
 
@@ -191,6 +193,7 @@ bool isValidJson(std::string_view s) {
     const char c = s[i];
     expect = Expect::AfterValue;
     if (c == '{' || c == '[') {
+      if (open.size() >= kMaxJsonDepth) return false;  // this container would be one level too deep
       i = skipSpace(s, i + 1);
       if (i < s.size() && s[i] == (c == '{' ? '}' : ']')) {
         ++i;  // empty: a value already

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 #include <nlohmann/json.hpp>
 
@@ -92,9 +93,18 @@ TEST(JsonValidation, AgreesWithNlohmannOnTheGrammar) {
     const bool lenient = text.rfind("\xEF\xBB\xBF", 0) == 0 || text.find('\0') != std::string::npos;
     const bool expected = !lenient && nlohmann::json::accept(text);
     EXPECT_EQ(isValidJson(text), expected) << text;
+    EXPECT_EQ(!parseJson(text).is_discarded(), expected) << text;
   }
-  EXPECT_TRUE(isValidJson(std::string(10000, '[') + std::string(10000, ']')));  // no recursion
-  EXPECT_FALSE(isValidJson(std::string(10000, '[') + std::string(9999, ']')));
+  // Nesting is bounded (copies and dumps of a document recurse per level), the same for the
+  // validator and the parser.
+  const auto nested = [](std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  EXPECT_TRUE(isValidJson(nested(kMaxJsonDepth)));
+  EXPECT_FALSE(parseJson(nested(kMaxJsonDepth)).is_discarded());
+  EXPECT_FALSE(isValidJson(nested(kMaxJsonDepth + 1)));
+  EXPECT_TRUE(parseJson(nested(kMaxJsonDepth + 1)).is_discarded());
+  EXPECT_FALSE(isValidJson(std::string(100000, '[') + std::string(100000, ']')));  // no recursion either way
+  EXPECT_TRUE(parseJson(std::string(100000, '{') ).is_discarded());
+  EXPECT_FALSE(isValidJson(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth - 1, ']')));
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ void appendJsonString(std::string& out, std::string_view text);
 /// escapes (surrogate pairs matched), well-formed UTF-8 in strings, no control characters, no
 /// byte-order mark, no NUL byte. Accepts exactly what nlohmann::json::accept does except those
 /// two (nlohmann skips a leading BOM and stops reading at a NUL), at a fraction of its cost;
-/// nesting depth is bounded by memory only (no recursion).
+/// and refuses nesting deeper than kMaxJsonDepth (core/json_read.hpp), as parseJson does.
 bool isValidJson(std::string_view text);
 
 }  // namespace llmgate::core
