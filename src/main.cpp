@@ -5,6 +5,8 @@
 #include <iostream>
 #include <string>
 
+#include <sys/resource.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -117,6 +119,19 @@ llmgate::config::Config loadConfig(const Options& options, std::string& source) 
   return config;
 }
 
+// Raises the soft limit of open files to the hard one (as nginx's worker_rlimit_nofile): every
+// client connection and upstream connection is a descriptor. Returns the limit now in force.
+rlim_t raiseOpenFilesLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur;
+}
+
 // Waits for SIGINT/SIGTERM, then drains: no new connections, in-flight requests and streams
 // get until the drain deadline. A second signal stops at once.
 void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout) {
@@ -189,6 +204,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  const rlim_t openFiles = raiseOpenFilesLimit();
   llmgate::server::HttpServer server(config.server, gateway);
   try {
     server.start();
@@ -200,6 +216,8 @@ int main(int argc, char** argv) {
   llmgate::log::message(spdlog::level::info,
                         "llmgate " LLMGATE_VERSION " listening on http://" + config.server.host + ":" +
                             std::to_string(server.port()) + " (config: " + source + "; providers: " + names +
+                            "; open files limit " +
+                            (openFiles == RLIM_INFINITY ? std::string("unlimited") : std::to_string(openFiles)) +
                             "; ready in " +
                             fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(
                                                       std::chrono::steady_clock::now() - launched)

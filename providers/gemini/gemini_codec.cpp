@@ -6,12 +6,20 @@
 #include <map>
 #include <random>
 
+#include "llmgate/core/json_read.hpp"
+
 namespace llmgate::providers::gemini {
 namespace {
 
 using core::ErrorKind;
+using core::FieldReader;
 using core::GatewayError;
 using nlohmann::json;
+
+// Candidates a response may carry (candidateCount is at most 8); a larger index is skipped.
+constexpr std::int64_t kMaxCandidateIndex = 127;
+// A RetryInfo delay longer than this (a day) is not a delay anyone waits for.
+constexpr double kMaxRetryDelaySeconds = 86400;
 
 // Schema keywords Gemini's OpenAPI subset knows; everything else is dropped.
 constexpr const char* kSchemaKeys[] = {"type",     "format",    "title",      "description", "nullable",
@@ -44,7 +52,7 @@ json imagePart(const std::string& url) {
 
 // A tool's result as the Struct Gemini wants: a JSON object as is, anything else wrapped.
 json functionResponse(const core::ContentPart& part, const std::string& name) {
-  json value = json::parse(part.text, nullptr, false);
+  json value = core::parseJson(part.text);
   json response;
   if (part.isError) {
     response = {{"error", value.is_discarded() ? json(part.text) : value}};
@@ -76,22 +84,15 @@ std::string randomSuffix() {
 }
 
 // Gemini rarely sends call ids: one is made from the response id, unique within the answer.
-std::string callId(const json& call, const std::string& responseId, int index) {
-  if (auto id = call.find("id"); id != call.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
-    return id->get<std::string>();
-  }
+std::string callId(const FieldReader& call, const std::string& responseId, int index) {
+  if (const std::string* id = call.string("id"); id != nullptr && !id->empty()) return *id;
   return "call_" + (responseId.empty() ? randomSuffix() : responseId) + "_" + std::to_string(index);
 }
 
-const json* candidatesOf(const json& body) {
-  auto it = body.find("candidates");
-  return it != body.end() && it->is_array() ? &*it : nullptr;
-}
-
 // A prompt blocked before any candidate: the answer is an empty, filtered one.
-bool promptBlocked(const json& body) {
-  auto feedback = body.find("promptFeedback");
-  return feedback != body.end() && feedback->is_object() && feedback->contains("blockReason");
+bool promptBlocked(const FieldReader& body) {
+  const json* feedback = body.object("promptFeedback");
+  return feedback != nullptr && feedback->contains("blockReason");
 }
 
 }  // namespace
@@ -105,14 +106,14 @@ json cleanSchema(const json& schema) {
     const std::string name = key;
     if (name == "type") {
       if (it->is_string()) {
-        out["type"] = upper(it->get<std::string>());
+        out["type"] = upper(it->get_ref<const std::string&>());
       } else if (it->is_array()) {
         // ["string","null"]: the one real type, nullable.
         for (const auto& type : *it) {
           if (type == "null") {
             out["nullable"] = true;
           } else if (type.is_string() && !out.contains("type")) {
-            out["type"] = upper(type.get<std::string>());
+            out["type"] = upper(type.get_ref<const std::string&>());
           }
         }
       }
@@ -163,7 +164,7 @@ core::Result<json> encodeRequest(const core::ChatRequest& request) {
             parts.push_back({{"text", part.text}});
           } else if (part.kind == core::PartKind::ToolCall) {
             toolNames[part.toolCallId] = part.toolName;
-            json args = json::parse(part.arguments.empty() ? "{}" : part.arguments, nullptr, false);
+            json args = core::parseJson(part.arguments.empty() ? "{}" : part.arguments);
             if (!args.is_object()) args = json::object();
             parts.push_back({{"functionCall", {{"name", part.toolName}, {"args", std::move(args)}}}});
           }
@@ -211,11 +212,14 @@ core::Result<json> encodeRequest(const core::ChatRequest& request) {
   if (request.n) generation["candidateCount"] = *request.n;
   if (request.seed) generation["seed"] = *request.seed;
   if (request.responseFormat.is_object()) {
-    const std::string type = request.responseFormat.value("type", std::string());
+    std::optional<core::TypeMismatch> ignored;
+    FieldReader format(request.responseFormat, "response_format", ignored);
+    const std::string type = format.stringOr("type");
     if (type == "json_object" || type == "json_schema") generation["responseMimeType"] = "application/json";
-    if (type == "json_schema") {
-      const json& spec = request.responseFormat.contains("json_schema") ? request.responseFormat["json_schema"] : json();
-      if (spec.is_object() && spec.contains("schema")) generation["responseSchema"] = cleanSchema(spec["schema"]);
+    if (const json* spec = format.object("json_schema"); spec != nullptr && type == "json_schema") {
+      if (const json* schema = FieldReader(*spec, "response_format.json_schema", ignored).member("schema")) {
+        generation["responseSchema"] = cleanSchema(*schema);
+      }
     }
   }
   if (request.thinking) {
@@ -233,8 +237,10 @@ core::Result<json> encodeRequest(const core::ChatRequest& request) {
       if (!tool.description.empty()) declaration["description"] = tool.description;
       json parameters = cleanSchema(tool.parameters);
       // Gemini rejects an OBJECT without properties: a function without arguments has none.
-      const bool empty = !parameters.is_object() || (parameters.value("type", std::string()) == "OBJECT" &&
-                                                     (!parameters.contains("properties") || parameters["properties"].empty()));
+      const auto type = parameters.find("type");
+      const auto properties = parameters.find("properties");
+      const bool empty = !parameters.is_object() || (type != parameters.end() && *type == "OBJECT" &&
+                                                     (properties == parameters.end() || properties->empty()));
       if (!empty) declaration["parameters"] = std::move(parameters);
       declarations.push_back(std::move(declaration));
     }
@@ -266,158 +272,164 @@ core::FinishReason parseFinishReason(std::string_view reason) {
 }
 
 core::Usage decodeUsage(const json& usage) {
+  // Token counts only account: a count of the wrong type makes the usage unknown, never the answer fail.
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(usage, "usageMetadata", mismatch);
   core::Usage out;
-  if (!usage.is_object() || !usage.contains("promptTokenCount")) return out;
-  out.present = true;
-  out.inputTokens = usage.value("promptTokenCount", std::int64_t{0});
-  out.reasoningTokens = usage.value("thoughtsTokenCount", std::int64_t{0});
+  const auto prompt = fields.integer("promptTokenCount");
+  out.inputTokens = prompt.value_or(0);
+  out.reasoningTokens = fields.integer("thoughtsTokenCount").value_or(0);
   // Output as OpenAI counts it: thoughts included.
-  out.outputTokens = usage.value("candidatesTokenCount", std::int64_t{0}) + out.reasoningTokens;
-  out.cachedInputTokens = usage.value("cachedContentTokenCount", std::int64_t{0});
+  out.outputTokens = fields.integer("candidatesTokenCount").value_or(0) + out.reasoningTokens;
+  out.cachedInputTokens = fields.integer("cachedContentTokenCount").value_or(0);
+  out.present = prompt.has_value() && !mismatch;
   return out;
 }
 
 namespace {
 
-core::Result<core::ChatResponse> decodeResponseUnchecked(const json& body) {
+// The parts of a candidate's content, or an empty array.
+const json& partsOf(const FieldReader& candidate, std::optional<core::TypeMismatch>& mismatch) {
+  static const json kNoParts = json::array();
+  const json* content = candidate.object("content");
+  if (content == nullptr) return kNoParts;
+  const json* parts = FieldReader(*content, "candidates[].content", mismatch).array("parts");
+  return parts != nullptr ? *parts : kNoParts;
+}
+
+// The index a candidate names, when it is one the state may hold.
+std::optional<std::size_t> candidateIndex(const FieldReader& candidate, std::size_t fallback) {
+  const auto index = candidate.integer("index");
+  if (!index) return fallback;
+  if (*index < 0 || *index > kMaxCandidateIndex) return std::nullopt;
+  return static_cast<std::size_t>(*index);
+}
+
+}  // namespace
+
+core::Result<core::ChatResponse> decodeResponse(const json& body) {
   if (!body.is_object()) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream response is not an object");
   }
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(body, "GenerateContentResponse", mismatch);
   core::ChatResponse response;
-  response.id = body.value("responseId", std::string());
-  response.model = body.value("modelVersion", std::string());
-  if (const json* candidates = candidatesOf(body)) {
+  response.id = fields.stringOr("responseId");
+  response.model = fields.stringOr("modelVersion");
+  if (const json* candidates = fields.array("candidates")) {
     int calls = 0;
-    for (const auto& candidate : *candidates) {
+    for (const auto& item : *candidates) {
+      FieldReader candidate(item, "candidates[]", mismatch);
+      const auto index = candidateIndex(candidate, response.choices.size());
+      if (!index) continue;
       core::Choice choice;
-      choice.index = candidate.value("index", static_cast<int>(response.choices.size()));
-      const json* parts = nullptr;
-      if (auto content = candidate.find("content"); content != candidate.end() && content->is_object()) {
-        if (auto it = content->find("parts"); it != content->end() && it->is_array()) parts = &*it;
-      }
-      for (const auto& part : parts != nullptr ? *parts : json::array()) {
-        if (auto signature = part.find("thoughtSignature"); signature != part.end() && signature->is_string() &&
-                                                            choice.thinkingSignature.empty()) {
-          choice.thinkingSignature = signature->get<std::string>();
+      choice.index = static_cast<int>(*index);
+      for (const auto& item : partsOf(candidate, mismatch)) {
+        FieldReader part(item, "candidates[].content.parts[]", mismatch);
+        if (const std::string* signature = part.string("thoughtSignature"); signature != nullptr && choice.thinkingSignature.empty()) {
+          choice.thinkingSignature = *signature;
         }
-        if (auto call = part.find("functionCall"); call != part.end() && call->is_object()) {
-          const json args = call->contains("args") ? (*call)["args"] : json::object();
-          choice.toolCalls.push_back({callId(*call, response.id, calls++), call->value("name", std::string()), args.dump()});
-        } else if (auto text = part.find("text"); text != part.end() && text->is_string()) {
-          (part.value("thought", false) ? choice.thinking : choice.text) += text->get<std::string>();
+        if (const json* call = part.object("functionCall")) {
+          FieldReader callFields(*call, "candidates[].content.parts[].functionCall", mismatch);
+          const json* args = callFields.member("args");
+          choice.toolCalls.push_back({callId(callFields, response.id, calls++), callFields.stringOr("name"),
+                                      args != nullptr ? args->dump() : "{}"});
+        } else if (const std::string* text = part.string("text")) {
+          (part.boolean("thought").value_or(false) ? choice.thinking : choice.text) += *text;
         }
       }
-      if (auto reason = candidate.find("finishReason"); reason != candidate.end() && reason->is_string()) {
-        choice.finish = parseFinishReason(reason->get<std::string>());
-      }
+      if (const std::string* reason = candidate.string("finishReason")) choice.finish = parseFinishReason(*reason);
       if (!choice.toolCalls.empty() && choice.finish == core::FinishReason::Stop) choice.finish = core::FinishReason::ToolCalls;
       response.choices.push_back(std::move(choice));
     }
   }
+  if (mismatch) return core::malformedUpstream(*mismatch);
   if (response.choices.empty()) {
-    if (!promptBlocked(body)) {
+    if (!promptBlocked(fields)) {
       return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream response has no candidates");
     }
     core::Choice blocked;
     blocked.finish = core::FinishReason::ContentFilter;
     response.choices.push_back(blocked);
   }
-  if (auto usage = body.find("usageMetadata"); usage != body.end()) response.usage = decodeUsage(*usage);
+  if (const json* usage = fields.member("usageMetadata")) response.usage = decodeUsage(*usage);
   return response;
 }
 
-std::optional<GatewayError> decodeChunkUnchecked(const json& chunk, StreamState& state, std::vector<core::ChatEvent>& out) {
+std::optional<GatewayError> decodeChunk(const json& chunk, StreamState& state, std::vector<core::ChatEvent>& out) {
   if (!chunk.is_object()) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk", "stream chunk is not an object");
   }
-  if (auto error = chunk.find("error"); error != chunk.end() && error->is_object()) {
-    GatewayError failure = decodeError(error->value("code", 502), json{{"error", *error}}.dump());
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(chunk, "GenerateContentResponse", mismatch);
+  if (const json* error = fields.object("error")) {
+    const auto code = FieldReader(*error, "error", mismatch).integer("code").value_or(502);
+    GatewayError failure = decodeError(static_cast<int>(std::clamp<std::int64_t>(code, 0, 999)),
+                                       json{{"error", *error}}.dump(-1, ' ', false, json::error_handler_t::replace));
     if (failure.kind != ErrorKind::RateLimited) failure.kind = ErrorKind::Upstream;
     return failure;
   }
   if (!state.started) {
     state.started = true;
-    state.responseId = chunk.value("responseId", std::string());
-    out.push_back(core::ChatEvent::start(state.responseId, chunk.value("modelVersion", std::string())));
+    state.responseId = fields.stringOr("responseId");
+    out.push_back(core::ChatEvent::start(state.responseId, fields.stringOr("modelVersion")));
   }
-  if (auto usage = chunk.find("usageMetadata"); usage != chunk.end()) {
+  if (const json* usage = fields.member("usageMetadata")) {
     // Cumulative: the last one counts.
     if (auto decoded = decodeUsage(*usage); decoded.present) state.usage = decoded;
   }
-  const json* candidates = candidatesOf(chunk);
+  const json* candidates = fields.array("candidates");
   if (candidates == nullptr) {
-    if (promptBlocked(chunk)) {
+    if (mismatch) return core::malformedUpstream(*mismatch, "upstream_malformed_chunk");
+    if (promptBlocked(fields)) {
       state.finished = true;
       out.push_back(core::ChatEvent::finished(core::FinishReason::ContentFilter));
     }
     return std::nullopt;
   }
-  for (const auto& candidate : *candidates) {
-    const int index = candidate.value("index", 0);
-    if (index < 0 || index > 127) continue;
-    const auto slot = static_cast<std::size_t>(index);
-    if (state.candidates.size() <= slot) state.candidates.resize(slot + 1);
-    auto& sent = state.candidates[slot];
-    const json* parts = nullptr;
-    if (auto content = candidate.find("content"); content != candidate.end() && content->is_object()) {
-      if (auto it = content->find("parts"); it != content->end() && it->is_array()) parts = &*it;
-    }
-    for (const auto& part : parts != nullptr ? *parts : json::array()) {
-      if (auto signature = part.find("thoughtSignature"); signature != part.end() && signature->is_string() &&
-                                                          !sent.signatureSent) {
+  for (const auto& item : *candidates) {
+    FieldReader candidate(item, "candidates[]", mismatch);
+    const auto slot = candidateIndex(candidate, 0);
+    if (!slot) continue;
+    const int index = static_cast<int>(*slot);
+    if (state.candidates.size() <= *slot) state.candidates.resize(*slot + 1);
+    auto& sent = state.candidates[*slot];
+    for (const auto& item : partsOf(candidate, mismatch)) {
+      FieldReader part(item, "candidates[].content.parts[]", mismatch);
+      if (const std::string* signature = part.string("thoughtSignature"); signature != nullptr && !sent.signatureSent) {
         sent.signatureSent = true;
-        core::ChatEvent event = core::ChatEvent::textDelta(signature->get<std::string>(), index);
+        core::ChatEvent event = core::ChatEvent::textDelta(*signature, index);
         event.kind = core::EventKind::SignatureDelta;
         out.push_back(std::move(event));
       }
-      if (auto call = part.find("functionCall"); call != part.end() && call->is_object()) {
+      if (const json* call = part.object("functionCall")) {
         // Calls arrive whole: start, all arguments at once, end.
+        FieldReader callFields(*call, "candidates[].content.parts[].functionCall", mismatch);
         const int toolIndex = sent.toolCalls++;
-        const json args = call->contains("args") ? (*call)["args"] : json::object();
-        out.push_back(core::ChatEvent::toolCallStart(toolIndex, callId(*call, state.responseId, toolIndex),
-                                                     call->value("name", std::string()), index));
-        out.push_back(core::ChatEvent::toolCallDelta(toolIndex, args.dump(), index));
+        const json* args = callFields.member("args");
+        out.push_back(core::ChatEvent::toolCallStart(toolIndex, callId(callFields, state.responseId, toolIndex),
+                                                     callFields.stringOr("name"), index));
+        out.push_back(core::ChatEvent::toolCallDelta(toolIndex, args != nullptr ? args->dump() : "{}", index));
         core::ChatEvent end;
         end.kind = core::EventKind::ToolCallEnd;
         end.choice = index;
         end.toolIndex = toolIndex;
         out.push_back(end);
-      } else if (auto text = part.find("text"); text != part.end() && text->is_string() &&
-                                                !text->get_ref<const std::string&>().empty()) {
-        core::ChatEvent event = core::ChatEvent::textDelta(text->get<std::string>(), index);
-        if (part.value("thought", false)) event.kind = core::EventKind::ThinkingDelta;
+      } else if (const std::string* text = part.string("text"); text != nullptr && !text->empty()) {
+        core::ChatEvent event = core::ChatEvent::textDelta(*text, index);
+        if (part.boolean("thought").value_or(false)) event.kind = core::EventKind::ThinkingDelta;
         out.push_back(std::move(event));
       }
     }
-    if (auto reason = candidate.find("finishReason"); reason != candidate.end() && reason->is_string()) {
-      auto finish = parseFinishReason(reason->get<std::string>());
+    if (const std::string* reason = candidate.string("finishReason")) {
+      auto finish = parseFinishReason(*reason);
       if (finish == core::FinishReason::Stop && sent.toolCalls > 0) finish = core::FinishReason::ToolCalls;
       state.finished = true;
       out.push_back(core::ChatEvent::finished(finish, index));
     }
   }
+  if (mismatch) return core::malformedUpstream(*mismatch, "upstream_malformed_chunk");
   return std::nullopt;
-}
-
-}  // namespace
-
-// Upstream bytes may have any shape: a member of an unexpected type is a malformed answer, not a crash.
-core::Result<core::ChatResponse> decodeResponse(const json& body) {
-  try {
-    return decodeResponseUnchecked(body);
-  } catch (const json::exception& error) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
-                              std::string("upstream response is not a valid GenerateContentResponse: ") + error.what());
-  }
-}
-
-std::optional<GatewayError> decodeChunk(const json& chunk, StreamState& state, std::vector<core::ChatEvent>& out) {
-  try {
-    return decodeChunkUnchecked(chunk, state, out);
-  } catch (const json::exception& error) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk",
-                              std::string("stream chunk is not a valid GenerateContentResponse: ") + error.what());
-  }
 }
 
 std::optional<GatewayError> finishStream(StreamState& state, std::vector<core::ChatEvent>& out) {
@@ -432,50 +444,36 @@ std::optional<GatewayError> finishStream(StreamState& state, std::vector<core::C
   return std::nullopt;
 }
 
-namespace {
-void refineError(std::string_view body, GatewayError& error);
-}  // namespace
-
 GatewayError decodeError(int status, std::string_view body) {
   GatewayError error = core::upstreamHttpError(status);
-  try {
-    refineError(body, error);
-  } catch (const json::exception&) {
-    // An error body of an unexpected shape: the status says enough.
-  }
-  return error;
-}
-
-namespace {
-
-void refineError(std::string_view body, GatewayError& error) {
-  json parsed = json::parse(body, nullptr, false);
+  json parsed = core::parseJson(body);
   // streamGenerateContent may wrap the error in an array.
   if (parsed.is_array() && !parsed.empty()) parsed = parsed.front();
-  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) return;
-  const json& detail = parsed["error"];
-  if (auto message = detail.find("message"); message != detail.end() && message->is_string()) {
-    error.message = message->get<std::string>();
-  }
-  if (auto rpcStatus = detail.find("status"); rpcStatus != detail.end() && rpcStatus->is_string()) {
-    std::string code = rpcStatus->get<std::string>();
+  // What an error body carries is taken where its type is right; the status decides the rest.
+  std::optional<core::TypeMismatch> ignored;
+  const json* detail = FieldReader(parsed, "", ignored).object("error");
+  if (detail == nullptr) return error;
+  FieldReader fields(*detail, "error", ignored);
+  if (const std::string* message = fields.string("message")) error.message = *message;
+  if (const std::string* rpcStatus = fields.string("status")) {
+    std::string code = *rpcStatus;
     for (auto& c : code) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     error.code = code;
   }
-  if (auto details = detail.find("details"); details != detail.end() && details->is_array()) {
+  if (const json* details = fields.array("details")) {
     for (const auto& item : *details) {
-      if (!item.is_object() || item.value("@type", std::string()).find("google.rpc.RetryInfo") == std::string::npos) continue;
+      FieldReader detailFields(item, "error.details[]", ignored);
+      if (detailFields.stringOr("@type").find("google.rpc.RetryInfo") == std::string::npos) continue;
       // A protobuf Duration: "45.837906927s".
-      const std::string delay = item.value("retryDelay", std::string());
+      const std::string delay = detailFields.stringOr("retryDelay");
       char* end = nullptr;
       const double seconds = std::strtod(delay.c_str(), &end);
-      if (end != delay.c_str() && *end == 's' && seconds >= 0) {
+      if (end != delay.c_str() && *end == 's' && seconds >= 0 && seconds <= kMaxRetryDelaySeconds) {
         error.retryAfter = std::to_string(static_cast<std::int64_t>(std::ceil(seconds)));
       }
     }
   }
+  return error;
 }
-
-}  // namespace
 
 }  // namespace llmgate::providers::gemini

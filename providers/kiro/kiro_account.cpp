@@ -3,6 +3,9 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include "llmgate/core/json_read.hpp"
 
 namespace llmgate::providers::kiro {
 namespace {
@@ -80,7 +83,8 @@ std::string KiroAccount::readFile(const json& document, auth::OAuthToken& out) c
     if (hash.empty()) return "an IdC login needs clientId and clientSecret (or clientIdHash)";
     const auto registration = std::filesystem::path(path()).parent_path() / (hash + ".json");
     std::ifstream in(registration);
-    const json client = json::parse(in, nullptr, false);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const json client = core::parseJson(text);
     if (!client.is_object() || auth::stringMember(client, "clientId").empty() || auth::stringMember(client, "clientSecret").empty()) {
       return "client registration " + registration.string() + " is missing or lacks clientId/clientSecret";
     }
@@ -126,9 +130,7 @@ core::Result<auth::OAuthToken> KiroAccount::readRefreshAnswer(const auth::OAuthT
   next.accessToken = access;
   if (const std::string refresh = auth::stringMember(answer, "refreshToken"); !refresh.empty()) next.refreshToken = refresh;
   if (const std::string arn = auth::stringMember(answer, "profileArn"); !arn.empty()) next.document["profileArn"] = arn;
-  const auto expiresIn = answer.find("expiresIn");
-  const std::int64_t seconds = expiresIn != answer.end() && expiresIn->is_number() ? expiresIn->get<std::int64_t>() : 3600;
-  next.expiresAtMs = auth::nowEpochMs() + seconds * 1000;
+  next.expiresAtMs = auth::expiryAfterSecondsMember(answer, "expiresIn").value_or(auth::nowEpochMs() + 3600 * 1000);
   return next;
 }
 

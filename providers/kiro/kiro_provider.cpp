@@ -5,6 +5,7 @@
 
 #include <openssl/sha.h>
 
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 #include "providers/kiro/kiro_request.hpp"
 #include "providers/kiro/kiro_stream.hpp"
@@ -104,19 +105,17 @@ std::unique_ptr<ResponseDecoder> KiroProvider::makeDecoder(const core::ChatReque
 }
 
 core::GatewayError KiroProvider::decodeError(int status, std::string_view body) const {
-  const json parsed = json::parse(body, nullptr, false);
+  const json parsed = core::parseJson(body);
   if (!parsed.is_object()) return core::upstreamHttpError(status);
   // {"message": ..., "reason": ...} or the AWS restJson1 shape {"__type": "ns#ThrottlingException", ...}.
-  std::string type;
-  if (auto it = parsed.find("__type"); it != parsed.end() && it->is_string()) type = it->get<std::string>();
+  // What the body carries is taken where its type is right; the status decides the rest.
+  std::optional<core::TypeMismatch> ignored;
+  core::FieldReader fields(parsed, "", ignored);
+  std::string type = fields.stringOr("__type");
   if (auto hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
-  if (type.empty()) {
-    if (auto it = parsed.find("reason"); it != parsed.end() && it->is_string()) type = it->get<std::string>();
-  }
-  std::string message;
-  for (const char* key : {"message", "Message"}) {
-    if (auto it = parsed.find(key); message.empty() && it != parsed.end() && it->is_string()) message = it->get<std::string>();
-  }
+  if (type.empty()) type = fields.stringOr("reason");
+  std::string message = fields.stringOr("message");
+  if (message.empty()) message = fields.stringOr("Message");
   core::GatewayError error = exceptionError(type, message, status);
   if (type.empty()) error.code = "upstream_error";
   return error;

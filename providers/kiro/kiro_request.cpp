@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "llmgate/core/json_read.hpp"
+
 namespace llmgate::providers::kiro {
 namespace {
 
@@ -157,7 +159,7 @@ core::Result<json> encodeRequest(const core::ChatRequest& request, const std::st
           }
           break;
         case core::PartKind::ToolCall: {
-          json input = json::parse(part.arguments.empty() ? "{}" : part.arguments, nullptr, false);
+          json input = core::parseJson(part.arguments.empty() ? "{}" : part.arguments);
           if (!input.is_object()) input = json::object();
           turn.toolUses.push_back({{"toolUseId", part.toolCallId}, {"name", shortToolName(part.toolName)}, {"input", std::move(input)}});
           break;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "llmgate/core/json_read.hpp"
 #include "providers/kiro/kiro_request.hpp"
 
 namespace llmgate::providers::kiro {
@@ -13,7 +14,7 @@ using nlohmann::json;
 
 // A payload is the event's members; some producers wrap them in {"<eventType>": {...}}.
 json eventPayload(std::string_view eventType, std::string_view payload) {
-  json parsed = json::parse(payload, nullptr, false);
+  json parsed = core::parseJson(payload);
   if (parsed.is_object() && parsed.size() == 1) {
     auto it = parsed.find(std::string(eventType));
     if (it != parsed.end() && it->is_object()) return *it;
@@ -63,9 +64,9 @@ std::optional<GatewayError> KiroDecoder::feed(std::string_view bytes, std::vecto
 std::optional<GatewayError> KiroDecoder::onMessage(const stream::EventStreamMessage& message, std::vector<core::ChatEvent>& out) {
   const std::string_view type = message.header(":message-type");
   if (type == "exception") {
-    const json payload = json::parse(message.payload, nullptr, false);
-    const std::string text = payload.is_object() ? payload.value("message", std::string()) : std::string();
-    return exceptionError(message.header(":exception-type"), text);
+    std::optional<core::TypeMismatch> ignored;
+    const json payload = core::parseJson(message.payload);
+    return exceptionError(message.header(":exception-type"), core::FieldReader(payload, "", ignored).stringOr("message"));
   }
   if (type == "error") {
     return exceptionError(message.header(":error-code"), message.header(":error-message"));
@@ -80,54 +81,65 @@ std::optional<GatewayError> KiroDecoder::onMessage(const stream::EventStreamMess
   if (!event.is_object()) {
     return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk", std::string(eventType) + " payload is not a JSON object");
   }
+  std::optional<core::TypeMismatch> mismatch;
+  core::FieldReader fields(event, eventType, mismatch);
   if (eventType == "assistantResponseEvent") {
-    auto content = event.find("content");
-    if (content != event.end() && content->is_string() && !content->get_ref<const std::string&>().empty()) {
+    if (const std::string* content = fields.string("content"); content != nullptr && !content->empty()) {
       start(out);
-      outputChars_ += content->get_ref<const std::string&>().size();
-      out.push_back(core::ChatEvent::textDelta(content->get<std::string>()));
+      outputChars_ += content->size();
+      out.push_back(core::ChatEvent::textDelta(*content));
     }
   } else if (eventType == "toolUseEvent") {
-    onToolUse(event, out);
+    onToolUse(fields, out);
   } else if (eventType == "contextUsageEvent") {
-    if (auto pct = event.find("contextUsagePercentage"); pct != event.end() && pct->is_number()) contextPercent_ = pct->get<double>();
-  } else if (auto usage = event.find("tokenUsage"); usage != event.end() && usage->is_object()) {
-    const auto number = [&](const char* key) {
-      auto it = usage->find(key);
-      return it != usage->end() && it->is_number_integer() ? it->get<std::int64_t>() : std::int64_t{0};
-    };
-    reported_.present = true;
-    reported_.cachedInputTokens = number("cacheReadInputTokens");
-    reported_.cacheCreationInputTokens = number("cacheWriteInputTokens");
-    reported_.inputTokens = number("uncachedInputTokens") + reported_.cachedInputTokens + reported_.cacheCreationInputTokens;
-    reported_.outputTokens = number("outputTokens");
+    if (auto percent = fields.number("contextUsagePercentage"); percent && *percent >= 0 && *percent <= 100) {
+      contextPercent_ = *percent;
+    }
+  } else if (const json* usage = fields.object("tokenUsage")) {
+    // Token counts only account: a count of the wrong type leaves the usage to the estimate.
+    std::optional<core::TypeMismatch> usageMismatch;
+    core::FieldReader counts(*usage, "tokenUsage", usageMismatch);
+    core::Usage reported;
+    reported.cachedInputTokens = counts.integer("cacheReadInputTokens").value_or(0);
+    reported.cacheCreationInputTokens = counts.integer("cacheWriteInputTokens").value_or(0);
+    reported.inputTokens =
+        counts.integer("uncachedInputTokens").value_or(0) + reported.cachedInputTokens + reported.cacheCreationInputTokens;
+    reported.outputTokens = counts.integer("outputTokens").value_or(0);
+    reported.present = !usageMismatch;
+    if (reported.present) reported_ = reported;
   }
+  if (mismatch) return core::malformedUpstream(*mismatch, "upstream_malformed_chunk");
   return std::nullopt;
 }
 
-void KiroDecoder::onToolUse(const json& event, std::vector<core::ChatEvent>& out) {
-  auto id = event.find("toolUseId");
-  if (id == event.end() || !id->is_string()) return;
+void KiroDecoder::onToolUse(const core::FieldReader& event, std::vector<core::ChatEvent>& out) {
+  const std::string* id = event.string("toolUseId");
+  const std::string* name = event.string("name");
+  const json* input = event.member("input");
+  const std::optional<bool> stop = event.boolean("stop");
+  if (id == nullptr || event.failed()) return;
   start(out);
-  auto [it, fresh] = tools_.try_emplace(id->get<std::string>());
+  auto [it, fresh] = tools_.try_emplace(*id);
   OpenTool& tool = it->second;
   if (fresh) {
     tool.index = nextTool_++;
-    std::string name = event.value("name", std::string());
-    if (auto original = toolNames_.find(name); original != toolNames_.end()) name = original->second;
-    out.push_back(core::ChatEvent::toolCallStart(tool.index, it->first, std::move(name)));
+    std::string called = name != nullptr ? *name : std::string();
+    if (auto original = toolNames_.find(called); original != toolNames_.end()) called = original->second;
+    out.push_back(core::ChatEvent::toolCallStart(tool.index, it->first, std::move(called)));
   }
   if (tool.closed) return;
-  if (auto input = event.find("input"); input != event.end()) {
+  if (input != nullptr) {
     // Normally a fragment of the arguments' JSON text; now and then the whole object.
-    std::string fragment = input->is_string() ? input->get<std::string>() : tool.sentArguments ? std::string() : input->dump();
+    std::string fragment = input->is_string() ? input->get_ref<const std::string&>()
+                           : tool.sentArguments ? std::string()
+                                                : input->dump();
     if (!fragment.empty()) {
       tool.sentArguments = true;
       outputChars_ += fragment.size();
       out.push_back(core::ChatEvent::toolCallDelta(tool.index, std::move(fragment)));
     }
   }
-  if (event.value("stop", false)) closeTool(tool, out);
+  if (stop.value_or(false)) closeTool(tool, out);
 }
 
 void KiroDecoder::closeTool(OpenTool& tool, std::vector<core::ChatEvent>& out) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/stream/event_stream_parser.hpp"
 
@@ -31,7 +32,7 @@ class KiroDecoder : public ResponseDecoder {
     bool sentArguments = false;
     bool closed = false;
   };
-  void onToolUse(const nlohmann::json& event, std::vector<core::ChatEvent>& out);
+  void onToolUse(const core::FieldReader& event, std::vector<core::ChatEvent>& out);
   void closeTool(OpenTool& tool, std::vector<core::ChatEvent>& out);
   void start(std::vector<core::ChatEvent>& out);
 

@@ -2,16 +2,26 @@
 
 #include <sstream>
 
+#include "llmgate/core/json_read.hpp"
+
 namespace llmgate::providers::mock {
 namespace {
 
 using nlohmann::json;
 
 // A sample value for a JSON Schema type, so mock tool arguments validate against simple schemas.
+// Schemas are the client's: any member may have any type ("type" may be a list of types).
 json sampleFor(const json& schema) {
-  const std::string type = schema.is_object() ? schema.value("type", std::string("string")) : "string";
-  if (schema.is_object() && schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
-    return schema["enum"][0];
+  std::optional<core::TypeMismatch> ignored;
+  core::FieldReader fields(schema, "", ignored);
+  if (const json* choices = fields.array("enum"); choices != nullptr && !choices->empty()) return choices->front();
+  std::string type = "string";
+  if (const json* given = fields.member("type")) {
+    if (given->is_string()) {
+      type = given->get_ref<const std::string&>();
+    } else if (given->is_array() && !given->empty() && given->front().is_string()) {
+      type = given->front().get_ref<const std::string&>();
+    }
   }
   if (type == "integer" || type == "number") return 1;
   if (type == "boolean") return true;
@@ -22,16 +32,19 @@ json sampleFor(const json& schema) {
 
 std::string mockArguments(const core::Tool& tool) {
   json args = json::object();
-  const json& schema = tool.parameters;
-  if (schema.is_object() && schema.contains("required") && schema["required"].is_array() &&
-      schema.contains("properties") && schema["properties"].is_object()) {
-    for (const auto& name : schema["required"]) {
+  std::optional<core::TypeMismatch> ignored;
+  core::FieldReader schema(tool.parameters, "", ignored);
+  const json* required = schema.array("required");
+  const json* properties = schema.object("properties");
+  if (required != nullptr && properties != nullptr) {
+    for (const auto& name : *required) {
       if (!name.is_string()) continue;
-      const auto key = name.get<std::string>();
-      args[key] = sampleFor(schema["properties"].value(key, json::object()));
+      const auto& key = name.get_ref<const std::string&>();
+      const json* property = core::FieldReader(*properties, "", ignored).member(key);
+      args[key] = sampleFor(property != nullptr ? *property : json::object());
     }
   }
-  return args.dump();
+  return args.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::vector<std::string> splitWords(const std::string& text) {

@@ -48,9 +48,7 @@ std::string QwenAccount::readFile(const json& document, auth::OAuthToken& out) c
   out.refreshToken = auth::stringMember(document, "refresh_token");
   if (out.accessToken.empty()) return "access_token missing";
   if (out.refreshToken.empty()) return "refresh_token missing";
-  if (auto expiry = document.find("expiry_date"); expiry != document.end() && expiry->is_number()) {
-    out.expiresAtMs = expiry->get<std::int64_t>();
-  }
+  out.expiresAtMs = auth::epochMsMember(document, "expiry_date").value_or(0);
   return {};
 }
 
@@ -82,10 +80,7 @@ core::Result<auth::OAuthToken> QwenAccount::readRefreshAnswer(const auth::OAuthT
   if (std::string resource = auth::stringMember(answer, "resource_url"); !resource.empty()) {
     next.document["resource_url"] = std::move(resource);
   }
-  const auto expiresIn = answer.find("expires_in");
-  next.expiresAtMs = expiresIn != answer.end() && expiresIn->is_number()
-                         ? auth::nowEpochMs() + expiresIn->get<std::int64_t>() * 1000
-                         : 0;
+  next.expiresAtMs = auth::expiryAfterSecondsMember(answer, "expires_in").value_or(0);
   return next;
 }
 

@@ -4,6 +4,7 @@
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
+#include "llmgate/core/json_read.hpp"
 
 namespace llmgate::api {
 
@@ -28,11 +29,17 @@ std::string encodeError(core::Dialect dialect, const core::GatewayError& error) 
 }
 
 bool isErrorBody(core::Dialect dialect, std::string_view body) {
-  const auto parsed = nlohmann::json::parse(body, nullptr, false);
-  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) return false;
-  const auto& error = parsed["error"];
-  if (dialect == core::Dialect::Anthropic) return parsed.value("type", "") == "error" && error.contains("type");
-  return error.contains("message");
+  const auto parsed = core::parseJson(body);
+  std::optional<core::TypeMismatch> mismatch;
+  core::FieldReader fields(parsed, "", mismatch);
+  const nlohmann::json* error = fields.object("error");
+  if (error == nullptr) return false;
+  core::FieldReader detail(*error, "error", mismatch);
+  // The client's SDK reads these members as strings: an error body it cannot read is not relayed.
+  if (dialect == core::Dialect::Anthropic) {
+    return fields.stringOr("type") == "error" && detail.string("type") != nullptr && !mismatch;
+  }
+  return detail.string("message") != nullptr && !mismatch;
 }
 
 }  // namespace llmgate::api

@@ -5,12 +5,12 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
-#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/error.hpp"
+#include "llmgate/core/json_read.hpp"
 
 namespace llmgate::api {
 
@@ -21,20 +21,16 @@ inline core::GatewayError fieldError(const std::string& param, const std::string
   return error;
 }
 
-inline std::string typeName(const nlohmann::json& value) { return value.type_name(); }
+inline std::string typeName(const nlohmann::json& value) { return std::string(core::jsonTypeName(value)); }
 
-/// Reads an optional integer (T integral) or number member; null counts as absent.
-template <class T>
-std::optional<core::GatewayError> readNumber(const nlohmann::json& body, const char* key, std::optional<T>& out) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::nullopt;
-  if constexpr (std::is_integral_v<T>) {
-    if (!it->is_number_integer()) return fieldError(key, std::string(key) + ": expected integer, got " + typeName(*it));
-  } else {
-    if (!it->is_number()) return fieldError(key, std::string(key) + ": expected number, got " + typeName(*it));
-  }
-  out = it->get<T>();
-  return std::nullopt;
+/// A member of the wrong JSON type (OpenAI's own API answers these with code invalid_type).
+inline core::GatewayError mismatchError(const core::TypeMismatch& mismatch) {
+  return fieldError(mismatch.path, mismatch.describe(), "invalid_type");
+}
+
+/// A required member that is absent or null.
+inline core::GatewayError missingField(const std::string& path) {
+  return fieldError(path, path + ": required", "missing_field");
 }
 
 /// Copies every member of `body` not named in `mapped` into `extra`.

@@ -1,5 +1,7 @@
 #include "llmgate/auth/oauth_account.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "llmgate/config/config.hpp"
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/log/log.hpp"
 
 namespace llmgate::auth {
@@ -22,6 +25,34 @@ std::string stringMember(const nlohmann::json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+namespace {
+
+constexpr double kLatestEpochMs = 253402300799000.0;  // 9999-12-31T23:59:59Z
+constexpr double kLongestLifetimeSeconds = 10.0 * 365 * 24 * 3600;
+
+std::optional<double> numberMember(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number()) return std::nullopt;
+  const double value = it->get<double>();  // checked to be a number: any of them converts
+  if (!std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> epochMsMember(const nlohmann::json& object, const char* key) {
+  const auto value = numberMember(object, key);
+  if (!value || *value < 0 || *value > kLatestEpochMs) return std::nullopt;
+  return static_cast<std::int64_t>(*value);
+}
+
+std::optional<std::int64_t> expiryAfterSecondsMember(const nlohmann::json& object, const char* key) {
+  const auto value = numberMember(object, key);
+  if (!value) return std::nullopt;
+  const double seconds = std::clamp(*value, 0.0, kLongestLifetimeSeconds);
+  return nowEpochMs() + static_cast<std::int64_t>(seconds * 1000);
+}
+
 OAuthAccount::OAuthAccount(std::string label, std::string path, std::chrono::milliseconds refreshLead)
     : label_(std::move(label)), path_(std::move(path)), refreshLead_(refreshLead) {}
 
@@ -31,7 +62,7 @@ void OAuthAccount::load(const std::string& configPath) {
   std::stringstream text;
   text << in.rdbuf();
   OAuthToken token;
-  token.document = nlohmann::json::parse(text.str(), nullptr, false);
+  token.document = core::parseJson(text.str());
   if (!token.document.is_object()) {
     throw config::ConfigError(configPath + ": credential file " + path_ + " is not a JSON object");
   }
@@ -49,7 +80,7 @@ std::int64_t OAuthAccount::refreshDueMs() const {
 
 void OAuthAccount::install(OAuthToken token) {
   writeFile(token);
-  const std::string text = token.document.dump(2) + "\n";
+  const std::string text = token.document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   {
     std::lock_guard lock(statusMutex_);
     ++status_.refreshes;

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/log/log.hpp"
 
 namespace llmgate::auth {
@@ -36,13 +37,25 @@ class TokenRefresher::Attempt : public upstream::TransferHandler {
   Attempt(TokenRefresher& owner, Slot& slot) : owner_(owner), slot_(slot) {}
   // Not from inside the client's callback: the next refresh may start a transfer at once.
   static void done(TokenRefresher& owner, Slot& slot, bool ok) {
-    boost::asio::post(owner.io_, [&owner, &slot, ok] { owner.finished(slot, ok); });
+    boost::asio::post(*owner.io_, [&owner, &slot, ok] { owner.finished(slot, ok); });
   }
   void onResponseHead(const upstream::ResponseHead& head) override { status_ = head.status; }
   void onBody(std::string_view bytes) override {
     if (body_.size() < kMaxAnswer) body_.append(bytes.substr(0, kMaxAnswer - body_.size()));
   }
   void onComplete(std::error_code ec) override {
+    // Whatever happens here, the slot must hear the outcome: requests wait on it.
+    try {
+      takeAnswer(ec);
+    } catch (const std::exception& error) {
+      slot_.account->noteRefreshFailure(std::string("refresh answer could not be handled: ") + error.what());
+      log::message(spdlog::level::err, "oauth account " + slot_.account->label() + ": refresh answer could not be handled");
+      done(owner_, slot_, false);
+    }
+  }
+
+ private:
+  void takeAnswer(std::error_code ec) {
     OAuthAccount& account = *slot_.account;
     std::string problem;
     if (ec) {
@@ -52,7 +65,7 @@ class TokenRefresher::Attempt : public upstream::TransferHandler {
       problem = "refresh endpoint answered HTTP " + std::to_string(status_);
     } else {
       const auto current = account.token();
-      const auto answer = nlohmann::json::parse(body_, nullptr, false);
+      const auto answer = core::parseJson(body_);
       auto token = answer.is_object() ? account.readRefreshAnswer(*current, answer)
                                       : core::Result<OAuthToken>(core::GatewayError::make(
                                             core::ErrorKind::Protocol, "oauth_refresh_malformed", "answer is not JSON"));
@@ -69,7 +82,6 @@ class TokenRefresher::Attempt : public upstream::TransferHandler {
     done(owner_, slot_, false);
   }
 
- private:
   TokenRefresher& owner_;
   Slot& slot_;
   long status_ = 0;
@@ -83,20 +95,27 @@ TokenRefresher::~TokenRefresher() { stop(); }
 
 void TokenRefresher::start() {
   if (accounts_.empty() || thread_.joinable()) return;
-  io_.restart();
-  work_.emplace(io_.get_executor());
-  client_ = std::make_unique<upstream::HttpClient>(io_, pool_);
-  slots_.clear();
-  for (const auto& account : accounts_) slots_.push_back(std::make_unique<Slot>(account, io_));
-  boost::asio::post(io_, [this] {
+  work_.emplace(io_->get_executor());
+  client_ = std::make_unique<upstream::HttpClient>(*io_, pool_);
+  for (const auto& account : accounts_) slots_.push_back(std::make_unique<Slot>(account, *io_));
+  boost::asio::post(*io_, [this] {
     for (auto& slot : slots_) schedule(*slot);
   });
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_->run();
+        return;
+      } catch (const std::exception& error) {
+        log::message(spdlog::level::critical, std::string("token refresher: an exception escaped (it goes on): ") + error.what());
+      }
+    }
+  });
 }
 
 void TokenRefresher::stop() {
   if (!thread_.joinable()) return;
-  boost::asio::post(io_, [this] {
+  boost::asio::post(*io_, [this] {
     for (auto& slot : slots_) {
       slot->timer.cancel();
       for (auto& [executor, done] : slot->waiters) boost::asio::post(executor, [done = std::move(done)] { done(false); });
@@ -104,10 +123,12 @@ void TokenRefresher::stop() {
     }
     client_.reset();  // cancels transfers in flight
     work_.reset();
-    io_.stop();
+    io_->stop();
   });
   thread_.join();
   slots_.clear();
+  // Handlers still queued refer to the slots just freed: they go with their loop, never run.
+  io_ = std::make_unique<boost::asio::io_context>();
 }
 
 void TokenRefresher::schedule(Slot& slot) {
@@ -133,7 +154,7 @@ void TokenRefresher::refreshNow(const OAuthAccount& account, std::shared_ptr<con
     boost::asio::post(executor, [done = std::move(done)] { done(false); });
     return;
   }
-  boost::asio::post(io_, [this, &account, rejected = std::move(rejected), executor, done = std::move(done)]() mutable {
+  boost::asio::post(*io_, [this, &account, rejected = std::move(rejected), executor, done = std::move(done)]() mutable {
     for (auto& slot : slots_) {
       if (slot->account.get() != &account) continue;
       if (!slot->inFlight && account.token() != rejected) {

@@ -243,7 +243,8 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     if (!server->is_object()) top.fail("server", "expected object");
     JsonReader reader(*server, "server");
     reader.rejectUnknownKeys({"host", "port", "threads", "max_body_bytes", "max_header_bytes",
-                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms", "stream_keepalive_ms"});
+                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms", "stream_keepalive_ms",
+                              "max_connections"});
     config.streamKeepaliveMs = reader.integer("stream_keepalive_ms", 0, 0, 3600000);
     auto& s = config.server;
     s.host = reader.string("host", s.host);
@@ -254,6 +255,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     s.readTimeoutMs = reader.integer("read_timeout_ms", s.readTimeoutMs, 100, 3600000);
     s.writeTimeoutMs = reader.integer("write_timeout_ms", s.writeTimeoutMs, 100, 3600000);
     s.drainTimeoutMs = reader.integer("drain_timeout_ms", s.drainTimeoutMs, 0, 3600000);
+    s.maxConnections = reader.integer("max_connections", s.maxConnections, 0, 100000000);
   }
   if (const json* log = top.find("log")) {
     if (!log->is_object()) top.fail("log", "expected object");

@@ -39,7 +39,9 @@ GatewayError upstreamHttpError(int status) {
                          : status >= 400 && status < 500 ? ErrorKind::InvalidRequest
                                                          : ErrorKind::Upstream;
   GatewayError error = GatewayError::make(kind, "upstream_error", "upstream returned HTTP " + std::to_string(status));
-  error.status = status;
+  // An error status is relayed as it came; anything else (a redirect, a status no HTTP client
+  // knows) is a bad gateway answer, not something to pass on.
+  if (status >= 400 && status <= 599) error.status = status;
   return error;
 }
 

@@ -11,6 +11,7 @@
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/gateway.hpp"
 #include "llmgate/core/json_field.hpp"
+#include "llmgate/core/json_read.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -85,6 +86,33 @@ Exchange::~Exchange() {
   if (countedAsStream_) gateway_.metrics().activeStreams.add(-1);
 }
 
+template <class Step>
+void Exchange::contain(const char* where, Step&& step) noexcept {
+  try {
+    step();
+  } catch (const std::exception& error) {
+    failInternally(where, error.what());
+  } catch (...) {
+    failInternally(where, "an exception of unknown type");
+  }
+}
+
+void Exchange::failInternally(const char* where, std::string_view what) noexcept {
+  try {
+    log::message(spdlog::level::err,
+                 "request " + plan_.requestId + ": internal error in " + where + ": " + std::string(what));
+    gateway_.metrics().internalErrors.add();
+    if (!done_) {
+      fail(GatewayError::make(ErrorKind::Internal, "internal_error",
+                              "the gateway failed while handling this request (see its x-request-id in the gateway log)"));
+      return;
+    }
+  } catch (...) {
+    // Even the error answer failed: the connection is all that is left to end.
+  }
+  sink_->abort();
+}
+
 double Exchange::sinceReceived() const {
   return std::chrono::duration<double, std::milli>(Clock::now() - plan_.receivedAt).count();
 }
@@ -116,19 +144,24 @@ void Exchange::start() {
     countedAsStream_ = true;
     gateway_.metrics().activeStreams.add(1);
   }
-  sink_->onClientGone([self = shared_from_this()] { self->cancel(); });
-  if (plan_.clientStream && gateway_.config().streamKeepaliveMs > 0) armKeepalive();
-  runAttempt();
+  sink_->onClientGone([self = shared_from_this()] { self->contain("client disconnect", [&] { self->cancel(); }); });
+  contain("start", [&] {
+    if (plan_.clientStream && gateway_.config().streamKeepaliveMs > 0) armKeepalive();
+    runAttempt();
+  });
 }
+
 
 void Exchange::armKeepalive() {
   keepalive_.expires_after(Millis(gateway_.config().streamKeepaliveMs));
   keepalive_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->done_ || self->contentSent_) return;
-    // An SSE comment: clients skip it, intermediaries see a live connection.
-    if (!self->sink_->started()) self->sink_->startStream(200, "text/event-stream", self->timingHeaders());
-    self->sink_->writeChunk(": keep-alive\n\n");
-    self->armKeepalive();
+    self->contain("keep-alive timer", [&] {
+      // An SSE comment: clients skip it, intermediaries see a live connection.
+      if (!self->sink_->started()) self->sink_->startStream(200, "text/event-stream", self->timingHeaders());
+      self->sink_->writeChunk(": keep-alive\n\n");
+      self->armKeepalive();
+    });
   });
 }
 
@@ -248,7 +281,7 @@ void Exchange::startLocal(providers::LocalReply reply) {
   if (plan_.clientStream) sink_->startStream(200, "text/event-stream", timingHeaders());
   timer_.expires_after(local_->firstEventDelay);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->playLocal();
+    if (!ec) self->contain("local reply", [&] { self->playLocal(); });
   });
 }
 
@@ -272,7 +305,7 @@ void Exchange::playLocal() {
   auto next = [self = shared_from_this()] {
     self->timer_.expires_after(self->local_->eventInterval);
     self->timer_.async_wait([self](boost::system::error_code ec) {
-      if (!ec) self->playLocal();
+      if (!ec) self->contain("local reply", [&] { self->playLocal(); });
     });
   };
   if (sink_->congested()) {
@@ -283,6 +316,18 @@ void Exchange::playLocal() {
 }
 
 void Exchange::onResponseHead(const upstream::ResponseHead& head) {
+  contain("upstream response head", [&] { takeResponseHead(head); });
+}
+
+void Exchange::onBody(std::string_view bytes) {
+  contain("upstream body", [&] { takeBody(bytes); });
+}
+
+void Exchange::onComplete(std::error_code ec) {
+  contain("upstream completion", [&] { takeCompletion(ec); });
+}
+
+void Exchange::takeResponseHead(const upstream::ResponseHead& head) {
   if (done_) return;
   upstreamStatus_ = head.status;
   timeToFirstByte_ = std::chrono::duration_cast<Millis>(Clock::now() - attemptStarted_);
@@ -310,7 +355,7 @@ void Exchange::writeContent(std::string bytes) {
   sink_->writeChunk(std::move(bytes));
 }
 
-void Exchange::onBody(std::string_view bytes) {
+void Exchange::takeBody(std::string_view bytes) {
   if (done_) return;
   if (upstreamFailed_) {
     if (buffered_.size() < kMaxErrorBody) buffered_.append(bytes.substr(0, kMaxErrorBody - buffered_.size()));
@@ -345,7 +390,7 @@ void Exchange::scanPassthroughEvent(std::string_view type, std::string_view data
   const bool hasUsage = kUsageMember.foundIn(data);
   const bool hasError = type == "error" || kErrorMember.foundIn(data);
   if (!hasUsage && !hasError) return;
-  json event = json::parse(data, nullptr, false);
+  const json event = core::parseJson(data);
   if (!event.is_object()) return;
   if (auto usage = usageIn(plan_.dialect, event)) noteUsage(*usage);
   if (hasError && event.contains("error") && !event["error"].is_null()) {
@@ -356,6 +401,8 @@ void Exchange::scanPassthroughEvent(std::string_view type, std::string_view data
 }
 
 void Exchange::noteUsage(const core::Usage& usage) {
+  // Counts the upstream sent in a shape we could not read stay unknown; the answer is relayed as it came.
+  if (!usage.present) return;
   sink_->log().inputTokens = usage.inputTokens;
   sink_->log().outputTokens = usage.outputTokens;
 }
@@ -364,11 +411,13 @@ void Exchange::applyBackpressure() {
   if (!transfer_ || !sink_->congested()) return;
   transfer_->pause();
   sink_->onDrained([self = shared_from_this()] {
-    if (self->transfer_) self->transfer_->resume();
+    self->contain("client drained", [&] {
+      if (self->transfer_) self->transfer_->resume();
+    });
   });
 }
 
-void Exchange::onComplete(std::error_code ec) {
+void Exchange::takeCompletion(std::error_code ec) {
   if (done_) return;
   transfer_.reset();
   endUpstreamWait();
@@ -396,7 +445,7 @@ void Exchange::onComplete(std::error_code ec) {
       // Only the usage member is parsed, not the whole answer (this is the fast path).
       const auto spans = core::findTopLevelValues(buffered_, "usage");
       if (!spans.empty()) {
-        json usage = json::parse(std::string_view(buffered_).substr(spans.back().offset, spans.back().length), nullptr, false);
+        const json usage = core::parseJson(std::string_view(buffered_).substr(spans.back().offset, spans.back().length));
         if (usage.is_object()) {
           noteUsage(plan_.dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(usage)
                                                               : api::openai::decodeUsage(usage));
@@ -493,7 +542,7 @@ void Exchange::attemptFailed(GatewayError error) {
   lastError_ = std::move(error);
   timer_.expires_after(delay);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->runAttempt();
+    if (!ec) self->contain("retry timer", [&] { self->runAttempt(); });
   });
 }
 
@@ -516,13 +565,15 @@ bool Exchange::refreshRejectedCredential(const GatewayError& error) {
       *account, std::move(tokenSent_), gateway_.loop(worker_).get_executor(),
       [self = shared_from_this(), error, attempt](bool usable) {
         if (self->done_) return;
-        if (!usable) {
-          self->fail(error);
-          return;
-        }
-        self->attempts_ = attempt - 1;
-        self->nextCandidate_ = self->currentCandidate_;
-        self->runAttempt();
+        self->contain("credential refresh", [&] {
+          if (!usable) {
+            self->fail(error);
+            return;
+          }
+          self->attempts_ = attempt - 1;
+          self->nextCandidate_ = self->currentCandidate_;
+          self->runAttempt();
+        });
       });
   return true;
 }

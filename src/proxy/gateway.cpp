@@ -11,6 +11,7 @@
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/core/json_field.hpp"
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 
 namespace llmgate::proxy {
@@ -169,8 +170,10 @@ std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::Incomi
 
 Gateway::~Gateway() = default;
 
-void Gateway::attachWorkers(const std::vector<boost::asio::io_context*>& loops) {
+void Gateway::attachWorkers(const std::vector<boost::asio::io_context*>& loops,
+                            std::shared_ptr<const server::ServerState> state) {
   loops_ = loops;
+  serverState_ = std::move(state);
   clients_.clear();
   for (auto* loop : loops) clients_.push_back(std::make_unique<upstream::HttpClient>(*loop, config_->upstream));
   refresher_->start();
@@ -184,12 +187,48 @@ void Gateway::detachWorkers() {
 
 void Gateway::reject(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                      const GatewayError& error) {
-  log::message(spdlog::level::info, "request rejected (" + error.code + "): " + error.message);
-  sendError(request, *sink, error);
+  try {
+    log::message(spdlog::level::info, "request rejected (" + error.code + "): " + error.message);
+    sendError(request, *sink, error);
+  } catch (const std::exception& failure) {
+    failInternally(request, *sink, failure.what());
+  }
 }
 
 void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                      std::size_t worker) {
+  try {
+    dispatch(request, sink, worker);
+  } catch (const std::exception& error) {
+    failInternally(request, *sink, error.what());
+  } catch (...) {
+    failInternally(request, *sink, "an exception of unknown type");
+  }
+}
+
+void Gateway::onEscapedException(std::string_view what) noexcept {
+  metrics_.internalErrors.add();
+  log::message(spdlog::level::critical, "an exception escaped to a worker loop (the worker goes on): " + std::string(what));
+}
+
+void Gateway::failInternally(server::IncomingRequest& request, server::ResponseSink& sink, std::string_view what) noexcept {
+  metrics_.internalErrors.add();
+  try {
+    log::message(spdlog::level::err, "request " + request.requestId() + ": internal error: " + std::string(what));
+    if (!sink.started()) {
+      sendError(request, sink, GatewayError::make(ErrorKind::Internal, "internal_error",
+                                                  "the gateway failed while handling this request (see its x-request-id "
+                                                  "in the gateway log)"));
+      return;
+    }
+  } catch (...) {
+    // Even the error answer failed: the connection is all that is left to end.
+  }
+  sink.abort();
+}
+
+void Gateway::dispatch(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+                       std::size_t worker) {
   const std::string_view path = request.path();
   const std::string_view method = request.method();
   if (path == "/health") {
@@ -408,6 +447,22 @@ void Gateway::handleMetrics(server::ResponseSink& sink) {
   }
   writeHeader(out, "llmgate_oauth_refreshes_total", "OAuth token refresh requests sent.", "counter");
   writeSample(out, "llmgate_oauth_refreshes_total", {}, static_cast<double>(refresher_->refreshesSent()));
+  if (serverState_) {
+    writeHeader(out, "llmgate_open_connections", "Client connections open.", "gauge");
+    writeSample(out, "llmgate_open_connections", {}, static_cast<double>(serverState_->openConnections.load()));
+    writeHeader(out, "llmgate_in_flight_requests", "Requests received and not yet fully answered.", "gauge");
+    writeSample(out, "llmgate_in_flight_requests", {}, static_cast<double>(serverState_->inFlight.load()));
+    writeHeader(out, "llmgate_accept_errors_total",
+                "Failed accepts of client connections (out of file descriptors among them: accepting then pauses).",
+                "counter");
+    writeSample(out, "llmgate_accept_errors_total", {}, static_cast<double>(serverState_->acceptErrors.load()));
+    writeHeader(out, "llmgate_connections_refused_total", "Connections answered 503 at server.max_connections.",
+                "counter");
+    writeSample(out, "llmgate_connections_refused_total", {}, static_cast<double>(serverState_->refusedConnections.load()));
+  }
+  writeHeader(out, "llmgate_internal_errors_total",
+              "Requests failed by an internal error (each answered 500 or closed; the process went on).", "counter");
+  writeSample(out, "llmgate_internal_errors_total", {}, static_cast<double>(metrics_.internalErrors.value()));
   writeHeader(out, "llmgate_uptime_seconds", "Seconds since the gateway started.", "gauge");
   writeSample(out, "llmgate_uptime_seconds", {},
               std::chrono::duration<double>(resilience::Clock::now() - startedAt_).count());
@@ -420,7 +475,9 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
   // when they decode.
   const std::string_view body = request.body();
   if (!core::isValidJson(body)) {
-    sendError(request, sink, GatewayError::make(ErrorKind::InvalidRequest, "invalid_json", "request body is not valid JSON"));
+    sendError(request, sink, GatewayError::make(ErrorKind::InvalidRequest, "invalid_json",
+                                                "request body is not valid JSON (or nests deeper than " +
+                                                    std::to_string(core::kMaxJsonDepth) + " levels)"));
     return std::nullopt;
   }
   if (body[body.find_first_not_of(" \t\r\n")] != '{') {  // valid JSON has a first non-space byte
@@ -436,8 +493,11 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
   const std::string_view modelText = lastValue("model");
   std::string model;
   if (modelText.size() > 2 && modelText.front() == '"') {
-    model = modelText.find('\\') == std::string_view::npos ? std::string(modelText.substr(1, modelText.size() - 2))
-                                                             : json::parse(modelText).get<std::string>();
+    if (modelText.find('\\') == std::string_view::npos) {
+      model = std::string(modelText.substr(1, modelText.size() - 2));
+    } else if (const json decoded = core::parseJson(modelText); decoded.is_string()) {
+      model = decoded.get_ref<const std::string&>();
+    }
   }
   if (model.empty()) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "missing_field", "model: required non-empty string");
@@ -491,7 +551,7 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
   bool needsIr = false;
   for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
   if (needsIr) {
-    const json document = json::parse(request.body());
+    const json document = core::parseJson(request.body());
     auto decoded = dialect == core::Dialect::Anthropic ? api::anthropic::decodeRequest(document)
                                                        : api::openai::decodeRequest(document);
     if (!decoded.ok()) {
@@ -521,7 +581,7 @@ void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_pt
     return;
   }
   // No counting endpoint upstream: an estimate (about four characters a token), said so in a header.
-  auto decoded = api::anthropic::decodeRequest(json::parse(request.body()), false);
+  auto decoded = api::anthropic::decodeRequest(core::parseJson(request.body()), false);
   if (!decoded.ok()) {
     sendError(request, *sink, decoded.error());
     return;

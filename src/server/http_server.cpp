@@ -27,12 +27,23 @@ void HttpServer::start() {
   port_ = port;
   std::vector<boost::asio::io_context*> loops;
   for (auto& worker : workers_) loops.push_back(&worker->io);
-  handler_->attachWorkers(loops);
+  handler_->attachWorkers(loops, state_);
   for (auto& worker : workers_) {
     worker->accept();
-    threads_.emplace_back([io = &worker->io] {
+    threads_.emplace_back([io = &worker->io, handler = handler_] {
       auto guard = boost::asio::make_work_guard(*io);
-      io->run();
+      // Handlers contain their own failures; this is the last line: an exception that still
+      // gets here is reported and the loop resumes (the handler that threw is dropped).
+      for (;;) {
+        try {
+          io->run();
+          return;
+        } catch (const std::exception& error) {
+          handler->onEscapedException(error.what());
+        } catch (...) {
+          handler->onEscapedException("an exception of unknown type");
+        }
+      }
     });
   }
 }

@@ -1,5 +1,6 @@
 #include "session.hpp"
 
+#include <array>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -17,6 +18,11 @@ using Clock = std::chrono::steady_clock;
 
 // Flow control: above this many unsent bytes the producer is asked to pause.
 constexpr std::size_t kCongestedBytes = 256 * 1024;
+// Lingering close after an answer to a request not read whole (nginx: lingering_time 30 s,
+// lingering_timeout 5 s): long enough for a client to finish sending a refused body.
+constexpr std::chrono::seconds kLingerTime{10};
+constexpr std::chrono::seconds kLingerIdle{2};
+constexpr std::size_t kLingerBytes = 256 * 1024 * 1024;
 constexpr std::size_t kMaxBuffersPerWrite = 64;
 
 std::string newRequestId() {
@@ -60,14 +66,60 @@ void Worker::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
 void Worker::accept() {
   acceptor.async_accept([this](beast::error_code ec, boost::asio::ip::tcp::socket socket) {
     if (ec == boost::asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec && ec != boost::asio::error::connection_aborted) {
+      acceptFailed(ec);
+      return;
+    }
     if (!ec) {
-      beast::error_code ignored;
-      socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(socket), *this)->run();
-    } else {
-      log::message(spdlog::level::warn, "accept failed: " + ec.message());
+      pause_ = std::chrono::milliseconds(0);
+      if (config.maxConnections > 0 && state->openConnections.load() >= config.maxConnections) {
+        refuse(std::move(socket));
+      } else {
+        beast::error_code ignored;
+        socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+        std::make_shared<Session>(std::move(socket), *this)->run();
+      }
     }
     accept();
+  });
+}
+
+void Worker::acceptFailed(const boost::system::error_code& ec) {
+  // Out of descriptors, the listening socket stays readable and every accept fails at once:
+  // without a pause the worker would spin. Pending connections wait in the backlog meanwhile.
+  ++state->acceptErrors;
+  ++failuresUnlogged_;
+  pause_ = std::min(std::chrono::milliseconds(1000), std::max(std::chrono::milliseconds(10), pause_ * 2));
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lastFailureLog_ >= std::chrono::seconds(5)) {
+    log::message(spdlog::level::warn, "accept failed " + std::to_string(failuresUnlogged_) + " time(s) since last said: " +
+                                          ec.message() + "; accepting again in " + std::to_string(pause_.count()) + " ms (" +
+                                          std::to_string(state->openConnections.load()) + " connections open)");
+    failuresUnlogged_ = 0;
+    lastFailureLog_ = now;
+  }
+  acceptPause_.expires_after(pause_);
+  acceptPause_.async_wait([this](beast::error_code waited) {
+    if (!waited && acceptor.is_open()) accept();
+  });
+}
+
+void Worker::refuse(boost::asio::ip::tcp::socket socket) {
+  ++state->refusedConnections;
+  // One body both SDK families parse: OpenAI's error object inside Anthropic's envelope.
+  static const std::string kRefusal = [] {
+    const std::string body =
+        R"({"type":"error","error":{"type":"overloaded_error","code":"too_many_connections",)"
+        R"("message":"the gateway is at its connection limit; retry shortly"}})";
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  stream->expires_after(std::chrono::seconds(1));
+  boost::asio::async_write(*stream, boost::asio::buffer(kRefusal), [stream](beast::error_code, std::size_t) {
+    beast::error_code ignored;
+    stream->socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    stream->close();
   });
 }
 
@@ -221,6 +273,7 @@ void Session::rejectUnread(int status, const char* code, const std::string& mess
   beginRequest();
   // The rest of the request was not read, so the connection cannot be reused.
   keepAlive_ = false;
+  lingerOnClose_ = true;
   log_.errorCode = code;
   core::GatewayError error;
   error.kind = status == 413 ? core::ErrorKind::RequestTooLarge : core::ErrorKind::InvalidRequest;
@@ -392,6 +445,20 @@ void Session::clientGone() {
   completeRequest();
 }
 
+void Session::abort() noexcept {
+  if (!inRequest_ || closing_ || responseComplete_) return;
+  if (status_ == 0) status_ = 500;
+  if (log_.errorCode.empty()) log_.errorCode = "internal_error";
+  goneCallback_ = nullptr;
+  drainedCallback_ = nullptr;
+  keepAlive_ = false;
+  try {
+    completeRequest();
+  } catch (...) {
+    close();
+  }
+}
+
 void Session::completeRequest() {
   if (!inRequest_) {
     close();
@@ -407,9 +474,38 @@ void Session::completeRequest() {
     beast::error_code ignored;
     stream_.socket().cancel(ignored);  // ends the disconnect watch before the next read
     readRequest();
+  } else if (lingerOnClose_ && !closing_) {
+    lingerThenClose();
   } else {
     close();
   }
+}
+
+void Session::lingerThenClose() {
+  lingerOnClose_ = false;
+  beast::error_code ignored;
+  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+  lingerUntil_ = Clock::now() + kLingerTime;
+  discardUntilClosed();
+}
+
+void Session::discardUntilClosed() {
+  const auto left = lingerUntil_ - Clock::now();
+  if (closing_ || left <= Clock::duration::zero() || discarded_ >= kLingerBytes) {
+    close();
+    return;
+  }
+  // One scratch buffer per worker thread: what is read into it is dropped.
+  thread_local std::array<char, 16384> scratch;
+  stream_.expires_after(std::min<Clock::duration>(left, kLingerIdle));
+  stream_.async_read_some(boost::asio::buffer(scratch), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    self->discarded_ += bytes;
+    if (ec) {
+      self->close();  // the client closed (or went silent): the answer was read
+      return;
+    }
+    self->discardUntilClosed();
+  });
 }
 
 void Session::close() {

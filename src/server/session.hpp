@@ -36,6 +36,20 @@ class Worker {
   std::shared_ptr<ServerState> state;
   std::shared_ptr<RequestHandler> handler;
   boost::asio::ip::tcp::acceptor acceptor;
+
+ private:
+  /// A failed accept: out of descriptors (or another lasting failure), accepting pauses for a
+  /// growing while instead of failing again at once, and the failures are logged once per interval.
+  void acceptFailed(const boost::system::error_code& ec);
+  /// Over server.max_connections: a 503 that both dialects' SDKs read, then close.
+  void refuse(boost::asio::ip::tcp::socket socket);
+
+  boost::asio::steady_timer acceptPause_{io};
+  std::chrono::milliseconds pause_{0};
+  std::uint64_t failuresUnlogged_ = 0;
+  std::chrono::steady_clock::time_point lastFailureLog_{};
+
+ public:
   /// Shared so that a session destroyed after its worker (at loop teardown) stays safe.
   std::shared_ptr<std::unordered_set<Session*>> sessions = std::make_shared<std::unordered_set<Session*>>();
 };
@@ -69,6 +83,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   bool congested() const override;
   void onDrained(std::function<void()> callback) override { drainedCallback_ = std::move(callback); }
   void onClientGone(std::function<void()> callback) override { goneCallback_ = std::move(callback); }
+  void abort() noexcept override;
   bool started() const override { return responseStarted_; }
   RequestLog& log() override { return log_; }
 
@@ -93,6 +108,11 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void clientGone();
   void completeRequest();
   void close();
+  /// Closes a connection whose request was not read whole, as nginx's lingering close: our
+  /// side is shut for sending, and what the client still sends is read and dropped for a
+  /// bounded time, so that it reads our answer instead of a reset.
+  void lingerThenClose();
+  void discardUntilClosed();
   void writeAccessLog();
 
   boost::beast::tcp_stream stream_;
@@ -122,6 +142,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   bool responseComplete_ = false;
   bool keepAlive_ = true;
   bool closing_ = false;
+  bool lingerOnClose_ = false;
+  std::size_t discarded_ = 0;
+  std::chrono::steady_clock::time_point lingerUntil_;
   std::function<void()> drainedCallback_;
   std::function<void()> goneCallback_;
 };

@@ -116,7 +116,9 @@ INSTANTIATE_TEST_SUITE_P(
                                  "max_tokens"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})", "stream"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})",
-                                 "tools[0]"},
+                                 "tools[0].type"},
+                      BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
+                                 "tools[0].function"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"})",
                                  "tool_choice"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop"}));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,15 @@ std::int64_t nowEpochMs();
 
 /// The string member `key` of a credential file or refresh answer; empty when absent or not a string.
 std::string stringMember(const nlohmann::json& object, const char* key);
+
+/// The number member `key` read as epoch milliseconds (a file's expiry); nullopt when absent,
+/// not a number, or outside years 1970-9999.
+std::optional<std::int64_t> epochMsMember(const nlohmann::json& object, const char* key);
+
+/// The number member `key` read as seconds from now (a refresh answer's lifetime), as epoch
+/// milliseconds; nullopt when absent or not a number. Negative lifetimes count as 0, longer
+/// than ten years as ten years.
+std::optional<std::int64_t> expiryAfterSecondsMember(const nlohmann::json& object, const char* key);
 
 struct OAuthToken {
   std::string accessToken;

@@ -50,7 +50,7 @@ class TokenRefresher {
 
   std::vector<std::shared_ptr<OAuthAccount>> accounts_;
   config::UpstreamPoolConfig pool_;
-  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>();
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::unique_ptr<upstream::HttpClient> client_;
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -82,6 +82,7 @@ struct ServerConfig {
   std::int64_t readTimeoutMs = 30000;   ///< a whole request, and keep-alive idle time
   std::int64_t writeTimeoutMs = 60000;  ///< a client that reads nothing for this long is dropped
   std::int64_t drainTimeoutMs = 15000;  ///< SIGTERM: how long in-flight work may finish
+  std::int64_t maxConnections = 0;      ///< open client connections above which new ones get a 503 (0 = no cap)
 };
 
 struct UpstreamPoolConfig {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/stream/sse_parser.hpp"
 
@@ -25,7 +26,7 @@ class JsonBodyDecoder : public ResponseDecoder {
   }
 
   std::optional<core::GatewayError> finish(std::vector<core::ChatEvent>& out) override {
-    const nlohmann::json body = nlohmann::json::parse(body_, nullptr, false);
+    const nlohmann::json body = core::parseJson(body_);
     if (body.is_discarded()) {
       return core::GatewayError::make(core::ErrorKind::Protocol, "upstream_malformed_response",
                                       "upstream response is not JSON");
@@ -64,7 +65,7 @@ class SseDecoder : public ResponseDecoder {
 
 /// Parses an event's data as JSON, or gives the error for a malformed one.
 inline std::optional<core::GatewayError> parseEventJson(std::string_view data, nlohmann::json& out) {
-  out = nlohmann::json::parse(data, nullptr, false);
+  out = core::parseJson(data);
   if (!out.is_discarded()) return std::nullopt;
   return core::GatewayError::make(core::ErrorKind::Protocol, "upstream_malformed_chunk",
                                   "upstream stream event is not JSON");

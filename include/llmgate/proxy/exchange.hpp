@@ -56,6 +56,15 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
  private:
   enum class Mode { Passthrough, Translated, Local };
 
+  /// Runs one entry into the exchange (a callback, a timer, a handler call): whatever it throws
+  /// fails this request alone, with a 500 in the client's dialect (or the connection closed
+  /// when the response had begun), and is logged and counted; it never leaves.
+  template <class Step>
+  void contain(const char* where, Step&& step) noexcept;
+  void failInternally(const char* where, std::string_view what) noexcept;
+  void takeResponseHead(const upstream::ResponseHead& head);
+  void takeBody(std::string_view bytes);
+  void takeCompletion(std::error_code ec);
   void runAttempt();
   bool prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out);
   void attemptFailed(core::GatewayError error);

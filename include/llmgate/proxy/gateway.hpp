@@ -27,13 +27,15 @@ class Gateway : public server::RequestHandler {
   explicit Gateway(std::shared_ptr<const config::Config> config);
   ~Gateway() override;
 
-  void attachWorkers(const std::vector<boost::asio::io_context*>& loops) override;
+  void attachWorkers(const std::vector<boost::asio::io_context*>& loops,
+                     std::shared_ptr<const server::ServerState> state) override;
   void detachWorkers() override;
   void handle(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
               std::size_t worker) override;
   void reject(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
               const core::GatewayError& error) override;
   void completed(const log::AccessRecord& record) override { metrics_.record(record); }
+  void onEscapedException(std::string_view what) noexcept override;
 
   const config::Config& config() const { return *config_; }
 
@@ -59,6 +61,10 @@ class Gateway : public server::RequestHandler {
   GatewayMetrics& metrics() { return metrics_; }
 
  private:
+  void dispatch(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
+  /// A request whose handling threw: a 500 in the client's dialect, or the connection closed
+  /// when the response had begun; logged with the request id and counted.
+  void failInternally(server::IncomingRequest& request, server::ResponseSink& sink, std::string_view what) noexcept;
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
   void handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker,
                   core::Dialect dialect);
@@ -98,6 +104,7 @@ class Gateway : public server::RequestHandler {
   std::unique_ptr<routing::Router> router_;
   GatewayAuth auth_;
   std::vector<boost::asio::io_context*> loops_;
+  std::shared_ptr<const server::ServerState> serverState_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
   std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
   std::unique_ptr<auth::TokenRefresher> refresher_;

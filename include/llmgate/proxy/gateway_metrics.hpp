@@ -29,6 +29,7 @@ struct GatewayMetrics {
   metrics::Family<metrics::Counter> fallbacks{
       "llmgate_fallbacks_total", "Attempts moved from one provider to another.", {"from", "to"}};
   metrics::Gauge activeStreams;
+  metrics::Counter internalErrors;  ///< requests failed by a contained exception
   metrics::PerformanceWindow window;
 
   /// Counts one finished request (from the access record).

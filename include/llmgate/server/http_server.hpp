@@ -14,13 +14,6 @@ namespace llmgate::server {
 
 class Worker;
 
-/// Counters shared by the workers (atomics: read from any thread).
-struct ServerState {
-  std::atomic<bool> draining{false};
-  std::atomic<std::int64_t> inFlight{0};  ///< requests received and not yet fully answered
-  std::atomic<std::int64_t> openConnections{0};
-};
-
 class HttpServer {
  public:
   HttpServer(config::ServerConfig config, std::shared_ptr<RequestHandler> handler);

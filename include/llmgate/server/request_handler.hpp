@@ -2,6 +2,7 @@
 // providers or dialects: it hands each request to a RequestHandler with a ResponseSink.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstddef>
@@ -22,6 +23,15 @@ class io_context;
 namespace llmgate::server {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+/// Counters shared by the workers (atomics: written by the server, read from any thread).
+struct ServerState {
+  std::atomic<bool> draining{false};
+  std::atomic<std::int64_t> inFlight{0};  ///< requests received and not yet fully answered
+  std::atomic<std::int64_t> openConnections{0};
+  std::atomic<std::uint64_t> acceptErrors{0};         ///< failed accepts (out of descriptors among them)
+  std::atomic<std::uint64_t> refusedConnections{0};  ///< turned away at server.max_connections
+};
 
 /// A received request. Valid until the response is complete.
 class IncomingRequest {
@@ -71,6 +81,10 @@ class ResponseSink {
   virtual void onDrained(std::function<void()> callback) = 0;
   /// One-shot: called if the client disconnects before the response is complete.
   virtual void onClientGone(std::function<void()> callback) = 0;
+  /// Ends a response that cannot be completed (the producer failed): the connection is closed
+  /// without more bytes and the request is logged as a 500 unless a status was sent. No-op once
+  /// the response is complete.
+  virtual void abort() noexcept = 0;
   virtual bool started() const = 0;
   virtual RequestLog& log() = 0;
 };
@@ -78,14 +92,19 @@ class ResponseSink {
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
-  /// Called once before serving, with each worker's loop (index = worker index).
-  virtual void attachWorkers(const std::vector<boost::asio::io_context*>& loops) = 0;
+  /// Called once before serving, with each worker's loop (index = worker index) and the
+  /// server's counters (valid while the server lives).
+  virtual void attachWorkers(const std::vector<boost::asio::io_context*>& loops,
+                             std::shared_ptr<const ServerState> state) = 0;
   /// Called when the loops have stopped, before they are destroyed (on the main thread).
   virtual void detachWorkers() = 0;
   /// Handles one request on worker `worker`'s thread.
   virtual void handle(IncomingRequest& request, std::shared_ptr<ResponseSink> sink, std::size_t worker) = 0;
   /// A response is complete (logged): the place to count it. On the worker thread.
   virtual void completed(const log::AccessRecord&) {}
+  /// An exception reached a worker's event loop (a bug: handlers contain their own); the loop
+  /// runs on. On the worker thread.
+  virtual void onEscapedException(std::string_view) noexcept {}
   /// Answers a request the server refused before reading it whole (413, 431, 400), in the
   /// error shape of the client's dialect.
   virtual void reject(IncomingRequest& request, std::shared_ptr<ResponseSink> sink, const core::GatewayError& error) = 0;

@@ -12,121 +12,140 @@ using core::ErrorKind;
 using core::GatewayError;
 using nlohmann::json;
 
-const std::string* stringField(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const std::string&>();
+using core::FieldReader;
+
+// A message never has this many content blocks; an index past it is not trusted to size state.
+constexpr std::int64_t kMaxContentBlocks = 4096;
+
+// The error for a required member that was not read: its wrong type when it had one, else missing.
+GatewayError requiredError(const std::optional<core::TypeMismatch>& mismatch, const FieldReader& fields, std::string_view key) {
+  return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf(key));
 }
 
 // Text of a tool_result's content: a string or text blocks.
 std::optional<GatewayError> toolResultText(const json& content, const std::string& path, std::string& out) {
-  if (content.is_null()) return std::nullopt;
   if (content.is_string()) {
-    out = content.get<std::string>();
+    out = content.get_ref<const std::string&>();
     return std::nullopt;
   }
-  if (!content.is_array()) return fieldError(path, path + ": expected string or array of blocks");
+  if (!content.is_array()) return fieldError(path, path + ": expected string or array of blocks, got " + typeName(content));
+  std::optional<core::TypeMismatch> mismatch;
   for (std::size_t i = 0; i < content.size(); ++i) {
-    const json& block = content[i];
-    const std::string* type = block.is_object() ? stringField(block, "type") : nullptr;
-    if (type == nullptr || *type != "text" || stringField(block, "text") == nullptr) {
-      return fieldError(path + "[" + std::to_string(i) + "]",
-                        path + "[" + std::to_string(i) + "]: only text blocks are supported inside tool_result here");
+    const std::string blockPath = path + "[" + std::to_string(i) + "]";
+    FieldReader fields(content[i], blockPath, mismatch);
+    const std::string* type = fields.string("type");
+    const std::string* text = fields.string("text");
+    if (mismatch) return mismatchError(*mismatch);
+    if (type == nullptr || *type != "text" || text == nullptr) {
+      return fieldError(blockPath, blockPath + ": only text blocks are supported inside tool_result here");
     }
-    out += block["text"].get<std::string>();
+    out += *text;
   }
   return std::nullopt;
 }
 
-std::optional<GatewayError> readImage(const json& block, const std::string& path, core::ContentPart& out) {
-  auto source = block.find("source");
-  if (source == block.end() || !source->is_object()) return fieldError(path + ".source", path + ".source: required object");
-  const std::string* type = stringField(*source, "type");
+std::optional<GatewayError> readImage(const FieldReader& block, core::ContentPart& out) {
+  std::optional<core::TypeMismatch> mismatch;
+  const std::string sourcePath = block.pathOf("source");
+  const json* source = block.object("source");
+  if (source == nullptr) return block.failed() ? std::nullopt : std::optional(missingField(sourcePath));
+  FieldReader fields(*source, sourcePath, mismatch);
+  const std::string* type = fields.string("type");
   out.kind = core::PartKind::Image;
   if (type != nullptr && *type == "base64") {
-    const std::string* media = stringField(*source, "media_type");
-    const std::string* data = stringField(*source, "data");
-    if (media == nullptr || data == nullptr) return fieldError(path + ".source", path + ".source: media_type and data required");
+    const std::string* media = fields.string("media_type");
+    const std::string* data = fields.string("data");
+    if (mismatch) return mismatchError(*mismatch);
+    if (media == nullptr || data == nullptr) return fieldError(sourcePath, sourcePath + ": media_type and data required");
     out.imageUrl = "data:" + *media + ";base64," + *data;
     return std::nullopt;
   }
-  if (type != nullptr && *type == "url" && stringField(*source, "url") != nullptr) {
-    out.imageUrl = (*source)["url"].get<std::string>();
+  if (type != nullptr && *type == "url") {
+    const std::string* url = fields.string("url");
+    if (url == nullptr) return requiredError(mismatch, fields, "url");
+    out.imageUrl = *url;
     return std::nullopt;
   }
-  return fieldError(path + ".source.type", path + ".source.type: expected base64 or url");
+  if (mismatch) return mismatchError(*mismatch);
+  return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": expected base64 or url");
 }
 
 std::optional<GatewayError> readMessage(const json& message, std::size_t index, std::set<std::string>& toolUseIds,
                                         core::ChatRequest& request) {
   const std::string path = "messages[" + std::to_string(index) + "]";
   if (!message.is_object()) return fieldError(path, path + ": expected object, got " + typeName(message));
-  const std::string* role = stringField(message, "role");
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(message, path, mismatch);
+  const std::string* role = fields.string("role");
+  if (mismatch) return mismatchError(*mismatch);
   if (role == nullptr || (*role != "user" && *role != "assistant")) {
-    return fieldError(path + ".role", path + ".role: expected \"user\" or \"assistant\"");
+    return fieldError(fields.pathOf("role"), fields.pathOf("role") + ": expected \"user\" or \"assistant\"");
   }
   const bool isUser = *role == "user";
-  auto contentIt = message.find("content");
-  if (contentIt == message.end()) return fieldError(path + ".content", path + ".content: required");
-  const json& content = *contentIt;
+  const json* content = fields.member("content");
+  if (content == nullptr) return missingField(fields.pathOf("content"));
   core::Message out;
   out.role = isUser ? core::Role::User : core::Role::Assistant;
   std::vector<core::ContentPart> toolResults;
-  if (content.is_string()) {
-    out.content.push_back(core::ContentPart::makeText(content.get<std::string>()));
-  } else if (content.is_array()) {
-    for (std::size_t i = 0; i < content.size(); ++i) {
-      const json& block = content[i];
+  if (content->is_string()) {
+    out.content.push_back(core::ContentPart::makeText(content->get_ref<const std::string&>()));
+  } else if (content->is_array()) {
+    for (std::size_t i = 0; i < content->size(); ++i) {
+      const json& item = (*content)[i];
       const std::string blockPath = path + ".content[" + std::to_string(i) + "]";
-      const std::string* type = block.is_object() ? stringField(block, "type") : nullptr;
-      if (type == nullptr) return fieldError(blockPath, blockPath + ": expected a block with a string \"type\"");
+      if (!item.is_object()) return fieldError(blockPath, blockPath + ": expected a block object, got " + typeName(item));
+      FieldReader block(item, blockPath, mismatch);
+      const std::string* type = block.string("type");
+      if (type == nullptr) return requiredError(mismatch, block, "type");
       if (*type == "text") {
-        const std::string* text = stringField(block, "text");
-        if (text == nullptr) return fieldError(blockPath + ".text", blockPath + ".text: expected string");
+        const std::string* text = block.string("text");
+        if (text == nullptr) return requiredError(mismatch, block, "text");
         out.content.push_back(core::ContentPart::makeText(*text));
       } else if (*type == "image" && isUser) {
         core::ContentPart image;
-        if (auto error = readImage(block, blockPath, image)) return error;
+        if (auto error = readImage(block, image)) return error;
         out.content.push_back(std::move(image));
       } else if (*type == "tool_use" && !isUser) {
-        const std::string* id = stringField(block, "id");
-        const std::string* name = stringField(block, "name");
-        if (id == nullptr || name == nullptr) return fieldError(blockPath, blockPath + ": tool_use needs id and name");
-        auto input = block.find("input");
+        const std::string* id = block.string("id");
+        const std::string* name = block.string("name");
+        if (id == nullptr) return requiredError(mismatch, block, "id");
+        if (name == nullptr) return requiredError(mismatch, block, "name");
+        const json* input = block.member("input");
         toolUseIds.insert(*id);
-        out.content.push_back(core::ContentPart::makeToolCall(
-            *id, *name, input == block.end() || input->is_null() ? "{}" : input->dump()));
+        out.content.push_back(core::ContentPart::makeToolCall(*id, *name, input == nullptr ? "{}" : input->dump()));
       } else if (*type == "tool_result" && isUser) {
-        const std::string* id = stringField(block, "tool_use_id");
-        if (id == nullptr) return fieldError(blockPath + ".tool_use_id", blockPath + ".tool_use_id: required string");
+        const std::string* id = block.string("tool_use_id");
+        if (id == nullptr) return requiredError(mismatch, block, "tool_use_id");
         if (toolUseIds.count(*id) == 0) {
-          return fieldError(blockPath + ".tool_use_id",
-                            blockPath + ".tool_use_id: no earlier tool_use block has id \"" + *id + "\"");
+          return fieldError(block.pathOf("tool_use_id"),
+                            block.pathOf("tool_use_id") + ": no earlier tool_use block has id \"" + *id + "\"");
         }
         std::string text;
-        if (block.contains("content")) {
-          if (auto error = toolResultText(block["content"], blockPath + ".content", text)) return error;
+        if (const json* resultContent = block.member("content")) {
+          if (auto error = toolResultText(*resultContent, block.pathOf("content"), text)) return error;
         }
         core::ContentPart result = core::ContentPart::makeToolResult(*id, std::move(text));
-        result.isError = block.value("is_error", false);
+        result.isError = block.boolean("is_error").value_or(false);
         toolResults.push_back(std::move(result));
       } else if ((*type == "thinking" || *type == "redacted_thinking") && !isUser) {
         core::ContentPart thinking;
         thinking.kind = core::PartKind::Thinking;
         if (*type == "thinking") {
-          thinking.text = block.value("thinking", std::string());
-          thinking.signature = block.value("signature", std::string());
+          thinking.text = block.stringOr("thinking");
+          thinking.signature = block.stringOr("signature");
         } else {
-          thinking.signature = block.value("data", std::string());
+          thinking.signature = block.stringOr("data");
         }
         out.content.push_back(std::move(thinking));
       } else {
-        return fieldError(blockPath + ".type", blockPath + ".type: block type \"" + *type + "\" is not supported in " +
-                                                   *role + " messages by this route");
+        return fieldError(block.pathOf("type"), block.pathOf("type") + ": block type \"" + *type + "\" is not supported in " +
+                                                    *role + " messages by this route");
       }
+      if (mismatch) return mismatchError(*mismatch);
     }
   } else {
-    return fieldError(path + ".content", path + ".content: expected string or array of blocks, got " + typeName(content));
+    return fieldError(fields.pathOf("content"),
+                      fields.pathOf("content") + ": expected string or array of blocks, got " + typeName(*content));
   }
   // Tool results answer the previous assistant turn: in the IR they are a tool turn of their own.
   const bool answersTools = !toolResults.empty();
@@ -141,33 +160,42 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
 }
 
 std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& request) {
-  if (!tools.is_array()) return fieldError("tools", "tools: expected array");
+  std::optional<core::TypeMismatch> mismatch;
   for (std::size_t i = 0; i < tools.size(); ++i) {
     const json& tool = tools[i];
     const std::string path = "tools[" + std::to_string(i) + "]";
-    if (!tool.is_object()) return fieldError(path, path + ": expected object");
-    const std::string* type = stringField(tool, "type");
+    if (!tool.is_object()) return fieldError(path, path + ": expected object, got " + typeName(tool));
+    FieldReader fields(tool, path, mismatch);
+    const std::string* type = fields.string("type");
     if (type != nullptr && *type != "custom") {
-      return fieldError(path + ".type", path + ".type: server tool \"" + *type + "\" is not supported by this route");
+      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": server tool \"" + *type + "\" is not supported by this route");
     }
-    const std::string* name = stringField(tool, "name");
-    if (name == nullptr) return fieldError(path + ".name", path + ".name: required string");
-    auto schema = tool.find("input_schema");
-    if (schema == tool.end() || !schema->is_object()) {
-      return fieldError(path + ".input_schema", path + ".input_schema: required JSON Schema object");
+    const std::string* name = fields.string("name");
+    if (name == nullptr) return requiredError(mismatch, fields, "name");
+    const json* schema = fields.object("input_schema");
+    if (schema == nullptr) {
+      if (mismatch) return mismatchError(*mismatch);
+      return fieldError(fields.pathOf("input_schema"), fields.pathOf("input_schema") + ": required JSON Schema object",
+                        "missing_field");
     }
     core::Tool out;
     out.name = *name;
-    out.description = tool.value("description", std::string());
+    out.description = fields.stringOr("description");
     out.parameters = *schema;
-    if (tool.contains("strict") && tool["strict"].is_boolean()) out.strict = tool["strict"].get<bool>();
+    out.strict = fields.boolean("strict");
+    if (mismatch) return mismatchError(*mismatch);
     request.tools.push_back(std::move(out));
   }
   return std::nullopt;
 }
 
 std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest& request) {
-  const std::string* type = choice.is_object() ? stringField(choice, "type") : nullptr;
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(choice, "tool_choice", mismatch);
+  const std::string* type = fields.string("type");
+  const std::string* name = fields.string("name");
+  const std::optional<bool> serial = fields.boolean("disable_parallel_tool_use");
+  if (mismatch) return mismatchError(*mismatch);
   core::ToolChoice out;
   if (type == nullptr) return fieldError("tool_choice", "tool_choice: expected {type: auto|any|tool|none}");
   if (*type == "auto") {
@@ -176,13 +204,13 @@ std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest
     out.mode = core::ToolChoice::Mode::Required;
   } else if (*type == "none") {
     out.mode = core::ToolChoice::Mode::None;
-  } else if (*type == "tool" && stringField(choice, "name") != nullptr) {
+  } else if (*type == "tool" && name != nullptr) {
     out.mode = core::ToolChoice::Mode::Function;
-    out.functionName = choice["name"].get<std::string>();
+    out.functionName = *name;
   } else {
     return fieldError("tool_choice", "tool_choice: expected {type: auto|any|tool|none} (tool needs a name)");
   }
-  if (choice.value("disable_parallel_tool_use", false)) request.parallelToolCalls = false;
+  if (serial.value_or(false)) request.parallelToolCalls = false;
   request.toolChoice = out;
   return std::nullopt;
 }
@@ -215,71 +243,67 @@ core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxT
   if (!body.is_object()) return fieldError("", "request body must be a JSON object, got " + typeName(body));
   core::ChatRequest request;
   request.sourceDialect = core::Dialect::Anthropic;
-  const std::string* model = stringField(body, "model");
-  if (model == nullptr || model->empty()) return fieldError("model", "model: required non-empty string");
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(body, "", mismatch);
+  const std::string* model = fields.string("model");
+  request.maxTokens = fields.integer("max_tokens");
+  if (mismatch) return mismatchError(*mismatch);
+  if (model == nullptr || model->empty()) return fieldError("model", "model: required non-empty string", "missing_field");
   request.model = *model;
-  if (auto error = readNumber(body, "max_tokens", request.maxTokens)) return std::move(*error);
-  if (!request.maxTokens && requireMaxTokens) return fieldError("max_tokens", "max_tokens: required integer");
+  if (!request.maxTokens && requireMaxTokens) return fieldError("max_tokens", "max_tokens: required integer", "missing_field");
   if (request.maxTokens && *request.maxTokens < 1) return fieldError("max_tokens", "max_tokens: must be at least 1");
 
-  if (auto system = body.find("system"); system != body.end() && !system->is_null()) {
+  if (const json* system = fields.member("system")) {
     if (system->is_string()) {
-      request.system.push_back(system->get<std::string>());
+      request.system.push_back(system->get_ref<const std::string&>());
     } else if (system->is_array()) {
       for (std::size_t i = 0; i < system->size(); ++i) {
-        const json& block = (*system)[i];
-        if (!block.is_object() || stringField(block, "text") == nullptr) {
-          return fieldError("system[" + std::to_string(i) + "]", "system[" + std::to_string(i) + "]: expected a text block");
-        }
-        request.system.push_back(block["text"].get<std::string>());
+        const std::string blockPath = "system[" + std::to_string(i) + "]";
+        const std::string* text = FieldReader((*system)[i], blockPath, mismatch).string("text");
+        if (mismatch) return mismatchError(*mismatch);
+        if (!(*system)[i].is_object() || text == nullptr) return fieldError(blockPath, blockPath + ": expected a text block");
+        request.system.push_back(*text);
       }
     } else {
-      return fieldError("system", "system: expected string or array of text blocks");
+      return fieldError("system", "system: expected string or array of text blocks, got " + typeName(*system));
     }
   }
-  auto messages = body.find("messages");
-  if (messages == body.end() || !messages->is_array() || messages->empty()) {
-    return fieldError("messages", "messages: required non-empty array");
+  const json* messages = fields.array("messages");
+  if (mismatch) return mismatchError(*mismatch);
+  if (messages == nullptr || messages->empty()) {
+    return fieldError("messages", "messages: required non-empty array", "missing_field");
   }
   std::set<std::string> toolUseIds;
   for (std::size_t i = 0; i < messages->size(); ++i) {
     if (auto error = readMessage((*messages)[i], i, toolUseIds, request)) return std::move(*error);
   }
-  if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
-    if (auto error = readTools(*it, request)) return std::move(*error);
+  if (const json* tools = fields.array("tools")) {
+    if (auto error = readTools(*tools, request)) return std::move(*error);
   }
-  if (auto it = body.find("tool_choice"); it != body.end() && !it->is_null()) {
-    if (auto error = readToolChoice(*it, request)) return std::move(*error);
+  if (const json* choice = fields.member("tool_choice")) {
+    if (auto error = readToolChoice(*choice, request)) return std::move(*error);
   }
-  if (auto it = body.find("stop_sequences"); it != body.end() && !it->is_null()) {
-    if (!it->is_array()) return fieldError("stop_sequences", "stop_sequences: expected array of strings");
-    for (const auto& item : *it) {
+  if (const json* stops = fields.array("stop_sequences")) {
+    for (const auto& item : *stops) {
       if (!item.is_string()) return fieldError("stop_sequences", "stop_sequences: expected array of strings");
-      request.stop.push_back(item.get<std::string>());
+      request.stop.push_back(item.get_ref<const std::string&>());
     }
   }
-  if (auto error = readNumber(body, "temperature", request.temperature)) return std::move(*error);
-  if (auto error = readNumber(body, "top_p", request.topP)) return std::move(*error);
-  if (auto error = readNumber(body, "top_k", request.topK)) return std::move(*error);
-  if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-    if (!it->is_boolean()) return fieldError("stream", "stream: expected boolean");
-    request.stream = it->get<bool>();
+  request.temperature = fields.number("temperature");
+  request.topP = fields.number("top_p");
+  request.topK = fields.integer("top_k");
+  request.stream = fields.boolean("stream").value_or(false);
+  if (const json* metadata = fields.object("metadata")) {
+    request.user = FieldReader(*metadata, "metadata", mismatch).stringOr("user_id");
   }
-  if (auto it = body.find("metadata"); it != body.end() && it->is_object()) {
-    if (const std::string* user = stringField(*it, "user_id")) request.user = *user;
-  }
-  if (auto it = body.find("thinking"); it != body.end() && !it->is_null()) {
+  if (const json* thinking = fields.object("thinking")) {
     // Kept in `extra` as sent for Anthropic upstreams; other providers read the IR.
-    if (!it->is_object() || !it->contains("type") || !(*it)["type"].is_string()) {
-      return fieldError("thinking", "thinking: expected {type: enabled|disabled, budget_tokens}");
-    }
-    core::ThinkingConfig thinking;
-    thinking.enabled = (*it)["type"] != "disabled";
-    if (auto budget = it->find("budget_tokens"); budget != it->end() && budget->is_number_integer()) {
-      thinking.budgetTokens = budget->get<std::int64_t>();
-    }
-    request.thinking = thinking;
+    FieldReader thinkingFields(*thinking, "thinking", mismatch);
+    const std::string* type = thinkingFields.string("type");
+    if (type == nullptr) return requiredError(mismatch, thinkingFields, "type");
+    request.thinking = core::ThinkingConfig{*type != "disabled", thinkingFields.integer("budget_tokens")};
   }
+  if (mismatch) return mismatchError(*mismatch);
   // Streams always end with usage in this dialect.
   request.includeUsage = true;
   collectExtras(body, {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences",
@@ -612,116 +636,125 @@ json encodeRequest(const core::ChatRequest& request, const std::string& model, s
 }
 
 core::Usage decodeUsage(const json& usage) {
+  // Token counts only account: a count of the wrong type makes the usage unknown, never the answer fail.
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(usage, "usage", mismatch);
   core::Usage out;
-  if (!usage.is_object()) return out;
-  out.present = true;
-  auto number = [&](const char* key) {
-    auto it = usage.find(key);
-    return it != usage.end() && it->is_number_integer() ? it->get<std::int64_t>() : std::int64_t{0};
-  };
-  out.cachedInputTokens = number("cache_read_input_tokens");
-  out.cacheCreationInputTokens = number("cache_creation_input_tokens");
-  out.inputTokens = number("input_tokens") + out.cachedInputTokens + out.cacheCreationInputTokens;
-  out.outputTokens = number("output_tokens");
+  out.cachedInputTokens = fields.integer("cache_read_input_tokens").value_or(0);
+  out.cacheCreationInputTokens = fields.integer("cache_creation_input_tokens").value_or(0);
+  out.inputTokens = fields.integer("input_tokens").value_or(0) + out.cachedInputTokens + out.cacheCreationInputTokens;
+  out.outputTokens = fields.integer("output_tokens").value_or(0);
+  out.present = usage.is_object() && !mismatch;
   return out;
 }
 
 core::Result<core::ChatResponse> decodeResponse(const json& body) {
-  try {
-    if (!body.is_object() || !body.contains("content") || !body["content"].is_array()) {
-      return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream message has no content array");
-    }
-    core::ChatResponse response;
-    response.id = body.value("id", std::string());
-    response.model = body.value("model", std::string());
-    core::Choice choice;
-    for (const auto& block : body["content"]) {
-      const std::string type = block.value("type", std::string());
-      if (type == "text") {
-        choice.text += block.value("text", std::string());
-      } else if (type == "thinking") {
-        choice.thinking += block.value("thinking", std::string());
-        choice.thinkingSignature += block.value("signature", std::string());
-      } else if (type == "tool_use") {
-        choice.toolCalls.push_back({block.value("id", std::string()), block.value("name", std::string()),
-                                    block.contains("input") ? block["input"].dump() : "{}"});
-      }
-    }
-    if (auto stop = body.find("stop_reason"); stop != body.end() && stop->is_string()) {
-      choice.finish = parseStopReason(stop->get<std::string>());
-    }
-    response.choices.push_back(std::move(choice));
-    if (auto usage = body.find("usage"); usage != body.end()) response.usage = decodeUsage(*usage);
-    return response;
-  } catch (const json::exception& error) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
-                              std::string("upstream message is not valid: ") + error.what());
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(body, "message", mismatch);
+  const json* content = fields.array("content");
+  if (content == nullptr) {
+    return mismatch ? core::malformedUpstream(*mismatch)
+                    : GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream message has no content array");
   }
+  core::ChatResponse response;
+  response.id = fields.stringOr("id");
+  response.model = fields.stringOr("model");
+  core::Choice choice;
+  for (const auto& item : *content) {
+    FieldReader block(item, "message.content[]", mismatch);
+    const std::string type = block.stringOr("type");
+    if (type == "text") {
+      choice.text += block.stringOr("text");
+    } else if (type == "thinking") {
+      choice.thinking += block.stringOr("thinking");
+      choice.thinkingSignature += block.stringOr("signature");
+    } else if (type == "tool_use") {
+      const json* input = block.member("input");
+      choice.toolCalls.push_back({block.stringOr("id"), block.stringOr("name"), input != nullptr ? input->dump() : "{}"});
+    }
+  }
+  if (const std::string* stop = fields.string("stop_reason")) choice.finish = parseStopReason(*stop);
+  if (mismatch) return core::malformedUpstream(*mismatch);
+  response.choices.push_back(std::move(choice));
+  if (const json* usage = fields.member("usage")) response.usage = decodeUsage(*usage);
+  return response;
 }
 
 std::optional<GatewayError> decodeEvent(std::string_view name, const json& data, EventDecodeState& state,
                                         std::vector<core::ChatEvent>& out) {
-  try {
-    if (name == "ping") return std::nullopt;
-    if (name == "error") {
-      const std::string body = data.dump();
-      return decodeError(data.contains("error") && data["error"].value("type", "") == "overloaded_error" ? 529 : 500, body);
-    }
-    if (name == "message_start") {
-      const json& message = data.at("message");
-      if (message.contains("usage")) state.usage = decodeUsage(message["usage"]);
-      out.push_back(core::ChatEvent::start(message.value("id", std::string()), message.value("model", std::string())));
+  if (name == "ping") return std::nullopt;
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(data, name, mismatch);
+  if (name == "error") {
+    const json* error = fields.object("error");
+    const bool overloaded = error != nullptr && FieldReader(*error, "error", mismatch).stringOr("type") == "overloaded_error";
+    return decodeError(overloaded ? 529 : 500, data.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  // A content block's index chooses a slot in per-block state: it is bounded like the blocks.
+  const auto blockIndex = [&]() -> std::optional<std::size_t> {
+    const auto index = fields.integer("index");
+    if (!index || *index < 0 || *index >= kMaxContentBlocks) {
+      if (!mismatch) mismatch = core::TypeMismatch{fields.pathOf("index"), "content block index", index ? "out of range" : "none"};
       return std::nullopt;
     }
-    if (name == "content_block_start") {
-      const std::size_t index = data.at("index").get<std::size_t>();
-      if (state.toolIndexOfBlock.size() <= index) state.toolIndexOfBlock.resize(index + 1, -1);
-      const json& block = data.at("content_block");
-      if (block.value("type", "") == "tool_use") {
+    return static_cast<std::size_t>(*index);
+  };
+  if (name == "message_start") {
+    const json* message = fields.object("message");
+    if (message == nullptr) {
+      if (!mismatch) mismatch = core::TypeMismatch{fields.pathOf("message"), "object", "none"};
+      return core::malformedUpstream(*mismatch, "upstream_malformed_event");
+    }
+    FieldReader messageFields(*message, "message_start.message", mismatch);
+    if (const json* usage = messageFields.member("usage")) state.usage = decodeUsage(*usage);
+    out.push_back(core::ChatEvent::start(messageFields.stringOr("id"), messageFields.stringOr("model")));
+  } else if (name == "content_block_start") {
+    const auto index = blockIndex();
+    const json* block = fields.object("content_block");
+    if (index && block != nullptr) {
+      if (state.toolIndexOfBlock.size() <= *index) state.toolIndexOfBlock.resize(*index + 1, -1);
+      FieldReader blockFields(*block, "content_block_start.content_block", mismatch);
+      if (blockFields.stringOr("type") == "tool_use") {
         const int toolIndex = state.toolCalls++;
-        state.toolIndexOfBlock[index] = toolIndex;
-        out.push_back(core::ChatEvent::toolCallStart(toolIndex, block.value("id", std::string()),
-                                                     block.value("name", std::string())));
+        state.toolIndexOfBlock[*index] = toolIndex;
+        out.push_back(core::ChatEvent::toolCallStart(toolIndex, blockFields.stringOr("id"), blockFields.stringOr("name")));
       }
-      return std::nullopt;
     }
-    if (name == "content_block_delta") {
-      const std::size_t index = data.at("index").get<std::size_t>();
-      const json& delta = data.at("delta");
-      const std::string type = delta.value("type", std::string());
+  } else if (name == "content_block_delta") {
+    const auto index = blockIndex();
+    const json* delta = fields.object("delta");
+    if (index && delta != nullptr) {
+      FieldReader deltaFields(*delta, "content_block_delta.delta", mismatch);
+      const std::string type = deltaFields.stringOr("type");
       core::ChatEvent event;
       if (type == "text_delta") {
-        event = core::ChatEvent::textDelta(delta.value("text", std::string()));
+        event = core::ChatEvent::textDelta(deltaFields.stringOr("text"));
       } else if (type == "thinking_delta") {
-        event = core::ChatEvent::textDelta(delta.value("thinking", std::string()));
+        event = core::ChatEvent::textDelta(deltaFields.stringOr("thinking"));
         event.kind = core::EventKind::ThinkingDelta;
       } else if (type == "signature_delta") {
-        event = core::ChatEvent::textDelta(delta.value("signature", std::string()));
+        event = core::ChatEvent::textDelta(deltaFields.stringOr("signature"));
         event.kind = core::EventKind::SignatureDelta;
       } else if (type == "input_json_delta") {
-        const int toolIndex = index < state.toolIndexOfBlock.size() ? state.toolIndexOfBlock[index] : -1;
-        if (toolIndex < 0) return std::nullopt;
-        event = core::ChatEvent::toolCallDelta(toolIndex, delta.value("partial_json", std::string()));
-      } else {
-        return std::nullopt;  // citations and future delta types carry nothing the IR maps
+        const int toolIndex = *index < state.toolIndexOfBlock.size() ? state.toolIndexOfBlock[*index] : -1;
+        if (toolIndex >= 0) event = core::ChatEvent::toolCallDelta(toolIndex, deltaFields.stringOr("partial_json"));
       }
-      if (!event.text.empty()) out.push_back(std::move(event));
-      return std::nullopt;
+      // Citations and future delta types carry nothing the IR maps.
+      if (!mismatch && !event.text.empty()) out.push_back(std::move(event));
     }
-    if (name == "content_block_stop") {
-      const std::size_t index = data.at("index").get<std::size_t>();
-      if (index < state.toolIndexOfBlock.size() && state.toolIndexOfBlock[index] >= 0) {
-        core::ChatEvent end;
-        end.kind = core::EventKind::ToolCallEnd;
-        end.toolIndex = state.toolIndexOfBlock[index];
-        out.push_back(end);
-      }
-      return std::nullopt;
+  } else if (name == "content_block_stop") {
+    const auto index = blockIndex();
+    if (index && *index < state.toolIndexOfBlock.size() && state.toolIndexOfBlock[*index] >= 0) {
+      core::ChatEvent end;
+      end.kind = core::EventKind::ToolCallEnd;
+      end.toolIndex = state.toolIndexOfBlock[*index];
+      out.push_back(end);
     }
-    if (name == "message_delta") {
-      if (auto usage = data.find("usage"); usage != data.end() && usage->is_object()) {
-        // Counts here are cumulative; input counts, when repeated, replace the start's.
-        const core::Usage update = decodeUsage(*usage);
+  } else if (name == "message_delta") {
+    if (const json* usage = fields.object("usage")) {
+      // Counts here are cumulative; input counts, when repeated, replace the start's.
+      const core::Usage update = decodeUsage(*usage);
+      if (update.present) {
         state.usage.outputTokens = update.outputTokens;
         if (usage->contains("input_tokens")) {
           state.usage.inputTokens = update.inputTokens;
@@ -730,33 +763,31 @@ std::optional<GatewayError> decodeEvent(std::string_view name, const json& data,
         }
         state.usage.present = true;
       }
-      if (auto delta = data.find("delta"); delta != data.end() && delta->contains("stop_reason") &&
-                                           (*delta)["stop_reason"].is_string()) {
-        out.push_back(core::ChatEvent::finished(parseStopReason((*delta)["stop_reason"].get<std::string>())));
+    }
+    if (const json* delta = fields.object("delta")) {
+      if (const std::string* stop = FieldReader(*delta, "message_delta.delta", mismatch).string("stop_reason")) {
+        out.push_back(core::ChatEvent::finished(parseStopReason(*stop)));
       }
-      return std::nullopt;
     }
-    if (name == "message_stop") {
-      state.stopped = true;
-      out.push_back(core::ChatEvent::usageReport(state.usage));
-      return std::nullopt;
-    }
-    return std::nullopt;  // unknown event types are to be ignored
-  } catch (const json::exception& error) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_event",
-                              std::string("upstream event ") + std::string(name) + " is not valid: " + error.what());
+  } else if (name == "message_stop") {
+    state.stopped = true;
+    out.push_back(core::ChatEvent::usageReport(state.usage));
   }
+  // Unknown event types are to be ignored.
+  if (mismatch) return core::malformedUpstream(*mismatch, "upstream_malformed_event");
+  return std::nullopt;
 }
 
 GatewayError decodeError(int status, std::string_view body) {
   GatewayError error = core::upstreamHttpError(status);
   // Claude's 529 overloaded_error (and 503) mean "come back later", not a broken upstream.
   if (status == 529 || status == 503) error.kind = ErrorKind::Unavailable;
-  json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
-    const json& detail = parsed["error"];
-    if (const std::string* message = stringField(detail, "message")) error.message = *message;
-    if (const std::string* type = stringField(detail, "type")) {
+  const json parsed = core::parseJson(body);
+  std::optional<core::TypeMismatch> ignored;
+  if (const json* detail = FieldReader(parsed, "", ignored).object("error")) {
+    FieldReader fields(*detail, "error", ignored);
+    if (const std::string* message = fields.string("message")) error.message = *message;
+    if (const std::string* type = fields.string("type")) {
       error.upstreamType = *type;
       error.code = *type;
     }

@@ -8,87 +8,99 @@ namespace llmgate::api::openai {
 namespace {
 
 using core::ErrorKind;
+using core::FieldReader;
 using core::GatewayError;
 using nlohmann::json;
+
+// Bounds on indexes an upstream chooses: they size per-choice and per-call state.
+constexpr std::int64_t kMaxChoices = 128;
+constexpr std::int64_t kMaxToolCalls = 1024;
+const json kNull;
 
 // Reads `content`: a string, or an array of typed parts. Text (and refusal) parts become Text
 // parts; image parts are accepted only where `allowImages` (user turns).
 std::optional<GatewayError> readContentParts(const json& content, const std::string& path, bool allowImages,
                                              std::vector<core::ContentPart>& parts) {
   if (content.is_string()) {
-    parts.push_back(core::ContentPart::makeText(content.get<std::string>()));
+    parts.push_back(core::ContentPart::makeText(content.get_ref<const std::string&>()));
     return std::nullopt;
   }
   if (!content.is_array()) {
     return fieldError(path, path + ": expected string or array of content parts, got " + typeName(content));
   }
+  std::optional<core::TypeMismatch> mismatch;
   for (std::size_t i = 0; i < content.size(); ++i) {
     const json& part = content[i];
     const std::string partPath = path + "[" + std::to_string(i) + "]";
-    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
-      return fieldError(partPath, partPath + ": expected a content part with a string \"type\"");
-    }
-    const auto& type = part["type"].get_ref<const std::string&>();
-    if (type == "text" || type == "refusal") {
-      auto it = part.find(type);
-      if (it == part.end() || !it->is_string()) return fieldError(partPath, partPath + "." + type + ": expected string");
-      parts.push_back(core::ContentPart::makeText(it->get<std::string>()));
-    } else if (type == "image_url" && allowImages) {
-      auto it = part.find("image_url");
+    if (!part.is_object()) return fieldError(partPath, partPath + ": expected a content part object, got " + typeName(part));
+    FieldReader fields(part, partPath, mismatch);
+    const std::string* type = fields.string("type");
+    if (type == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("type"));
+    if (*type == "text" || *type == "refusal") {
+      const std::string* text = fields.string(*type);
+      if (text == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf(*type));
+      parts.push_back(core::ContentPart::makeText(*text));
+    } else if (*type == "image_url" && allowImages) {
       core::ContentPart image;
       image.kind = core::PartKind::Image;
-      if (it != part.end() && it->is_string()) {
-        image.imageUrl = it->get<std::string>();
-      } else if (it != part.end() && it->is_object() && it->contains("url") && (*it)["url"].is_string()) {
-        image.imageUrl = (*it)["url"].get<std::string>();
-        if (it->contains("detail") && (*it)["detail"].is_string()) image.imageDetail = (*it)["detail"].get<std::string>();
+      const json* url = fields.member("image_url");
+      if (url != nullptr && url->is_string()) {
+        image.imageUrl = url->get_ref<const std::string&>();
+      } else if (url != nullptr && url->is_object()) {
+        const std::string urlPath = fields.pathOf("image_url");
+        FieldReader imageFields(*url, urlPath, mismatch);
+        const std::string* address = imageFields.string("url");
+        if (address == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(imageFields.pathOf("url"));
+        image.imageUrl = *address;
+        image.imageDetail = imageFields.stringOr("detail");
+        if (mismatch) return mismatchError(*mismatch);
       } else {
-        return fieldError(partPath, partPath + ".image_url: expected {\"url\": string}");
+        return fieldError(fields.pathOf("image_url"), fields.pathOf("image_url") + ": expected {\"url\": string}");
       }
       parts.push_back(std::move(image));
     } else {
-      return fieldError(partPath, partPath + ": content part type \"" + type + "\" is not supported here");
+      return fieldError(partPath, partPath + ": content part type \"" + *type + "\" is not supported here");
     }
   }
   return std::nullopt;
 }
 
 // The text of `content` (null counts as empty), for roles that carry text only.
-std::optional<GatewayError> readTextContent(const json& content, const std::string& path, std::string& out) {
-  if (content.is_null()) return std::nullopt;
+std::optional<GatewayError> readTextContent(const json* content, const std::string& path, std::string& out) {
+  if (content == nullptr) return std::nullopt;
   std::vector<core::ContentPart> parts;
-  if (auto error = readContentParts(content, path, false, parts)) return error;
+  if (auto error = readContentParts(*content, path, false, parts)) return error;
   for (const auto& part : parts) out += part.text;
   return std::nullopt;
 }
 
 std::optional<GatewayError> readToolCalls(const json& calls, const std::string& path,
                                           std::vector<core::ContentPart>& parts) {
-  if (calls.is_null()) return std::nullopt;
-  if (!calls.is_array()) return fieldError(path, path + ": expected array");
+  std::optional<core::TypeMismatch> mismatch;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const json& call = calls[i];
     const std::string callPath = path + "[" + std::to_string(i) + "]";
-    if (!call.is_object() || !call.contains("function") || !call["function"].is_object()) {
-      return fieldError(callPath, callPath + ": expected {id, type:\"function\", function:{name, arguments}}");
-    }
-    const json& function = call["function"];
-    std::string id = call.value("id", std::string());
-    if (!function.contains("name") || !function["name"].is_string()) {
-      return fieldError(callPath, callPath + ".function.name: expected string");
-    }
+    if (!call.is_object()) return fieldError(callPath, callPath + ": expected {id, type:\"function\", function:{name, arguments}}");
+    FieldReader fields(call, callPath, mismatch);
+    std::string id = fields.stringOr("id");
+    const json* function = fields.object("function");
+    if (function == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("function"));
+    const std::string functionPath = fields.pathOf("function");
+    FieldReader functionFields(*function, functionPath, mismatch);
+    const std::string* name = functionFields.string("name");
+    if (name == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(functionFields.pathOf("name"));
     std::string arguments = "{}";
-    if (function.contains("arguments")) {
-      if (function["arguments"].is_string()) {
-        arguments = function["arguments"].get<std::string>();
-      } else if (function["arguments"].is_object()) {
-        arguments = function["arguments"].dump();
+    if (const json* given = functionFields.member("arguments")) {
+      if (given->is_string()) {
+        arguments = given->get_ref<const std::string&>();
+      } else if (given->is_object()) {
+        arguments = given->dump();
       } else {
-        return fieldError(callPath, callPath + ".function.arguments: expected JSON text");
+        functionFields.mismatch("arguments", "JSON text (a string)");
       }
     }
-    parts.push_back(core::ContentPart::makeToolCall(std::move(id), function["name"].get<std::string>(),
-                                                    std::move(arguments)));
+    if (mismatch) return mismatchError(*mismatch);
+    parts.push_back(core::ContentPart::makeToolCall(std::move(id), *name, std::move(arguments)));
   }
   return std::nullopt;
 }
@@ -96,81 +108,78 @@ std::optional<GatewayError> readToolCalls(const json& calls, const std::string& 
 std::optional<GatewayError> readMessage(const json& message, std::size_t index, core::ChatRequest& request) {
   const std::string path = "messages[" + std::to_string(index) + "]";
   if (!message.is_object()) return fieldError(path, path + ": expected object, got " + typeName(message));
-  auto roleIt = message.find("role");
-  if (roleIt == message.end() || !roleIt->is_string()) return fieldError(path + ".role", path + ".role: expected string");
-  const auto& role = roleIt->get_ref<const std::string&>();
-  static const json kNull;
-  const json& content = message.contains("content") ? message["content"] : kNull;
-  const std::string contentPath = path + ".content";
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(message, path, mismatch);
+  const std::string* role = fields.string("role");
+  if (role == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("role"));
+  const json* content = fields.member("content");
+  const std::string contentPath = fields.pathOf("content");
 
-  if (role == "system" || role == "developer") {
+  if (*role == "system" || *role == "developer") {
     std::string text;
     if (auto error = readTextContent(content, contentPath, text)) return error;
     request.system.push_back(std::move(text));
     return std::nullopt;
   }
   core::Message out;
-  if (message.contains("name") && message["name"].is_string()) out.name = message["name"].get<std::string>();
-  if (role == "user") {
+  out.name = fields.stringOr("name");
+  if (*role == "user") {
     out.role = core::Role::User;
-    if (content.is_null()) return fieldError(contentPath, contentPath + ": required for user messages", "missing_field");
-    if (auto error = readContentParts(content, contentPath, true, out.content)) return error;
-  } else if (role == "assistant") {
+    if (content == nullptr) return missingField(contentPath);
+    if (auto error = readContentParts(*content, contentPath, true, out.content)) return error;
+  } else if (*role == "assistant") {
     out.role = core::Role::Assistant;
     // DeepSeek-style reasoning sent back by clients that keep it in history.
-    if (message.contains("reasoning_content") && message["reasoning_content"].is_string()) {
+    if (const std::string* reasoning = fields.string("reasoning_content")) {
       core::ContentPart thinking;
       thinking.kind = core::PartKind::Thinking;
-      thinking.text = message["reasoning_content"].get<std::string>();
+      thinking.text = *reasoning;
       out.content.push_back(std::move(thinking));
     }
     std::string text;
     if (auto error = readTextContent(content, contentPath, text)) return error;
     if (!text.empty()) out.content.push_back(core::ContentPart::makeText(std::move(text)));
-    if (message.contains("tool_calls")) {
-      if (auto error = readToolCalls(message["tool_calls"], path + ".tool_calls", out.content)) return error;
+    if (const json* calls = fields.array("tool_calls")) {
+      if (auto error = readToolCalls(*calls, fields.pathOf("tool_calls"), out.content)) return error;
     }
-  } else if (role == "tool") {
+  } else if (*role == "tool") {
     out.role = core::Role::Tool;
-    auto idIt = message.find("tool_call_id");
-    if (idIt == message.end() || !idIt->is_string()) {
-      return fieldError(path + ".tool_call_id", path + ".tool_call_id: required string", "missing_field");
-    }
+    const std::string* id = fields.string("tool_call_id");
+    if (id == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("tool_call_id"));
     std::string text;
     if (auto error = readTextContent(content, contentPath, text)) return error;
-    out.content.push_back(core::ContentPart::makeToolResult(idIt->get<std::string>(), std::move(text)));
+    out.content.push_back(core::ContentPart::makeToolResult(*id, std::move(text)));
   } else {
-    return fieldError(path + ".role", path + ".role: unsupported role \"" + role + "\"");
+    return fieldError(fields.pathOf("role"), fields.pathOf("role") + ": unsupported role \"" + *role + "\"");
   }
+  if (mismatch) return mismatchError(*mismatch);
   request.messages.push_back(std::move(out));
   return std::nullopt;
 }
 
 std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& request) {
-  if (!tools.is_array()) return fieldError("tools", "tools: expected array");
+  std::optional<core::TypeMismatch> mismatch;
   for (std::size_t i = 0; i < tools.size(); ++i) {
     const json& tool = tools[i];
     const std::string path = "tools[" + std::to_string(i) + "]";
-    if (!tool.is_object() || tool.value("type", std::string()) != "function" || !tool.contains("function") ||
-        !tool["function"].is_object()) {
-      return fieldError(path, path + ": expected {type:\"function\", function:{name, description?, parameters?}}");
+    if (!tool.is_object()) return fieldError(path, path + ": expected {type:\"function\", function:{name, description?, parameters?}}");
+    FieldReader fields(tool, path, mismatch);
+    const std::string* type = fields.string("type");
+    if (type != nullptr && *type != "function") {
+      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": tool type \"" + *type + "\" is not supported here");
     }
-    const json& function = tool["function"];
-    if (!function.contains("name") || !function["name"].is_string()) {
-      return fieldError(path + ".function.name", path + ".function.name: expected string");
-    }
+    const json* function = fields.object("function");
+    if (function == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("function"));
+    const std::string functionPath = fields.pathOf("function");
+    FieldReader functionFields(*function, functionPath, mismatch);
+    const std::string* name = functionFields.string("name");
+    if (name == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(functionFields.pathOf("name"));
     core::Tool out;
-    out.name = function["name"].get<std::string>();
-    if (function.contains("description") && function["description"].is_string()) {
-      out.description = function["description"].get<std::string>();
-    }
-    if (function.contains("parameters")) {
-      if (!function["parameters"].is_object() && !function["parameters"].is_null()) {
-        return fieldError(path + ".function.parameters", path + ".function.parameters: expected JSON Schema object");
-      }
-      out.parameters = function["parameters"];
-    }
-    if (function.contains("strict") && function["strict"].is_boolean()) out.strict = function["strict"].get<bool>();
+    out.name = *name;
+    out.description = functionFields.stringOr("description");
+    if (const json* parameters = functionFields.object("parameters")) out.parameters = *parameters;
+    out.strict = functionFields.boolean("strict");
+    if (mismatch) return mismatchError(*mismatch);
     request.tools.push_back(std::move(out));
   }
   return std::nullopt;
@@ -184,13 +193,19 @@ std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest
     else if (mode == "none") out.mode = core::ToolChoice::Mode::None;
     else if (mode == "required") out.mode = core::ToolChoice::Mode::Required;
     else return fieldError("tool_choice", "tool_choice: expected none, auto, required or a function");
-  } else if (choice.is_object() && choice.contains("function") && choice["function"].is_object() &&
-             choice["function"].contains("name") && choice["function"]["name"].is_string()) {
-    out.mode = core::ToolChoice::Mode::Function;
-    out.functionName = choice["function"]["name"].get<std::string>();
-  } else {
+    request.toolChoice = out;
+    return std::nullopt;
+  }
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(choice, "tool_choice", mismatch);
+  const json* function = fields.object("function");
+  const std::string* name = function != nullptr ? FieldReader(*function, "tool_choice.function", mismatch).string("name") : nullptr;
+  if (mismatch) return mismatchError(*mismatch);
+  if (!choice.is_object() || name == nullptr) {
     return fieldError("tool_choice", "tool_choice: expected none, auto, required or {type:\"function\", function:{name}}");
   }
+  out.mode = core::ToolChoice::Mode::Function;
+  out.functionName = *name;
   request.toolChoice = out;
   return std::nullopt;
 }
@@ -249,15 +264,17 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   if (!body.is_object()) return fieldError("", "request body must be a JSON object, got " + typeName(body));
   core::ChatRequest request;
   request.sourceDialect = core::Dialect::OpenAi;
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(body, "", mismatch);
 
-  auto model = body.find("model");
-  if (model == body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
-    return fieldError("model", "model: required non-empty string", "missing_field");
-  }
-  request.model = model->get<std::string>();
+  const std::string* model = fields.string("model");
+  if (mismatch) return mismatchError(*mismatch);
+  if (model == nullptr || model->empty()) return fieldError("model", "model: required non-empty string", "missing_field");
+  request.model = *model;
 
-  auto messages = body.find("messages");
-  if (messages == body.end() || !messages->is_array() || messages->empty()) {
+  const json* messages = fields.array("messages");
+  if (mismatch) return mismatchError(*mismatch);
+  if (messages == nullptr || messages->empty()) {
     return fieldError("messages", "messages: required non-empty array", "missing_field");
   }
   for (std::size_t i = 0; i < messages->size(); ++i) {
@@ -269,66 +286,58 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
                        "stream_options", "user"},
                 request.extra);
 
-  if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
-    if (auto error = readTools(*it, request)) return std::move(*error);
+  if (const json* tools = fields.array("tools")) {
+    if (auto error = readTools(*tools, request)) return std::move(*error);
   }
-  if (auto it = body.find("tool_choice"); it != body.end() && !it->is_null()) {
-    if (auto error = readToolChoice(*it, request)) return std::move(*error);
+  if (const json* choice = fields.member("tool_choice")) {
+    if (auto error = readToolChoice(*choice, request)) return std::move(*error);
   }
-  if (auto it = body.find("parallel_tool_calls"); it != body.end() && !it->is_null()) {
-    if (!it->is_boolean()) return fieldError("parallel_tool_calls", "parallel_tool_calls: expected boolean");
-    request.parallelToolCalls = it->get<bool>();
-  }
-  std::optional<std::int64_t> maxTokens;
-  if (auto error = readNumber(body, "max_completion_tokens", request.maxTokens)) return std::move(*error);
-  if (auto error = readNumber(body, "max_tokens", maxTokens)) return std::move(*error);
-  if (!request.maxTokens) request.maxTokens = maxTokens;  // max_completion_tokens wins
+  request.parallelToolCalls = fields.boolean("parallel_tool_calls");
+  request.maxTokens = fields.integer("max_completion_tokens");
+  if (auto maxTokens = fields.integer("max_tokens"); !request.maxTokens) request.maxTokens = maxTokens;  // max_completion_tokens wins
+  request.temperature = fields.number("temperature");
+  request.topP = fields.number("top_p");
+  request.seed = fields.integer("seed");
+  request.n = fields.integer("n");
+  if (mismatch) return mismatchError(*mismatch);
   if (request.maxTokens && *request.maxTokens < 1) {
     return fieldError("max_tokens", "max_tokens: must be at least 1");
   }
-  if (auto error = readNumber(body, "temperature", request.temperature)) return std::move(*error);
-  if (auto error = readNumber(body, "top_p", request.topP)) return std::move(*error);
-  if (auto error = readNumber(body, "seed", request.seed)) return std::move(*error);
-  if (auto error = readNumber(body, "n", request.n)) return std::move(*error);
   if (request.n && (*request.n < 1 || *request.n > 128)) return fieldError("n", "n: must be between 1 and 128");
-  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
-    if (it->is_string()) {
-      request.stop.push_back(it->get<std::string>());
-    } else if (it->is_array()) {
-      for (const auto& item : *it) {
+  if (const json* stop = fields.member("stop")) {
+    if (stop->is_string()) {
+      request.stop.push_back(stop->get_ref<const std::string&>());
+    } else if (stop->is_array()) {
+      for (const auto& item : *stop) {
         if (!item.is_string()) return fieldError("stop", "stop: expected string or array of strings");
-        request.stop.push_back(item.get<std::string>());
+        request.stop.push_back(item.get_ref<const std::string&>());
       }
     } else {
-      return fieldError("stop", "stop: expected string or array of strings");
+      return fieldError("stop", "stop: expected string or array of strings, got " + typeName(*stop));
     }
   }
-  if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
-    if (!it->is_object() || !it->contains("type") || !(*it)["type"].is_string()) {
+  if (const json* format = fields.object("response_format")) {
+    std::optional<core::TypeMismatch> formatMismatch;
+    if (FieldReader(*format, "response_format", formatMismatch).string("type") == nullptr) {
       return fieldError("response_format", "response_format: expected {type: text|json_object|json_schema}");
     }
-    request.responseFormat = *it;
+    request.responseFormat = *format;
   }
-  if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-    if (!it->is_boolean()) return fieldError("stream", "stream: expected boolean");
-    request.stream = it->get<bool>();
+  request.stream = fields.boolean("stream").value_or(false);
+  if (const json* options = fields.object("stream_options")) {
+    request.includeUsage = FieldReader(*options, "stream_options", mismatch).boolean("include_usage").value_or(false);
   }
-  if (auto it = body.find("stream_options"); it != body.end() && it->is_object()) {
-    auto usage = it->find("include_usage");
-    request.includeUsage = usage != it->end() && usage->is_boolean() && usage->get<bool>();
-  }
-  if (auto it = body.find("user"); it != body.end() && it->is_string()) request.user = it->get<std::string>();
-  if (auto it = body.find("reasoning_effort"); it != body.end() && !it->is_null()) {
+  request.user = fields.stringOr("user");
+  if (const std::string* effort = fields.string("reasoning_effort")) {
     // Kept in `extra` for OpenAI-compatible upstreams; other providers get a thinking budget.
-    if (!it->is_string()) return fieldError("reasoning_effort", "reasoning_effort: expected string");
-    const std::string& effort = it->get_ref<const std::string&>();
-    if (effort == "none") {
+    if (*effort == "none") {
       request.thinking = core::ThinkingConfig{false, std::nullopt};
     } else {
-      const std::int64_t budget = effort == "minimal" ? 512 : effort == "low" ? 1024 : effort == "high" ? 24576 : 8192;
+      const std::int64_t budget = *effort == "minimal" ? 512 : *effort == "low" ? 1024 : *effort == "high" ? 24576 : 8192;
       request.thinking = core::ThinkingConfig{true, budget};
     }
   }
+  if (mismatch) return mismatchError(*mismatch);
   return request;
 }
 
@@ -645,156 +654,161 @@ json encodeRequest(const core::ChatRequest& request, const std::string& model, c
 }
 
 core::Usage decodeUsage(const json& usage) {
+  // Token counts only account: a count of the wrong type makes the usage unknown, never the answer fail.
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(usage, "usage", mismatch);
   core::Usage out;
-  if (!usage.is_object()) return out;
-  out.present = true;
-  out.inputTokens = usage.value("prompt_tokens", std::int64_t{0});
-  out.outputTokens = usage.value("completion_tokens", std::int64_t{0});
-  if (auto it = usage.find("prompt_tokens_details"); it != usage.end() && it->is_object()) {
-    out.cachedInputTokens = it->value("cached_tokens", std::int64_t{0});
+  out.inputTokens = fields.integer("prompt_tokens").value_or(0);
+  out.outputTokens = fields.integer("completion_tokens").value_or(0);
+  if (const json* details = fields.object("prompt_tokens_details")) {
+    out.cachedInputTokens = FieldReader(*details, "usage.prompt_tokens_details", mismatch).integer("cached_tokens").value_or(0);
   }
-  if (auto it = usage.find("completion_tokens_details"); it != usage.end() && it->is_object()) {
-    out.reasoningTokens = it->value("reasoning_tokens", std::int64_t{0});
+  if (const json* details = fields.object("completion_tokens_details")) {
+    out.reasoningTokens =
+        FieldReader(*details, "usage.completion_tokens_details", mismatch).integer("reasoning_tokens").value_or(0);
   }
+  out.present = usage.is_object() && !mismatch;
   return out;
 }
 
 core::Result<core::ChatResponse> decodeResponse(const json& body) {
-  try {
-    if (!body.is_object() || !body.contains("choices") || !body["choices"].is_array()) {
-      return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
-                                "upstream response has no choices array");
-    }
-    core::ChatResponse response;
-    response.id = body.value("id", std::string());
-    response.model = body.value("model", std::string());
-    response.created = body.value("created", std::int64_t{0});
-    for (const auto& item : body["choices"]) {
-      core::Choice choice;
-      choice.index = item.value("index", 0);
-      if (auto finish = item.find("finish_reason"); finish != item.end() && finish->is_string()) {
-        choice.finish = parseFinishReason(finish->get<std::string>());
-      }
-      const json& message = item.at("message");
-      if (auto content = message.find("content"); content != message.end() && content->is_string()) {
-        choice.text = content->get<std::string>();
-      }
-      if (auto reasoning = message.find("reasoning_content"); reasoning != message.end() && reasoning->is_string()) {
-        choice.thinking = reasoning->get<std::string>();
-      }
-      if (auto refusal = message.find("refusal"); refusal != message.end() && refusal->is_string()) {
-        choice.refusal = refusal->get<std::string>();
-      }
-      if (auto calls = message.find("tool_calls"); calls != message.end() && calls->is_array()) {
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(body, "chat.completion", mismatch);
+  const json* choices = fields.array("choices");
+  if (choices == nullptr) {
+    return mismatch ? core::malformedUpstream(*mismatch)
+                    : GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
+                                         "upstream response has no choices array");
+  }
+  core::ChatResponse response;
+  response.id = fields.stringOr("id");
+  response.model = fields.stringOr("model");
+  response.created = fields.integer("created").value_or(0);
+  for (const auto& item : *choices) {
+    FieldReader choiceFields(item, "chat.completion.choices[]", mismatch);
+    core::Choice choice;
+    choice.index = static_cast<int>(std::clamp<std::int64_t>(choiceFields.integer("index").value_or(0), 0, kMaxChoices));
+    if (const std::string* finish = choiceFields.string("finish_reason")) choice.finish = parseFinishReason(*finish);
+    const json* message = choiceFields.object("message");
+    if (message != nullptr) {
+      FieldReader messageFields(*message, "chat.completion.choices[].message", mismatch);
+      choice.text = messageFields.stringOr("content");
+      choice.thinking = messageFields.stringOr("reasoning_content");
+      choice.refusal = messageFields.stringOr("refusal");
+      if (const json* calls = messageFields.array("tool_calls")) {
         for (const auto& call : *calls) {
-          const json& function = call.at("function");
-          choice.toolCalls.push_back({call.value("id", std::string()), function.value("name", std::string()),
-                                      function.value("arguments", std::string())});
+          FieldReader callFields(call, "chat.completion.choices[].message.tool_calls[]", mismatch);
+          const json* function = callFields.object("function");
+          if (function == nullptr) continue;
+          FieldReader functionFields(*function, "chat.completion.choices[].message.tool_calls[].function", mismatch);
+          choice.toolCalls.push_back(
+              {callFields.stringOr("id"), functionFields.stringOr("name"), functionFields.stringOr("arguments")});
         }
       }
-      response.choices.push_back(std::move(choice));
     }
-    if (auto usage = body.find("usage"); usage != body.end()) response.usage = decodeUsage(*usage);
-    return response;
-  } catch (const json::exception& error) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
-                              std::string("upstream response is not a valid chat.completion: ") + error.what());
+    response.choices.push_back(std::move(choice));
   }
+  if (mismatch) return core::malformedUpstream(*mismatch);
+  if (const json* usage = fields.member("usage")) response.usage = decodeUsage(*usage);
+  return response;
 }
 
 std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& state,
                                         std::vector<core::ChatEvent>& out) {
-  try {
-    if (!chunk.is_object()) {
-      return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk", "stream chunk is not an object");
-    }
-    if (auto error = chunk.find("error"); error != chunk.end() && !error->is_null()) {
-      GatewayError result = decodeError(502, chunk.dump());
-      result.kind = ErrorKind::Upstream;
-      return result;
-    }
-    if (!state.started) {
-      state.started = true;
-      out.push_back(core::ChatEvent::start(chunk.value("id", std::string()), chunk.value("model", std::string())));
-    }
-    if (auto choices = chunk.find("choices"); choices != chunk.end() && choices->is_array()) {
-      for (const auto& item : *choices) {
-        const int index = item.value("index", 0);
-        if (auto delta = item.find("delta"); delta != item.end() && delta->is_object()) {
-          if (auto reasoning = delta->find("reasoning_content"); reasoning != delta->end() && reasoning->is_string()) {
-            core::ChatEvent event = core::ChatEvent::textDelta(reasoning->get<std::string>(), index);
-            event.kind = core::EventKind::ThinkingDelta;
-            if (!event.text.empty()) out.push_back(std::move(event));
-          }
-          if (auto content = delta->find("content"); content != delta->end() && content->is_string()) {
-            if (!content->get_ref<const std::string&>().empty()) {
-              out.push_back(core::ChatEvent::textDelta(content->get<std::string>(), index));
-            }
-          }
-          if (auto refusal = delta->find("refusal"); refusal != delta->end() && refusal->is_string()) {
-            core::ChatEvent event = core::ChatEvent::textDelta(refusal->get<std::string>(), index);
-            event.kind = core::EventKind::RefusalDelta;
-            if (!event.text.empty()) out.push_back(std::move(event));
-          }
-          if (auto calls = delta->find("tool_calls"); calls != delta->end() && calls->is_array()) {
-            for (const auto& call : *calls) {
-              const int toolIndex = call.value("index", 0);
-              auto& open = state.toolCallsOpen[{index, toolIndex}];
-              const json* function = call.contains("function") ? &call["function"] : nullptr;
-              if (!open) {
-                open = true;
-                std::string name = function != nullptr ? function->value("name", std::string()) : std::string();
-                out.push_back(core::ChatEvent::toolCallStart(toolIndex, call.value("id", std::string()),
-                                                             std::move(name), index));
-              }
-              if (function != nullptr) {
-                if (auto args = function->find("arguments"); args != function->end() && args->is_string() &&
-                                                             !args->get_ref<const std::string&>().empty()) {
-                  out.push_back(core::ChatEvent::toolCallDelta(toolIndex, args->get<std::string>(), index));
-                }
-              }
-            }
-          }
+  if (!chunk.is_object()) {
+    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk", "stream chunk is not an object");
+  }
+  std::optional<core::TypeMismatch> mismatch;
+  FieldReader fields(chunk, "chat.completion.chunk", mismatch);
+  if (fields.member("error") != nullptr) {
+    GatewayError result = decodeError(502, chunk.dump(-1, ' ', false, json::error_handler_t::replace));
+    result.kind = ErrorKind::Upstream;
+    return result;
+  }
+  if (!state.started) {
+    state.started = true;
+    out.push_back(core::ChatEvent::start(fields.stringOr("id"), fields.stringOr("model")));
+  }
+  if (const json* choices = fields.array("choices")) {
+    for (const auto& item : *choices) {
+      FieldReader choiceFields(item, "chat.completion.chunk.choices[]", mismatch);
+      const int index = static_cast<int>(std::clamp<std::int64_t>(choiceFields.integer("index").value_or(0), 0, kMaxChoices));
+      if (const json* delta = choiceFields.object("delta")) {
+        FieldReader deltaFields(*delta, "chat.completion.chunk.choices[].delta", mismatch);
+        if (const std::string* reasoning = deltaFields.string("reasoning_content"); reasoning != nullptr && !reasoning->empty()) {
+          core::ChatEvent event = core::ChatEvent::textDelta(*reasoning, index);
+          event.kind = core::EventKind::ThinkingDelta;
+          out.push_back(std::move(event));
         }
-        if (auto finish = item.find("finish_reason"); finish != item.end() && finish->is_string()) {
-          for (auto& [key, open] : state.toolCallsOpen) {
-            if (key.first == index && open) {
-              core::ChatEvent end;
-              end.kind = core::EventKind::ToolCallEnd;
-              end.choice = index;
-              end.toolIndex = key.second;
-              out.push_back(end);
-              open = false;
+        if (const std::string* content = deltaFields.string("content"); content != nullptr && !content->empty()) {
+          out.push_back(core::ChatEvent::textDelta(*content, index));
+        }
+        if (const std::string* refusal = deltaFields.string("refusal"); refusal != nullptr && !refusal->empty()) {
+          core::ChatEvent event = core::ChatEvent::textDelta(*refusal, index);
+          event.kind = core::EventKind::RefusalDelta;
+          out.push_back(std::move(event));
+        }
+        if (const json* calls = deltaFields.array("tool_calls")) {
+          for (const auto& call : *calls) {
+            FieldReader callFields(call, "chat.completion.chunk.choices[].delta.tool_calls[]", mismatch);
+            const int toolIndex =
+                static_cast<int>(std::clamp<std::int64_t>(callFields.integer("index").value_or(0), 0, kMaxToolCalls));
+            const json* function = callFields.object("function");
+            FieldReader functionFields(function != nullptr ? *function : kNull,
+                                       "chat.completion.chunk.choices[].delta.tool_calls[].function", mismatch);
+            auto& open = state.toolCallsOpen[{index, toolIndex}];
+            if (!open) {
+              open = true;
+              out.push_back(core::ChatEvent::toolCallStart(toolIndex, callFields.stringOr("id"),
+                                                           functionFields.stringOr("name"), index));
+            }
+            if (const std::string* args = functionFields.string("arguments"); args != nullptr && !args->empty()) {
+              out.push_back(core::ChatEvent::toolCallDelta(toolIndex, *args, index));
             }
           }
-          out.push_back(core::ChatEvent::finished(parseFinishReason(finish->get<std::string>()), index));
         }
       }
+      if (const std::string* finish = choiceFields.string("finish_reason")) {
+        for (auto& [key, open] : state.toolCallsOpen) {
+          if (key.first == index && open) {
+            core::ChatEvent end;
+            end.kind = core::EventKind::ToolCallEnd;
+            end.choice = index;
+            end.toolIndex = key.second;
+            out.push_back(end);
+            open = false;
+          }
+        }
+        out.push_back(core::ChatEvent::finished(parseFinishReason(*finish), index));
+      }
     }
-    if (auto usage = chunk.find("usage"); usage != chunk.end() && usage->is_object()) {
-      out.push_back(core::ChatEvent::usageReport(decodeUsage(*usage)));
-    }
-    return std::nullopt;
-  } catch (const json::exception& error) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_chunk",
-                              std::string("stream chunk is not a valid chat.completion.chunk: ") + error.what());
   }
+  if (mismatch) return core::malformedUpstream(*mismatch, "upstream_malformed_chunk");
+  if (const json* usage = fields.object("usage")) {
+    if (auto decoded = decodeUsage(*usage); decoded.present) out.push_back(core::ChatEvent::usageReport(decoded));
+  }
+  return std::nullopt;
 }
 
 GatewayError decodeError(int status, std::string_view body) {
   GatewayError error = core::upstreamHttpError(status);
-  json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_object()) {
-    const json& detail = parsed.contains("error") ? parsed["error"] : parsed;
-    if (detail.is_object()) {
-      if (detail.contains("message") && detail["message"].is_string()) error.message = detail["message"].get<std::string>();
-      if (detail.contains("type") && detail["type"].is_string()) error.upstreamType = detail["type"].get<std::string>();
-      // The upstream's own code, null included, is what its SDK users expect to see.
-      if (detail.contains("code")) error.code = detail["code"].is_string() ? detail["code"].get<std::string>() : "";
-      if (detail.contains("param") && detail["param"].is_string()) error.param = detail["param"].get<std::string>();
-    } else if (detail.is_string()) {
-      error.message = detail.get<std::string>();
+  const json parsed = core::parseJson(body);
+  // What an error body carries is taken where its type is right; the status decides the rest.
+  std::optional<core::TypeMismatch> ignored;
+  const json* detail = FieldReader(parsed, "", ignored).member("error");
+  if (detail == nullptr && parsed.is_object()) detail = &parsed;
+  if (detail != nullptr && detail->is_string()) {
+    error.message = detail->get_ref<const std::string&>();
+  } else if (detail != nullptr) {
+    FieldReader fields(*detail, "error", ignored);
+    if (const std::string* message = fields.string("message")) error.message = *message;
+    if (const std::string* type = fields.string("type")) error.upstreamType = *type;
+    // The upstream's own code, null included, is what its SDK users expect to see.
+    if (detail->is_object() && detail->contains("code")) {
+      const std::string* code = fields.string("code");
+      error.code = code != nullptr ? *code : "";
     }
+    if (const std::string* param = fields.string("param")) error.param = *param;
   }
   return error;
 }
