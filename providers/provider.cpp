@@ -65,12 +65,13 @@ std::optional<LocalReply> Provider::respondLocally(const core::ChatRequest&, con
   return std::nullopt;
 }
 
-std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path) {
-  for (const auto& factory : allProviderFactories()) {
+std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path,
+                                         const std::vector<ProviderFactory>& factories) {
+  for (const auto& factory : factories) {
     if (factory.type == config.type) return factory.create(config);
   }
   std::string known;
-  for (const auto& factory : allProviderFactories()) known += (known.empty() ? "" : ", ") + factory.type;
+  for (const auto& factory : factories) known += (known.empty() ? "" : ", ") + factory.type;
   throw config::ConfigError(path + ".type: unknown provider type \"" + config.type + "\" (known: " + known + ")");
 }
 

@@ -365,7 +365,7 @@ std::optional<GatewayError> decodeChunk(const json& chunk, StreamState& state, s
   if (const json* error = fields.object("error")) {
     const auto code = FieldReader(*error, "error", mismatch).integer("code").value_or(502);
     GatewayError failure = decodeError(static_cast<int>(std::clamp<std::int64_t>(code, 0, 999)),
-                                       json{{"error", *error}}.dump(-1, ' ', false, json::error_handler_t::replace));
+                                       core::dumpJson(json{{"error", *error}}));
     if (failure.kind != ErrorKind::RateLimited) failure.kind = ErrorKind::Upstream;
     return failure;
   }

@@ -44,7 +44,7 @@ std::string mockArguments(const core::Tool& tool) {
       args[key] = sampleFor(property != nullptr ? *property : json::object());
     }
   }
-  return args.dump(-1, ' ', false, json::error_handler_t::replace);
+  return core::dumpJson(args);
 }
 
 std::vector<std::string> splitWords(const std::string& text) {

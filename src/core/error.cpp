@@ -21,6 +21,14 @@ int defaultStatus(ErrorKind kind) {
   return 500;
 }
 
+std::string clipped(std::string_view text, std::size_t limit) {
+  if (text.size() <= limit) return std::string(text);
+  // Cut at a character boundary: never in the middle of a UTF-8 sequence.
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end)) + "...";
+}
+
 GatewayError GatewayError::make(ErrorKind kind, std::string code, std::string message) {
   GatewayError error;
   error.kind = kind;

@@ -48,6 +48,8 @@ json parseJson(std::string_view text) {
   return json(json::value_t::discarded);
 }
 
+std::string dumpJson(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 GatewayError malformedUpstream(const TypeMismatch& mismatch, const char* code) {
   return GatewayError::make(ErrorKind::Protocol, code, "upstream answer is malformed: " + mismatch.describe());
 }

@@ -68,6 +68,13 @@ std::uint32_t PerformanceWindow::targetId(std::string_view provider, std::string
   auto& mine = seen[this];
   if (auto it = mine.find(key); it != mine.end()) return it->second;
   std::lock_guard lock(targetsMutex_);
+  if (targetIds_.find(key) == targetIds_.end() && targets_.size() > kMaxTargets) {
+    // Bounded like the metric families: what no longer fits shares one target.
+    overflowed_.fetch_add(1, std::memory_order_relaxed);
+    auto [overflow, fresh] = targetIds_.try_emplace(std::string(kOverflowLabel), static_cast<std::uint32_t>(targets_.size()));
+    if (fresh) targets_.emplace_back(kOverflowLabel, kOverflowLabel);
+    return overflow->second;
+  }
   auto [it, fresh] = targetIds_.try_emplace(key, static_cast<std::uint32_t>(targets_.size()));
   if (fresh) targets_.emplace_back(provider, model);
   mine.emplace(std::move(key), it->second);

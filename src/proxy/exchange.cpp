@@ -590,12 +590,12 @@ GatewayError Exchange::noCandidateError() const {
   if (soonest) {
     const auto wait = std::chrono::duration_cast<Millis>(*soonest - Clock::now());
     auto error = GatewayError::make(ErrorKind::RateLimited, "rate_limited",
-                                    "every upstream key for model " + plan_.clientModel + " is rate limited");
+                                    "every upstream key for model " + core::clipped(plan_.clientModel) + " is rate limited");
     error.retryAfter = resilience::retryAfterSeconds(std::max(wait, Millis(1)));
     return error;
   }
   return GatewayError::make(ErrorKind::Unavailable, "no_healthy_upstream",
-                            "no healthy upstream for model " + plan_.clientModel + " (circuit open)");
+                            "no healthy upstream for model " + core::clipped(plan_.clientModel) + " (circuit open)");
 }
 
 std::string Exchange::defaultId() const {

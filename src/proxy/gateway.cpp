@@ -23,11 +23,12 @@ using nlohmann::json;
 
 constexpr std::string_view kJson = "application/json";
 
-std::vector<std::unique_ptr<providers::Provider>> buildProviders(const config::Config& config) {
+std::vector<std::unique_ptr<providers::Provider>> buildProviders(const config::Config& config,
+                                                                 const std::vector<providers::ProviderFactory>& factories) {
   std::vector<std::unique_ptr<providers::Provider>> out;
   for (std::size_t i = 0; i < config.providers.size(); ++i) {
     const auto& block = config.providers[i];
-    out.push_back(providers::createProvider(block, "providers[" + std::to_string(i) + "]"));
+    out.push_back(providers::createProvider(block, "providers[" + std::to_string(i) + "]", factories));
     if (!block.enabled) {
       log::message(spdlog::level::warn, "provider " + block.name + " disabled: " +
                                             (block.disabledReason.empty() ? "enabled is false" : block.disabledReason));
@@ -49,9 +50,9 @@ void sendError(server::IncomingRequest& request, server::ResponseSink& sink, con
   sink.sendResponse(error.status, kJson, api::encodeError(api::dialectForPath(request.path()), error), errorHeaders(error));
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> config)
+Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector<providers::ProviderFactory>& factories)
     : config_(std::move(config)),
-      providers_(buildProviders(*config_)),
+      providers_(buildProviders(*config_, factories)),
       router_(std::make_unique<routing::Router>(*config_, providers_)),
       auth_(config_->apiKeys) {
   std::vector<std::shared_ptr<auth::OAuthAccount>> accounts;
@@ -460,6 +461,9 @@ void Gateway::handleMetrics(server::ResponseSink& sink) {
                 "counter");
     writeSample(out, "llmgate_connections_refused_total", {}, static_cast<double>(serverState_->refusedConnections.load()));
   }
+  writeHeader(out, "llmgate_metric_series_overflow_total",
+              "Recordings whose labels no longer fitted their table and went to the \"overflow\" series.", "counter");
+  writeSample(out, "llmgate_metric_series_overflow_total", {}, static_cast<double>(metrics_.overflowed()));
   writeHeader(out, "llmgate_internal_errors_total",
               "Requests failed by an internal error (each answered 500 or closed; the process went on).", "counter");
   writeSample(out, "llmgate_internal_errors_total", {}, static_cast<double>(metrics_.internalErrors.value()));
@@ -512,15 +516,17 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
     sendError(request, sink, error);
     return std::nullopt;
   }
-  sink.log().model = model;
+  sink.log().model = core::clipped(model);
   auto route = router_->resolve(model);
   if (!route) {
+    sink.log().modelLabel = routing::kOtherModel;
     auto error = GatewayError::make(ErrorKind::NotFound, "model_not_found",
-                                    "The model `" + model + "` does not exist or is not served by this gateway");
+                                    "The model `" + core::clipped(model) + "` does not exist or is not served by this gateway");
     error.param = "model";
     sendError(request, sink, error);
     return std::nullopt;
   }
+  sink.log().modelLabel = route->label;
   sink.log().provider = route->targets.front().provider->name();
   return Routed{std::move(model), streamText == "true", std::move(*route)};
 }

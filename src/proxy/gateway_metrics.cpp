@@ -19,11 +19,11 @@ void GatewayMetrics::record(const log::AccessRecord& r) {
   static constexpr const char* kClasses[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
   const int hundreds = r.status / 100;
   const char* statusClass = hundreds >= 1 && hundreds <= 5 ? kClasses[hundreds] : "other";
-  requests.with({endpointLabel(r.path), r.dialect, r.provider, r.model, statusClass}).add();
+  requests.with({endpointLabel(r.path), r.dialect, r.provider, r.modelLabel, statusClass}).add();
   if (r.dialect.empty()) return;  // only chat requests have latencies worth a histogram
-  window.record({r.provider, r.model, r.durationMs, r.firstByteMs, std::max(0.0, r.overheadMs()), r.status});
+  window.record({r.provider, r.modelLabel, r.durationMs, r.firstByteMs, std::max(0.0, r.overheadMs()), r.status});
   if (r.provider.empty()) return;  // refused before routing: counted, but no target to time
-  auto& target = targets.with({r.provider, r.model});
+  auto& target = targets.with({r.provider, r.modelLabel});
   target.duration.observe(r.durationMs / 1000);
   if (r.firstByteMs >= 0) target.firstByte.observe(r.firstByteMs / 1000);
   if (r.stages.attempts > 0) target.upstream.observe(r.stages.upstreamMs / 1000);

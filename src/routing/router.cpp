@@ -1,5 +1,7 @@
 #include "llmgate/routing/router.hpp"
 
+#include <algorithm>
+
 namespace llmgate::routing {
 
 Router::Router(const config::Config& config, const std::vector<std::unique_ptr<providers::Provider>>& providers) {
@@ -65,10 +67,12 @@ std::optional<Target> Router::resolveDirect(const std::string& model) const {
 }
 
 std::optional<Route> Router::resolve(const std::string& model) const {
-  auto single = [&](Target target) { return Route{model, Strategy::Ordered, {std::move(target)}, 0}; };
-  if (auto direct = exact_.find(model); direct != exact_.end()) return single(direct->second);
+  auto single = [&](Target target, std::string label) {
+    return Route{model, std::move(label), Strategy::Ordered, {std::move(target)}, 0};
+  };
+  if (auto direct = exact_.find(model); direct != exact_.end()) return single(direct->second, model);
   if (auto route = routes_.find(model); route != routes_.end()) {
-    Route out{model, route->second.strategy, {}, route->second.turns->fetch_add(1, std::memory_order_relaxed)};
+    Route out{model, model, route->second.strategy, {}, route->second.turns->fetch_add(1, std::memory_order_relaxed)};
     for (const auto& [target, weight] : route->second.targets) {
       if (auto resolved = resolveDirect(target)) {
         resolved->weight = weight;
@@ -79,10 +83,16 @@ std::optional<Route> Router::resolve(const std::string& model) const {
     return out;
   }
   if (auto alias = aliases_.find(model); alias != aliases_.end()) {
-    if (auto target = resolveDirect(alias->second)) return single(std::move(*target));
+    if (auto target = resolveDirect(alias->second)) return single(std::move(*target), model);
     return std::nullopt;
   }
-  if (auto target = resolveDirect(model)) return single(std::move(*target));
+  if (auto target = resolveDirect(model)) {
+    // provider/model: labelled by the model when the provider lists it, else "other".
+    const std::string rest = model.substr(model.find('/') + 1);
+    const auto& listed = target->provider->config().models;
+    const bool known = std::find(listed.begin(), listed.end(), rest) != listed.end();
+    return single(std::move(*target), known ? rest : std::string(kOtherModel));
+  }
   return std::nullopt;
 }
 

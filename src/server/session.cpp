@@ -523,6 +523,7 @@ void Session::writeAccessLog() {
   record.path = path();
   record.status = status_;
   record.model = log_.model;
+  record.modelLabel = log_.modelLabel;
   record.provider = log_.provider;
   record.requestId = requestId_;
   record.errorCode = log_.errorCode;

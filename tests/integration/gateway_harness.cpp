@@ -77,12 +77,15 @@ HttpResult perform(const std::string& url, const std::string* body, const std::v
 
 }  // namespace
 
-GatewayHarness::GatewayHarness(const std::string& configJson, int threads) {
+GatewayHarness::GatewayHarness(const std::string& configJson, int threads,
+                               const std::vector<providers::ProviderFactory>& extraProviders) {
   auto config = config::parseConfig(configJson, [](const std::string&) { return std::nullopt; });
   config.server.host = "127.0.0.1";
   config.server.port = 0;
   config.server.threads = threads;
-  gateway_ = std::make_shared<proxy::Gateway>(std::make_shared<const config::Config>(config));
+  auto factories = providers::allProviderFactories();
+  factories.insert(factories.end(), extraProviders.begin(), extraProviders.end());
+  gateway_ = std::make_shared<proxy::Gateway>(std::make_shared<const config::Config>(config), factories);
   server_ = std::make_unique<server::HttpServer>(config.server, gateway_);
   server_->start();
 }

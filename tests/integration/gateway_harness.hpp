@@ -24,7 +24,9 @@ struct HttpResult {
 class GatewayHarness {
  public:
   /// `configJson` is a full config; the server section's host/port/threads are overridden.
-  explicit GatewayHarness(const std::string& configJson, int threads = 2);
+  /// `extraProviders` adds provider types only tests know.
+  explicit GatewayHarness(const std::string& configJson, int threads = 2,
+                          const std::vector<providers::ProviderFactory>& extraProviders = {});
   ~GatewayHarness();
 
   std::string url(const std::string& path) const;

@@ -54,7 +54,7 @@ TEST_F(Observability, MetricsCountRequestsAndSeparateUpstreamFromGatewayTime) {
   HttpResult scraped;
   ASSERT_TRUE(eventually([&] {
     scraped = gateway.get("/metrics");
-    return sample(scraped.body, R"(llmgate_requests_total{endpoint="chat_completions",dialect="openai",provider="",model="nope",status="4xx"})") == 1 &&
+    return sample(scraped.body, R"(llmgate_requests_total{endpoint="chat_completions",dialect="openai",provider="",model="other",status="4xx"})") == 1 &&
            sample(scraped.body, R"(llmgate_request_duration_seconds_count{provider="up",model="m"})") == 4;
   }));
   ASSERT_EQ(scraped.status, 200);
@@ -62,7 +62,7 @@ TEST_F(Observability, MetricsCountRequestsAndSeparateUpstreamFromGatewayTime) {
   const std::string& text = scraped.body;
   EXPECT_EQ(sample(text, R"(llmgate_requests_total{endpoint="chat_completions",dialect="openai",provider="up",model="m",status="2xx"})"), 3);
   EXPECT_EQ(sample(text, R"(llmgate_requests_total{endpoint="messages",dialect="anthropic",provider="up",model="m",status="2xx"})"), 1);
-  EXPECT_EQ(sample(text, R"(llmgate_requests_total{endpoint="chat_completions",dialect="openai",provider="",model="nope",status="4xx"})"), 1);
+  EXPECT_EQ(sample(text, R"(llmgate_requests_total{endpoint="chat_completions",dialect="openai",provider="",model="other",status="4xx"})"), 1);
   EXPECT_EQ(sample(text, R"(llmgate_request_duration_seconds_count{provider="up",model="m"})"), 4);
   // The upstream took >= 60 ms each time; the gateway's own share is a small part of that.
   const double upstreamSum = sample(text, R"(llmgate_upstream_duration_seconds_sum{provider="up",model="m"})");

@@ -251,12 +251,19 @@ export async function anthropicToolRoundTrip(client, model, stream) {
   return { use, answer: textOf(answer) };
 }
 
-/** Starts llmgate on a free port with `providers`; resolves to { child, port, stop() }. */
-export function startGateway(providers) {
+/**
+ * Starts llmgate on a free port with `providers`; resolves to { child, port, log(), stop() }.
+ * `server` is merged into the config's server block; `openFilesLimit` starts it under that
+ * RLIMIT_NOFILE (soft and hard).
+ */
+export function startGateway(providers, { server, openFilesLimit } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'llmgate-sdk-'));
   const config = path.join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ providers }));
-  const child = spawn(binary, ['--config', config, '--host', '127.0.0.1', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(config, JSON.stringify(server ? { server, providers } : { providers }));
+  const args = ['--config', config, '--host', '127.0.0.1', '--port', '0', '--threads', '2'];
+  const child = openFilesLimit
+    ? spawn('sh', ['-c', `ulimit -n ${openFilesLimit} && exec "$0" "$@"`, binary, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   return new Promise((resolve, reject) => {
     let log = '';
@@ -266,7 +273,7 @@ export function startGateway(providers) {
       const match = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, port: Number(match[1]), stop: () => { child.kill('SIGTERM'); return exited; } });
+        resolve({ child, port: Number(match[1]), log: () => log, stop: () => { child.kill('SIGTERM'); return exited; } });
       }
     });
     child.on('exit', (code) => reject(new Error(`llmgate exited with ${code}:\n${log}`)));

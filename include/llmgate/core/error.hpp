@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace llmgate::core {
 
@@ -35,6 +36,10 @@ struct GatewayError {
 
   static GatewayError make(ErrorKind kind, std::string code, std::string message);
 };
+
+/// Client text echoed in an error message or a log line, cut to a readable length (a model
+/// name may be megabytes long).
+std::string clipped(std::string_view text, std::size_t limit = 200);
 
 /// Default HTTP status of a kind.
 int defaultStatus(ErrorKind kind);

@@ -24,6 +24,10 @@ inline constexpr std::size_t kMaxJsonDepth = 256;
 /// exactly what core::isValidJson does. Never throws.
 nlohmann::json parseJson(std::string_view text);
 
+/// `value` as compact JSON text. Never throws: a string that is not valid UTF-8 (which nlohmann
+/// refuses to dump) has its bad bytes replaced by U+FFFD.
+std::string dumpJson(const nlohmann::json& value);
+
 /// Where a value of the wrong JSON type was met, for the error that names it.
 struct TypeMismatch {
   std::string path;      ///< e.g. messages[1].content[0].text

@@ -30,6 +30,7 @@ struct AccessRecord {
   std::string_view path;
   int status = 0;
   std::string_view model;
+  std::string_view modelLabel;  ///< what metrics call the model (a configured name or "other")
   std::string_view provider;
   std::string_view requestId;
   std::string_view errorCode;

@@ -69,9 +69,16 @@ class Histogram {
   std::array<Shard, kShards> shards_;
 };
 
+/// Series a family may hold; the label values are meant to come from bounded sets (the config's
+/// names), and this is the backstop if they ever do not.
+inline constexpr std::size_t kMaxSeriesPerFamily = 10000;
+/// The label value of every label of the series that takes what no longer fits.
+inline constexpr std::string_view kOverflowLabel = "overflow";
+
 /// A metric name with its label names; `with(values...)` gives the series for those values.
 /// `Metric` is a Counter, Gauge, Histogram, or a bundle of them that shares one label set (one
-/// lookup records them all).
+/// lookup records them all). Past kMaxSeriesPerFamily series, new label values share one
+/// overflow series (every label kOverflowLabel), counted by overflowed().
 template <class Metric>
 class Family {
  public:
@@ -90,7 +97,13 @@ class Family {
     auto& mine = seen[this];
     if (auto it = mine.find(key); it != mine.end()) return *it->second;
     std::lock_guard lock(mutex_);
-    auto& entry = series_[key];
+    auto found = series_.find(key);
+    if (found == series_.end() && series_.size() >= kMaxSeriesPerFamily) {
+      // Not remembered per thread either, so that no table grows with the values refused.
+      overflowed_.fetch_add(1, std::memory_order_relaxed);
+      return overflowSeries();
+    }
+    auto& entry = found != series_.end() ? found->second : series_[key];
     if (!entry.second) {
       entry.first.assign(values.begin(), values.end());
       entry.second = std::make_unique<Metric>();
@@ -98,6 +111,9 @@ class Family {
     mine.emplace(std::move(key), entry.second.get());
     return *entry.second;
   }
+
+  /// Recordings that went to the overflow series.
+  std::uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
 
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
@@ -112,8 +128,19 @@ class Family {
   std::string name_;
   std::string help_;
   std::vector<std::string> labels_;
+  // Under mutex_.
+  Metric& overflowSeries() {
+    auto& entry = series_[std::string(kOverflowLabel)];
+    if (!entry.second) {
+      entry.first.assign(labels_.size(), std::string(kOverflowLabel));
+      entry.second = std::make_unique<Metric>();
+    }
+    return *entry.second;
+  }
+
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::pair<std::vector<std::string>, std::unique_ptr<Metric>>> series_;
+  std::atomic<std::uint64_t> overflowed_{0};
 };
 
 /// Appends one family in the Prometheus text format (0.0.4).

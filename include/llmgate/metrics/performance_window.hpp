@@ -32,10 +32,14 @@ struct RequestSample {
 class PerformanceWindow {
  public:
   static constexpr std::size_t kSlots = 4096;
+  /// Distinct (provider, model) targets kept apart; later ones share an overflow target.
+  static constexpr std::size_t kMaxTargets = 1000;
 
   PerformanceWindow();
   ~PerformanceWindow();
   void record(const RequestSample& sample);
+  /// Requests recorded under the overflow target.
+  std::uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
   /// {window_seconds, requests, requests_per_second, errors (5xx), error_rate, client_errors (4xx),
   ///  duration_ms/ttfb_ms/overhead_ms: {p50,p90,p95,p99,max}, by_target: [{provider, model, ...}]}.
   nlohmann::json summary(std::chrono::seconds window) const;
@@ -60,6 +64,7 @@ class PerformanceWindow {
   mutable std::mutex targetsMutex_;
   std::unordered_map<std::string, std::uint32_t> targetIds_;
   std::vector<std::pair<std::string, std::string>> targets_;  // id -> (provider, model)
+  std::atomic<std::uint64_t> overflowed_{0};
 };
 
 }  // namespace llmgate::metrics

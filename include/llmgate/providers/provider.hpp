@@ -138,7 +138,9 @@ struct ProviderFactory {
 /// Every provider type llmgate knows (providers/all_providers.cpp lists them explicitly).
 const std::vector<ProviderFactory>& allProviderFactories();
 
-/// Builds the provider for one config block. Throws config::ConfigError naming the key path.
-std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path);
+/// Builds the provider for one config block from the factory of its type. Throws
+/// config::ConfigError naming the key path.
+std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path,
+                                         const std::vector<ProviderFactory>& factories = allProviderFactories());
 
 }  // namespace llmgate::providers

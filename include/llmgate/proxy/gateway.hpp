@@ -23,8 +23,10 @@ namespace llmgate::proxy {
 
 class Gateway : public server::RequestHandler {
  public:
-  /// Builds providers and routes. Throws config::ConfigError for an unusable config.
-  explicit Gateway(std::shared_ptr<const config::Config> config);
+  /// Builds providers (each from the factory of its type) and routes. Throws
+  /// config::ConfigError for an unusable config.
+  explicit Gateway(std::shared_ptr<const config::Config> config,
+                   const std::vector<providers::ProviderFactory>& factories = providers::allProviderFactories());
   ~Gateway() override;
 
   void attachWorkers(const std::vector<boost::asio::io_context*>& loops,

@@ -36,6 +36,10 @@ struct GatewayMetrics {
   void record(const log::AccessRecord& record);
   /// Appends the per-target histograms and token counters in the Prometheus text format.
   void writeTargets(std::string& out) const;
+  /// Recordings that found their series table full (see metrics::kMaxSeriesPerFamily).
+  std::uint64_t overflowed() const {
+    return requests.overflowed() + targets.overflowed() + retries.overflowed() + fallbacks.overflowed() + window.overflowed();
+  }
 };
 
 }  // namespace llmgate::proxy

@@ -22,10 +22,17 @@ struct Target {
 
 enum class Strategy { Ordered, RoundRobin, Weighted, LeastLatency, LeastBusy };
 
+/// The metrics label of models the config does not name.
+inline constexpr std::string_view kOtherModel = "other";
+
 /// Targets for a model. The strategy picks which goes first; the others follow in order as
 /// fallbacks. `turn` counts the route's requests (round robin and weighted use it).
 struct Route {
   std::string model;  ///< the name the client used
+  /// What metrics call this route: a name from the config (model, route or alias), or
+  /// kOtherModel for a provider/model name the config does not list. Client text never becomes
+  /// a label, so the number of series stays bounded whatever clients send.
+  std::string label;
   Strategy strategy = Strategy::Ordered;
   std::vector<Target> targets;
   std::uint64_t turn = 0;

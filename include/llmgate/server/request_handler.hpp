@@ -51,7 +51,8 @@ class IncomingRequest {
 
 /// What the access log line records besides what the server knows itself.
 struct RequestLog {
-  std::string model;
+  std::string model;       ///< as the client wrote it (clipped): for the log line only
+  std::string modelLabel;  ///< a bounded name for metrics (routing::Route::label)
   std::string provider;
   std::string errorCode;
   bool stream = false;

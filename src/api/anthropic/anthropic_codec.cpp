@@ -118,7 +118,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
         if (id == nullptr) return requiredError(mismatch, block, "tool_use_id");
         if (toolUseIds.count(*id) == 0) {
           return fieldError(block.pathOf("tool_use_id"),
-                            block.pathOf("tool_use_id") + ": no earlier tool_use block has id \"" + *id + "\"");
+                            block.pathOf("tool_use_id") + ": no earlier tool_use block has id \"" + core::clipped(*id) + "\"");
         }
         std::string text;
         if (const json* resultContent = block.member("content")) {
@@ -138,7 +138,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
         }
         out.content.push_back(std::move(thinking));
       } else {
-        return fieldError(block.pathOf("type"), block.pathOf("type") + ": block type \"" + *type + "\" is not supported in " +
+        return fieldError(block.pathOf("type"), block.pathOf("type") + ": block type \"" + core::clipped(*type) + "\" is not supported in " +
                                                     *role + " messages by this route");
       }
       if (mismatch) return mismatchError(*mismatch);
@@ -168,7 +168,7 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
     FieldReader fields(tool, path, mismatch);
     const std::string* type = fields.string("type");
     if (type != nullptr && *type != "custom") {
-      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": server tool \"" + *type + "\" is not supported by this route");
+      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": server tool \"" + core::clipped(*type) + "\" is not supported by this route");
     }
     const std::string* name = fields.string("name");
     if (name == nullptr) return requiredError(mismatch, fields, "name");
@@ -370,7 +370,7 @@ std::string encodeResponse(const core::ChatResponse& response) {
       out += ",\"name\":";
       core::appendJsonString(out, call.name);
       out += ",\"input\":";
-      out += parseArguments(call.arguments).dump();
+      out += core::dumpJson(parseArguments(call.arguments));
       out.push_back('}');
     }
     finish = choice.finish;
@@ -405,7 +405,7 @@ std::string_view errorType(const GatewayError& error) {
 
 std::string encodeError(const GatewayError& error) {
   std::string type = error.upstreamType.empty() ? std::string(errorType(error)) : error.upstreamType;
-  return json{{"type", "error"}, {"error", {{"type", type}, {"message", error.message}}}}.dump();
+  return core::dumpJson(json{{"type", "error"}, {"error", {{"type", type}, {"message", error.message}}}});
 }
 
 // ---- stream encoder ----------------------------------------------------------------------
@@ -447,7 +447,7 @@ void StreamEncoder::openBlock(Block kind, std::string& out, const core::ChatEven
     case Block::None: return;
   }
   event("content_block_start",
-        json{{"type", "content_block_start"}, {"index", blockIndex_}, {"content_block", std::move(block)}}.dump(), out);
+        core::dumpJson(json{{"type", "content_block_start"}, {"index", blockIndex_}, {"content_block", std::move(block)}}), out);
   // Anthropic sends one ping after the first block starts; clients expect to skip it.
   if (blockIndex_ == 0) event("ping", "{\"type\":\"ping\"}", out);
 }
@@ -688,7 +688,7 @@ std::optional<GatewayError> decodeEvent(std::string_view name, const json& data,
   if (name == "error") {
     const json* error = fields.object("error");
     const bool overloaded = error != nullptr && FieldReader(*error, "error", mismatch).stringOr("type") == "overloaded_error";
-    return decodeError(overloaded ? 529 : 500, data.dump(-1, ' ', false, json::error_handler_t::replace));
+    return decodeError(overloaded ? 529 : 500, core::dumpJson(data));
   }
   // A content block's index chooses a slot in per-block state: it is bounded like the blocks.
   const auto blockIndex = [&]() -> std::optional<std::size_t> {

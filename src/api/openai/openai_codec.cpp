@@ -59,7 +59,7 @@ std::optional<GatewayError> readContentParts(const json& content, const std::str
       }
       parts.push_back(std::move(image));
     } else {
-      return fieldError(partPath, partPath + ": content part type \"" + *type + "\" is not supported here");
+      return fieldError(partPath, partPath + ": content part type \"" + core::clipped(*type) + "\" is not supported here");
     }
   }
   return std::nullopt;
@@ -150,7 +150,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
     if (auto error = readTextContent(content, contentPath, text)) return error;
     out.content.push_back(core::ContentPart::makeToolResult(*id, std::move(text)));
   } else {
-    return fieldError(fields.pathOf("role"), fields.pathOf("role") + ": unsupported role \"" + *role + "\"");
+    return fieldError(fields.pathOf("role"), fields.pathOf("role") + ": unsupported role \"" + core::clipped(*role) + "\"");
   }
   if (mismatch) return mismatchError(*mismatch);
   request.messages.push_back(std::move(out));
@@ -166,7 +166,7 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
     FieldReader fields(tool, path, mismatch);
     const std::string* type = fields.string("type");
     if (type != nullptr && *type != "function") {
-      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": tool type \"" + *type + "\" is not supported here");
+      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": tool type \"" + core::clipped(*type) + "\" is not supported here");
     }
     const json* function = fields.object("function");
     if (function == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("function"));
@@ -426,7 +426,7 @@ std::string encodeError(const GatewayError& error) {
               {"type", error.upstreamType.empty() ? errorType(error) : error.upstreamType},
               {"param", error.param.empty() ? json(nullptr) : json(error.param)},
               {"code", error.code.empty() ? json(nullptr) : json(error.code)}}}};
-  return body.dump();
+  return core::dumpJson(body);
 }
 
 // ---- stream encoder ----------------------------------------------------------------------
@@ -721,7 +721,7 @@ std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& sta
   std::optional<core::TypeMismatch> mismatch;
   FieldReader fields(chunk, "chat.completion.chunk", mismatch);
   if (fields.member("error") != nullptr) {
-    GatewayError result = decodeError(502, chunk.dump(-1, ' ', false, json::error_handler_t::replace));
+    GatewayError result = decodeError(502, core::dumpJson(chunk));
     result.kind = ErrorKind::Upstream;
     return result;
   }
