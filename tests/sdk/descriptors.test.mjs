@@ -25,7 +25,12 @@ async function health(port) {
   }
 }
 
-test('a process out of descriptors pauses accepting, logs a little, and recovers', async () => {
+// The sanitizers' runtime needs descriptors of its own (its memory checks open a pipe), so with
+// none left it reports errors that are not the program's: this one runs in the plain build.
+const sanitized = process.env.LLMGATE_SANITIZED === '1';
+
+test('a process out of descriptors pauses accepting, logs a little, and recovers',
+  { skip: sanitized ? 'sanitizer runtime needs free descriptors; run in the plain build' : false }, async () => {
   const gateway = await startGateway([{ name: 'mock', type: 'mock', models: ['mock'] }],
     { openFilesLimit: 64, server: { read_timeout_ms: 60000 } });
   try {
