@@ -1,5 +1,6 @@
 #include "providers/kiro/kiro_stream.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "llmgate/core/json_read.hpp"
@@ -92,11 +93,11 @@ std::optional<GatewayError> KiroDecoder::onMessage(const stream::EventStreamMess
   } else if (eventType == "toolUseEvent") {
     onToolUse(fields, out);
   } else if (eventType == "contextUsageEvent") {
-    if (auto percent = fields.number("contextUsagePercentage"); percent && *percent >= 0 && *percent <= 100) {
-      contextPercent_ = *percent;
-    }
-  } else if (const json* usage = fields.object("tokenUsage")) {
-    // Token counts only account: a count of the wrong type leaves the usage to the estimate.
+    // Token counts only account: a percentage or usage of the wrong shape leaves the usage to
+    // the estimate, never fails the answer.
+    const json* percent = fields.member("contextUsagePercentage");
+    if (percent != nullptr && percent->is_number()) contextPercent_ = std::clamp(percent->get<double>(), 0.0, 100.0);
+  } else if (const json* usage = fields.member("tokenUsage"); usage != nullptr && usage->is_object()) {
     std::optional<core::TypeMismatch> usageMismatch;
     core::FieldReader counts(*usage, "tokenUsage", usageMismatch);
     core::Usage reported;

@@ -106,11 +106,10 @@ std::optional<LocalReply> MockProvider::respondLocally(const core::ChatRequest& 
   std::string text = fixedReply_;
   if (text.empty()) {
     if (lastIsToolResult) {
-      text = "Mock reply after tool result: " + request.messages.back().content.front().text;
+      const auto& results = request.messages.back().content;
+      text = "Mock reply after tool result: " + (results.empty() ? std::string() : results.front().text);
     } else {
-      std::string said = request.lastUserText();
-      if (said.size() > 200) said.resize(200);
-      text = "Hello from the llmgate mock provider. You said: " + said;
+      text = "Hello from the llmgate mock provider. You said: " + core::clipped(request.lastUserText(), 200);
     }
   }
   std::vector<std::string> words = splitWords(text);

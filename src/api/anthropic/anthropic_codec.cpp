@@ -751,7 +751,8 @@ std::optional<GatewayError> decodeEvent(std::string_view name, const json& data,
       out.push_back(end);
     }
   } else if (name == "message_delta") {
-    if (const json* usage = fields.object("usage")) {
+    // Token counts only account: usage of the wrong shape leaves the counts as they were.
+    if (const json* usage = fields.member("usage"); usage != nullptr && usage->is_object()) {
       // Counts here are cumulative; input counts, when repeated, replace the start's.
       const core::Usage update = decodeUsage(*usage);
       if (update.present) {

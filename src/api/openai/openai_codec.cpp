@@ -784,7 +784,8 @@ std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& sta
     }
   }
   if (mismatch) return core::malformedUpstream(*mismatch, "upstream_malformed_chunk");
-  if (const json* usage = fields.object("usage")) {
+  // Token counts only account: usage of the wrong shape is left out, never an error.
+  if (const json* usage = fields.member("usage")) {
     if (auto decoded = decodeUsage(*usage); decoded.present) out.push_back(core::ChatEvent::usageReport(decoded));
   }
   return std::nullopt;
