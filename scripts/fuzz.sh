@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DLLMGATE_BUILD_FUZZERS=ON -DLLMGATE_BUILD_TESTS=OFF \
   -DLLMGATE_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build-fuzz --target fuzz_sse_parser fuzz_request_decoders fuzz_event_stream_parser fuzz_json_validator
-for target in sse_parser:sse request_decoders:requests event_stream_parser:eventstream json_validator:json; do
+cmake --build build-fuzz --target fuzz_sse_parser fuzz_json_codecs fuzz_event_stream_parser fuzz_json_validator
+for target in sse_parser:sse json_codecs:requests event_stream_parser:eventstream json_validator:json; do
   name=${target%%:*}
   corpus=${target##*:}
   work=$(mktemp -d)

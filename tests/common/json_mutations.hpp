@@ -143,6 +143,25 @@ inline void forEachTypeSwap(const nlohmann::json& document,
   }
 }
 
+/// Turns `document` into one of its mutants, chosen by `choice` (any number: it wraps around):
+/// for fuzzers, which want one random mutant at a time rather than all of them.
+inline void applyTypeSwap(nlohmann::json& document, std::size_t choice) {
+  using namespace type_swap_detail;
+  const std::vector<Node> nodes = nodesOf(document);
+  const Node& node = nodes[choice % nodes.size()];
+  const std::size_t variants = replacements().size() + 1;  // every shape, or deletion
+  const std::size_t variant = choice / nodes.size() % variants;
+  if (variant == replacements().size()) {
+    if (node.place == Node::Place::Root) {
+      document = nullptr;
+    } else {
+      removeNode(document, node);
+    }
+    return;
+  }
+  valueAt(document, node) = replacements()[variant].value;
+}
+
 /// How many mutants forEachTypeSwap gives for `document`.
 inline std::size_t countTypeSwaps(const nlohmann::json& document) {
   using namespace type_swap_detail;

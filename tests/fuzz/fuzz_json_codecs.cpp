@@ -1,0 +1,115 @@
+// Every JSON codec on arbitrary input: the client dialects' request decoders, every upstream
+// decoder (OpenAI, Anthropic, Gemini answers, chunks, events and error bodies; Kiro event
+// payloads in genuine frames), the fast path's skimmer, model rewrite and number clamp.
+// Properties: nothing crashes or throws; a decoded request re-encodes for every upstream schema
+// as valid JSON; the model rewrite keeps a valid document whose model is the new one.
+//
+// Half of the mutations are structure-aware: the input is parsed and one node of the tree gets
+// a value of another JSON type or is deleted (tests/common/json_mutations.hpp), which reaches the
+// decoders' type checks far more often than byte flips that mostly break the syntax.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/event_stream_writer.hpp"
+#include "common/json_mutations.hpp"
+#include "llmgate/api/anthropic_codec.hpp"
+#include "llmgate/api/openai_codec.hpp"
+#include "llmgate/core/json_field.hpp"
+#include "llmgate/core/json_read.hpp"
+#include "providers/gemini/gemini_codec.hpp"
+#include "providers/kiro/kiro_stream.hpp"
+
+namespace {
+
+using nlohmann::json;
+namespace core = llmgate::core;
+namespace api = llmgate::api;
+
+void reencode(const core::ChatRequest& request) {
+  if (!json::accept(core::dumpJson(api::openai::encodeRequest(request, "m")))) std::abort();
+  if (!json::accept(core::dumpJson(api::anthropic::encodeRequest(request, "m", 1024)))) std::abort();
+  if (auto gemini = llmgate::providers::gemini::encodeRequest(request); gemini.ok()) {
+    if (!json::accept(core::dumpJson(gemini.value()))) std::abort();
+  }
+}
+
+void decodeAsUpstreamAnswers(const json& parsed, const std::string& text) {
+  std::vector<core::ChatEvent> events;
+  api::openai::decodeResponse(parsed);
+  api::openai::ChunkDecodeState chunks;
+  api::openai::decodeChunk(parsed, chunks, events);
+  api::openai::decodeChunk(parsed, chunks, events);
+  api::anthropic::decodeResponse(parsed);
+  api::anthropic::EventDecodeState state;
+  for (const char* name : {"message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                           "message_delta", "message_stop", "error", "ping"}) {
+    api::anthropic::decodeEvent(name, parsed, state, events);
+  }
+  namespace gemini = llmgate::providers::gemini;
+  gemini::decodeResponse(parsed);
+  gemini::StreamState stream;
+  gemini::decodeChunk(parsed, stream, events);
+  gemini::decodeChunk(parsed, stream, events);
+  gemini::finishStream(stream, events);
+  for (int status : {400, 429, 500, 529}) {
+    for (const auto& error : {api::openai::decodeError(status, text), api::anthropic::decodeError(status, text),
+                              gemini::decodeError(status, text)}) {
+      if (error.status < 400 || error.status > 599) std::abort();
+    }
+  }
+  // Kiro: the text as the payload of each event type it decodes.
+  core::ChatRequest request;
+  llmgate::providers::kiro::KiroDecoder kiro(request, 200000);
+  std::string frames;
+  for (const char* type : {"assistantResponseEvent", "toolUseEvent", "contextUsageEvent", "messageMetadataEvent"}) {
+    frames += llmgate::testing::awsEvent(type, text);
+  }
+  kiro.feed(frames, events);
+  kiro.finish(events);
+}
+
+}  // namespace
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t maxSize);
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t maxSize,
+                                               unsigned int seed) {
+  if (seed % 2 == 0) {
+    json document = core::parseJson(std::string_view(reinterpret_cast<const char*>(data), size));
+    if (!document.is_discarded()) {
+      llmgate::testing::applyTypeSwap(document, seed / 2);
+      const std::string mutated = core::dumpJson(document);
+      if (mutated.size() <= maxSize) {
+        std::memcpy(data, mutated.data(), mutated.size());
+        return mutated.size();
+      }
+    }
+  }
+  return LLVMFuzzerMutate(data, size, maxSize);
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string body(reinterpret_cast<const char*>(data), size);
+  // The skimmer also reads upstream answers, which may be broken: any bytes must be safe, and
+  // every span it returns must lie inside the text.
+  for (const auto& span : core::findTopLevelValues(body, "usage")) {
+    if (span.offset > body.size() || span.length > body.size() - span.offset) std::abort();
+  }
+  std::string clamped = body;
+  core::clampTopLevelNumber(clamped, "temperature", 0.0, 1.0);
+  const json parsed = core::parseJson(body);
+  decodeAsUpstreamAnswers(parsed, body);
+  if (parsed.is_discarded()) return 0;
+  if (auto openai = api::openai::decodeRequest(parsed); openai.ok()) reencode(openai.value());
+  if (auto anthropic = api::anthropic::decodeRequest(parsed); anthropic.ok()) reencode(anthropic.value());
+  if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
+    if (!core::replaceTopLevelString(body, "model", "new\"model")) std::abort();
+    const json rewritten = core::parseJson(body);
+    if (rewritten.is_discarded() || rewritten["model"] != "new\"model") std::abort();
+  }
+  return 0;
+}
