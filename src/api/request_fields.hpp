@@ -33,6 +33,13 @@ inline core::GatewayError missingField(const std::string& path) {
   return fieldError(path, path + ": required", "missing_field");
 }
 
+/// The error for a required member that was not read: its wrong type when it had one (or an
+/// earlier member's), else that it is missing.
+inline core::GatewayError requiredError(const std::optional<core::TypeMismatch>& mismatch, const core::FieldReader& fields,
+                                        std::string_view key) {
+  return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf(key));
+}
+
 /// Copies every member of `body` not named in `mapped` into `extra`.
 inline void collectExtras(const nlohmann::json& body, std::initializer_list<const char*> mapped, nlohmann::json& extra) {
   for (const auto& [key, value] : body.items()) {

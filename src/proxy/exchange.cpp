@@ -202,7 +202,7 @@ void Exchange::runAttempt() {
   upstreamContentType_.clear();
   retryDelay_.reset();
   buffered_.clear();
-  passthroughScanner_ = stream::SseParser{};
+  passthroughScanner_ = stream::SseParser{kMaxScannedEventBytes};
   decoder_.reset();
 
   if (provider_->isLocal()) {

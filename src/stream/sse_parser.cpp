@@ -42,6 +42,7 @@ bool SseParser::nextLine(std::string_view bytes, std::size_t& pos, std::string_v
     }
   }
   const std::size_t end = findLineEnd(bytes, pos);
+  if (overflowsWith(end - pos)) return false;
   if (end == bytes.size()) {
     partialLine_.append(bytes.data() + pos, end - pos);
     pos = end;
@@ -117,6 +118,14 @@ SseEvent SseParser::currentEvent() const {
   event.data = data_;
   event.lastEventId = lastEventId_;
   return event;
+}
+
+bool SseParser::overflowsWith(std::size_t moreBytes) {
+  if (partialLine_.size() + data_.size() + moreBytes <= maxEventBytes_) return false;
+  overflowed_ = true;
+  std::string().swap(partialLine_);
+  std::string().swap(data_);
+  return true;
 }
 
 void SseParser::resetEvent() {

@@ -7,6 +7,7 @@
 #include "common/jwt_claims.hpp"
 #include "fixture_util.hpp"
 #include "llmgate/auth/oauth_account.hpp"
+#include "llmgate/stream/sse_parser.hpp"
 #include "provider_test_util.hpp"
 #include "providers/qwen/qwen_provider.hpp"
 #include "providers/zhipu/zhipu_provider.hpp"
@@ -67,6 +68,19 @@ TEST(DeepSeekProvider, ReasoningDeltasBecomeThinkingAndKeepAliveCommentsAreSkipp
                                                   "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}");
   ASSERT_FALSE(whole.error);
   EXPECT_EQ(whole.response.choices[0].text, "ok");
+}
+
+TEST(OpenAiCompatibleDecoders, AnUpstreamEventOverTheBoundIsAMalformedAnswerNotAGrowingBuffer) {
+  auto provider = makeProvider({{"name", "o"}, {"type", "openai"}});
+  const std::string huge = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+                           std::string(stream::SseParser::kDefaultMaxEventBytes, 'x') + "\"}}]}\n\n";
+  // Cut in pieces as a socket delivers it: the event never completes within the bound.
+  std::vector<std::size_t> cuts;
+  for (std::size_t at = 65536; at < huge.size(); at += 65536) cuts.push_back(at);
+  const auto decoded = decodeWith(*provider, true, huge, cuts);
+  ASSERT_TRUE(decoded.error);
+  EXPECT_EQ(decoded.error->code, "upstream_event_too_large");
+  EXPECT_EQ(decoded.error->kind, core::ErrorKind::Protocol);
 }
 
 TEST(ZhipuProvider, JwtMatchesTheReferenceToken) {

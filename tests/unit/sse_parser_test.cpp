@@ -157,5 +157,27 @@ TEST(SseParser, BuffersOnlyTheUnfinishedLine) {
   EXPECT_EQ(parser.bufferedBytes(), 8u);
 }
 
+TEST(SseParser, AnEventOverTheBoundStopsTheParseAndFreesWhatItHeld) {
+  for (const std::string& oversized : {"data: " + std::string(100, 'x') + "\n",          // one long line
+                                       std::string(30, 'd').replace(0, 6, "data: ") + "\n" + "data: " +
+                                           std::string(60, 'y') + "\n"}) {  // several lines of one event
+    SseParser parser(64);
+    std::vector<std::string> seen;
+    const auto collect = [&](const SseEvent& event) { seen.emplace_back(event.data); };
+    parser.feed("data: small\n\n", collect);
+    // Fed in pieces, so that the unfinished line is what grows.
+    for (std::size_t at = 0; at < oversized.size(); at += 7) parser.feed(oversized.substr(at, 7), collect);
+    parser.feed("\ndata: after\n\n", collect);
+    EXPECT_TRUE(parser.overflowed());
+    EXPECT_EQ(parser.bufferedBytes(), 0u);
+    EXPECT_EQ(seen, std::vector<std::string>{"small"});
+  }
+  SseParser roomy(64);
+  int count = 0;
+  roomy.feed("data: " + std::string(50, 'z') + "\n\n", [&](const SseEvent&) { ++count; });
+  EXPECT_EQ(count, 1);
+  EXPECT_FALSE(roomy.overflowed());
+}
+
 }  // namespace
 }  // namespace llmgate::stream

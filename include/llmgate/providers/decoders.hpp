@@ -20,7 +20,14 @@ class JsonBodyDecoder : public ResponseDecoder {
   using Decode = core::Result<core::ChatResponse> (*)(const nlohmann::json&);
   explicit JsonBodyDecoder(Decode decode) : decode_(decode) {}
 
+  /// Larger answers are refused: a chat answer is far smaller, and the buffer must be bounded.
+  static constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
+
   std::optional<core::GatewayError> feed(std::string_view bytes, std::vector<core::ChatEvent>&) override {
+    if (body_.size() + bytes.size() > kMaxBodyBytes) {
+      return core::GatewayError::make(core::ErrorKind::Protocol, "upstream_response_too_large",
+                                      "upstream response is larger than 64 MiB");
+    }
     body_.append(bytes);
     return std::nullopt;
   }
@@ -53,6 +60,10 @@ class SseDecoder : public ResponseDecoder {
     parser_.feed(bytes, [&](const stream::SseEvent& event) {
       if (!failure) failure = handler_.onEvent(event.type, event.data, out);
     });
+    if (!failure && parser_.overflowed()) {
+      failure = core::GatewayError::make(core::ErrorKind::Protocol, "upstream_event_too_large",
+                                         "upstream stream event is larger than the limit");
+    }
     return failure;
   }
 

@@ -114,7 +114,10 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::optional<resilience::Millis> retryDelay_;  // what the upstream asked to wait (header or body)
   std::string buffered_;  // error body, or a non-streaming passthrough body
   std::unique_ptr<providers::ResponseDecoder> decoder_;
-  stream::SseParser passthroughScanner_;
+  /// Reads a passthrough stream along for usage and errors; such events are small, so a larger
+  /// one only stops the reading (the relay goes on).
+  static constexpr std::size_t kMaxScannedEventBytes = 1024 * 1024;
+  stream::SseParser passthroughScanner_{kMaxScannedEventBytes};
 
   // across attempts
   std::size_t nextCandidate_ = 0;

@@ -17,11 +17,6 @@ using core::FieldReader;
 // A message never has this many content blocks; an index past it is not trusted to size state.
 constexpr std::int64_t kMaxContentBlocks = 4096;
 
-// The error for a required member that was not read: its wrong type when it had one, else missing.
-GatewayError requiredError(const std::optional<core::TypeMismatch>& mismatch, const FieldReader& fields, std::string_view key) {
-  return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf(key));
-}
-
 // Text of a tool_result's content: a string or text blocks.
 std::optional<GatewayError> toolResultText(const json& content, const std::string& path, std::string& out) {
   if (content.is_string()) {

@@ -35,10 +35,10 @@ std::optional<GatewayError> readContentParts(const json& content, const std::str
     if (!part.is_object()) return fieldError(partPath, partPath + ": expected a content part object, got " + typeName(part));
     FieldReader fields(part, partPath, mismatch);
     const std::string* type = fields.string("type");
-    if (type == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("type"));
+    if (type == nullptr) return requiredError(mismatch, fields, "type");
     if (*type == "text" || *type == "refusal") {
       const std::string* text = fields.string(*type);
-      if (text == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf(*type));
+      if (text == nullptr) return requiredError(mismatch, fields, *type);
       parts.push_back(core::ContentPart::makeText(*text));
     } else if (*type == "image_url" && allowImages) {
       core::ContentPart image;
@@ -50,7 +50,7 @@ std::optional<GatewayError> readContentParts(const json& content, const std::str
         const std::string urlPath = fields.pathOf("image_url");
         FieldReader imageFields(*url, urlPath, mismatch);
         const std::string* address = imageFields.string("url");
-        if (address == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(imageFields.pathOf("url"));
+        if (address == nullptr) return requiredError(mismatch, imageFields, "url");
         image.imageUrl = *address;
         image.imageDetail = imageFields.stringOr("detail");
         if (mismatch) return mismatchError(*mismatch);
@@ -84,11 +84,11 @@ std::optional<GatewayError> readToolCalls(const json& calls, const std::string& 
     FieldReader fields(call, callPath, mismatch);
     std::string id = fields.stringOr("id");
     const json* function = fields.object("function");
-    if (function == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("function"));
+    if (function == nullptr) return requiredError(mismatch, fields, "function");
     const std::string functionPath = fields.pathOf("function");
     FieldReader functionFields(*function, functionPath, mismatch);
     const std::string* name = functionFields.string("name");
-    if (name == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(functionFields.pathOf("name"));
+    if (name == nullptr) return requiredError(mismatch, functionFields, "name");
     std::string arguments = "{}";
     if (const json* given = functionFields.member("arguments")) {
       if (given->is_string()) {
@@ -111,7 +111,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
   std::optional<core::TypeMismatch> mismatch;
   FieldReader fields(message, path, mismatch);
   const std::string* role = fields.string("role");
-  if (role == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("role"));
+  if (role == nullptr) return requiredError(mismatch, fields, "role");
   const json* content = fields.member("content");
   const std::string contentPath = fields.pathOf("content");
 
@@ -145,7 +145,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
   } else if (*role == "tool") {
     out.role = core::Role::Tool;
     const std::string* id = fields.string("tool_call_id");
-    if (id == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("tool_call_id"));
+    if (id == nullptr) return requiredError(mismatch, fields, "tool_call_id");
     std::string text;
     if (auto error = readTextContent(content, contentPath, text)) return error;
     out.content.push_back(core::ContentPart::makeToolResult(*id, std::move(text)));
@@ -169,11 +169,11 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
       return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": tool type \"" + core::clipped(*type) + "\" is not supported here");
     }
     const json* function = fields.object("function");
-    if (function == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(fields.pathOf("function"));
+    if (function == nullptr) return requiredError(mismatch, fields, "function");
     const std::string functionPath = fields.pathOf("function");
     FieldReader functionFields(*function, functionPath, mismatch);
     const std::string* name = functionFields.string("name");
-    if (name == nullptr) return mismatch ? mismatchError(*mismatch) : missingField(functionFields.pathOf("name"));
+    if (name == nullptr) return requiredError(mismatch, functionFields, "name");
     core::Tool out;
     out.name = *name;
     out.description = functionFields.stringOr("description");
