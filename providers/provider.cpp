@@ -1,6 +1,7 @@
 #include "llmgate/providers/provider.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace llmgate::providers {
 
@@ -63,6 +64,22 @@ core::GatewayError Provider::decodeError(int status, std::string_view) const {
 
 std::optional<LocalReply> Provider::respondLocally(const core::ChatRequest&, const std::string&) const {
   return std::nullopt;
+}
+
+std::string percentEncode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (const unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 std::unique_ptr<Provider> createProvider(const config::ProviderConfig& config, const std::string& path,

@@ -1,6 +1,7 @@
 #include "providers/anthropic/anthropic_provider.hpp"
 
 #include "llmgate/api/anthropic_codec.hpp"
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/decoders.hpp"
 
 namespace llmgate::providers::anthropic {
@@ -49,7 +50,7 @@ core::Result<UpstreamRequest> AnthropicProvider::encodeRequest(const core::ChatR
                                                                const std::string& upstreamModel,
                                                                const ClientHints& hints) const {
   return UpstreamRequest{base_ + "/v1/messages", headers(request.stream, hints),
-                         api::anthropic::encodeRequest(request, upstreamModel, defaultMaxTokens_).dump()};
+                         core::dumpJson(api::anthropic::encodeRequest(request, upstreamModel, defaultMaxTokens_))};
 }
 
 UpstreamRequest AnthropicProvider::countTokensRequest(std::string body, const ClientHints& hints) const {

@@ -1,5 +1,6 @@
 #include "providers/gemini/gemini_provider.hpp"
 
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/decoders.hpp"
 #include "providers/gemini/gemini_codec.hpp"
 
@@ -33,11 +34,12 @@ core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequ
                                                             const ClientHints&) const {
   auto body = gemini::encodeRequest(request);
   if (!body.ok()) return body.error();
-  // "models/gemini-2.5-flash" and "gemini-2.5-flash" name the same model.
+  // "models/gemini-2.5-flash" and "gemini-2.5-flash" name the same model. The name may be the
+  // client's (provider/model): encoded, it stays one path segment and adds no query.
   const std::string model = upstreamModel.rfind("models/", 0) == 0 ? upstreamModel.substr(7) : upstreamModel;
-  std::string url = base_ + "/models/" + model +
+  std::string url = base_ + "/models/" + percentEncode(model) +
                     (request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
-  return UpstreamRequest{std::move(url), baseHeaders(request.stream), body.value().dump()};
+  return UpstreamRequest{std::move(url), baseHeaders(request.stream), core::dumpJson(body.value())};
 }
 
 std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(const core::ChatRequest& request) const {

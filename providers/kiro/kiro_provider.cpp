@@ -75,7 +75,7 @@ core::Result<UpstreamRequest> KiroProvider::encodeRequest(const core::ChatReques
   auto body = kiro::encodeRequest(request, kiroModelId(upstreamModel));
   if (!body.ok()) return body.error();
   // Kiro streams whatever the client asked; the Accept header is JSON as the Kiro IDE sends it.
-  return UpstreamRequest{url_, baseHeaders(false), body.value().dump()};
+  return UpstreamRequest{url_, baseHeaders(false), core::dumpJson(body.value())};
 }
 
 void KiroProvider::authorize(std::size_t index, UpstreamRequest& request) const {

@@ -1,6 +1,7 @@
 #include "providers/openai/openai_provider.hpp"
 
 #include "llmgate/api/openai_codec.hpp"
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/decoders.hpp"
 
 namespace llmgate::providers::openai {
@@ -59,7 +60,7 @@ core::Result<UpstreamRequest> OpenAiProvider::encodeRequest(const core::ChatRequ
                                                             const ClientHints&) const {
   nlohmann::json body = api::openai::encodeRequest(request, upstreamModel, encodeOptions_);
   adaptRequest(request, body);
-  return UpstreamRequest{url_, baseHeaders(request.stream), body.dump()};
+  return UpstreamRequest{url_, baseHeaders(request.stream), core::dumpJson(body)};
 }
 
 std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(const core::ChatRequest& request) const {

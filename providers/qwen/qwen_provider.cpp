@@ -13,21 +13,6 @@ constexpr const char* kPortalBase = "https://portal.qwen.ai/v1";
 constexpr const char* kTokenUrl = "https://chat.qwen.ai/api/v1/oauth2/token";
 constexpr const char* kClientId = "f0304373b74a44d2b584a3fb70ca9e56";  // qwen-code's public client id
 
-std::string formEncode(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string defaultBase(const config::ProviderConfig& config) {
   config::JsonReader reader(config.block, "providers." + config.name);
   const std::string region = reader.string("region", "intl");
@@ -63,8 +48,8 @@ upstream::Request QwenAccount::refreshRequest(const auth::OAuthToken& current) c
   upstream::Request request;
   request.url = tokenUrl_;
   request.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
-  request.body = "grant_type=refresh_token&refresh_token=" + formEncode(current.refreshToken) +
-                 "&client_id=" + formEncode(clientId_);
+  request.body = "grant_type=refresh_token&refresh_token=" + percentEncode(current.refreshToken) +
+                 "&client_id=" + percentEncode(clientId_);
   return request;
 }
 

@@ -1,5 +1,7 @@
 #include "llmgate/core/chat.hpp"
 
+#include "llmgate/core/json_read.hpp"
+
 namespace llmgate::core {
 
 ContentPart ContentPart::makeText(std::string text) {
@@ -98,7 +100,7 @@ std::int64_t estimateInputTokens(const ChatRequest& request) {
   for (const auto& message : request.messages) {
     for (const auto& part : message.content) chars += part.text.size() + part.arguments.size() + part.toolName.size();
   }
-  for (const auto& tool : request.tools) chars += tool.name.size() + tool.description.size() + tool.parameters.dump().size();
+  for (const auto& tool : request.tools) chars += tool.name.size() + tool.description.size() + core::dumpJson(tool.parameters).size();
   return static_cast<std::int64_t>((chars + 3) / 4);
 }
 

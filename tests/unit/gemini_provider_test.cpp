@@ -89,6 +89,15 @@ TEST(GeminiProvider, ToolResultWithoutItsCallIsA400) {
   EXPECT_EQ(encoded.error().param, "messages");
 }
 
+TEST(GeminiProvider, AClientChosenModelNameStaysOnePathSegment) {
+  // "gemini/<anything>" reaches the URL: it may not climb the path or add a method or query.
+  const auto request = testing::openAiRequest(R"({"model":"g","messages":[{"role":"user","content":"x"}]})");
+  auto encoded = makeGemini()->encodeRequest(request, "../../x:streamGenerateContent?alt=sse#\r\nInjected: 1", {});
+  ASSERT_TRUE(encoded.ok());
+  EXPECT_EQ(encoded.value().url,
+            "http://127.0.0.1:9/v1beta/models/..%2F..%2Fx%3AstreamGenerateContent%3Falt%3Dsse%23%0D%0AInjected%3A%201:generateContent");
+}
+
 TEST(GeminiProvider, DecodesTheCapturedGenerateContentAnswer) {
   auto decoded = decodeWith(*makeGemini(), false, testing::readFixture("gemini/generate_content_text.json"));
   ASSERT_FALSE(decoded.error) << decoded.error->message;

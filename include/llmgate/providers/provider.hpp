@@ -129,6 +129,10 @@ class Provider {
   config::ProviderConfig config_;
 };
 
+/// `value` with every byte but RFC 3986's unreserved ones (letters, digits, `-._~`) as %XX: safe
+/// in a URL path segment (a client's model name cannot add segments or a query) and in a form.
+std::string percentEncode(std::string_view value);
+
 /// Builds providers of one `type`.
 struct ProviderFactory {
   std::string type;
