@@ -69,11 +69,16 @@ std::string retryAfterSeconds(Millis wait) { return std::to_string((wait.count()
 
 std::optional<Millis> parseRetryAfter(std::string_view retryAfterMs, std::string_view retryAfter,
                                       std::chrono::system_clock::time_point now) {
-  if (auto ms = parseNumber(retryAfterMs)) return Millis(static_cast<std::int64_t>(std::ceil(*ms)));
-  if (auto seconds = parseNumber(retryAfter)) return Millis(static_cast<std::int64_t>(std::ceil(*seconds * 1000)));
+  // The upstream's number is capped before it becomes a duration: 1e300 seconds or a date in
+  // the year 9999 would overflow the clock arithmetic that follows.
+  constexpr double kLongestMs = static_cast<double>(kLongestRetryAfter.count());
+  if (auto ms = parseNumber(retryAfterMs)) return Millis(static_cast<std::int64_t>(std::ceil(std::min(*ms, kLongestMs))));
+  if (auto seconds = parseNumber(retryAfter)) {
+    return Millis(static_cast<std::int64_t>(std::ceil(std::min(*seconds * 1000, kLongestMs))));
+  }
   if (auto date = parseHttpDate(retryAfter)) {
-    const auto at = std::chrono::system_clock::from_time_t(*date);
-    return at <= now ? Millis(0) : std::chrono::duration_cast<Millis>(at - now);
+    const double secondsAhead = std::difftime(*date, std::chrono::system_clock::to_time_t(now));
+    return Millis(static_cast<std::int64_t>(std::clamp(secondsAhead * 1000, 0.0, kLongestMs)));
   }
   return std::nullopt;
 }

@@ -36,6 +36,16 @@ TEST(RetryAfter, MillisecondsSecondsAndEveryHttpDateForm) {
   EXPECT_FALSE(parseRetryAfter("", "", now));
 }
 
+TEST(RetryAfter, WaitsTooLongToRepresentAreCappedNotOverflowed) {
+  const auto now = std::chrono::system_clock::from_time_t(784111777);
+  for (const auto& [ms, seconds] : std::vector<std::pair<std::string, std::string>>{
+           {"1e300", ""}, {"", "1e300"}, {"", "99999999999999999999"}, {"", "Fri, 31 Dec 9999 23:59:59 GMT"}}) {
+    EXPECT_EQ(parseRetryAfter(ms, seconds, now), kLongestRetryAfter) << ms << seconds;
+  }
+  // What the gateway then does with it: no clock arithmetic overflows.
+  EXPECT_GT(Clock::now() + *parseRetryAfter("", "1e300", now), Clock::now());
+}
+
 TEST(Backoff, LinearWithJitterAndCap) {
   RetryConfig config;
   config.baseDelay = 100ms;

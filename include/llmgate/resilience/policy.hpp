@@ -40,8 +40,12 @@ bool isRetryable(const core::GatewayError& error);
 /// Whether a failure speaks against the endpoint's health (counts towards opening its circuit).
 bool countsAgainstEndpoint(const core::GatewayError& error);
 
+/// Longer waits an upstream asks for are taken as this long (nobody holds a request a day).
+inline constexpr Millis kLongestRetryAfter{24 * 3600 * 1000};
+
 /// The wait an upstream asks for: `retry-after-ms` (milliseconds, fractions allowed), else
-/// `retry-after` as seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime). Past dates give 0.
+/// `retry-after` as seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime). Past dates give 0;
+/// anything longer than kLongestRetryAfter gives kLongestRetryAfter.
 std::optional<Millis> parseRetryAfter(std::string_view retryAfterMs, std::string_view retryAfter,
                                       std::chrono::system_clock::time_point now);
 /// A wait as the `retry-after` value we send clients: whole seconds, rounded up.
