@@ -474,8 +474,9 @@ void Exchange::releaseEndpoint(const GatewayError* failure) {
   } else {
     endpoint_->recordFailure(*failure);
     if (failure->kind == ErrorKind::RateLimited) {
-      // A rate-limited key takes no traffic for as long as the upstream asked (1 s if it did not say).
-      endpoint_->coolDown(Clock::now() + retryDelay_.value_or(Millis(1000)));
+      // A rate-limited key takes no traffic for as long as the upstream asked (1 s if it did not
+      // say), at most kLongestCoolDown: then one request probes it again.
+      endpoint_->coolDown(Clock::now() + std::min(retryDelay_.value_or(Millis(1000)), resilience::kLongestCoolDown));
     }
   }
   endpoint_ = nullptr;

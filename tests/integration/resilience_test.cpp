@@ -309,5 +309,17 @@ TEST(Resilience, ClientLeavingDuringBackoffCancelsTheRetry) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST(Resilience, AKeyIsCooledDownAMinuteAtMostWhateverRetryAfterSays) {
+  TestUpstream upstream([](const RecordedRequest&) { return status(429, {{"retry-after", "99999999999999999999"}}); });
+  GatewayHarness gateway(R"({"providers":[)" + provider("up", upstream, R"(,"retry":{"max_attempts":1})") +
+                         R"(],"aliases":{"m":"up-model"}})");
+  auto result = gateway.post("/v1/chat/completions", kAsk);
+  EXPECT_EQ(result.status, 429);
+  const json health = json::parse(gateway.get("/v1/health/detailed").body);
+  const auto cooldown = health["providers"][0]["endpoints"][0]["cooldown_ms"].get<std::int64_t>();
+  EXPECT_GT(cooldown, 0);
+  EXPECT_LE(cooldown, 60000);
+}
+
 }  // namespace
 }  // namespace llmgate::testing

@@ -42,6 +42,9 @@ bool countsAgainstEndpoint(const core::GatewayError& error);
 
 /// Longer waits an upstream asks for are taken as this long (nobody holds a request a day).
 inline constexpr Millis kLongestRetryAfter{24 * 3600 * 1000};
+/// The longest a rate-limited key is kept out of rotation, whatever Retry-After said: a key is
+/// never blackholed for longer (LiteLLM's cooldown_time default is the same).
+inline constexpr Millis kLongestCoolDown{60 * 1000};
 
 /// The wait an upstream asks for: `retry-after-ms` (milliseconds, fractions allowed), else
 /// `retry-after` as seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime). Past dates give 0;
