@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <map>
+#include <regex>
 #include <set>
 
 #include "llmgate/core/json_read.hpp"
@@ -118,8 +119,13 @@ std::string kiroModelId(const std::string& model) {
       {"claude-sonnet-4-20250514", "CLAUDE_SONNET_4_20250514_V1_0"},
       {"claude-3-7-sonnet-20250219", "CLAUDE_3_7_SONNET_20250219_V1_0"},
   };
-  auto it = kIds.find(model);
-  return it == kIds.end() ? model : it->second;
+  if (auto it = kIds.find(model); it != kIds.end()) return it->second;
+  // Newer names follow the same rule: claude-<family>-<major>-<minor>[-<date>] is Kiro's
+  // claude-<family>-<major>.<minor> (claude-opus-5-5 -> claude-opus-5.5).
+  static const std::regex kVersioned(R"(claude-(opus|sonnet|haiku)-(\d+)-(\d+)(-\d{8})?)");
+  std::smatch parts;
+  if (std::regex_match(model, parts, kVersioned)) return "claude-" + parts[1].str() + "-" + parts[2].str() + "." + parts[3].str();
+  return model;
 }
 
 core::Result<json> encodeRequest(const core::ChatRequest& request, const std::string& modelId) {

@@ -59,11 +59,35 @@ std::vector<std::string> splitWords(const std::string& text) {
 MockProvider::MockProvider(const config::ProviderConfig& config) : Provider(config) {
   config::JsonReader reader(config.block, "providers." + config.name);
   reader.rejectUnknownKeys({"name", "type", "enabled", "models", "model_map", "latency_ms", "chunk_count",
-                            "chunk_delay_ms", "reply"});
+                            "chunk_delay_ms", "reply", "tool_calls"});
+  const std::string toolCalls = reader.string("tool_calls", "when_asked");
+  if (toolCalls != "when_asked" && toolCalls != "always") reader.fail("tool_calls", "must be \"when_asked\" or \"always\"");
+  alwaysCallTools_ = toolCalls == "always";
   latency_ = std::chrono::milliseconds(reader.integer("latency_ms", 0, 0, 600000));
   chunkDelay_ = std::chrono::milliseconds(reader.integer("chunk_delay_ms", 0, 0, 600000));
   chunkCount_ = reader.integer("chunk_count", 8, 1, 100000);
   fixedReply_ = reader.string("reply", "");
+}
+
+const core::Tool* MockProvider::toolToCall(const core::ChatRequest& request) const {
+  if (request.tools.empty()) return nullptr;
+  using Mode = core::ToolChoice::Mode;
+  const Mode mode = request.toolChoice ? request.toolChoice->mode : Mode::Auto;
+  if (mode == Mode::None) return nullptr;
+  if (mode == Mode::Function) {
+    for (const auto& tool : request.tools) {
+      if (tool.name == request.toolChoice->functionName) return &tool;
+    }
+  }
+  if (mode == Mode::Required || mode == Mode::Function || alwaysCallTools_) return &request.tools.front();
+  // Like a model that answers: a tool only when the user asks for one by name, so that agents
+  // (Claude Code, Codex) get an answer and stop instead of calling tools in a loop. Only the
+  // turn's last text counts: agents put long reminders that name every tool before the prompt.
+  const std::string said = request.lastUserPrompt();
+  for (const auto& tool : request.tools) {
+    if (said.find(tool.name) != std::string::npos) return &tool;
+  }
+  return nullptr;
 }
 
 std::optional<LocalReply> MockProvider::respondLocally(const core::ChatRequest& request,
@@ -77,15 +101,7 @@ std::optional<LocalReply> MockProvider::respondLocally(const core::ChatRequest& 
   usage.inputTokens = core::estimateInputTokens(request);
 
   const bool lastIsToolResult = !request.messages.empty() && request.messages.back().role == core::Role::Tool;
-  const bool toolsAllowed = !request.toolChoice || request.toolChoice->mode != core::ToolChoice::Mode::None;
-  if (!request.tools.empty() && toolsAllowed && !lastIsToolResult) {
-    // Call the named tool when tool_choice names one, else the first.
-    const core::Tool* tool = &request.tools.front();
-    if (request.toolChoice && request.toolChoice->mode == core::ToolChoice::Mode::Function) {
-      for (const auto& candidate : request.tools) {
-        if (candidate.name == request.toolChoice->functionName) tool = &candidate;
-      }
-    }
+  if (const core::Tool* tool = lastIsToolResult ? nullptr : toolToCall(request)) {
     const std::string arguments = mockArguments(*tool);
     reply.events.push_back(core::ChatEvent::toolCallStart(0, "call_mock_" + tool->name, tool->name));
     // Arguments arrive in fragments, as real upstreams send them.
@@ -109,7 +125,7 @@ std::optional<LocalReply> MockProvider::respondLocally(const core::ChatRequest& 
       const auto& results = request.messages.back().content;
       text = "Mock reply after tool result: " + (results.empty() ? std::string() : results.front().text);
     } else {
-      text = "Hello from the llmgate mock provider. You said: " + core::clipped(request.lastUserText(), 200);
+      text = "Hello from the llmgate mock provider. You said: " + core::clipped(request.lastUserPrompt(), 200);
     }
   }
   std::vector<std::string> words = splitWords(text);

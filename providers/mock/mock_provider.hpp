@@ -19,6 +19,11 @@ class MockProvider : public Provider {
   std::chrono::milliseconds chunkDelay_;
   std::int64_t chunkCount_;
   std::string fixedReply_;
+  bool alwaysCallTools_ = false;  ///< tool_calls: "always" (every offered tool call answered with a call)
+
+  /// The tool this request makes the mock call, or null for a text answer: the one tool_choice
+  /// names or requires, else one the last user turn names (any offered one with "always").
+  const core::Tool* toolToCall(const core::ChatRequest& request) const;
 };
 
 std::unique_ptr<Provider> create(const config::ProviderConfig& config);

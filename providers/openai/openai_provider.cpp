@@ -32,7 +32,32 @@ struct ChunkHandler {
   bool done = false;
 };
 
+// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...) take reasoning_effort; the others
+// refuse the parameter, so it is only sent to these.
+bool isReasoningModel(std::string_view model) {
+  return (model.size() > 1 && model[0] == 'o' && model[1] >= '0' && model[1] <= '9') || model.rfind("gpt-5", 0) == 0;
+}
+
+// The effort OpenAI understands for what the client asked: its own word when OpenAI has it,
+// else one from the thinking budget.
+std::string effortFor(const core::ChatRequest& request) {
+  const std::string& said = request.reasoningEffort;
+  if (said == "minimal" || said == "low" || said == "medium" || said == "high") return said;
+  if (said == "max") return "high";
+  if (!request.thinking->budgetTokens) return {};
+  const std::int64_t budget = *request.thinking->budgetTokens;
+  return budget <= 1024 ? "low" : budget <= 8192 ? "medium" : "high";
+}
+
 }  // namespace
+
+void OpenAiProvider::adaptRequest(const core::ChatRequest& request, nlohmann::json& body) const {
+  // An OpenAI client's own reasoning_effort arrived with its other fields.
+  if (!request.thinking || !request.thinking->enabled || body.contains("reasoning_effort")) return;
+  const auto model = body.find("model");
+  if (model == body.end() || !model->is_string() || !isReasoningModel(model->get_ref<const std::string&>())) return;
+  if (std::string effort = effortFor(request); !effort.empty()) body["reasoning_effort"] = std::move(effort);
+}
 
 OpenAiProvider::OpenAiProvider(const config::ProviderConfig& config)
     : OpenAiProvider(config, "https://api.openai.com/v1", {}) {}

@@ -29,8 +29,9 @@ class OpenAiProvider : public Provider {
                  std::initializer_list<std::string_view> ownKeys);
 
   std::string authHeader(const std::string& key) const override;
-  /// Hook: a translated body just before it is sent (fields and ranges of this upstream).
-  virtual void adaptRequest(const core::ChatRequest&, nlohmann::json&) const {}
+  /// Hook: a translated body just before it is sent (fields and ranges of this upstream). For
+  /// OpenAI itself: the client's thinking as `reasoning_effort` for the reasoning models.
+  virtual void adaptRequest(const core::ChatRequest& request, nlohmann::json& body) const;
   /// Hook: a client's body on the fast path; cheap in-place edits only.
   virtual void adaptPassthrough(std::string&) const {}
 

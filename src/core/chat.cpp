@@ -36,9 +36,22 @@ std::string Message::joinedText() const {
   return out;
 }
 
-std::string ChatRequest::lastUserText() const {
-  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
-    if (it->role == Role::User) return it->joinedText();
+std::optional<std::int64_t> thinkingBudgetForEffort(std::string_view effort) {
+  if (effort == "minimal") return 512;
+  if (effort == "low") return 1024;
+  if (effort == "medium") return 8192;
+  if (effort == "high") return 24576;
+  if (effort == "max") return 32768;
+  return std::nullopt;
+}
+
+std::string ChatRequest::lastUserPrompt() const {
+  for (auto message = messages.rbegin(); message != messages.rend(); ++message) {
+    if (message->role != Role::User) continue;
+    for (auto part = message->content.rbegin(); part != message->content.rend(); ++part) {
+      if (part->kind == PartKind::Text) return part->text;
+    }
+    return {};
   }
   return {};
 }

@@ -1,5 +1,7 @@
 #include "llmgate/routing/router.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 
 namespace llmgate::routing {
@@ -9,6 +11,10 @@ Router::Router(const config::Config& config, const std::vector<std::unique_ptr<p
     byName_.emplace(provider->name(), provider.get());
     if (!provider->config().enabled) continue;
     for (const auto& model : provider->config().models) {
+      if (isPattern(model)) {
+        patterns_.push_back({model, provider.get()});
+        continue;
+      }
       // The first provider that lists a model owns its plain name; the others stay reachable
       // as provider/model.
       if (exact_.emplace(model, Target{provider.get(), provider->upstreamModel(model), 1}).second) {
@@ -49,14 +55,29 @@ void Router::requireNamesSomething(const std::string& target, const std::string&
   if (slash != std::string::npos && byName_.count(target.substr(0, slash)) > 0) return;
   for (const auto& provider : providers) {
     for (const auto& model : provider->config().models) {
-      if (model == target) return;
+      if (model == target || (isPattern(model) && ::fnmatch(model.c_str(), target.c_str(), 0) == 0)) return;
     }
   }
   throw config::ConfigError(path + ": target \"" + target + "\" is neither a model nor provider/model");
 }
 
+bool Router::isPattern(std::string_view model) { return model.find_first_of("*?[") != std::string_view::npos; }
+
+const Router::Pattern* Router::matchPattern(const std::string& model) const {
+  for (const auto& pattern : patterns_) {
+    if (::fnmatch(pattern.glob.c_str(), model.c_str(), 0) == 0) return &pattern;
+  }
+  return nullptr;
+}
+
 std::optional<Target> Router::resolveDirect(const std::string& model) const {
   if (auto it = exact_.find(model); it != exact_.end()) return it->second;
+  if (auto target = resolveProviderForm(model)) return target;
+  if (const Pattern* pattern = matchPattern(model)) return Target{pattern->provider, pattern->provider->upstreamModel(model), 1};
+  return std::nullopt;
+}
+
+std::optional<Target> Router::resolveProviderForm(const std::string& model) const {
   const auto slash = model.find('/');
   if (slash == std::string::npos) return std::nullopt;
   auto provider = byName_.find(model.substr(0, slash));
@@ -86,12 +107,16 @@ std::optional<Route> Router::resolve(const std::string& model) const {
     if (auto target = resolveDirect(alias->second)) return single(std::move(*target), model);
     return std::nullopt;
   }
-  if (auto target = resolveDirect(model)) {
+  if (auto target = resolveProviderForm(model)) {
     // provider/model: labelled by the model when the provider lists it, else "other".
     const std::string rest = model.substr(model.find('/') + 1);
     const auto& listed = target->provider->config().models;
     const bool known = std::find(listed.begin(), listed.end(), rest) != listed.end();
     return single(std::move(*target), known ? rest : std::string(kOtherModel));
+  }
+  // A pattern is a bounded label: metrics count every model it matches under it.
+  if (const Pattern* pattern = matchPattern(model)) {
+    return single(Target{pattern->provider, pattern->provider->upstreamModel(model), 1}, pattern->glob);
   }
   return std::nullopt;
 }

@@ -200,12 +200,12 @@ class ThrowingProvider : public providers::Provider {
   }
   core::Result<providers::UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& model,
                                                          const providers::ClientHints&) const override {
-    if (request.lastUserText() == "throw:encode") throw std::runtime_error("deliberate: encode");
+    if (request.lastUserPrompt() == "throw:encode") throw std::runtime_error("deliberate: encode");
     return providers::UpstreamRequest{config().baseUrl + "/chat/completions", {"Content-Type: application/json"},
                                       api::openai::encodeRequest(request, model).dump()};
   }
   std::unique_ptr<providers::ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override {
-    return std::make_unique<ThrowingDecoder>(request.lastUserText());
+    return std::make_unique<ThrowingDecoder>(request.lastUserPrompt());
   }
 };
 

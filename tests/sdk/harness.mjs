@@ -22,22 +22,38 @@ function lastTurn(body) {
   return { text: typeof last.content === 'string' && last.role === 'tool' ? last.content : text, answersTool };
 }
 
-// What either upstream answers, independent of its wire format.
-function plan(body, toolName) {
+// What either upstream answers, independent of its wire format. When tools are offered it calls
+// `toolCall` ({name, input}) if that one is offered, else the first with {city: "Paris"}.
+function plan(body, offered, toolCall) {
   const { text, answersTool } = lastTurn(body);
   if (text.includes('ERROR429')) return { status: 429, kind: 'rate_limit', message: 'Rate limit reached' };
   if (text.includes('ERROR400')) return { status: 400, kind: 'invalid_request', message: "Invalid 'messages'" };
   if (text.includes('OVERLOAD')) return { status: 529, kind: 'overloaded', message: 'Overloaded' };
-  if (toolName && !answersTool) return { tool: { id: 'call_up_1', name: toolName, input: { city: 'Paris' } } };
+  if (offered.length && !answersTool) {
+    const tool = toolCall && offered.includes(toolCall.name) ? toolCall : { name: offered[0], input: { city: 'Paris' } };
+    return { tool: { id: 'call_up_1', ...tool } };
+  }
   return { text: answersTool ? `It is ${text}.` : UPSTREAM_TEXT };
+}
+
+// A tool call's arguments as a stream sends them: the JSON text in three pieces.
+function argumentPieces(input) {
+  const text = JSON.stringify(input);
+  const third = Math.ceil(text.length / 3);
+  return [text.slice(0, third), text.slice(third, 2 * third), text.slice(2 * third)];
 }
 
 function serve(handler) {
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => { raw += d; });
-    req.on('end', () => handler(req, JSON.parse(raw), res));
+    req.on('end', () => {
+      const body = JSON.parse(raw);
+      server.received.push({ url: req.url, headers: req.headers, body });
+      handler(req, body, res);
+    });
   });
+  server.received = [];
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
@@ -55,14 +71,19 @@ function sendEvents(res, frames) {
   next();
 }
 
+/**
+ * The upstreams below record every request body in `server.received` and take
+ * `{ toolCall: {name, input} }` to choose the tool they call (see plan()).
+ */
+
 /** An OpenAI Chat Completions server. */
-export function startOpenAiUpstream() {
+export function startOpenAiUpstream({ toolCall } = {}) {
   const chunk = (id, delta, finish = null) => ({
     id, object: 'chat.completion.chunk', created: 1727346168, model: 'gpt-test-2024',
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
   });
   return serve((req, body, res) => {
-    const reply = plan(body, body.tools?.[0]?.function?.name);
+    const reply = plan(body, (body.tools ?? []).map((t) => t.function?.name), toolCall);
     if (reply.status) {
       const type = { rate_limit: 'requests', invalid_request: 'invalid_request_error', overloaded: 'server_error' }[reply.kind];
       res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.status === 429 ? { 'retry-after': '1' } : {}) });
@@ -82,7 +103,7 @@ export function startOpenAiUpstream() {
     const events = [];
     if (call) {
       events.push(chunk(id, { role: 'assistant', content: null, tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }));
-      for (const part of ['{"city"', ':"Par', 'is"}']) events.push(chunk(id, { tool_calls: [{ index: 0, function: { arguments: part } }] }));
+      for (const part of argumentPieces(reply.tool.input)) events.push(chunk(id, { tool_calls: [{ index: 0, function: { arguments: part } }] }));
       events.push(chunk(id, {}, 'tool_calls'));
     } else {
       events.push(chunk(id, { role: 'assistant', content: '' }));
@@ -95,7 +116,7 @@ export function startOpenAiUpstream() {
 }
 
 /** An Anthropic Messages server. */
-export function startAnthropicUpstream() {
+export function startAnthropicUpstream({ toolCall } = {}) {
   return serve((req, body, res) => {
     // Current SDKs send the key as a bearer token, older ones and llmgate as x-api-key.
     if (req.headers['x-api-key'] !== 'upstream-key' && req.headers.authorization !== 'Bearer upstream-key') {
@@ -103,7 +124,7 @@ export function startAnthropicUpstream() {
       res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } }));
       return;
     }
-    const reply = plan(body, body.tools?.[0]?.name);
+    const reply = plan(body, (body.tools ?? []).map((t) => t.name), toolCall);
     if (reply.status) {
       const type = { rate_limit: 'rate_limit_error', invalid_request: 'invalid_request_error', overloaded: 'overloaded_error' }[reply.kind];
       res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.status === 429 ? { 'retry-after': '1' } : {}) });
@@ -123,7 +144,7 @@ export function startAnthropicUpstream() {
     const frames = [frame('message_start', { message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } })];
     if (reply.tool) {
       frames.push(frame('content_block_start', { index: 0, content_block: { ...block, input: {} } }));
-      for (const part of ['', '{"city"', ':"Par', 'is"}']) frames.push(frame('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: part } }));
+      for (const part of ['', ...argumentPieces(reply.tool.input)]) frames.push(frame('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: part } }));
     } else {
       frames.push(frame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
       frames.push(frame('ping', {}));
@@ -150,7 +171,7 @@ export function startGeminiUpstream() {
     const result = last.parts.find((p) => p.functionResponse)?.functionResponse.response.result;
     const text = last.parts.map((p) => p.text ?? '').join('');
     const messages = [{ role: result ? 'tool' : 'user', content: result ?? text }];
-    const reply = plan({ messages }, body.tools?.[0]?.functionDeclarations?.[0]?.name);
+    const reply = plan({ messages }, (body.tools?.[0]?.functionDeclarations ?? []).map((d) => d.name));
     if (reply.status) {
       const status = { rate_limit: 'RESOURCE_EXHAUSTED', invalid_request: 'INVALID_ARGUMENT', overloaded: 'UNAVAILABLE' }[reply.kind];
       const details = reply.status === 429 ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.2s' }] : [];
@@ -197,7 +218,7 @@ function awsFrame(headers, payload) {
 const kiroEvent = (type, payload) => awsFrame({ ':event-type': type, ':content-type': 'application/json', ':message-type': 'event' }, JSON.stringify(payload));
 
 /** A CodeWhisperer generateAssistantResponse server answering in genuine event-stream frames. */
-export function startKiroUpstream() {
+export function startKiroUpstream({ toolCall } = {}) {
   return serve((req, body, res) => {
     if (req.url !== '/generateAssistantResponse' || req.headers.authorization !== 'Bearer kiro-token') {
       res.writeHead(403, { 'content-type': 'application/json' });
@@ -208,7 +229,7 @@ export function startKiroUpstream() {
     const context = current.userInputMessageContext ?? {};
     const result = context.toolResults?.[0]?.content?.[0]?.text;
     const messages = [{ role: result ? 'tool' : 'user', content: result ?? current.content }];
-    const reply = plan({ messages }, context.tools?.[0]?.toolSpecification?.name);
+    const reply = plan({ messages }, (context.tools ?? []).map((t) => t.toolSpecification?.name), toolCall);
     const frames = [];
     if (reply.status === 429) {
       frames.push(awsFrame({ ':exception-type': 'ThrottlingException', ':content-type': 'application/json', ':message-type': 'exception' },

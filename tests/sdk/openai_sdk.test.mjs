@@ -103,6 +103,6 @@ test('the built-in mock works through the SDK, with tools and streaming', async 
   const streamed = await collect(viaGateway, { model: 'mock', messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(streamed.text, text.choices[0].message.content);
   assert.deepEqual(streamed.usage, text.usage);
-  const call = await viaGateway.chat.completions.stream({ model: 'mock', messages: [{ role: 'user', content: 'weather?' }], tools }).finalChatCompletion();
+  const call = await viaGateway.chat.completions.stream({ model: 'mock', messages: [{ role: 'user', content: 'weather? use get_weather' }], tools }).finalChatCompletion();
   assert.deepEqual(JSON.parse(call.choices[0].message.tool_calls[0].function.arguments), { city: 'mock' });
 });

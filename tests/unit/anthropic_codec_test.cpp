@@ -115,6 +115,39 @@ TEST(AnthropicDecode, MapsTheDocumentedRequest) {
   EXPECT_EQ(r.extra["thinking"]["budget_tokens"], 2048);
 }
 
+// What Claude Code sends today: a system message after the first user turn (with its own
+// output_config), adaptive thinking with an effort, context management, tool_reference blocks
+// in a tool result after a tool search.
+TEST(AnthropicDecode, TakesTodaysClaudeCodeRequest) {
+  auto result = decodeRequest(json::parse(R"({"model":"claude-opus-5-5","max_tokens":128000,"stream":true,
+    "system":[{"type":"text","text":"You are Claude Code.","cache_control":{"type":"ephemeral"}}],
+    "messages":[
+      {"role":"user","content":[{"type":"text","text":"<system-reminder>x</system-reminder>"},{"type":"text","text":"find it"}]},
+      {"role":"system","content":[{"type":"text","text":"Environment: linux"}],"output_config":{"effort":"high"}},
+      {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"ToolSearch","input":{"query":"grep"}}]},
+      {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[
+        {"type":"text","text":"found:"},{"type":"tool_reference","tool_name":"Grep"}],"cache_control":{"type":"ephemeral"}}]},
+      {"role":"system","content":[]}],
+    "thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"high"},
+    "context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]}})"));
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& request = result.value();
+  ASSERT_EQ(request.messages.size(), 4u);  // the empty system message adds nothing
+  EXPECT_EQ(request.messages[1].role, core::Role::System);
+  EXPECT_EQ(request.messages[1].joinedText(), "Environment: linux");
+  EXPECT_EQ(request.messages[3].role, core::Role::Tool);
+  EXPECT_EQ(request.messages[3].content[0].text, "found:");  // the tool_reference block has no text to carry
+  EXPECT_EQ(request.reasoningEffort, "high");
+  ASSERT_TRUE(request.thinking);
+  EXPECT_TRUE(request.thinking->enabled);
+  EXPECT_EQ(request.thinking->budgetTokens, 24576);  // adaptive: the budget of its effort
+  EXPECT_TRUE(request.extra.contains("context_management"));  // for Claude only
+  // The mid-conversation system message stays in place for OpenAI, joins the system for Claude.
+  const json openAi = openai::encodeRequest(request, "gpt-5");
+  EXPECT_EQ(openAi["messages"][2]["role"], "system");
+  EXPECT_EQ(openAi["messages"][2]["content"], "Environment: linux");
+}
+
 struct BadRequest {
   const char* body;
   const char* param;
@@ -134,7 +167,8 @@ INSTANTIATE_TEST_SUITE_P(
     Fields, AnthropicDecodeErrors,
     ::testing::Values(
         BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}]})", "max_tokens"},
-        BadRequest{R"({"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]})", "messages[0].role"},
+        BadRequest{R"({"model":"m","max_tokens":5,"messages":[{"role":"tool","content":"x"}]})", "messages[0].role"},
+        BadRequest{R"({"model":"m","max_tokens":5,"messages":[{"role":"system","content":5}]})", "messages[0].content"},
         BadRequest{R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"video"}]}]})",
                    "messages[0].content[0].type"},
         BadRequest{R"({"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"image","source":{}}]}]})",

@@ -106,6 +106,9 @@ TEST(KiroRequest, ImageUrlsAndModelIds) {
   EXPECT_EQ(kiroModelId("claude-sonnet-4-5"), "claude-sonnet-4.5");
   EXPECT_EQ(kiroModelId("claude-sonnet-4-20250514"), "CLAUDE_SONNET_4_20250514_V1_0");
   EXPECT_EQ(kiroModelId("auto"), "auto");
+  EXPECT_EQ(kiroModelId("claude-opus-5-5"), "claude-opus-5.5");  // names released later follow the rule
+  EXPECT_EQ(kiroModelId("claude-haiku-5-5-20261101"), "claude-haiku-5.5");
+  EXPECT_EQ(kiroModelId("claude-opus-5-5-extra"), "claude-opus-5-5-extra");
 }
 
 core::ChatResponse run(const std::string& bytes, std::optional<core::GatewayError>* error = nullptr,

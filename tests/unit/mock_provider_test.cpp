@@ -45,7 +45,7 @@ TEST(MockProvider, EchoesTheUserDeterministicallyInChunks) {
 
 TEST(MockProvider, CallsTheOfferedToolWithSchemaShapedArguments) {
   auto provider = makeMock();
-  auto request = decode(R"({"model":"mock","messages":[{"role":"user","content":"weather?"}],
+  auto request = decode(R"({"model":"mock","messages":[{"role":"user","content":"weather? use get_weather"}],
     "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",
       "properties":{"city":{"type":"string"},"days":{"type":"integer"},"unit":{"type":"string","enum":["c","f"]}},
       "required":["city","days","unit"]}}}]})");
@@ -73,6 +73,26 @@ TEST(MockProvider, AnswersATooResultWithTextAndHonoursToolChoiceNone) {
   EXPECT_TRUE(run(*provider, none).choices[0].toolCalls.empty());
 }
 
+TEST(MockProvider, CallsAToolOnlyWhenAskedForOneLikeAModelThatAnswers) {
+  const std::string tools = R"("tools":[{"type":"function","function":{"name":"read_file"}},
+                                         {"type":"function","function":{"name":"run_shell"}}])";
+  const auto called = [&](const Provider& provider, const std::string& rest) {
+    const auto response = run(provider, decode(R"({"model":"mock",)" + rest + "," + tools + "}"));
+    return response.choices[0].toolCalls.empty() ? std::string() : response.choices[0].toolCalls[0].name;
+  };
+  auto provider = makeMock();
+  EXPECT_EQ(called(*provider, R"("messages":[{"role":"user","content":"hello"}])"), "");
+  EXPECT_EQ(called(*provider, R"("messages":[{"role":"user","content":"please run_shell now"}])"), "run_shell");
+  EXPECT_EQ(called(*provider, R"("messages":[{"role":"user","content":"hello"}],"tool_choice":"required")"), "read_file");
+  EXPECT_EQ(called(*provider, R"("messages":[{"role":"user","content":"hello"}],
+    "tool_choice":{"type":"function","function":{"name":"run_shell"}})"), "run_shell");
+  // Agents put reminders naming every tool before the prompt: only the turn's last text counts.
+  EXPECT_EQ(called(*provider, R"("messages":[{"role":"user","content":[{"type":"text","text":"tools: read_file, run_shell"},
+    {"type":"text","text":"say hi"}]}])"), "");
+  // The old behaviour, for load tests and tool round trips.
+  EXPECT_EQ(called(*makeMock(R"(,"tool_calls":"always")"), R"("messages":[{"role":"user","content":"hello"}])"), "read_file");
+}
+
 TEST(MockProvider, MaxTokensTruncatesWithLengthFinish) {
   auto provider = makeMock();
   auto request = decode(R"({"model":"mock","max_tokens":3,"messages":[{"role":"user","content":"hi"}]})");
@@ -85,6 +105,7 @@ TEST(MockProvider, MaxTokensTruncatesWithLengthFinish) {
 TEST(MockProvider, RejectsUnknownOptions) {
   EXPECT_THROW(makeMock(R"(,"latency":5)"), config::ConfigError);
   EXPECT_THROW(makeMock(R"(,"chunk_count":0)"), config::ConfigError);
+  EXPECT_THROW(makeMock(R"(,"tool_calls":"sometimes")"), config::ConfigError);
 }
 
 }  // namespace

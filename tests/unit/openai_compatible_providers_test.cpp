@@ -83,6 +83,26 @@ TEST(OpenAiCompatibleDecoders, AnUpstreamEventOverTheBoundIsAMalformedAnswerNotA
   EXPECT_EQ(decoded.error->kind, core::ErrorKind::Protocol);
 }
 
+TEST(OpenAiProvider, ThinkingOfOtherDialectsBecomesReasoningEffortForReasoningModelsOnly) {
+  auto provider = makeProvider({{"name", "o"}, {"type", "openai"}, {"api_key", "k"}});
+  const auto claudeCode = testing::anthropicRequest(R"({"model":"m","max_tokens":100,"messages":[{"role":"user","content":"x"}],
+    "thinking":{"type":"adaptive"},"output_config":{"effort":"max"}})");
+  const auto sent = [&](const core::ChatRequest& request, const std::string& model) {
+    auto encoded = provider->encodeRequest(request, model, {});
+    EXPECT_TRUE(encoded.ok());
+    return nlohmann::json::parse(encoded.value().body);
+  };
+  EXPECT_EQ(sent(claudeCode, "o3")["reasoning_effort"], "high");  // OpenAI has no "max"
+  EXPECT_EQ(sent(claudeCode, "gpt-5-mini")["reasoning_effort"], "high");
+  EXPECT_FALSE(sent(claudeCode, "gpt-4o").contains("reasoning_effort"));  // it would refuse the field
+  const auto budgeted = testing::anthropicRequest(R"({"model":"m","max_tokens":100,"messages":[{"role":"user","content":"x"}],
+    "thinking":{"type":"enabled","budget_tokens":2000}})");
+  EXPECT_EQ(sent(budgeted, "o4-mini")["reasoning_effort"], "medium");
+  const auto disabled = testing::anthropicRequest(R"({"model":"m","max_tokens":100,"messages":[{"role":"user","content":"x"}],
+    "thinking":{"type":"disabled"}})");
+  EXPECT_FALSE(sent(disabled, "o3").contains("reasoning_effort"));
+}
+
 TEST(ZhipuProvider, JwtMatchesTheReferenceToken) {
   // Key and token from Zhipu's SDK test (formats.md E.2), timestamp fixed.
   EXPECT_EQ(zhipu::makeJwt("12345678.abcdefg", 1700000000000, 210000).value(),

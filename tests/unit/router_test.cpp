@@ -101,5 +101,38 @@ TEST(Router, UnknownProviderTypeIsAConfigErrorNamingThePath) {
   }
 }
 
+TEST(Router, PatternsRouteNamesNoOneListedAfterEveryExactFormInConfigOrder) {
+  Fixture f(R"({"providers":[
+    {"name":"claude","type":"anthropic","api_key":"${CLAUDE_KEY}","models":["claude-sonnet-5-5","claude-*"]},
+    {"name":"kiro","type":"mock","models":["claude-*","auto"]},
+    {"name":"up","type":"openai","base_url":"http://127.0.0.1:1/v1","api_key":"k","models":["gpt-4o","gpt-*","o[0-9]*"],
+     "model_map":{"gpt-9":"gpt-9-preview"}}],
+    "aliases":{"best":"claude-opus-9-9"}})");
+  // The disabled provider's pattern routes nothing: the next enabled provider with one takes it.
+  auto claude = f.router->resolve("claude-opus-5-5");
+  ASSERT_TRUE(claude);
+  EXPECT_EQ(claude->targets.front().provider->name(), "kiro");
+  EXPECT_EQ(claude->targets.front().upstreamModel, "claude-opus-5-5");
+  EXPECT_EQ(claude->label, "claude-*");
+  auto reasoning = f.router->resolve("o7-mini");
+  ASSERT_TRUE(reasoning);
+  EXPECT_EQ(reasoning->targets.front().provider->name(), "up");
+  EXPECT_EQ(reasoning->label, "o[0-9]*");
+  // model_map applies to a name a pattern matched; an exact name still wins over the pattern.
+  EXPECT_EQ(f.router->resolve("gpt-9")->targets.front().upstreamModel, "gpt-9-preview");
+  EXPECT_EQ(f.router->resolve("gpt-4o")->label, "gpt-4o");
+  // Aliases may point at a name only a pattern knows.
+  EXPECT_EQ(f.router->resolve("best")->targets.front().provider->name(), "kiro");
+  EXPECT_FALSE(f.router->resolve("omni"));
+  EXPECT_FALSE(f.router->resolve("llama-3"));
+  // Listings name concrete models only.
+  for (const auto& listed : f.router->models()) EXPECT_FALSE(Router::isPattern(listed.id)) << listed.id;
+
+  Fixture enabled(R"({"providers":[
+    {"name":"claude","type":"anthropic","api_key":"k","models":["claude-*"]},
+    {"name":"kiro","type":"mock","models":["claude-*"]}]})");
+  EXPECT_EQ(enabled.router->resolve("claude-opus-5-5")->targets.front().provider->name(), "claude");
+}
+
 }  // namespace
 }  // namespace llmgate::routing

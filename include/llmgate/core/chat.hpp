@@ -65,10 +65,16 @@ struct ThinkingConfig {
   std::optional<std::int64_t> budgetTokens;
 };
 
+/// A thinking budget in tokens for an effort level (minimal, low, medium, high, max), for the
+/// upstreams that take a budget; nullopt for a level it does not know.
+std::optional<std::int64_t> thinkingBudgetForEffort(std::string_view effort);
+
 struct ChatRequest {
   std::string model;
-  std::vector<std::string> system;  ///< system / developer instructions, in order
-  std::vector<Message> messages;    ///< user, assistant and tool turns (no system)
+  std::vector<std::string> system;  ///< system / developer instructions given up front, in order
+  /// user, assistant and tool turns, and system turns a client put between them (Anthropic's
+  /// mid-conversation system messages), in order
+  std::vector<Message> messages;
   std::vector<Tool> tools;
   std::optional<ToolChoice> toolChoice;
   std::optional<bool> parallelToolCalls;
@@ -82,13 +88,17 @@ struct ChatRequest {
   nlohmann::json responseFormat;  ///< OpenAI response_format object, null when absent
   std::string user;
   std::optional<ThinkingConfig> thinking;
+  /// How hard to think, as the client said it (OpenAI `reasoning_effort`: minimal, low, medium,
+  /// high; Anthropic `output_config.effort`: low, medium, high, max); empty when it did not.
+  std::string reasoningEffort;
   bool stream = false;
   bool includeUsage = false;  ///< stream_options.include_usage
   nlohmann::json extra = nlohmann::json::object();  ///< client fields no IR field maps
   Dialect sourceDialect = Dialect::OpenAi;           ///< the dialect `extra` belongs to
 
-  /// Text of the most recent user turn; empty when there is none.
-  std::string lastUserText() const;
+  /// The last text part of the most recent user turn (clients such as Claude Code put long
+  /// reminders before the prompt in the same turn); empty when there is none.
+  std::string lastUserPrompt() const;
 };
 
 enum class FinishReason { None, Stop, Length, ToolCalls, ContentFilter, Error };

@@ -50,15 +50,29 @@ class Router {
   Router(const config::Config& config, const std::vector<std::unique_ptr<providers::Provider>>& providers);
 
   /// Resolution order: exact model name of an enabled provider, then a route, then an alias,
-  /// then the explicit `provider/model` form (any model name the named provider accepts).
-  /// A route keeps its targets that resolve to enabled providers.
+  /// then the explicit `provider/model` form (any model name the named provider accepts), then
+  /// the model patterns of enabled providers in config order (`claude-*`, `o[0-9]*`: a
+  /// provider's `models` entry with `*`, `?` or `[...]`, matched as a shell glob), so that a
+  /// model released tomorrow routes today. A route keeps its targets that resolve to enabled
+  /// providers.
   std::optional<Route> resolve(const std::string& model) const;
 
-  /// Every routable model name (exact names and aliases), in config order.
+  /// Every routable model name (exact names and aliases, not patterns), in config order.
   const std::vector<ModelListing>& models() const { return listing_; }
 
+  /// Whether a `models` entry is a pattern rather than a name.
+  static bool isPattern(std::string_view model);
+
  private:
+  struct Pattern {
+    std::string glob;
+    const providers::Provider* provider;
+  };
+  /// Exact name, provider/model, or pattern: what a route's or alias's target may be.
   std::optional<Target> resolveDirect(const std::string& model) const;
+  std::optional<Target> resolveProviderForm(const std::string& model) const;
+  /// The first pattern of an enabled provider that `model` matches.
+  const Pattern* matchPattern(const std::string& model) const;
   /// Throws ConfigError at `path` unless `target` is a configured model or provider/model.
   void requireNamesSomething(const std::string& target, const std::string& path,
                              const std::vector<std::unique_ptr<providers::Provider>>& providers) const;
@@ -70,6 +84,7 @@ class Router {
   };
 
   std::map<std::string, Target> exact_;
+  std::vector<Pattern> patterns_;
   std::map<std::string, RouteSpec> routes_;
   std::map<std::string, const providers::Provider*> byName_;
   std::map<std::string, std::string> aliases_;

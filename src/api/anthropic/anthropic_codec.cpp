@@ -17,8 +17,10 @@ using core::FieldReader;
 // A message never has this many content blocks; an index past it is not trusted to size state.
 constexpr std::int64_t kMaxContentBlocks = 4096;
 
-// Text of a tool_result's content: a string or text blocks.
-std::optional<GatewayError> toolResultText(const json& content, const std::string& path, std::string& out) {
+// Text of a string or of the text blocks of an array (a tool_result's content, a system
+// message's). Blocks of other types (images, Claude Code's tool_reference after a tool search)
+// have no place in the IR's text and are left out: the answer goes on without them.
+std::optional<GatewayError> textOfBlocks(const json& content, const std::string& path, std::string& out) {
   if (content.is_string()) {
     out = content.get_ref<const std::string&>();
     return std::nullopt;
@@ -27,13 +29,13 @@ std::optional<GatewayError> toolResultText(const json& content, const std::strin
   std::optional<core::TypeMismatch> mismatch;
   for (std::size_t i = 0; i < content.size(); ++i) {
     const std::string blockPath = path + "[" + std::to_string(i) + "]";
+    if (!content[i].is_object()) return fieldError(blockPath, blockPath + ": expected a block object, got " + typeName(content[i]));
     FieldReader fields(content[i], blockPath, mismatch);
     const std::string* type = fields.string("type");
+    if (type == nullptr) return requiredError(mismatch, fields, "type");
+    if (*type != "text") continue;
     const std::string* text = fields.string("text");
-    if (mismatch) return mismatchError(*mismatch);
-    if (type == nullptr || *type != "text" || text == nullptr) {
-      return fieldError(blockPath, blockPath + ": only text blocks are supported inside tool_result here");
-    }
+    if (text == nullptr) return requiredError(mismatch, fields, "text");
     out += *text;
   }
   return std::nullopt;
@@ -73,12 +75,25 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
   FieldReader fields(message, path, mismatch);
   const std::string* role = fields.string("role");
   if (mismatch) return mismatchError(*mismatch);
-  if (role == nullptr || (*role != "user" && *role != "assistant")) {
-    return fieldError(fields.pathOf("role"), fields.pathOf("role") + ": expected \"user\" or \"assistant\"");
+  if (role == nullptr || (*role != "user" && *role != "assistant" && *role != "system")) {
+    return fieldError(fields.pathOf("role"), fields.pathOf("role") + ": expected \"user\", \"assistant\" or \"system\"");
   }
-  const bool isUser = *role == "user";
   const json* content = fields.member("content");
   if (content == nullptr) return missingField(fields.pathOf("content"));
+  if (*role == "system") {
+    // A system message between the turns (Claude Code sends one after the first user turn):
+    // kept at its place; each upstream puts it where its API allows.
+    std::string text;
+    if (auto error = textOfBlocks(*content, fields.pathOf("content"), text)) return error;
+    if (!text.empty()) {
+      core::Message system;
+      system.role = core::Role::System;
+      system.content.push_back(core::ContentPart::makeText(std::move(text)));
+      request.messages.push_back(std::move(system));
+    }
+    return std::nullopt;
+  }
+  const bool isUser = *role == "user";
   core::Message out;
   out.role = isUser ? core::Role::User : core::Role::Assistant;
   std::vector<core::ContentPart> toolResults;
@@ -117,7 +132,7 @@ std::optional<GatewayError> readMessage(const json& message, std::size_t index, 
         }
         std::string text;
         if (const json* resultContent = block.member("content")) {
-          if (auto error = toolResultText(*resultContent, block.pathOf("content"), text)) return error;
+          if (auto error = textOfBlocks(*resultContent, block.pathOf("content"), text)) return error;
         }
         core::ContentPart result = core::ContentPart::makeToolResult(*id, std::move(text));
         result.isError = block.boolean("is_error").value_or(false);
@@ -291,12 +306,18 @@ core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxT
   if (const json* metadata = fields.object("metadata")) {
     request.user = FieldReader(*metadata, "metadata", mismatch).stringOr("user_id");
   }
+  if (const json* config = fields.object("output_config")) {
+    request.reasoningEffort = FieldReader(*config, "output_config", mismatch).stringOr("effort");
+  }
   if (const json* thinking = fields.object("thinking")) {
-    // Kept in `extra` as sent for Anthropic upstreams; other providers read the IR.
+    // Kept in `extra` as sent for Anthropic upstreams; other providers read the IR. "adaptive"
+    // leaves the budget to the model: upstreams that want one get it from the effort.
     FieldReader thinkingFields(*thinking, "thinking", mismatch);
     const std::string* type = thinkingFields.string("type");
     if (type == nullptr) return requiredError(mismatch, thinkingFields, "type");
-    request.thinking = core::ThinkingConfig{*type != "disabled", thinkingFields.integer("budget_tokens")};
+    auto budget = thinkingFields.integer("budget_tokens");
+    if (!budget && *type == "adaptive") budget = core::thinkingBudgetForEffort(request.reasoningEffort);
+    request.thinking = core::ThinkingConfig{*type != "disabled", budget};
   }
   if (mismatch) return mismatchError(*mismatch);
   // Streams always end with usage in this dialect.

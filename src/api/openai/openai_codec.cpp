@@ -330,11 +330,11 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   request.user = fields.stringOr("user");
   if (const std::string* effort = fields.string("reasoning_effort")) {
     // Kept in `extra` for OpenAI-compatible upstreams; other providers get a thinking budget.
+    request.reasoningEffort = *effort;
     if (*effort == "none") {
       request.thinking = core::ThinkingConfig{false, std::nullopt};
     } else {
-      const std::int64_t budget = *effort == "minimal" ? 512 : *effort == "low" ? 1024 : *effort == "high" ? 24576 : 8192;
-      request.thinking = core::ThinkingConfig{true, budget};
+      request.thinking = core::ThinkingConfig{true, core::thinkingBudgetForEffort(*effort).value_or(8192)};
     }
   }
   if (mismatch) return mismatchError(*mismatch);
