@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "llmgate/core/json_read.hpp"
+
 namespace llmgate::providers {
 
 Provider::Provider(config::ProviderConfig config) : config_(std::move(config)) {}
@@ -57,6 +59,18 @@ core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, 
 }
 
 std::unique_ptr<ResponseDecoder> Provider::makeDecoder(const core::ChatRequest&) const { return nullptr; }
+
+std::vector<std::string> Provider::decodeModelList(std::string_view body) const {
+  const auto parsed = core::parseJson(body);
+  std::optional<core::TypeMismatch> ignored;
+  std::vector<std::string> ids;
+  if (const auto* data = core::FieldReader(parsed, "", ignored).array("data")) {
+    for (const auto& model : *data) {
+      if (const std::string* id = core::FieldReader(model, "", ignored).string("id"); id != nullptr && !id->empty()) ids.push_back(*id);
+    }
+  }
+  return ids;
+}
 
 core::GatewayError Provider::decodeError(int status, std::string_view) const {
   return core::upstreamHttpError(status);

@@ -66,6 +66,11 @@ std::string AnthropicProvider::authHeader(const std::string& key) const {
   return key.empty() ? std::string() : "x-api-key: " + key;
 }
 
+std::optional<UpstreamRequest> AnthropicProvider::modelListRequest() const {
+  // One page of up to 100 models, newest first: more than any listing needs.
+  return UpstreamRequest{base_ + "/v1/models?limit=100", headers(false, {}), {}};
+}
+
 core::GatewayError AnthropicProvider::decodeError(int status, std::string_view body) const {
   return api::anthropic::decodeError(status, body);
 }

@@ -18,6 +18,7 @@ class AnthropicProvider : public Provider {
   UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
+  std::optional<UpstreamRequest> modelListRequest() const override;
   std::string authHeader(const std::string& key) const override;
 
  private:

@@ -1,5 +1,7 @@
 #include "providers/gemini/gemini_provider.hpp"
 
+#include <algorithm>
+
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/decoders.hpp"
 #include "providers/gemini/gemini_codec.hpp"
@@ -45,6 +47,26 @@ core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequ
 std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(const core::ChatRequest& request) const {
   if (request.stream) return std::make_unique<SseDecoder<ChunkHandler>>();
   return std::make_unique<JsonBodyDecoder>(&gemini::decodeResponse);
+}
+
+std::optional<UpstreamRequest> GeminiProvider::modelListRequest() const {
+  return UpstreamRequest{base_ + "/models?pageSize=1000", baseHeaders(false), {}};
+}
+
+std::vector<std::string> GeminiProvider::decodeModelList(std::string_view body) const {
+  const auto parsed = core::parseJson(body);
+  std::optional<core::TypeMismatch> ignored;
+  std::vector<std::string> ids;
+  const auto* models = core::FieldReader(parsed, "", ignored).array("models");
+  for (const auto& model : models != nullptr ? *models : nlohmann::json::array()) {
+    core::FieldReader fields(model, "", ignored);
+    const std::string* name = fields.string("name");
+    const auto* methods = fields.array("supportedGenerationMethods");
+    const bool generates = methods != nullptr && std::find(methods->begin(), methods->end(), "generateContent") != methods->end();
+    if (name == nullptr || !generates) continue;
+    ids.push_back(name->rfind("models/", 0) == 0 ? name->substr(7) : *name);
+  }
+  return ids;
 }
 
 core::GatewayError GeminiProvider::decodeError(int status, std::string_view body) const {

@@ -15,6 +15,9 @@ class GeminiProvider : public Provider {
                                               const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
+  std::optional<UpstreamRequest> modelListRequest() const override;
+  /// `models[].name` ("models/gemini-2.5-flash") of the models that answer generateContent.
+  std::vector<std::string> decodeModelList(std::string_view body) const override;
 
  protected:
   std::string authHeader(const std::string& key) const override;

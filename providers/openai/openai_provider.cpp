@@ -93,6 +93,11 @@ std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(const core::ChatReq
   return std::make_unique<JsonBodyDecoder>(&api::openai::decodeResponse);
 }
 
+std::optional<UpstreamRequest> OpenAiProvider::modelListRequest() const {
+  static constexpr std::string_view kChat = "/chat/completions";
+  return UpstreamRequest{url_.substr(0, url_.size() - kChat.size()) + "/models", baseHeaders(false), {}};
+}
+
 core::GatewayError OpenAiProvider::decodeError(int status, std::string_view body) const {
   return api::openai::decodeError(status, body);
 }

@@ -21,6 +21,7 @@ class OpenAiProvider : public Provider {
                                               const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
+  std::optional<UpstreamRequest> modelListRequest() const override;
 
  protected:
   /// For the other OpenAI-compatible types: the base URL used when `base_url` is absent, and

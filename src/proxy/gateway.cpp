@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <set>
 #include <stdexcept>
 
 #include "llmgate/api/anthropic_codec.hpp"
@@ -46,8 +47,12 @@ server::HeaderList errorHeaders(const GatewayError& error) {
 }
 
 void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const GatewayError& error) {
+  sendError(api::dialectForPath(request.path()), sink, error);
+}
+
+void sendError(core::Dialect dialect, server::ResponseSink& sink, const GatewayError& error) {
   if (sink.log().errorCode.empty()) sink.log().errorCode = error.code;
-  sink.sendResponse(error.status, kJson, api::encodeError(api::dialectForPath(request.path()), error), errorHeaders(error));
+  sink.sendResponse(error.status, kJson, api::encodeError(dialect, error), errorHeaders(error));
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector<providers::ProviderFactory>& factories)
@@ -72,6 +77,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector
   }
   refresher_ = std::make_unique<auth::TokenRefresher>(std::move(accounts), config_->upstream);
   conversions_ = std::make_unique<ConversionCache>(config_->conversionCache);
+  catalog_ = std::make_shared<ModelCatalog>(providers_);
 }
 
 Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) {
@@ -213,13 +219,24 @@ void Gateway::onEscapedException(std::string_view what) noexcept {
 }
 
 void Gateway::failInternally(server::IncomingRequest& request, server::ResponseSink& sink, std::string_view what) noexcept {
+  try {
+    failInternally(request.requestId(), api::dialectForPath(request.path()), sink, what);
+  } catch (...) {
+    metrics_.internalErrors.add();
+    sink.abort();
+  }
+}
+
+void Gateway::failInternally(const std::string& requestId, core::Dialect dialect, server::ResponseSink& sink,
+                             std::string_view what) noexcept {
   metrics_.internalErrors.add();
   try {
-    log::message(spdlog::level::err, "request " + request.requestId() + ": internal error: " + std::string(what));
+    log::message(spdlog::level::err, "request " + requestId + ": internal error: " + std::string(what));
     if (!sink.started()) {
-      sendError(request, sink, GatewayError::make(ErrorKind::Internal, "internal_error",
-                                                  "the gateway failed while handling this request (see its x-request-id "
-                                                  "in the gateway log)"));
+      sendError(dialect, sink,
+                GatewayError::make(ErrorKind::Internal, "internal_error",
+                                   "the gateway failed while handling this request (see its x-request-id "
+                                   "in the gateway log)"));
       return;
     }
   } catch (...) {
@@ -277,16 +294,40 @@ void Gateway::dispatch(server::IncomingRequest& request, std::shared_ptr<server:
     case Endpoint::Performance: handlePerformance(request, *sink); return;
     case Endpoint::Models:
       // Anthropic's SDKs send anthropic-version and expect their own list shape.
-      handleModels(*sink, request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic);
+      handleModels(request, sink, request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic,
+                   worker);
       return;
   }
 }
 
-void Gateway::handleModels(server::ResponseSink& sink, core::Dialect dialect) {
+void Gateway::handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+                           core::Dialect dialect, std::size_t worker) {
+  // The Gateway outlives its worker loops, as every Exchange relies on.
+  catalog_->whenListed(httpClient(worker), loop(worker), [this, sink, dialect, requestId = request.requestId()] {
+    try {
+      answerModels(*sink, dialect);
+    } catch (const std::exception& error) {
+      failInternally(requestId, dialect, *sink, error.what());
+    }
+  });
+}
+
+void Gateway::answerModels(server::ResponseSink& sink, core::Dialect dialect) {
   static const auto kCreated =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<routing::ModelListing> models = router_->models();
+  std::set<std::string> named;
+  for (const auto& model : models) named.insert(model.id);
+  for (const auto& listed : catalog_->listed()) {
+    // Only what routes (through a pattern, mostly) is worth naming to a client.
+    if (named.count(listed.id) > 0) continue;
+    if (auto route = router_->resolve(listed.id)) {
+      named.insert(listed.id);
+      models.push_back({listed.id, route->targets.front().provider->name()});
+    }
+  }
   json data = json::array();
-  for (const auto& model : router_->models()) {
+  for (const auto& model : models) {
     if (dialect == core::Dialect::Anthropic) {
       data.push_back({{"type", "model"}, {"id", model.id}, {"display_name", model.id}, {"created_at", "2024-01-01T00:00:00Z"}});
     } else {

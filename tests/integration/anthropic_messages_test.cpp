@@ -40,7 +40,11 @@ std::string configFor(const TestUpstream& claude, const TestUpstream& gpt) {
     {"name":"gpt","type":"openai","base_url":")" + gpt.baseUrl() + R"(","api_key":"sk-gpt","models":["gpt-4o"],"retry":{"max_attempts":1}}]})";
 }
 
+// The model list llmgate asks for when a client lists models.
+const ScriptedResponse kNoListedModels = ScriptedResponse::json(200, R"({"data":[],"has_more":false})");
+
 ScriptedResponse claudeAnswer(const RecordedRequest& request) {
+  if (request.method == "GET") return kNoListedModels;
   const json body = json::parse(request.body);
   if (request.target == "/v1/messages/count_tokens") return ScriptedResponse::json(200, R"({"input_tokens":42})");
   if (body["messages"].back().dump().find("OVERLOAD") != std::string::npos) {
@@ -53,6 +57,7 @@ ScriptedResponse claudeAnswer(const RecordedRequest& request) {
 }
 
 ScriptedResponse gptAnswer(const RecordedRequest& request) {
+  if (request.method == "GET") return kNoListedModels;
   const json body = json::parse(request.body);
   if (body.value("stream", false)) return ScriptedResponse::sse(sseEvents(fixture("openai/stream_tool_call_single.sse")), 1ms);
   return ScriptedResponse::json(200, R"({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o",

@@ -347,6 +347,67 @@ TEST(ChatCompletions, ModelsListsEveryRoutableModel) {
   EXPECT_EQ(ids, (std::vector<std::string>{"mock", "gpt-4o", "alias-model"}));
 }
 
+TEST(ChatCompletions, ModelsAlsoListsWhatTheUpstreamListsThatRoutesHere) {
+  TestUpstream upstream([](const RecordedRequest& request) {
+    if (request.method == "GET" && request.target == "/v1/models") {
+      return ScriptedResponse::json(200, R"({"object":"list","data":[{"id":"gpt-9","object":"model"},{"id":"gpt-4o"},
+        {"id":"whisper-1"},{"id":5},{"object":"model"}]})");
+    }
+    return ScriptedResponse::json(200, kCompletion);
+  });
+  GatewayHarness gateway(R"({"providers":[{"name":"up","type":"openai","base_url":")" + upstream.baseUrl() +
+                         R"(","api_key":"sk-up","models":["gpt-4o","gpt-*"]}]})");
+  auto idsOf = [](const std::string& body) {
+    const json listing = json::parse(body);
+    std::vector<std::string> ids;
+    for (const auto& model : listing["data"]) ids.push_back(model["id"]);
+    return ids;
+  };
+  // Nothing is asked before a client lists models; the first listing waits for the upstream's.
+  EXPECT_TRUE(upstream.requests().empty());
+  // Configured names first, patterns never; of the upstream's, those that route here (gpt-9
+  // through gpt-*, not whisper-1), each once.
+  EXPECT_EQ(idsOf(gateway.get("/v1/models").body), (std::vector<std::string>{"gpt-4o", "gpt-9"}));
+  const auto requests = upstream.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests.front().method, "GET");
+  EXPECT_EQ(requests.front().header("authorization"), "Bearer sk-up");
+  // Kept for five minutes: more listings fetch nothing more.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(idsOf(gateway.get("/v1/models").body).size(), 2u);
+  EXPECT_EQ(upstream.requests().size(), 1u);
+}
+
+TEST(ChatCompletions, ModelsAnswersWithTheConfiguredNamesWhenTheUpstreamListFails) {
+  // One upstream refuses, one never answers, one answers garbage: the listing still comes, once
+  // the silent one's fetch timed out (3 s), with the configured names.
+  TestUpstream failing([](const RecordedRequest&) { return ScriptedResponse::json(401, R"({"error":{}})"); });
+  TestUpstream silent([](const RecordedRequest&) {
+    ScriptedResponse response;
+    response.fault = ScriptedResponse::Fault::NeverRespond;
+    return response;
+  });
+  TestUpstream garbage([](const RecordedRequest&) { return ScriptedResponse::json(200, R"({"data":{"id":[1]}})"); });
+  GatewayHarness gateway(R"({"providers":[{"name":"a","type":"openai","base_url":")" + failing.baseUrl() +
+                         R"(","api_key":"k","models":["gpt-a","gpt-*"]},{"name":"b","type":"openai","base_url":")" +
+                         silent.baseUrl() + R"(","api_key":"k","models":["gpt-b"]},{"name":"c","type":"anthropic","base_url":"http://127.0.0.1:)" +
+                         std::to_string(garbage.port()) + R"(","api_key":"k","models":["claude-c"]}]})");
+  const auto started = std::chrono::steady_clock::now();
+  const auto listing = gateway.get("/v1/models");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(8));
+  ASSERT_EQ(listing.status, 200);
+  const json parsed = json::parse(listing.body);
+  std::vector<std::string> ids;
+  for (const auto& model : parsed["data"]) ids.push_back(model["id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{"gpt-a", "gpt-b", "claude-c"}));
+  EXPECT_EQ(garbage.requests().front().target, "/v1/models?limit=100");
+  EXPECT_EQ(garbage.requests().front().header("x-api-key"), "k");
+  // Failed lists are asked again only after five minutes: the next listing answers at once.
+  const auto again = std::chrono::steady_clock::now();
+  EXPECT_EQ(gateway.get("/v1/models").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(1));
+  EXPECT_EQ(silent.requests().size(), 1u);
+}
+
 TEST(ChatCompletions, MockAnswersThroughTheTranslatedPath) {
   TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
   GatewayHarness gateway(configFor(upstream));

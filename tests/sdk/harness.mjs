@@ -48,6 +48,12 @@ function serve(handler) {
     let raw = '';
     req.on('data', (d) => { raw += d; });
     req.on('end', () => {
+      if (req.method === 'GET') {
+        // llmgate asks keyed upstreams for their model list when a client lists models: an empty one.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [], models: [] }));
+        return;
+      }
       const body = JSON.parse(raw);
       server.received.push({ url: req.url, headers: req.headers, body });
       handler(req, body, res);

@@ -98,6 +98,19 @@ TEST(GeminiProvider, AClientChosenModelNameStaysOnePathSegment) {
             "http://127.0.0.1:9/v1beta/models/..%2F..%2Fx%3AstreamGenerateContent%3Falt%3Dsse%23%0D%0AInjected%3A%201:generateContent");
 }
 
+TEST(GeminiProvider, ListsTheModelsThatGenerateContent) {
+  auto gemini = makeGemini();
+  ASSERT_TRUE(gemini->modelListRequest());
+  EXPECT_EQ(gemini->modelListRequest()->url, "http://127.0.0.1:9/v1beta/models?pageSize=1000");
+  EXPECT_EQ(gemini->decodeModelList(R"({"models":[
+      {"name":"models/gemini-2.5-flash","supportedGenerationMethods":["generateContent","countTokens"]},
+      {"name":"models/text-embedding-004","supportedGenerationMethods":["embedContent"]},
+      {"name":"models/gemini-3-pro","supportedGenerationMethods":"generateContent"},
+      {"name":7,"supportedGenerationMethods":["generateContent"]}]})"),
+            std::vector<std::string>{"gemini-2.5-flash"});
+  EXPECT_TRUE(gemini->decodeModelList("not json").empty());
+}
+
 TEST(GeminiProvider, DecodesTheCapturedGenerateContentAnswer) {
   auto decoded = decodeWith(*makeGemini(), false, testing::readFixture("gemini/generate_content_text.json"));
   ASSERT_FALSE(decoded.error) << decoded.error->message;

@@ -104,6 +104,13 @@ class Provider {
   /// Every OAuth account of this provider, for the background refresher.
   virtual std::vector<std::shared_ptr<auth::OAuthAccount>> accounts() const { return {}; }
 
+  /// The GET that lists the upstream's models (auth is added by authorize()), or nullopt when
+  /// it has none; /v1/models lists what it names besides the configured names.
+  virtual std::optional<UpstreamRequest> modelListRequest() const { return std::nullopt; }
+  /// The model ids an answer to modelListRequest() names: OpenAI's and Anthropic's `data[].id`
+  /// by default. Anything unreadable gives none.
+  virtual std::vector<std::string> decodeModelList(std::string_view body) const;
+
   /// Maps an upstream error response to an error for the client.
   virtual core::GatewayError decodeError(int status, std::string_view body) const;
 

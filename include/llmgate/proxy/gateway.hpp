@@ -14,6 +14,7 @@
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
+#include "llmgate/proxy/model_catalog.hpp"
 #include "llmgate/resilience/policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
@@ -67,12 +68,19 @@ class Gateway : public server::RequestHandler {
   /// A request whose handling threw: a 500 in the client's dialect, or the connection closed
   /// when the response had begun; logged with the request id and counted.
   void failInternally(server::IncomingRequest& request, server::ResponseSink& sink, std::string_view what) noexcept;
+  /// The same, for a request answered later than its handler (the request itself is gone).
+  void failInternally(const std::string& requestId, core::Dialect dialect, server::ResponseSink& sink,
+                      std::string_view what) noexcept;
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
   void handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker,
                   core::Dialect dialect);
   void handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                          std::size_t worker);
-  void handleModels(server::ResponseSink& sink, core::Dialect dialect);
+  /// Answers once the upstreams' own lists are known (ModelCatalog::whenListed).
+  void handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
+                    core::Dialect dialect, std::size_t worker);
+  /// The configured names, then what the upstreams list that routes here.
+  void answerModels(server::ResponseSink& sink, core::Dialect dialect);
   void handleHealthDetailed(server::ResponseSink& sink);
   void handleMetrics(server::ResponseSink& sink);
   void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);
@@ -111,6 +119,7 @@ class Gateway : public server::RequestHandler {
   std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
   std::unique_ptr<auth::TokenRefresher> refresher_;
   std::unique_ptr<ConversionCache> conversions_;
+  std::shared_ptr<ModelCatalog> catalog_;
   GatewayMetrics metrics_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
@@ -119,5 +128,7 @@ class Gateway : public server::RequestHandler {
 server::HeaderList errorHeaders(const core::GatewayError& error);
 /// Sends `error` as a complete response in the dialect of the request's path.
 void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const core::GatewayError& error);
+/// The same in `dialect`.
+void sendError(core::Dialect dialect, server::ResponseSink& sink, const core::GatewayError& error);
 
 }  // namespace llmgate::proxy
