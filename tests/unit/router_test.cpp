@@ -1,5 +1,9 @@
 #include "llmgate/routing/router.hpp"
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 namespace llmgate::routing {
@@ -132,6 +136,37 @@ TEST(Router, PatternsRouteNamesNoOneListedAfterEveryExactFormInConfigOrder) {
     {"name":"claude","type":"anthropic","api_key":"k","models":["claude-*"]},
     {"name":"kiro","type":"mock","models":["claude-*"]}]})");
   EXPECT_EQ(enabled.router->resolve("claude-opus-5-5")->targets.front().provider->name(), "claude");
+}
+
+std::string shippedDefaultConfig() {
+  std::ifstream file(LLMGATE_SOURCE_DIR "/config/default.json");
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+TEST(Router, TheDefaultConfigServesWhateverClaudeCodeAsksForWithOneCredential) {
+  // Claude Code asks for its default model, a small one for side tasks, and names released later.
+  const std::vector<std::string> asked{"claude-opus-5-5", "claude-haiku-4-5-20251001", "claude-sonnet-6-0"};
+  Fixture anthropic(shippedDefaultConfig(), {{"ANTHROPIC_API_KEY", "sk-ant"}});
+  for (const auto& model : asked) {
+    auto route = anthropic.router->resolve(model);
+    ASSERT_TRUE(route) << model;
+    EXPECT_EQ(route->targets.front().provider->name(), "anthropic") << model;
+  }
+  const std::string creds = ::testing::TempDir() + "router_test_kiro.json";
+  std::ofstream(creds) << R"({"accessToken":"a","refreshToken":"r","expiresAt":"2030-01-01T00:00:00Z","authMethod":"social"})";
+  Fixture kiro(shippedDefaultConfig(), {{"KIRO_CREDS", creds}});
+  for (const auto& model : asked) {
+    auto route = kiro.router->resolve(model);
+    ASSERT_TRUE(route) << model;
+    EXPECT_EQ(route->targets.front().provider->name(), "kiro") << model;
+  }
+  std::remove(creds.c_str());
+  // With neither, the names are unknown (a 404 naming the model), except the mock's.
+  Fixture none(shippedDefaultConfig());
+  EXPECT_FALSE(none.router->resolve("claude-opus-5-5"));
+  EXPECT_TRUE(none.router->resolve("mock"));
 }
 
 }  // namespace
