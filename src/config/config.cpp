@@ -54,13 +54,14 @@ resilience::RetryConfig readRetry(const JsonReader& provider) {
   if (!block->is_object()) provider.fail("retry", "expected object");
   JsonReader reader(*block, provider.pathOf("retry"));
   reader.rejectUnknownKeys({"max_attempts", "base_delay_ms", "max_delay_ms", "jitter_percent", "budget_percent",
-                            "budget_min_per_second"});
+                            "budget_min_per_second", "same_deployment_after_timeout"});
   retry.maxAttempts = static_cast<int>(reader.integer("max_attempts", retry.maxAttempts, 1, 10));
   retry.baseDelay = resilience::Millis(reader.integer("base_delay_ms", retry.baseDelay.count(), 0, 600000));
   retry.maxDelay = resilience::Millis(reader.integer("max_delay_ms", retry.maxDelay.count(), 0, 3600000));
   retry.jitter = static_cast<double>(reader.integer("jitter_percent", 20, 0, 100)) / 100.0;
   retry.budgetRatio = static_cast<double>(reader.integer("budget_percent", 20, 0, 1000)) / 100.0;
   retry.budgetMinPerSecond = static_cast<double>(reader.integer("budget_min_per_second", 5, 0, 100000));
+  retry.sameDeploymentAfterTimeout = reader.boolean("same_deployment_after_timeout", false);
   return retry;
 }
 

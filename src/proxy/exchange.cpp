@@ -9,9 +9,11 @@
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
-#include "llmgate/proxy/gateway.hpp"
+#include "llmgate/proxy/error_response.hpp"
+#include "llmgate/resilience/retry_state.hpp"
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
+#include "llmgate/core/json_text.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -73,17 +75,16 @@ double unitRandom() {
 
 }  // namespace
 
-Exchange::Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan)
-    : gateway_(gateway),
-      worker_(worker),
+Exchange::Exchange(ExchangeContext context, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan)
+    : context_(context),
       sink_(std::move(sink)),
       plan_(std::move(plan)),
       tried_(plan_.candidates.size(), false),
-      timer_(gateway.loop(worker)),
-      keepalive_(gateway.loop(worker)) {}
+      timer_(context_.loop),
+      keepalive_(context_.loop) {}
 
 Exchange::~Exchange() {
-  if (countedAsStream_) gateway_.metrics().activeStreams.add(-1);
+  if (countedAsStream_) context_.metrics.activeStreams.add(-1);
 }
 
 template <class Step>
@@ -101,7 +102,7 @@ void Exchange::failInternally(const char* where, std::string_view what) noexcept
   try {
     log::message(spdlog::level::err,
                  "request " + plan_.requestId + ": internal error in " + where + ": " + std::string(what));
-    gateway_.metrics().internalErrors.add();
+    context_.metrics.internalErrors.add();
     if (!done_) {
       fail(GatewayError::make(ErrorKind::Internal, "internal_error",
                               "the gateway failed while handling this request (see its x-request-id in the gateway log)"));
@@ -142,18 +143,18 @@ server::HeaderList Exchange::timingHeaders(server::HeaderList headers) const {
 void Exchange::start() {
   if (plan_.clientStream) {
     countedAsStream_ = true;
-    gateway_.metrics().activeStreams.add(1);
+    context_.metrics.activeStreams.add(1);
   }
   sink_->onClientGone([self = shared_from_this()] { self->contain("client disconnect", [&] { self->cancel(); }); });
   contain("start", [&] {
-    if (plan_.clientStream && gateway_.config().streamKeepaliveMs > 0) armKeepalive();
+    if (plan_.clientStream && context_.streamKeepaliveMs > 0) armKeepalive();
     runAttempt();
   });
 }
 
 
 void Exchange::armKeepalive() {
-  keepalive_.expires_after(Millis(gateway_.config().streamKeepaliveMs));
+  keepalive_.expires_after(Millis(context_.streamKeepaliveMs));
   keepalive_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->done_ || self->contentSent_) return;
     self->contain("keep-alive timer", [&] {
@@ -172,23 +173,25 @@ void Exchange::runAttempt() {
   std::size_t credential = 0;
   for (std::size_t offset = 0; offset < count && !chosen; ++offset) {
     const std::size_t index = (nextCandidate_ + offset) % count;
-    const auto* provider = plan_.candidates[index].provider;
-    if (provider->isLocal()) {
+    const auto& target = plan_.candidates[index];
+    if (target.provider->isLocal()) {
       endpoint_ = nullptr;
       chosen = index;
-    } else if (auto picked = gateway_.pickEndpoint(*provider)) {
+    } else if (auto picked = context_.pool.pick(target, excluded_)) {
       endpoint_ = picked->health;
       credential = picked->credential;
       chosen = index;
     }
   }
   if (!chosen) {
-    fail(lastError_ ? *lastError_ : noCandidateError());
-    return;
+    std::size_t index = 0;
+    if (!chooseWhenNoneTakesTraffic(index, credential)) return;
+    chosen = index;
   }
+  waitedForDeployment_ = false;
   currentCandidate_ = *chosen;
   // A provider's retry budget grows with the requests it actually receives.
-  if (!tried_[currentCandidate_]) gateway_.retryBudget(*plan_.candidates[currentCandidate_].provider).recordRequest();
+  if (!tried_[currentCandidate_]) context_.pool.budget(*plan_.candidates[currentCandidate_].provider).recordRequest();
   tried_[currentCandidate_] = true;
   ++attempts_;
   sink_->log().stages.attempts = attempts_;
@@ -236,7 +239,57 @@ void Exchange::runAttempt() {
     const auto left = std::max(Millis(1), std::chrono::duration_cast<Millis>(*plan_.deadline - attemptStarted_));
     if (out.timeouts.total.count() == 0 || left < out.timeouts.total) out.timeouts.total = left;
   }
-  transfer_ = gateway_.httpClient(worker_).start(std::move(out), shared_from_this());
+  transfer_ = context_.client.start(std::move(out), shared_from_this());
+}
+
+bool Exchange::chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& credential) {
+  // Every deployment is cooling down or open (or was excluded). When one takes traffic again
+  // soon enough, wait for it once; else send anyway to the one that will soonest: a route is
+  // never blackholed without a try (Envoy's panic threshold, LiteLLM's lone deployment).
+  const auto now = Clock::now();
+  std::optional<std::size_t> soonest;
+  Clock::time_point soonestAt{};
+  for (std::size_t index = 0; index < plan_.candidates.size(); ++index) {
+    const auto at = context_.pool.availableAt(plan_.candidates[index], excluded_, now);
+    if (at && (!soonest || *at < soonestAt)) {
+      soonest = index;
+      soonestAt = *at;
+    }
+  }
+  if (!soonest) {
+    fail(lastError_ ? *lastError_
+                    : GatewayError::make(ErrorKind::Unavailable, "no_healthy_upstream",
+                                         "no upstream left to try for model " + core::clipped(plan_.clientModel)));
+    return false;
+  }
+  const auto wait = std::chrono::duration_cast<Millis>(soonestAt - now);
+  const bool beforeDeadline = !plan_.deadline || soonestAt < *plan_.deadline;
+  if (!waitedForDeployment_ && wait > Millis(0) && wait <= retryPolicy().maxDelay && beforeDeadline) {
+    waitedForDeployment_ = true;
+    log::message(spdlog::level::info, "request " + plan_.requestId + ": every upstream of " +
+                                          core::clipped(plan_.clientModel) + " is cooling down; waiting " +
+                                          std::to_string(wait.count()) + " ms for the first");
+    timer_.expires_after(wait);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->contain("deployment wait", [&] { self->runAttempt(); });
+    });
+    return false;
+  }
+  auto picked = context_.pool.pickAnyway(plan_.candidates[*soonest], excluded_, now);
+  if (!picked) {
+    fail(GatewayError::make(ErrorKind::Internal, "internal_error", "no deployment could be picked"));
+    return false;
+  }
+  log::message(spdlog::level::warn, "request " + plan_.requestId + ": no upstream of " + core::clipped(plan_.clientModel) +
+                                        " takes traffic; sending to " + picked->health->name() + " anyway");
+  endpoint_ = picked->health;
+  credential = picked->credential;
+  chosen = *soonest;
+  return true;
+}
+
+const resilience::RetryConfig& Exchange::retryPolicy() const {
+  return plan_.candidates.front().provider->config().retry;
 }
 
 bool Exchange::prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out) {
@@ -258,7 +311,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, providers::Upstream
     return true;
   }
   const auto converting = Clock::now();
-  auto encoded = gateway_.conversionCache().convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
+  auto encoded = context_.conversions.convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
                                                     target.upstreamModel, plan_.hints);
   auto& stages = sink_->log().stages;
   stages.convertMs = std::max(0.0, stages.convertMs) + std::chrono::duration<double, std::milli>(Clock::now() - converting).count();
@@ -437,6 +490,12 @@ void Exchange::takeCompletion(std::error_code ec) {
     return;
   }
   if (mode_ == Mode::Passthrough) {
+    if (!plan_.clientStream && !core::isValidJson(buffered_)) {
+      // A truncated or garbled answer would reach the client as a 200 its SDK cannot parse.
+      attemptFailed(GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
+                                       "upstream " + provider_->name() + " answered with a body that is not valid JSON"));
+      return;
+    }
     releaseEndpoint(nullptr);
     done_ = true;
     if (plan_.clientStream) {
@@ -490,13 +549,30 @@ void Exchange::attemptFailed(GatewayError error) {
     transfer_.reset();
   }
   if (refreshRejectedCredential(error)) return;
+  // A deployment that timed out is not tried again in this request unless the policy says so.
+  if (endpoint_ != nullptr && error.kind == ErrorKind::Timeout && !retryPolicy().sameDeploymentAfterTimeout) {
+    excluded_.push_back(endpoint_);
+  }
   releaseEndpoint(&error);
-  const auto& retry = plan_.candidates.front().provider->config().retry;
-  const std::size_t count = plan_.candidates.size();
-  bool untried = false;
-  for (bool tried : tried_) untried = untried || !tried;
-  const bool attemptsLeft = attempts_ < retry.maxAttempts || untried;
-  if (contentSent_ || !resilience::isRetryable(error) || !attemptsLeft) {
+  const auto now = Clock::now();
+  std::vector<resilience::CandidateState> candidates;
+  for (std::size_t index = 0; index < plan_.candidates.size(); ++index) {
+    const auto& target = plan_.candidates[index];
+    const auto at = target.provider->isLocal() ? std::optional(now) : context_.pool.availableAt(target, excluded_, now);
+    candidates.push_back({tried_[index], at && *at <= now, at.has_value()});
+  }
+  std::optional<Millis> timeLeft;
+  if (plan_.deadline) timeLeft = std::chrono::duration_cast<Millis>(*plan_.deadline - now);
+  const auto decision = resilience::decideRetry({.error = error,
+                                                 .policy = retryPolicy(),
+                                                 .contentSent = contentSent_,
+                                                 .attempts = attempts_,
+                                                 .failed = currentCandidate_,
+                                                 .candidates = std::move(candidates),
+                                                 .retryAfter = retryDelay_,
+                                                 .timeLeft = timeLeft,
+                                                 .unitRandom = unitRandom()});
+  if (decision.action == resilience::RetryDecision::Action::GiveUp) {
     if (mode_ == Mode::Passthrough && upstreamFailed_ && !sink_->started() && api::isErrorBody(plan_.dialect, buffered_)) {
       // Same dialect: the client gets the upstream's error exactly as it was sent.
       done_ = true;
@@ -506,42 +582,27 @@ void Exchange::attemptFailed(GatewayError error) {
                           timingHeaders(errorHeaders(error)));
       return;
     }
+    if (resilience::isRetryable(error) && !contentSent_) {
+      log::message(spdlog::level::info, "request " + plan_.requestId + ": not retrying " + error.code + ": " + decision.reason);
+    }
     fail(std::move(error));
     return;
   }
-  if (!gateway_.retryBudget(*provider_).tryRetry()) {
+  if (!context_.pool.budget(*provider_).tryRetry()) {
     log::message(spdlog::level::warn, "request " + plan_.requestId + ": retry budget of " + provider_->name() +
                                           " exhausted; not retrying " + error.code);
     fail(std::move(error));
     return;
   }
-  // Move on to the next candidate at once; coming back to one already tried waits first.
-  nextCandidate_ = (currentCandidate_ + 1) % count;
-  Millis delay{0};
-  // A rate-limited key was cooled down: another key or target that is free goes at once.
-  const bool elsewhere = error.kind == ErrorKind::RateLimited &&
-                         gateway_.hasAvailableEndpoint(*plan_.candidates[nextCandidate_].provider);
-  if (tried_[nextCandidate_] && !elsewhere) {
-    if (retryDelay_ && *retryDelay_ > retry.maxDelay) {
-      // Longer than we would hold the client: its own SDK backs off with the retry-after we pass on.
-      fail(std::move(error));
-      return;
-    }
-    delay = retryDelay_ ? *retryDelay_ : resilience::backoff(retry, attempts_, unitRandom());
-  }
-  if (plan_.deadline && Clock::now() + delay >= *plan_.deadline) {
-    fail(std::move(error));
-    return;
-  }
+  nextCandidate_ = decision.candidate;
   const auto* next = plan_.candidates[nextCandidate_].provider;
-  gateway_.metrics().retries.with({next->name()}).add();
-  if (next != provider_) gateway_.metrics().fallbacks.with({provider_->name(), next->name()}).add();
+  context_.metrics.retries.with({next->name()}).add();
+  if (next != provider_) context_.metrics.fallbacks.with({provider_->name(), next->name()}).add();
   log::message(spdlog::level::info, "request " + plan_.requestId + ": attempt " + std::to_string(attempts_) + " on " +
-                                        provider_->name() + " failed (" + error.code + "); retrying on " +
-                                        plan_.candidates[nextCandidate_].provider->name() + " in " +
-                                        std::to_string(delay.count()) + " ms");
+                                        provider_->name() + " failed (" + error.code + "); retrying on " + next->name() +
+                                        " in " + std::to_string(decision.delay.count()) + " ms");
   lastError_ = std::move(error);
-  timer_.expires_after(delay);
+  timer_.expires_after(decision.delay);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->contain("retry timer", [&] { self->runAttempt(); });
   });
@@ -562,8 +623,8 @@ bool Exchange::refreshRejectedCredential(const GatewayError& error) {
   log::message(spdlog::level::info, "request " + plan_.requestId + ": upstream " + provider_->name() +
                                         " rejected the token of " + account->label() + "; refreshing it");
   const auto attempt = attempts_;
-  gateway_.tokenRefresher().refreshNow(
-      *account, std::move(tokenSent_), gateway_.loop(worker_).get_executor(),
+  context_.refresher.refreshNow(
+      *account, std::move(tokenSent_), context_.loop.get_executor(),
       [self = shared_from_this(), error, attempt](bool usable) {
         if (self->done_) return;
         self->contain("credential refresh", [&] {
@@ -577,26 +638,6 @@ bool Exchange::refreshRejectedCredential(const GatewayError& error) {
         });
       });
   return true;
-}
-
-GatewayError Exchange::noCandidateError() const {
-  // Rate-limited keys say when they take traffic again; open circuits make it a 503.
-  std::optional<Clock::time_point> soonest;
-  for (const auto& candidate : plan_.candidates) {
-    if (candidate.provider->isLocal()) continue;
-    for (const auto& endpoint : gateway_.endpoints(*candidate.provider)) {
-      if (endpoint->coolingDown() && (!soonest || endpoint->coolDownUntil() < *soonest)) soonest = endpoint->coolDownUntil();
-    }
-  }
-  if (soonest) {
-    const auto wait = std::chrono::duration_cast<Millis>(*soonest - Clock::now());
-    auto error = GatewayError::make(ErrorKind::RateLimited, "rate_limited",
-                                    "every upstream key for model " + core::clipped(plan_.clientModel) + " is rate limited");
-    error.retryAfter = resilience::retryAfterSeconds(std::max(wait, Millis(1)));
-    return error;
-  }
-  return GatewayError::make(ErrorKind::Unavailable, "no_healthy_upstream",
-                            "no healthy upstream for model " + core::clipped(plan_.clientModel) + " (circuit open)");
 }
 
 std::string Exchange::defaultId() const {

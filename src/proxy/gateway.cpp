@@ -40,21 +40,6 @@ std::vector<std::unique_ptr<providers::Provider>> buildProviders(const config::C
 
 }  // namespace
 
-server::HeaderList errorHeaders(const GatewayError& error) {
-  server::HeaderList headers;
-  if (!error.retryAfter.empty()) headers.emplace_back("retry-after", error.retryAfter);
-  return headers;
-}
-
-void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const GatewayError& error) {
-  sendError(api::dialectForPath(request.path()), sink, error);
-}
-
-void sendError(core::Dialect dialect, server::ResponseSink& sink, const GatewayError& error) {
-  if (sink.log().errorCode.empty()) sink.log().errorCode = error.code;
-  sink.sendResponse(error.status, kJson, api::encodeError(dialect, error), errorHeaders(error));
-}
-
 Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector<providers::ProviderFactory>& factories)
     : config_(std::move(config)),
       providers_(buildProviders(*config_, factories)),
@@ -62,103 +47,18 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector
       auth_(config_->apiKeys) {
   std::vector<std::shared_ptr<auth::OAuthAccount>> accounts;
   for (const auto& provider : providers_) {
-    ProviderRuntime runtime;
-    const auto& block = provider->config();
-    const std::size_t credentials = provider->credentialCount();
-    for (std::size_t i = 0; i < credentials; ++i) {
-      runtime.endpoints.push_back(
-          std::make_unique<resilience::EndpointHealth>(block.breaker, block.name + "#" + std::to_string(i)));
-    }
-    runtime.budget = std::make_unique<resilience::RetryBudget>(block.retry);
-    runtimes_.push_back(std::move(runtime));
-    if (block.enabled) {
-      for (auto& account : provider->accounts()) accounts.push_back(std::move(account));
-    }
+    if (!provider->config().enabled) continue;
+    for (auto& account : provider->accounts()) accounts.push_back(std::move(account));
   }
+  pool_ = std::make_unique<balancing::UpstreamPool>(providers_);
   refresher_ = std::make_unique<auth::TokenRefresher>(std::move(accounts), config_->upstream);
   conversions_ = std::make_unique<ConversionCache>(config_->conversionCache);
   catalog_ = std::make_shared<ModelCatalog>(providers_);
 }
 
-Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) {
-  for (std::size_t i = 0; i < providers_.size(); ++i) {
-    if (providers_[i].get() == &provider) return runtimes_[i];
-  }
-  throw std::logic_error("unknown provider " + provider.name());
-}
-
-const Gateway::ProviderRuntime& Gateway::runtime(const providers::Provider& provider) const {
-  return const_cast<Gateway*>(this)->runtime(provider);
-}
-
-std::optional<Gateway::PickedEndpoint> Gateway::pickEndpoint(const providers::Provider& provider) {
-  auto& state = runtime(provider);
-  const std::size_t count = state.endpoints.size();
-  const std::size_t first = state.keyTurn->fetch_add(1, std::memory_order_relaxed) % count;
-  for (std::size_t offset = 0; offset < count; ++offset) {
-    const std::size_t index = (first + offset) % count;
-    if (state.endpoints[index]->tryAcquire()) {
-      return PickedEndpoint{state.endpoints[index].get(), index};
-    }
-  }
-  return std::nullopt;
-}
-
-bool Gateway::hasAvailableEndpoint(const providers::Provider& provider) const {
-  if (provider.isLocal()) return true;
-  for (const auto& endpoint : runtime(provider).endpoints) {
-    if (!endpoint->coolingDown() && endpoint->state() != resilience::BreakerState::Open) return true;
-  }
-  return false;
-}
-
-resilience::RetryBudget& Gateway::retryBudget(const providers::Provider& provider) { return *runtime(provider).budget; }
-
-const std::vector<std::unique_ptr<resilience::EndpointHealth>>& Gateway::endpoints(
-    const providers::Provider& provider) const {
-  return runtime(provider).endpoints;
-}
-
-std::vector<routing::Target> Gateway::orderTargets(const routing::Route& route) const {
-  std::vector<routing::Target> targets = route.targets;
-  if (targets.size() < 2) return targets;
-  using routing::Strategy;
-  auto rotateTo = [&](std::size_t first) { std::rotate(targets.begin(), targets.begin() + first, targets.end()); };
-  switch (route.strategy) {
-    case Strategy::Ordered:
-      break;
-    case Strategy::RoundRobin:
-      rotateTo(route.turn % targets.size());
-      break;
-    case Strategy::Weighted: {
-      // Over every sum-of-weights requests each target goes first exactly `weight` times.
-      std::uint64_t total = 0;
-      for (const auto& target : targets) total += static_cast<std::uint64_t>(target.weight);
-      std::uint64_t slot = route.turn % total;
-      std::size_t first = 0;
-      while (slot >= static_cast<std::uint64_t>(targets[first].weight)) slot -= targets[first++].weight;
-      rotateTo(first);
-      break;
-    }
-    case Strategy::LeastLatency:
-    case Strategy::LeastBusy: {
-      auto score = [&](const routing::Target& target) {
-        if (target.provider->isLocal()) return 0.0;
-        double best = -1;
-        for (const auto& endpoint : runtime(*target.provider).endpoints) {
-          // Unmeasured endpoints score 0 so that each gets tried.
-          const double value = route.strategy == Strategy::LeastBusy ? endpoint->inFlight()
-                                                                    : std::max(0.0, endpoint->latencyEwmaMs());
-          best = best < 0 ? value : std::min(best, value);
-        }
-        return best;
-      };
-      std::stable_sort(targets.begin(), targets.end(),
-                       [&](const auto& a, const auto& b) { return score(a) < score(b); });
-      break;
-    }
-  }
-  return targets;
+ExchangeContext Gateway::exchangeContext(std::size_t worker) {
+  return ExchangeContext{*loops_[worker], *clients_[worker], *conversions_, *pool_,
+                         *refresher_,     metrics_,          config_->streamKeepaliveMs};
 }
 
 std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::IncomingRequest& request,
@@ -303,7 +203,7 @@ void Gateway::dispatch(server::IncomingRequest& request, std::shared_ptr<server:
 void Gateway::handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                            core::Dialect dialect, std::size_t worker) {
   // The Gateway outlives its worker loops, as every Exchange relies on.
-  catalog_->whenListed(httpClient(worker), loop(worker), [this, sink, dialect, requestId = request.requestId()] {
+  catalog_->whenListed(*clients_[worker], *loops_[worker], [this, sink, dialect, requestId = request.requestId()] {
     try {
       answerModels(*sink, dialect);
     } catch (const std::exception& error) {
@@ -359,24 +259,31 @@ void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
       continue;
     }
     json endpoints = json::array();
-    for (std::size_t e = 0; e < runtimes_[i].endpoints.size(); ++e) {
-      const auto& endpoint = runtimes_[i].endpoints[e];
-      const auto state = endpoint->state(now);
-      const bool cooling = endpoint->coolingDown(now);
-      const bool available = provider.isLocal() || (state != resilience::BreakerState::Open && !cooling);
-      anyAvailable = anyAvailable || available;
-      anyImpaired = anyImpaired || !available;
-      json entry{{"endpoint", endpoint->name()},
+    if (provider.isLocal()) anyAvailable = true;
+    // The deployment of unlisted provider/model names speaks for the provider only when it
+    // lists no model of its own.
+    const bool listsModels = !block.models.empty();
+    pool_->forEachDeployment(provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
+      const auto& health = deployment.health;
+      const auto state = health.state(now);
+      const bool cooling = health.coolingDown(now);
+      const bool available = state != resilience::BreakerState::Open && !cooling;
+      if (!listsModels || deployment.model != balancing::UpstreamPool::kUnlistedModels) {
+        anyAvailable = anyAvailable || available;
+        anyImpaired = anyImpaired || !available;
+      }
+      json entry{{"endpoint", block.name + "#" + std::to_string(deployment.credential)},
+                 {"model", deployment.model},
                  {"breaker", resilience::breakerStateName(state)},
-                 {"cooldown_ms", cooling ? std::chrono::duration_cast<resilience::Millis>(endpoint->coolDownUntil() - now).count() : 0},
-                 {"in_flight", endpoint->inFlight()},
-                 {"latency_ewma_ms", endpoint->latencyEwmaMs() < 0 ? json(nullptr) : json(endpoint->latencyEwmaMs())}};
-      const auto [code, at] = endpoint->lastFailure();
+                 {"cooldown_ms", cooling ? std::chrono::duration_cast<resilience::Millis>(health.coolDownUntil() - now).count() : 0},
+                 {"in_flight", health.inFlight()},
+                 {"latency_ewma_ms", health.latencyEwmaMs() < 0 ? json(nullptr) : json(health.latencyEwmaMs())}};
+      const auto [code, at] = health.lastFailure();
       if (!code.empty()) {
         entry["last_error"] = {{"code", code},
                                {"at", std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count()}};
       }
-      if (const auth::OAuthAccount* account = provider.account(e)) {
+      if (const auth::OAuthAccount* account = provider.account(deployment.credential)) {
         // When the token expires and how refreshing goes; never the token.
         const auto oauth = account->status();
         entry["credential"] = {{"type", "oauth"},
@@ -388,7 +295,7 @@ void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
         }
       }
       endpoints.push_back(std::move(entry));
-    }
+    });
     item["endpoints"] = std::move(endpoints);
     providers.push_back(std::move(item));
   }
@@ -439,19 +346,21 @@ void Gateway::handleMetrics(server::ResponseSink& sink) {
   writeSample(out, "llmgate_active_streams", {}, static_cast<double>(metrics_.activeStreams.value()));
 
   const auto now = resilience::Clock::now();
-  writeHeader(out, "llmgate_breaker_state", "Circuit breaker of each upstream endpoint: 0 closed, 1 half-open, 2 open.", "gauge");
+  writeHeader(out, "llmgate_breaker_state",
+              "Circuit breaker of each upstream deployment (key and model): 0 closed, 1 half-open, 2 open.", "gauge");
   std::string cooling;
-  for (std::size_t i = 0; i < providers_.size(); ++i) {
-    if (!providers_[i]->config().enabled || providers_[i]->isLocal()) continue;
-    for (const auto& endpoint : runtimes_[i].endpoints) {
-      const auto state = endpoint->state(now);
+  for (const auto& provider : providers_) {
+    pool_->forEachDeployment(*provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
+      const std::vector<std::pair<std::string, std::string>> labels{{"provider", provider->name()},
+                                   {"endpoint", provider->name() + "#" + std::to_string(deployment.credential)},
+                                   {"model", deployment.model}};
+      const auto state = deployment.health.state(now);
       const double value = state == resilience::BreakerState::Closed ? 0 : state == resilience::BreakerState::HalfOpen ? 1 : 2;
-      writeSample(out, "llmgate_breaker_state", {{"provider", providers_[i]->name()}, {"endpoint", endpoint->name()}}, value);
-      writeSample(cooling, "llmgate_endpoint_cooling_down", {{"provider", providers_[i]->name()}, {"endpoint", endpoint->name()}},
-                  endpoint->coolingDown(now) ? 1 : 0);
-    }
+      writeSample(out, "llmgate_breaker_state", labels, value);
+      writeSample(cooling, "llmgate_endpoint_cooling_down", labels, deployment.health.coolingDown(now) ? 1 : 0);
+    });
   }
-  writeHeader(out, "llmgate_endpoint_cooling_down", "1 while a rate-limited endpoint takes no traffic.", "gauge");
+  writeHeader(out, "llmgate_endpoint_cooling_down", "1 while a rate-limited deployment takes no traffic.", "gauge");
   out += cooling;
 
   std::uint64_t transfers = 0, opened = 0;
@@ -592,7 +501,7 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
   auto routed = parseAndRoute(request, *sink);
   if (!routed) return;
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
-  ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, orderTargets(routed->route));
+  ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, pool_->order(routed->route));
   sink->log().stream = plan.clientStream;
   // Decoded once when any candidate needs the IR; a bad request is a 400 before any attempt.
   bool needsIr = false;
@@ -609,7 +518,7 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
     plan.request = std::move(decoded.value());
   }
   plan.rawBody = std::move(request.body());
-  std::make_shared<Exchange>(*this, worker, std::move(sink), std::move(plan))->start();
+  std::make_shared<Exchange>(exchangeContext(worker), std::move(sink), std::move(plan))->start();
 }
 
 void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
@@ -617,14 +526,14 @@ void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_pt
   auto routed = parseAndRoute(request, *sink);
   if (!routed) return;
   std::vector<routing::Target> counting;
-  for (const auto& target : orderTargets(routed->route)) {
+  for (const auto& target : pool_->order(routed->route)) {
     if (target.provider->countsTokens()) counting.push_back(target);
   }
   if (!counting.empty()) {
     ExchangePlan plan = planFor(request, *routed, core::Dialect::Anthropic, false, std::move(counting));
     plan.countTokens = true;
     plan.rawBody = std::move(request.body());
-    std::make_shared<Exchange>(*this, worker, std::move(sink), std::move(plan))->start();
+    std::make_shared<Exchange>(exchangeContext(worker), std::move(sink), std::move(plan))->start();
     return;
   }
   // No counting endpoint upstream: an estimate (about four characters a token), said so in a header.

@@ -144,13 +144,28 @@ bool EndpointHealth::tryAcquire(Clock::time_point now) {
   return true;
 }
 
+void EndpointHealth::acquireAnyway() {
+  std::lock_guard lock(mutex_);
+  ++inFlight_;
+  if (state_ == BreakerState::HalfOpen) ++probesInFlight_;
+}
+
+Clock::time_point EndpointHealth::availableAt(Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  transitionIfDue(now);
+  Clock::time_point at = std::max(now, coolDownUntil_);
+  if (state_ == BreakerState::Open) at = std::max(at, openedAt_ + config_.openFor);
+  return at;
+}
+
 void EndpointHealth::recordSuccess(Millis timeToFirstByte, Clock::time_point) {
   std::lock_guard lock(mutex_);
   --inFlight_;
   const double sample = static_cast<double>(timeToFirstByte.count());
   ewmaMs_ = ewmaMs_ < 0 ? sample : 0.8 * ewmaMs_ + 0.2 * sample;
   consecutiveFailures_ = 0;
-  if (state_ == BreakerState::HalfOpen) {
+  // A success while open came from a send made anyway: it proves the way as a probe would.
+  if (state_ != BreakerState::Closed) {
     probesInFlight_ = std::max(0, probesInFlight_ - 1);
     if (++halfOpenSuccesses_ >= config_.successThreshold) {
       state_ = BreakerState::Closed;

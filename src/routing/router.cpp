@@ -17,7 +17,7 @@ Router::Router(const config::Config& config, const std::vector<std::unique_ptr<p
       }
       // The first provider that lists a model owns its plain name; the others stay reachable
       // as provider/model.
-      if (exact_.emplace(model, Target{provider.get(), provider->upstreamModel(model), 1}).second) {
+      if (exact_.emplace(model, Target{provider.get(), provider->upstreamModel(model), 1, model}).second) {
         listing_.push_back({model, provider->name()});
       }
     }
@@ -73,7 +73,9 @@ const Router::Pattern* Router::matchPattern(const std::string& model) const {
 std::optional<Target> Router::resolveDirect(const std::string& model) const {
   if (auto it = exact_.find(model); it != exact_.end()) return it->second;
   if (auto target = resolveProviderForm(model)) return target;
-  if (const Pattern* pattern = matchPattern(model)) return Target{pattern->provider, pattern->provider->upstreamModel(model), 1};
+  if (const Pattern* pattern = matchPattern(model)) {
+    return Target{pattern->provider, pattern->provider->upstreamModel(model), 1, pattern->glob};
+  }
   return std::nullopt;
 }
 
@@ -84,7 +86,16 @@ std::optional<Target> Router::resolveProviderForm(const std::string& model) cons
   if (provider == byName_.end() || !provider->second->config().enabled) return std::nullopt;
   const std::string rest = model.substr(slash + 1);
   if (rest.empty()) return std::nullopt;
-  return Target{provider->second, provider->second->upstreamModel(rest), 1};
+  // The deployment is the provider's entry naming the model: the name itself, else its pattern.
+  std::string deployment = "*";
+  for (const auto& entry : provider->second->config().models) {
+    if (entry == rest) {
+      deployment = entry;
+      break;
+    }
+    if (deployment == "*" && isPattern(entry) && ::fnmatch(entry.c_str(), rest.c_str(), 0) == 0) deployment = entry;
+  }
+  return Target{provider->second, provider->second->upstreamModel(rest), 1, std::move(deployment)};
 }
 
 std::optional<Route> Router::resolve(const std::string& model) const {
@@ -110,13 +121,12 @@ std::optional<Route> Router::resolve(const std::string& model) const {
   if (auto target = resolveProviderForm(model)) {
     // provider/model: labelled by the model when the provider lists it, else "other".
     const std::string rest = model.substr(model.find('/') + 1);
-    const auto& listed = target->provider->config().models;
-    const bool known = std::find(listed.begin(), listed.end(), rest) != listed.end();
+    const bool known = target->deployment == rest;
     return single(std::move(*target), known ? rest : std::string(kOtherModel));
   }
   // A pattern is a bounded label: metrics count every model it matches under it.
   if (const Pattern* pattern = matchPattern(model)) {
-    return single(Target{pattern->provider, pattern->provider->upstreamModel(model), 1}, pattern->glob);
+    return single(Target{pattern->provider, pattern->provider->upstreamModel(model), 1, pattern->glob}, pattern->glob);
   }
   return std::nullopt;
 }

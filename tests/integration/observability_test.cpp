@@ -76,7 +76,7 @@ TEST_F(Observability, MetricsCountRequestsAndSeparateUpstreamFromGatewayTime) {
   EXPECT_GE(sample(text, "llmgate_upstream_connections_opened_total"), 1);
   EXPECT_LE(sample(text, "llmgate_upstream_connections_opened_total"), 2);
   EXPECT_EQ(sample(text, "llmgate_upstream_requests_total"), 4);
-  EXPECT_EQ(sample(text, R"(llmgate_breaker_state{provider="up",endpoint="up#0"})"), 0);
+  EXPECT_EQ(sample(text, R"(llmgate_breaker_state{provider="up",endpoint="up#0",model="m"})"), 0);
   EXPECT_EQ(sample(text, "llmgate_conversion_cache_misses_total"), 1);  // the Anthropic client's request
   EXPECT_EQ(sample(text, "llmgate_active_streams"), 0);
   // Every line is a comment or `name{labels} value`.

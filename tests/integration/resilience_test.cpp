@@ -117,7 +117,7 @@ TEST(Resilience, SilentPrimaryFallsBackAfterItsFirstByteTimeout) {
   EXPECT_TRUE(eventually([&] { return silent.lastPeerGone().has_value(); }));  // the silent attempt was dropped
 }
 
-TEST(Resilience, BreakerOpensAfterFiveFailuresHalfOpensAndClosesAfterThree) {
+TEST(Resilience, BreakerOpensAfterFiveFailuresYetALoneDeploymentIsStillTried) {
   std::atomic<bool> healthy{false};
   std::atomic<int> calls{0};
   TestUpstream upstream([&](const RecordedRequest&) {
@@ -125,33 +125,93 @@ TEST(Resilience, BreakerOpensAfterFiveFailuresHalfOpensAndClosesAfterThree) {
     return healthy ? completion() : status(500);
   });
   GatewayHarness gateway(R"({"providers":[)" +
-                         provider("up", upstream, R"(,"retry":{"max_attempts":1},"breaker":{"failure_threshold":5,"open_ms":300,"success_threshold":3})") +
+                         provider("up", upstream, R"(,"retry":{"max_attempts":1},"breaker":{"failure_threshold":5,"open_ms":60000,"success_threshold":3})") +
                          R"(],"aliases":{"m":"up-model"}})");
-  const auto& health = *gateway.gateway().endpoints(*gateway.gateway().providers()[0]).front();
+  const auto& health = *gateway.gateway().pool().health(*gateway.gateway().providers()[0], 0, "up-model");
   for (int i = 0; i < 5; ++i) EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 500);
   EXPECT_EQ(health.state(), resilience::BreakerState::Open);
   auto detailed = gateway.get("/v1/health/detailed");
-  EXPECT_EQ(detailed.status, 503);  // its only provider cannot take traffic
+  EXPECT_EQ(detailed.status, 503);  // its only model cannot take traffic
   auto report = json::parse(detailed.body);
   EXPECT_EQ(report["status"], "unavailable");
+  EXPECT_EQ(report["providers"][0]["endpoints"][0]["endpoint"], "up#0");
+  EXPECT_EQ(report["providers"][0]["endpoints"][0]["model"], "up-model");
   EXPECT_EQ(report["providers"][0]["endpoints"][0]["breaker"], "open");
   EXPECT_EQ(report["providers"][0]["endpoints"][0]["last_error"]["code"], "upstream_http_500");
-  auto shortCircuited = gateway.post("/v1/chat/completions", kAsk);
-  EXPECT_EQ(shortCircuited.status, 503);
-  EXPECT_EQ(json::parse(shortCircuited.body)["error"]["code"], "no_healthy_upstream");
-  EXPECT_EQ(calls.load(), 5);  // the open circuit kept the request away from the upstream
+  // Nothing else serves m: the request is sent anyway (a panic send), not refused untried.
+  EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 500);
+  EXPECT_EQ(calls.load(), 6);
   healthy = true;
-  ASSERT_TRUE(eventually([&] { return health.state() == resilience::BreakerState::HalfOpen; }, 2s));
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(health.state(), resilience::BreakerState::HalfOpen);
-    EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 200);
-  }
+  // Successful sends made while open close the circuit as probes would.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 200);
   EXPECT_EQ(health.state(), resilience::BreakerState::Closed);
-  EXPECT_EQ(calls.load(), 8);
+  EXPECT_EQ(calls.load(), 9);
   auto recovered = gateway.get("/v1/health/detailed");
   EXPECT_EQ(recovered.status, 200);
   EXPECT_EQ(json::parse(recovered.body)["status"], "ok");
-  EXPECT_EQ(json::parse(recovered.body)["providers"][0]["endpoints"][0]["breaker"], "closed");
+}
+
+TEST(Resilience, AnOpenCircuitSendsItsRouteToTheFallbackThenHalfOpensAndCloses) {
+  std::atomic<bool> healthy{false};
+  std::atomic<int> primaryCalls{0}, backupCalls{0};
+  TestUpstream primary([&](const RecordedRequest&) {
+    ++primaryCalls;
+    return healthy ? completion("primary") : status(500);
+  });
+  TestUpstream backup([&](const RecordedRequest&) {
+    ++backupCalls;
+    return completion("backup");
+  });
+  GatewayHarness gateway(R"({"providers":[)" +
+                         provider("up", primary, R"(,"retry":{"max_attempts":1},"breaker":{"failure_threshold":2,"open_ms":300,"success_threshold":2})") +
+                         "," + provider("backup", backup) + R"(],"routes":{"m":{"targets":["up-model","backup-model"]}}})");
+  const auto& health = *gateway.gateway().pool().health(*gateway.gateway().providers()[0], 0, "up-model");
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 200);  // served by backup
+  EXPECT_EQ(health.state(), resilience::BreakerState::Open);
+  for (int i = 0; i < 3; ++i) {
+    auto result = gateway.post("/v1/chat/completions", kAsk);
+    EXPECT_EQ(json::parse(result.body)["choices"][0]["message"]["content"], "backup");
+  }
+  EXPECT_EQ(primaryCalls.load(), 2);  // the open circuit kept the route away from it
+  EXPECT_EQ(json::parse(gateway.get("/v1/health/detailed").body)["status"], "degraded");
+  healthy = true;
+  ASSERT_TRUE(eventually([&] { return health.state() == resilience::BreakerState::HalfOpen; }, 2s));
+  for (int i = 0; i < 2; ++i) {
+    auto result = gateway.post("/v1/chat/completions", kAsk);
+    EXPECT_EQ(json::parse(result.body)["choices"][0]["message"]["content"], "primary");
+  }
+  EXPECT_EQ(health.state(), resilience::BreakerState::Closed);
+  EXPECT_EQ(primaryCalls.load(), 4);
+}
+
+TEST(Resilience, AFailingModelOpensItsOwnCircuitNotThoseOfItsKey) {
+  std::atomic<int> goodCalls{0};
+  TestUpstream upstream([&](const RecordedRequest& request) {
+    if (json::parse(request.body)["model"] == "bad") return status(500);
+    ++goodCalls;
+    return completion();
+  });
+  GatewayHarness gateway(R"({"providers":[{"name":"up","type":"openai","base_url":")" + upstream.baseUrl() +
+                         R"(","api_key":"k","models":["bad","good"],"retry":{"max_attempts":1},"breaker":{"failure_threshold":2}}]})");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(gateway.post("/v1/chat/completions", R"({"model":"bad","messages":[{"role":"user","content":"x"}]})").status, 500);
+  }
+  const auto& provider = *gateway.gateway().providers()[0];
+  EXPECT_EQ(gateway.gateway().pool().health(provider, 0, "bad")->state(), resilience::BreakerState::Open);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(gateway.post("/v1/chat/completions", R"({"model":"good","messages":[{"role":"user","content":"x"}]})").status, 200);
+  }
+  EXPECT_EQ(goodCalls.load(), 3);
+  EXPECT_EQ(gateway.gateway().pool().health(provider, 0, "good")->state(), resilience::BreakerState::Closed);
+  const json report = json::parse(gateway.get("/v1/health/detailed").body);
+  EXPECT_EQ(report["status"], "degraded");
+  EXPECT_EQ(report["providers"][0]["endpoints"][0]["model"], "bad");
+  EXPECT_EQ(report["providers"][0]["endpoints"][0]["breaker"], "open");
+  EXPECT_EQ(report["providers"][0]["endpoints"][1]["model"], "good");
+  EXPECT_EQ(report["providers"][0]["endpoints"][1]["breaker"], "closed");
+  const std::string metrics = gateway.get("/metrics").body;
+  EXPECT_NE(metrics.find(R"(llmgate_breaker_state{provider="up",endpoint="up#0",model="bad"} 2)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(llmgate_breaker_state{provider="up",endpoint="up#0",model="good"} 0)"), std::string::npos);
 }
 
 TEST(Resilience, RoundRobinAndWeightedShares) {
@@ -319,6 +379,93 @@ TEST(Resilience, AKeyIsCooledDownAMinuteAtMostWhateverRetryAfterSays) {
   const auto cooldown = health["providers"][0]["endpoints"][0]["cooldown_ms"].get<std::int64_t>();
   EXPECT_GT(cooldown, 0);
   EXPECT_LE(cooldown, 60000);
+}
+
+
+TEST(Resilience, ALoneRateLimitedDeploymentIsWaitedForOrTriedNotRefused) {
+  for (const std::string retryAfter : {"1", "30"}) {
+    std::atomic<int> calls{0};
+    TestUpstream upstream([&](const RecordedRequest&) {
+      return ++calls == 1 ? status(429, {{"retry-after", retryAfter}}) : completion();
+    });
+    GatewayHarness gateway(R"({"providers":[)" + provider("up", upstream, R"(,"retry":{"max_attempts":1,"max_delay_ms":5000})") +
+                           R"(],"aliases":{"m":"up-model"}})");
+    EXPECT_EQ(gateway.post("/v1/chat/completions", kAsk).status, 429);
+    const auto start = Clock::now();
+    auto result = gateway.post("/v1/chat/completions", kAsk);
+    EXPECT_EQ(result.status, 200) << retryAfter << ": " << result.body;
+    EXPECT_EQ(calls.load(), 2) << retryAfter;
+    if (retryAfter == "1") {
+      EXPECT_GE(elapsedMs(start), 800);  // waited for the cool-down to end, then sent
+    } else {
+      EXPECT_LT(elapsedMs(start), 1000);  // longer than max_delay_ms: sent at once all the same
+    }
+  }
+}
+
+ScriptedResponse silence() {
+  ScriptedResponse response;
+  response.fault = ScriptedResponse::Fault::NeverRespond;
+  return response;
+}
+
+TEST(Resilience, AFirstByteTimeoutMovesOnAndNeverRetriesTheSilentDeployment) {
+  std::atomic<int> silentCalls{0}, answeringCalls{0};
+  TestUpstream upstream([&](const RecordedRequest& request) {
+    if (request.header("authorization") == "Bearer key-1") {
+      ++silentCalls;
+      return silence();
+    }
+    ++answeringCalls;
+    return completion();
+  });
+  GatewayHarness twoKeys(R"({"providers":[)" +
+                         provider("up", upstream, R"(,"api_keys":["key-1","key-2"],"timeouts":{"first_byte_ms":300})") +
+                         R"(],"aliases":{"m":"up-model"}})");
+  for (int i = 0; i < 4; ++i) {
+    const auto start = Clock::now();
+    EXPECT_EQ(twoKeys.post("/v1/chat/completions", kAsk).status, 200);
+    EXPECT_LT(elapsedMs(start), 1000);  // at most one timeout, then the other key at once
+  }
+  EXPECT_LE(silentCalls.load(), 4);  // once per request at most
+  EXPECT_EQ(answeringCalls.load(), 4);
+
+  // One silent deployment: the error after one timeout, not three.
+  for (const bool same : {false, true}) {
+    std::atomic<int> calls{0};
+    TestUpstream lone([&](const RecordedRequest&) {
+      ++calls;
+      return silence();
+    });
+    GatewayHarness gateway(R"({"providers":[)" +
+                           provider("up", lone, std::string(R"(,"timeouts":{"first_byte_ms":300},"retry":{"base_delay_ms":1,"same_deployment_after_timeout":)") +
+                                                    (same ? "true" : "false") + "}") +
+                           R"(],"aliases":{"m":"up-model"}})");
+    const auto start = Clock::now();
+    auto result = gateway.post("/v1/chat/completions", R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+    EXPECT_EQ(result.status, 504) << result.body;
+    EXPECT_EQ(calls.load(), same ? 3 : 1);
+    if (!same) EXPECT_LT(elapsedMs(start), 800);
+  }
+}
+
+TEST(Resilience, ATruncatedFastPathAnswerIsAMalformedUpstreamErrorNotA200) {
+  std::atomic<int> calls{0};
+  std::atomic<bool> alwaysBroken{false};
+  TestUpstream upstream([&](const RecordedRequest&) {
+    if (++calls == 1 || alwaysBroken) return ScriptedResponse::json(200, R"({"id":"c","object":"chat.completion","choices":[)");
+    return completion("whole");
+  });
+  GatewayHarness gateway(R"({"providers":[)" + provider("up", upstream, R"(,"retry":{"base_delay_ms":1})") +
+                         R"(],"aliases":{"m":"up-model"}})");
+  auto retried = gateway.post("/v1/chat/completions", kAsk);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(json::parse(retried.body)["choices"][0]["message"]["content"], "whole");
+  EXPECT_EQ(calls.load(), 2);
+  alwaysBroken = true;
+  auto broken = gateway.post("/v1/chat/completions", kAsk);
+  EXPECT_EQ(broken.status, 502);
+  EXPECT_EQ(json::parse(broken.body)["error"]["code"], "upstream_malformed_response");
 }
 
 }  // namespace

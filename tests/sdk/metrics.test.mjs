@@ -36,7 +36,7 @@ test('promtool accepts a live /metrics', { skip: havePromtool ? false : 'promtoo
   const checked = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   assert.equal(checked.status, 0, `promtool: ${checked.stdout}${checked.stderr}`);
   assert.match(text, /llmgate_requests_total\{endpoint="chat_completions",dialect="openai",provider="up",model="gpt-test",status="4xx"\} 1/);
-  assert.match(text, /llmgate_endpoint_cooling_down\{provider="up",endpoint="up#0"\} 1/);
+  assert.match(text, /llmgate_endpoint_cooling_down\{provider="up",endpoint="up#0",model="gpt-test"\} 1/);
 
   // A request is counted once its last byte is written, which may be just after the client read it.
   let performance;

@@ -1,7 +1,8 @@
 // One chat request from routing to the last byte sent. Each attempt goes to one candidate
-// target (fast-path passthrough, translation through the IR, or an in-process mock reply); a
-// retryable failure before any content reached the client moves on to the next candidate or
-// retries after a backoff, within the request's deadline and the provider's retry budget.
+// target (fast-path passthrough, translation through the IR, or an in-process mock reply), on
+// a deployment the upstream pool picks; after a failure the retry state decides (move on,
+// retry after a wait, or give up), within the request's deadline and the provider's retry
+// budget.
 // Lives on one worker thread; kept alive by what is pending on it (a transfer, a timer, the
 // session's callbacks).
 #pragma once
@@ -14,7 +15,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "llmgate/api/dialect.hpp"
+#include "llmgate/auth/token_refresher.hpp"
+#include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/providers/provider.hpp"
+#include "llmgate/proxy/conversion_cache.hpp"
+#include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/resilience/policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
@@ -23,7 +28,17 @@
 
 namespace llmgate::proxy {
 
-class Gateway;
+/// What an Exchange works with, all owned by the Gateway, which outlives its worker loops and
+/// so every Exchange on them.
+struct ExchangeContext {
+  boost::asio::io_context& loop;  ///< the worker's: every callback of the Exchange runs here
+  upstream::HttpClient& client;   ///< the worker's
+  ConversionCache& conversions;
+  balancing::UpstreamPool& pool;
+  auth::TokenRefresher& refresher;
+  GatewayMetrics& metrics;
+  std::int64_t streamKeepaliveMs;  ///< SSE comments while the first token is awaited (0: none)
+};
 
 /// Everything an Exchange needs to make its attempts.
 struct ExchangePlan {
@@ -43,7 +58,7 @@ struct ExchangePlan {
 
 class Exchange : public std::enable_shared_from_this<Exchange>, public upstream::TransferHandler {
  public:
-  Exchange(Gateway& gateway, std::size_t worker, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan);
+  Exchange(ExchangeContext context, std::shared_ptr<server::ResponseSink> sink, ExchangePlan plan);
   ~Exchange() override;
 
   void start();
@@ -66,6 +81,9 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void takeBody(std::string_view bytes);
   void takeCompletion(std::error_code ec);
   void runAttempt();
+  /// No candidate takes traffic: wait for the first that will (when that is soon enough), else
+  /// send anyway to the one that will be soonest. False when nothing can be tried at all.
+  bool chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& credential);
   bool prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out);
   void attemptFailed(core::GatewayError error);
   /// On a 401 for an OAuth credential: refreshes it and retries; false when that does not apply.
@@ -89,10 +107,9 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void writeContent(std::string bytes);
   api::StreamWriter& writer(const core::ChatEvent* first);
   std::string defaultId() const;
-  core::GatewayError noCandidateError() const;
+  const resilience::RetryConfig& retryPolicy() const;
 
-  Gateway& gateway_;
-  std::size_t worker_;
+  ExchangeContext context_;
   std::shared_ptr<server::ResponseSink> sink_;
   ExchangePlan plan_;
   bool done_ = false;
@@ -124,6 +141,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::size_t currentCandidate_ = 0;
   int attempts_ = 0;
   std::vector<bool> tried_;
+  balancing::Excluded excluded_;      // deployments that timed out in this request
+  bool waitedForDeployment_ = false;  // waited once for a deployment to take traffic again
   std::optional<core::GatewayError> lastError_;
   bool credentialRefreshed_ = false;  // an OAuth token is refreshed at most once per request
   bool countedAsStream_ = false;      // in the active-streams gauge

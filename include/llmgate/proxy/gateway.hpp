@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "llmgate/auth/token_refresher.hpp"
+#include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/conversion_cache.hpp"
+#include "llmgate/proxy/error_response.hpp"
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
@@ -42,25 +44,12 @@ class Gateway : public server::RequestHandler {
 
   const config::Config& config() const { return *config_; }
 
-  /// An endpoint (one credential of a provider) that may take an attempt now, chosen round
-  /// robin among the provider's credentials; its health has counted the attempt in. nullopt
-  /// when none may.
-  struct PickedEndpoint {
-    resilience::EndpointHealth* health;
-    std::size_t credential;
-  };
-  std::optional<PickedEndpoint> pickEndpoint(const providers::Provider& provider);
-  /// Whether some endpoint of `provider` would take an attempt now (nothing is acquired).
-  bool hasAvailableEndpoint(const providers::Provider& provider) const;
-  resilience::RetryBudget& retryBudget(const providers::Provider& provider);
-  /// Health of every endpoint of `provider` (one per key; one when it has none).
-  const std::vector<std::unique_ptr<resilience::EndpointHealth>>& endpoints(const providers::Provider& provider) const;
+  balancing::UpstreamPool& pool() { return *pool_; }
   const routing::Router& router() const { return *router_; }
   const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return providers_; }
-  boost::asio::io_context& loop(std::size_t worker) { return *loops_[worker]; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
-  auth::TokenRefresher& tokenRefresher() { return *refresher_; }
-  ConversionCache& conversionCache() { return *conversions_; }
+  /// What an Exchange on `worker` works with.
+  ExchangeContext exchangeContext(std::size_t worker);
   GatewayMetrics& metrics() { return metrics_; }
 
  private:
@@ -95,19 +84,9 @@ class Gateway : public server::RequestHandler {
   /// What every Exchange of this request shares: ids, hints, candidates, deadline.
   ExchangePlan planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
                        std::vector<routing::Target> candidates) const;
-  /// The route's targets in the order its strategy gives for this request.
-  std::vector<routing::Target> orderTargets(const routing::Route& route) const;
   /// Request deadline: the x-llmgate-timeout-ms header, else the first target's total timeout.
   std::optional<resilience::Clock::time_point> deadlineFor(server::IncomingRequest& request,
                                                            const routing::Target& first, bool stream) const;
-
-  struct ProviderRuntime {
-    std::vector<std::unique_ptr<resilience::EndpointHealth>> endpoints;
-    std::unique_ptr<resilience::RetryBudget> budget;
-    std::unique_ptr<std::atomic<std::uint64_t>> keyTurn = std::make_unique<std::atomic<std::uint64_t>>(0);
-  };
-  ProviderRuntime& runtime(const providers::Provider& provider);
-  const ProviderRuntime& runtime(const providers::Provider& provider) const;
 
   std::shared_ptr<const config::Config> config_;
   std::vector<std::unique_ptr<providers::Provider>> providers_;
@@ -116,19 +95,12 @@ class Gateway : public server::RequestHandler {
   std::vector<boost::asio::io_context*> loops_;
   std::shared_ptr<const server::ServerState> serverState_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
-  std::vector<ProviderRuntime> runtimes_;  // parallel to providers_
+  std::unique_ptr<balancing::UpstreamPool> pool_;
   std::unique_ptr<auth::TokenRefresher> refresher_;
   std::unique_ptr<ConversionCache> conversions_;
   std::shared_ptr<ModelCatalog> catalog_;
   GatewayMetrics metrics_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
-
-/// The headers an error response carries besides its body (`retry-after` when it has one).
-server::HeaderList errorHeaders(const core::GatewayError& error);
-/// Sends `error` as a complete response in the dialect of the request's path.
-void sendError(server::IncomingRequest& request, server::ResponseSink& sink, const core::GatewayError& error);
-/// The same in `dialect`.
-void sendError(core::Dialect dialect, server::ResponseSink& sink, const core::GatewayError& error);
 
 }  // namespace llmgate::proxy

@@ -24,6 +24,9 @@ struct RetryConfig {
   double jitter = 0.2;           ///< +-20% of the backoff
   double budgetRatio = 0.2;      ///< retries may add at most this share of the provider's requests ...
   double budgetMinPerSecond = 5; ///< ... plus this many retries a second
+  /// After a timeout, whether the deployment that timed out may be tried again in the same
+  /// request. Off: a timeout moves on to another deployment or target, or ends the request.
+  bool sameDeploymentAfterTimeout = false;
 };
 
 struct BreakerConfig {
@@ -78,15 +81,21 @@ class RetryBudget {
 enum class BreakerState { Closed, Open, HalfOpen };
 std::string_view breakerStateName(BreakerState state);
 
-/// Health of one upstream endpoint (a provider instance with one of its keys): circuit breaker,
-/// rate-limit cool-down, latency EWMA and in-flight count. Thread-safe; shared by all workers.
+/// Health of one upstream deployment (a provider's credential serving one configured model):
+/// circuit breaker, rate-limit cool-down, latency EWMA and in-flight count. Thread-safe; shared
+/// by all workers.
 class EndpointHealth {
  public:
-  /// `name` identifies the endpoint in logs ("openai#0": provider and key index, never the key).
+  /// `name` identifies it in logs ("openai#0 gpt-4o": provider, key index and model, never the key).
   EndpointHealth(const BreakerConfig& config, std::string name);
 
   /// Whether an attempt may go here now (takes a half-open probe slot when it returns true).
   bool tryAcquire(Clock::time_point now = Clock::now());
+  /// An attempt goes here although it takes no traffic (nothing else could be tried): counted
+  /// in flight like any other; its success counts towards closing an open circuit.
+  void acquireAnyway();
+  /// When tryAcquire may succeed again: `now`, or when the cool-down or the open circuit ends.
+  Clock::time_point availableAt(Clock::time_point now = Clock::now()) const;
   /// The attempt ended: ok, or failed with `error`. Releases what tryAcquire took.
   void recordSuccess(Millis timeToFirstByte, Clock::time_point now = Clock::now());
   void recordFailure(const core::GatewayError& error, Clock::time_point now = Clock::now());

@@ -18,6 +18,9 @@ struct Target {
   const providers::Provider* provider = nullptr;
   std::string upstreamModel;
   int weight = 1;
+  /// The provider's `models` entry this target is (a name, or the pattern that matched), or
+  /// "*" for a provider/model name it does not list: which deployment's health applies.
+  std::string deployment = "*";
 };
 
 enum class Strategy { Ordered, RoundRobin, Weighted, LeastLatency, LeastBusy };

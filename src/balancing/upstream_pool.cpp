@@ -1,0 +1,176 @@
+#include "llmgate/balancing/upstream_pool.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace llmgate::balancing {
+namespace {
+
+bool isExcluded(const Excluded& excluded, const EndpointHealth* health) {
+  return std::find(excluded.begin(), excluded.end(), health) != excluded.end();
+}
+
+}  // namespace
+
+UpstreamPool::UpstreamPool(const std::vector<std::unique_ptr<providers::Provider>>& providers) {
+  for (const auto& provider : providers) {
+    ProviderState state;
+    state.provider = provider.get();
+    const auto& block = provider->config();
+    state.budget = std::make_unique<resilience::RetryBudget>(block.retry);
+    if (block.enabled && !provider->isLocal()) {
+      for (const auto& model : block.models) {
+        if (std::find(state.models.begin(), state.models.end(), model) == state.models.end()) state.models.push_back(model);
+      }
+      state.models.emplace_back(kUnlistedModels);
+      state.credentials = provider->credentialCount();
+      for (std::size_t credential = 0; credential < state.credentials; ++credential) {
+        for (const auto& model : state.models) {
+          // Named in logs and metrics by provider, key index and model: never the key.
+          state.health.push_back(std::make_unique<EndpointHealth>(
+              block.breaker, block.name + "#" + std::to_string(credential) + " " + model));
+        }
+      }
+    }
+    states_.push_back(std::move(state));
+  }
+}
+
+const UpstreamPool::ProviderState* UpstreamPool::stateOf(const providers::Provider& provider) const {
+  for (const auto& state : states_) {
+    if (state.provider == &provider) return &state;
+  }
+  return nullptr;
+}
+
+UpstreamPool::ProviderState& UpstreamPool::stateOf(const providers::Provider& provider) {
+  if (const ProviderState* state = std::as_const(*this).stateOf(provider)) return const_cast<ProviderState&>(*state);
+  throw std::logic_error("the upstream pool has no provider " + provider.name());
+}
+
+std::vector<EndpointHealth*> UpstreamPool::deploymentsOf(const routing::Target& target, std::size_t firstCredential) const {
+  const ProviderState* state = stateOf(*target.provider);
+  if (state == nullptr || state->credentials == 0) return {};
+  const auto listed = std::find(state->models.begin(), state->models.end(), target.deployment);
+  const std::size_t model = listed != state->models.end() ? static_cast<std::size_t>(listed - state->models.begin())
+                                                          : state->models.size() - 1;
+  std::vector<EndpointHealth*> out;
+  out.reserve(state->credentials);
+  for (std::size_t offset = 0; offset < state->credentials; ++offset) {
+    const std::size_t credential = (firstCredential + offset) % state->credentials;
+    out.push_back(state->health[credential * state->models.size() + model].get());
+  }
+  return out;
+}
+
+std::optional<UpstreamPool::Pick> UpstreamPool::pick(const routing::Target& target, const Excluded& excluded,
+                                                     Clock::time_point now) {
+  ProviderState& state = stateOf(*target.provider);
+  if (state.credentials == 0) return std::nullopt;
+  const std::size_t first = state.keyTurn->fetch_add(1, std::memory_order_relaxed) % state.credentials;
+  const auto deployments = deploymentsOf(target, first);
+  for (std::size_t offset = 0; offset < deployments.size(); ++offset) {
+    EndpointHealth* health = deployments[offset];
+    if (!isExcluded(excluded, health) && health->tryAcquire(now)) {
+      return Pick{health, (first + offset) % state.credentials};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<UpstreamPool::Pick> UpstreamPool::pickAnyway(const routing::Target& target, const Excluded& excluded,
+                                                           Clock::time_point now) {
+  ProviderState& state = stateOf(*target.provider);
+  if (state.credentials == 0) return std::nullopt;
+  const auto deployments = deploymentsOf(target, 0);
+  std::optional<Pick> soonest;
+  Clock::time_point soonestAt{};
+  for (std::size_t credential = 0; credential < deployments.size(); ++credential) {
+    EndpointHealth* health = deployments[credential];
+    if (isExcluded(excluded, health)) continue;
+    const auto at = health->availableAt(now);
+    if (!soonest || at < soonestAt) {
+      soonest = Pick{health, credential};
+      soonestAt = at;
+    }
+  }
+  if (soonest) soonest->health->acquireAnyway();
+  return soonest;
+}
+
+std::optional<Clock::time_point> UpstreamPool::availableAt(const routing::Target& target, const Excluded& excluded,
+                                                           Clock::time_point now) const {
+  std::optional<Clock::time_point> soonest;
+  for (const EndpointHealth* health : deploymentsOf(target, 0)) {
+    if (isExcluded(excluded, health)) continue;
+    const auto at = health->availableAt(now);
+    if (!soonest || at < *soonest) soonest = at;
+  }
+  return soonest;
+}
+
+resilience::RetryBudget& UpstreamPool::budget(const providers::Provider& provider) { return *stateOf(provider).budget; }
+
+std::vector<routing::Target> UpstreamPool::order(const routing::Route& route) const {
+  std::vector<routing::Target> targets = route.targets;
+  if (targets.size() < 2) return targets;
+  using routing::Strategy;
+  auto rotateTo = [&](std::size_t first) { std::rotate(targets.begin(), targets.begin() + first, targets.end()); };
+  switch (route.strategy) {
+    case Strategy::Ordered:
+      break;
+    case Strategy::RoundRobin:
+      rotateTo(route.turn % targets.size());
+      break;
+    case Strategy::Weighted: {
+      // Over every sum-of-weights requests each target goes first exactly `weight` times.
+      std::uint64_t total = 0;
+      for (const auto& target : targets) total += static_cast<std::uint64_t>(target.weight);
+      std::uint64_t slot = route.turn % total;
+      std::size_t first = 0;
+      while (slot >= static_cast<std::uint64_t>(targets[first].weight)) slot -= targets[first++].weight;
+      rotateTo(first);
+      break;
+    }
+    case Strategy::LeastLatency:
+    case Strategy::LeastBusy: {
+      auto score = [&](const routing::Target& target) {
+        if (target.provider->isLocal()) return 0.0;
+        double best = -1;
+        for (const EndpointHealth* health : deploymentsOf(target, 0)) {
+          // Unmeasured deployments score 0 so that each gets tried.
+          const double value = route.strategy == Strategy::LeastBusy ? health->inFlight()
+                                                                    : std::max(0.0, health->latencyEwmaMs());
+          best = best < 0 ? value : std::min(best, value);
+        }
+        return best;
+      };
+      std::stable_sort(targets.begin(), targets.end(),
+                       [&](const auto& a, const auto& b) { return score(a) < score(b); });
+      break;
+    }
+  }
+  return targets;
+}
+
+void UpstreamPool::forEachDeployment(const providers::Provider& provider,
+                                     const std::function<void(const DeploymentView&)>& visit) const {
+  const ProviderState* state = stateOf(provider);
+  if (state == nullptr) return;
+  for (std::size_t credential = 0; credential < state->credentials; ++credential) {
+    for (std::size_t model = 0; model < state->models.size(); ++model) {
+      visit({credential, state->models[model], *state->health[credential * state->models.size() + model]});
+    }
+  }
+}
+
+const EndpointHealth* UpstreamPool::health(const providers::Provider& provider, std::size_t credential,
+                                           std::string_view model) const {
+  const ProviderState* state = stateOf(provider);
+  if (state == nullptr || credential >= state->credentials) return nullptr;
+  const auto listed = std::find(state->models.begin(), state->models.end(), model);
+  if (listed == state->models.end()) return nullptr;
+  return state->health[credential * state->models.size() + static_cast<std::size_t>(listed - state->models.begin())].get();
+}
+
+}  // namespace llmgate::balancing
