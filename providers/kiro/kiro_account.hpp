@@ -1,4 +1,4 @@
-// A Kiro credential file (formats.md G.5): the Kiro IDE's kiro-auth-token.json, social login
+// A Kiro credential file (README.md, "Credentials"): the Kiro IDE's kiro-auth-token.json, social login
 // (Google/GitHub, refreshed by the Kiro auth service) or IdC / Builder ID (refreshed by AWS SSO
 // OIDC with the client registration, read from the same file or from <clientIdHash>.json beside it).
 #pragma once

@@ -1,4 +1,4 @@
-// IR -> CodeWhisperer `generateAssistantResponse` body (formats.md G.3). Pure: the same request
+// IR -> CodeWhisperer `generateAssistantResponse` body (README.md, "Request"). Pure: the same request
 // gives the same bytes, so conversions can be cached. Credentials (Authorization, profileArn)
 // and per-request ids are added per attempt by the provider.
 #pragma once

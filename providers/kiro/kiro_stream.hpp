@@ -1,4 +1,4 @@
-// CodeWhisperer's event stream -> IR events (formats.md G.7). Every text delta is emitted as
+// CodeWhisperer's event stream -> IR events (README.md, "Answer"). Every text delta is emitted as
 // soon as its frame is complete; tool-use fragments are assembled per toolUseId; exception and
 // error frames end the answer with a mapped error; unknown events are skipped.
 #pragma once

@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-// The request example of the wire reference (formats.md B.2).
+// A Messages API request with system blocks, tools, images and thinking.
 const char* kRequest = R"({
   "model": "claude-sonnet-4-5",
   "max_tokens": 1024,

@@ -72,7 +72,7 @@ TEST(EventStreamParser, DecodesTheReferenceVectors) {
 }
 
 TEST(EventStreamParser, DecodesAllTenHeaderTypes) {
-  // formats.md G.6: one header of every type, generated with zlib CRCs.
+  // The AWS event-stream header types: one of every type, generated with zlib CRCs.
   const std::string bytes = fromHex(
       "0000008000000059c67386ab017400016601016202fd017303fed4016904fffeee90016c05fffffffed5fa0e000362696e060004000102ff0373"
       "747207000668c3a96c6c6f027473080000019b7ca98d03026964090f1e2d3c4b5a69788796a5b4c3d2e1f07b2264656c7461223a7b227465787422"

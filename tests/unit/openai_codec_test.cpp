@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-// The request example of the wire reference (formats.md A.3), every documented field set.
+// A request with every documented Chat Completions field set.
 const char* kFullRequest = R"({
   "model": "gpt-4o",
   "messages": [

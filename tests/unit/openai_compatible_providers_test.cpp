@@ -104,7 +104,7 @@ TEST(OpenAiProvider, ThinkingOfOtherDialectsBecomesReasoningEffortForReasoningMo
 }
 
 TEST(ZhipuProvider, JwtMatchesTheReferenceToken) {
-  // Key and token from Zhipu's SDK test (formats.md E.2), timestamp fixed.
+  // Key and token from Zhipu's SDK test (zhipuai-sdk-python-v4), timestamp fixed.
   EXPECT_EQ(zhipu::makeJwt("12345678.abcdefg", 1700000000000, 210000).value(),
             "eyJhbGciOiJIUzI1NiIsInNpZ25fdHlwZSI6IlNJR04iLCJ0eXAiOiJKV1QifQ."
             "eyJhcGlfa2V5IjoiMTIzNDU2NzgiLCJleHAiOjE3MDAwMDAyMTAwMDAsInRpbWVzdGFtcCI6MTcwMDAwMDAwMDAwMH0."
