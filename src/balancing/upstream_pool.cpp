@@ -48,49 +48,42 @@ UpstreamPool::ProviderState& UpstreamPool::stateOf(const providers::Provider& pr
   throw std::logic_error("the upstream pool has no provider " + provider.name());
 }
 
-std::vector<EndpointHealth*> UpstreamPool::deploymentsOf(const routing::Target& target, std::size_t firstCredential) const {
-  const ProviderState* state = stateOf(*target.provider);
-  if (state == nullptr || state->credentials == 0) return {};
-  const auto listed = std::find(state->models.begin(), state->models.end(), target.deployment);
-  const std::size_t model = listed != state->models.end() ? static_cast<std::size_t>(listed - state->models.begin())
-                                                          : state->models.size() - 1;
-  std::vector<EndpointHealth*> out;
-  out.reserve(state->credentials);
-  for (std::size_t offset = 0; offset < state->credentials; ++offset) {
-    const std::size_t credential = (firstCredential + offset) % state->credentials;
-    out.push_back(state->health[credential * state->models.size() + model].get());
-  }
-  return out;
+std::size_t UpstreamPool::ProviderState::modelOf(const routing::Target& target) const {
+  const auto listed = std::find(models.begin(), models.end(), target.deployment);
+  return listed != models.end() ? static_cast<std::size_t>(listed - models.begin()) : models.size() - 1;
+}
+
+EndpointHealth& UpstreamPool::ProviderState::at(std::size_t credential, std::size_t model) const {
+  return *health[credential * models.size() + model];
 }
 
 std::optional<UpstreamPool::Pick> UpstreamPool::pick(const routing::Target& target, const Excluded& excluded,
                                                      Clock::time_point now) {
-  ProviderState& state = stateOf(*target.provider);
+  const ProviderState& state = stateOf(*target.provider);
   if (state.credentials == 0) return std::nullopt;
+  const std::size_t model = state.modelOf(target);
   const std::size_t first = state.keyTurn->fetch_add(1, std::memory_order_relaxed) % state.credentials;
-  const auto deployments = deploymentsOf(target, first);
-  for (std::size_t offset = 0; offset < deployments.size(); ++offset) {
-    EndpointHealth* health = deployments[offset];
-    if (!isExcluded(excluded, health) && health->tryAcquire(now)) {
-      return Pick{health, (first + offset) % state.credentials};
-    }
+  for (std::size_t offset = 0; offset < state.credentials; ++offset) {
+    const std::size_t credential = (first + offset) % state.credentials;
+    EndpointHealth& health = state.at(credential, model);
+    if (!isExcluded(excluded, &health) && health.tryAcquire(now)) return Pick{&health, credential};
   }
   return std::nullopt;
 }
 
 std::optional<UpstreamPool::Pick> UpstreamPool::pickAnyway(const routing::Target& target, const Excluded& excluded,
                                                            Clock::time_point now) {
-  ProviderState& state = stateOf(*target.provider);
+  const ProviderState& state = stateOf(*target.provider);
   if (state.credentials == 0) return std::nullopt;
-  const auto deployments = deploymentsOf(target, 0);
+  const std::size_t model = state.modelOf(target);
   std::optional<Pick> soonest;
   Clock::time_point soonestAt{};
-  for (std::size_t credential = 0; credential < deployments.size(); ++credential) {
-    EndpointHealth* health = deployments[credential];
-    if (isExcluded(excluded, health)) continue;
-    const auto at = health->availableAt(now);
+  for (std::size_t credential = 0; credential < state.credentials; ++credential) {
+    EndpointHealth& health = state.at(credential, model);
+    if (isExcluded(excluded, &health)) continue;
+    const auto at = health.availableAt(now);
     if (!soonest || at < soonestAt) {
-      soonest = Pick{health, credential};
+      soonest = Pick{&health, credential};
       soonestAt = at;
     }
   }
@@ -100,10 +93,14 @@ std::optional<UpstreamPool::Pick> UpstreamPool::pickAnyway(const routing::Target
 
 std::optional<Clock::time_point> UpstreamPool::availableAt(const routing::Target& target, const Excluded& excluded,
                                                            Clock::time_point now) const {
+  const ProviderState* state = stateOf(*target.provider);
+  if (state == nullptr || state->credentials == 0) return std::nullopt;
+  const std::size_t model = state->modelOf(target);
   std::optional<Clock::time_point> soonest;
-  for (const EndpointHealth* health : deploymentsOf(target, 0)) {
-    if (isExcluded(excluded, health)) continue;
-    const auto at = health->availableAt(now);
+  for (std::size_t credential = 0; credential < state->credentials; ++credential) {
+    const EndpointHealth& health = state->at(credential, model);
+    if (isExcluded(excluded, &health)) continue;
+    const auto at = health.availableAt(now);
     if (!soonest || at < *soonest) soonest = at;
   }
   return soonest;
@@ -134,19 +131,26 @@ std::vector<routing::Target> UpstreamPool::order(const routing::Route& route) co
     }
     case Strategy::LeastLatency:
     case Strategy::LeastBusy: {
-      auto score = [&](const routing::Target& target) {
-        if (target.provider->isLocal()) return 0.0;
-        double best = -1;
-        for (const EndpointHealth* health : deploymentsOf(target, 0)) {
-          // Unmeasured deployments score 0 so that each gets tried.
-          const double value = route.strategy == Strategy::LeastBusy ? health->inFlight()
-                                                                    : std::max(0.0, health->latencyEwmaMs());
-          best = best < 0 ? value : std::min(best, value);
+      // Scored once: other workers change the figures while this sorts.
+      std::vector<std::pair<double, routing::Target>> scored;
+      for (auto& target : targets) {
+        double best = 0.0;
+        const ProviderState* state = target.provider->isLocal() ? nullptr : stateOf(*target.provider);
+        if (state != nullptr && state->credentials > 0) {
+          const std::size_t model = state->modelOf(target);
+          best = -1;
+          for (std::size_t credential = 0; credential < state->credentials; ++credential) {
+            const EndpointHealth& health = state->at(credential, model);
+            // Unmeasured deployments score 0 so that each gets tried.
+            const double value = route.strategy == Strategy::LeastBusy ? health.inFlight()
+                                                                      : std::max(0.0, health.latencyEwmaMs());
+            best = best < 0 ? value : std::min(best, value);
+          }
         }
-        return best;
-      };
-      std::stable_sort(targets.begin(), targets.end(),
-                       [&](const auto& a, const auto& b) { return score(a) < score(b); });
+        scored.emplace_back(best, std::move(target));
+      }
+      std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (std::size_t i = 0; i < targets.size(); ++i) targets[i] = std::move(scored[i].second);
       break;
     }
   }
@@ -158,9 +162,7 @@ void UpstreamPool::forEachDeployment(const providers::Provider& provider,
   const ProviderState* state = stateOf(provider);
   if (state == nullptr) return;
   for (std::size_t credential = 0; credential < state->credentials; ++credential) {
-    for (std::size_t model = 0; model < state->models.size(); ++model) {
-      visit({credential, state->models[model], *state->health[credential * state->models.size() + model]});
-    }
+    for (std::size_t model = 0; model < state->models.size(); ++model) visit({credential, state->models[model], state->at(credential, model)});
   }
 }
 
@@ -170,7 +172,7 @@ const EndpointHealth* UpstreamPool::health(const providers::Provider& provider, 
   if (state == nullptr || credential >= state->credentials) return nullptr;
   const auto listed = std::find(state->models.begin(), state->models.end(), model);
   if (listed == state->models.end()) return nullptr;
-  return state->health[credential * state->models.size() + static_cast<std::size_t>(listed - state->models.begin())].get();
+  return &state->at(credential, static_cast<std::size_t>(listed - state->models.begin()));
 }
 
 }  // namespace llmgate::balancing

@@ -262,7 +262,7 @@ bool Exchange::chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& cred
                                          "no upstream left to try for model " + core::clipped(plan_.clientModel)));
     return false;
   }
-  const auto wait = std::chrono::duration_cast<Millis>(soonestAt - now);
+  const auto wait = std::chrono::ceil<Millis>(soonestAt - now);  // not a millisecond early
   const bool beforeDeadline = !plan_.deadline || soonestAt < *plan_.deadline;
   if (!waitedForDeployment_ && wait > Millis(0) && wait <= retryPolicy().maxDelay && beforeDeadline) {
     waitedForDeployment_ = true;
@@ -501,7 +501,8 @@ void Exchange::takeCompletion(std::error_code ec) {
     if (plan_.clientStream) {
       sink_->endStream();
     } else {
-      // Only the usage member is parsed, not the whole answer (this is the fast path).
+      // Only the usage member is parsed into a document, not the whole answer (this is the fast
+      // path; the validity check above walks the text without building one).
       const auto spans = core::findTopLevelValues(buffered_, "usage");
       if (!spans.empty()) {
         const json usage = core::parseJson(std::string_view(buffered_).substr(spans.back().offset, spans.back().length));
@@ -689,6 +690,7 @@ void Exchange::finishClient() {
 void Exchange::fail(GatewayError error) {
   if (done_) return;
   endUpstreamWait();
+  releaseEndpoint(&error);
   done_ = true;
   keepalive_.cancel();
   if (transfer_) {

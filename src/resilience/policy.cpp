@@ -183,6 +183,12 @@ void EndpointHealth::recordFailure(const core::GatewayError& error, Clock::time_
   if (!countsAgainstEndpoint(error)) return;
   lastFailureCode_ = error.code.empty() ? "upstream_http_" + std::to_string(error.status) : error.code;
   lastFailureAt_ = std::chrono::system_clock::now();
+  if (state_ == BreakerState::Open) {
+    // A send made anyway failed, as a probe would: still open, counted from now.
+    openedAt_ = now;
+    halfOpenSuccesses_ = 0;
+    return;
+  }
   if (state_ == BreakerState::HalfOpen || ++consecutiveFailures_ >= config_.failureThreshold) {
     // A failed probe reopens at once; in closed state it takes the threshold.
     log::message(spdlog::level::warn, "circuit " + name_ + " opened for " + std::to_string(config_.openFor.count()) +

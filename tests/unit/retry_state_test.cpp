@@ -92,6 +92,14 @@ TEST(RetryState, DecidesEveryCaseOfTheTable) {
       {"a retry now needs no time", e503, false, 1, 0, {kTriedBusy, kUntried}, {}, Millis(1), false, Action::RetryNow, 1,
        Millis(0)},
       {"no candidate at all", e503, false, 1, 0, {}, {}, {}, false, Action::GiveUp, 0, Millis(0)},
+      {"the deadline has passed: not even a fallback", e503, false, 1, 0, {kTriedBusy, kUntried}, {}, Millis(0), false,
+       Action::GiveUp, 0, Millis(0)},
+      {"a target with no deployment left is skipped", e503, false, 2, 2, {kTriedGone, kTriedBusy, kTriedBusy}, {}, {},
+       false, Action::RetryAfter, 1, Millis(1000)},
+      {"an untried target with no deployment left lifts no cap", e503, false, 3, 0,
+       {kTriedFree, CandidateState{false, false, false}}, {}, {}, false, Action::GiveUp, 0, Millis(0)},
+      {"timeout, the same deployment allowed, a key free: backoff all the same", timeout, false, 1, 0, {kTriedFree}, {},
+       {}, true, Action::RetryAfter, 0, Millis(500)},
   };
   for (const auto& c : cases) {
     RetryConfig policy;  // 3 attempts, 500 ms base, 20 s max delay

@@ -75,11 +75,12 @@ class UpstreamPool {
     std::vector<std::unique_ptr<EndpointHealth>> health;  // [credential * models.size() + model]
     std::unique_ptr<resilience::RetryBudget> budget;
     std::unique_ptr<std::atomic<std::uint64_t>> keyTurn = std::make_unique<std::atomic<std::uint64_t>>(0);
+    /// The index of `target`'s deployment among `models` ("*" when it names none).
+    std::size_t modelOf(const routing::Target& target) const;
+    EndpointHealth& at(std::size_t credential, std::size_t model) const;
   };
   const ProviderState* stateOf(const providers::Provider& provider) const;
   ProviderState& stateOf(const providers::Provider& provider);
-  /// The deployments of `target` (one per credential), in the order to try them.
-  std::vector<EndpointHealth*> deploymentsOf(const routing::Target& target, std::size_t firstCredential) const;
 
   std::vector<ProviderState> states_;
 };

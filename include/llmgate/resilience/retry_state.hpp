@@ -42,15 +42,15 @@ struct RetryDecision {
   const char* reason = "";    ///< GiveUp: why, for the log
 };
 
-/// - Content sent, a failure that is not retryable, or no attempt left (max_attempts spent and
-///   every candidate tried): give up.
+/// - Content sent, a failure that is not retryable, the deadline passed, or no attempt left
+///   (max_attempts spent and every candidate with a deployment left tried): give up.
 /// - An untried candidate after the failed one: retry there now (fallback).
-/// - A rate limit or a timeout, and a candidate with a free deployment (another key, say):
-///   retry there now.
-/// - A timeout with sameDeploymentAfterTimeout off: no other deployment, give up.
-/// - Otherwise the next candidate after a wait: Retry-After when the upstream said (more than
-///   max_delay_ms: give up, the client's SDK backs off with the retry-after it is passed), else
-///   the linear backoff.
+/// - A rate limit, or a timeout (its deployment excluded unless sameDeploymentAfterTimeout), and
+///   a candidate with a free deployment (another key, say): retry there now.
+/// - A timeout with sameDeploymentAfterTimeout off and nothing free: give up.
+/// - Otherwise the next candidate in turn that has a deployment left (the same one when it is
+///   alone) after a wait: Retry-After when the upstream said (more than max_delay_ms: give up,
+///   the client's SDK backs off with the retry-after it is passed), else the linear backoff.
 /// - A wait that would end at or past the deadline: give up.
 RetryDecision decideRetry(const RetryInput& input);
 
