@@ -15,6 +15,7 @@
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/stream/event_stream_parser.hpp"
 #include "llmgate/stream/sse_parser.hpp"
+#include "providers/anthropic/anthropic_codec.hpp"
 #include "providers/kiro/kiro_stream.hpp"
 
 namespace {
@@ -269,7 +270,7 @@ BENCHMARK(BM_EncodeRequest)->Arg(0)->Arg(1)->Arg(2);
 
 void BM_AnthropicDecodeRequest(benchmark::State& state) {
   const auto request = llmgate::api::openai::decodeRequest(json::parse(requestBody())).value();
-  const std::string body = llmgate::api::anthropic::encodeRequest(request, "claude", 1024).dump();
+  const std::string body = llmgate::providers::anthropic::encodeRequest(request, "claude", 1024).dump();
   for (auto _ : state) {
     auto decoded = llmgate::api::anthropic::decodeRequest(json::parse(body));
     benchmark::DoNotOptimize(decoded.ok());

@@ -14,20 +14,20 @@ std::string Provider::upstreamModel(const std::string& clientModel) const {
   return it == config_.modelMap.end() ? clientModel : it->second;
 }
 
-UpstreamRequest Provider::passthroughRequest(std::string, bool, const ClientHints&) const { return {}; }
+upstream::Request Provider::passthroughRequest(std::string, bool, const ClientHints&) const { return {}; }
 
 std::string Provider::authHeader(const std::string&) const { return {}; }
 
 std::size_t Provider::credentialCount() const { return std::max<std::size_t>(1, config_.apiKeys.size()); }
 
-void Provider::authorize(std::size_t index, UpstreamRequest& request) const {
+void Provider::authorize(std::size_t index, upstream::Request& request) const {
   const auto& keys = config_.apiKeys;
   if (auto header = authHeader(index < keys.size() ? keys[index] : std::string()); !header.empty()) {
     request.headers.push_back(std::move(header));
   }
 }
 
-UpstreamRequest Provider::countTokensRequest(std::string, const ClientHints&) const { return {}; }
+upstream::Request Provider::countTokensRequest(std::string, const ClientHints&) const { return {}; }
 
 std::vector<std::string> Provider::baseHeaders(bool stream) const {
   std::vector<std::string> out;
@@ -52,7 +52,7 @@ std::string Provider::requireHttpUrl(const config::JsonReader& reader, std::stri
   return url;
 }
 
-core::Result<UpstreamRequest> Provider::encodeRequest(const core::ChatRequest&, const std::string&,
+core::Result<upstream::Request> Provider::encodeRequest(const core::ChatRequest&, const std::string&,
                                                       const ClientHints&) const {
   return core::GatewayError::make(core::ErrorKind::Internal, "provider_cannot_encode",
                                   "provider " + name() + " does not send upstream requests");

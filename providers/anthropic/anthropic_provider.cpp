@@ -1,6 +1,6 @@
 #include "providers/anthropic/anthropic_provider.hpp"
 
-#include "llmgate/api/anthropic_codec.hpp"
+#include "providers/anthropic/anthropic_codec.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/decoders.hpp"
 
@@ -13,7 +13,7 @@ struct EventHandler {
                                             std::vector<core::ChatEvent>& out) {
     nlohmann::json json;
     if (auto error = parseEventJson(data, json)) return error;
-    return api::anthropic::decodeEvent(type, json, state, out);
+    return anthropic::decodeEvent(type, json, state, out);
   }
 
   std::optional<core::GatewayError> onEnd(std::vector<core::ChatEvent>&) const {
@@ -22,7 +22,7 @@ struct EventHandler {
                                     "upstream stream ended before message_stop");
   }
 
-  api::anthropic::EventDecodeState state;
+  anthropic::EventDecodeState state;
 };
 
 }  // namespace
@@ -42,37 +42,37 @@ std::vector<std::string> AnthropicProvider::headers(bool stream, const ClientHin
   return out;
 }
 
-UpstreamRequest AnthropicProvider::passthroughRequest(std::string body, bool stream, const ClientHints& hints) const {
-  return UpstreamRequest{base_ + "/v1/messages", headers(stream, hints), std::move(body)};
+upstream::Request AnthropicProvider::passthroughRequest(std::string body, bool stream, const ClientHints& hints) const {
+  return upstream::Request{base_ + "/v1/messages", headers(stream, hints), std::move(body)};
 }
 
-core::Result<UpstreamRequest> AnthropicProvider::encodeRequest(const core::ChatRequest& request,
+core::Result<upstream::Request> AnthropicProvider::encodeRequest(const core::ChatRequest& request,
                                                                const std::string& upstreamModel,
                                                                const ClientHints& hints) const {
-  return UpstreamRequest{base_ + "/v1/messages", headers(request.stream, hints),
-                         core::dumpJson(api::anthropic::encodeRequest(request, upstreamModel, defaultMaxTokens_))};
+  return upstream::Request{base_ + "/v1/messages", headers(request.stream, hints),
+                         core::dumpJson(anthropic::encodeRequest(request, upstreamModel, defaultMaxTokens_))};
 }
 
-UpstreamRequest AnthropicProvider::countTokensRequest(std::string body, const ClientHints& hints) const {
-  return UpstreamRequest{base_ + "/v1/messages/count_tokens", headers(false, hints), std::move(body)};
+upstream::Request AnthropicProvider::countTokensRequest(std::string body, const ClientHints& hints) const {
+  return upstream::Request{base_ + "/v1/messages/count_tokens", headers(false, hints), std::move(body)};
 }
 
 std::unique_ptr<ResponseDecoder> AnthropicProvider::makeDecoder(const core::ChatRequest& request) const {
   if (request.stream) return std::make_unique<SseDecoder<EventHandler>>();
-  return std::make_unique<JsonBodyDecoder>(&api::anthropic::decodeResponse);
+  return std::make_unique<JsonBodyDecoder>(&anthropic::decodeResponse);
 }
 
 std::string AnthropicProvider::authHeader(const std::string& key) const {
   return key.empty() ? std::string() : "x-api-key: " + key;
 }
 
-std::optional<UpstreamRequest> AnthropicProvider::modelListRequest() const {
+std::optional<upstream::Request> AnthropicProvider::modelListRequest() const {
   // One page of up to 100 models, newest first: more than any listing needs.
-  return UpstreamRequest{base_ + "/v1/models?limit=100", headers(false, {}), {}};
+  return upstream::Request{base_ + "/v1/models?limit=100", headers(false, {}), {}};
 }
 
 core::GatewayError AnthropicProvider::decodeError(int status, std::string_view body) const {
-  return api::anthropic::decodeError(status, body);
+  return anthropic::decodeError(status, body);
 }
 
 std::unique_ptr<Provider> create(const config::ProviderConfig& config) {

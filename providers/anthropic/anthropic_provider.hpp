@@ -11,14 +11,14 @@ class AnthropicProvider : public Provider {
   explicit AnthropicProvider(const config::ProviderConfig& config);
 
   std::optional<core::Dialect> passthroughDialect() const override { return core::Dialect::Anthropic; }
-  UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
-  core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+  upstream::Request passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
+  core::Result<upstream::Request> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
   bool countsTokens() const override { return true; }
-  UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const override;
+  upstream::Request countTokensRequest(std::string body, const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
-  std::optional<UpstreamRequest> modelListRequest() const override;
+  std::optional<upstream::Request> modelListRequest() const override;
   std::string authHeader(const std::string& key) const override;
 
  private:

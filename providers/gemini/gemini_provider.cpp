@@ -31,7 +31,7 @@ GeminiProvider::GeminiProvider(const config::ProviderConfig& config) : Provider(
                                                         : config.baseUrl);
 }
 
-core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequest& request,
+core::Result<upstream::Request> GeminiProvider::encodeRequest(const core::ChatRequest& request,
                                                             const std::string& upstreamModel,
                                                             const ClientHints&) const {
   auto body = gemini::encodeRequest(request);
@@ -41,7 +41,7 @@ core::Result<UpstreamRequest> GeminiProvider::encodeRequest(const core::ChatRequ
   const std::string model = upstreamModel.rfind("models/", 0) == 0 ? upstreamModel.substr(7) : upstreamModel;
   std::string url = base_ + "/models/" + percentEncode(model) +
                     (request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
-  return UpstreamRequest{std::move(url), baseHeaders(request.stream), core::dumpJson(body.value())};
+  return upstream::Request{std::move(url), baseHeaders(request.stream), core::dumpJson(body.value())};
 }
 
 std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(const core::ChatRequest& request) const {
@@ -49,8 +49,8 @@ std::unique_ptr<ResponseDecoder> GeminiProvider::makeDecoder(const core::ChatReq
   return std::make_unique<JsonBodyDecoder>(&gemini::decodeResponse);
 }
 
-std::optional<UpstreamRequest> GeminiProvider::modelListRequest() const {
-  return UpstreamRequest{base_ + "/models?pageSize=1000", baseHeaders(false), {}};
+std::optional<upstream::Request> GeminiProvider::modelListRequest() const {
+  return upstream::Request{base_ + "/models?pageSize=1000", baseHeaders(false), {}};
 }
 
 std::vector<std::string> GeminiProvider::decodeModelList(std::string_view body) const {

@@ -11,11 +11,11 @@ class GeminiProvider : public Provider {
  public:
   explicit GeminiProvider(const config::ProviderConfig& config);
 
-  core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+  core::Result<upstream::Request> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
-  std::optional<UpstreamRequest> modelListRequest() const override;
+  std::optional<upstream::Request> modelListRequest() const override;
   /// `models[].name` ("models/gemini-2.5-flash") of the models that answer generateContent.
   std::vector<std::string> decodeModelList(std::string_view body) const override;
 

@@ -70,15 +70,15 @@ KiroProvider::KiroProvider(const config::ProviderConfig& config) : Provider(conf
   }
 }
 
-core::Result<UpstreamRequest> KiroProvider::encodeRequest(const core::ChatRequest& request,
+core::Result<upstream::Request> KiroProvider::encodeRequest(const core::ChatRequest& request,
                                                           const std::string& upstreamModel, const ClientHints&) const {
   auto body = kiro::encodeRequest(request, kiroModelId(upstreamModel));
   if (!body.ok()) return body.error();
   // Kiro streams whatever the client asked; the Accept header is JSON as the Kiro IDE sends it.
-  return UpstreamRequest{url_, baseHeaders(false), core::dumpJson(body.value())};
+  return upstream::Request{url_, baseHeaders(false), core::dumpJson(body.value())};
 }
 
-void KiroProvider::authorize(std::size_t index, UpstreamRequest& request) const {
+void KiroProvider::authorize(std::size_t index, upstream::Request& request) const {
   if (index >= accounts_.size()) return;
   const auto token = accounts_[index]->token();
   std::string arn = KiroAccount::profileArn(*token);

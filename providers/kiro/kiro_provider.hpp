@@ -13,12 +13,12 @@ class KiroProvider : public Provider {
  public:
   explicit KiroProvider(const config::ProviderConfig& config);
 
-  core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+  core::Result<upstream::Request> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
   std::size_t credentialCount() const override { return std::max<std::size_t>(1, accounts_.size()); }
-  void authorize(std::size_t index, UpstreamRequest& request) const override;
+  void authorize(std::size_t index, upstream::Request& request) const override;
   const auth::OAuthAccount* account(std::size_t index) const override;
   std::vector<std::shared_ptr<auth::OAuthAccount>> accounts() const override;
   bool credentialRejected(const core::GatewayError& error) const override;

@@ -1,6 +1,6 @@
 #include "providers/openai/openai_provider.hpp"
 
-#include "llmgate/api/openai_codec.hpp"
+#include "providers/openai/openai_codec.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/providers/decoders.hpp"
 
@@ -17,7 +17,7 @@ struct ChunkHandler {
     }
     nlohmann::json chunk;
     if (auto error = parseEventJson(data, chunk)) return error;
-    return api::openai::decodeChunk(chunk, state, out);
+    return openai::decodeChunk(chunk, state, out);
   }
 
   std::optional<core::GatewayError> onEnd(std::vector<core::ChatEvent>&) const {
@@ -28,7 +28,7 @@ struct ChunkHandler {
     return std::nullopt;
   }
 
-  api::openai::ChunkDecodeState state;
+  openai::ChunkDecodeState state;
   bool done = false;
 };
 
@@ -75,31 +75,31 @@ std::string OpenAiProvider::authHeader(const std::string& key) const {
   return key.empty() ? std::string() : "Authorization: Bearer " + key;
 }
 
-UpstreamRequest OpenAiProvider::passthroughRequest(std::string body, bool stream, const ClientHints&) const {
+upstream::Request OpenAiProvider::passthroughRequest(std::string body, bool stream, const ClientHints&) const {
   adaptPassthrough(body);
-  return UpstreamRequest{url_, baseHeaders(stream), std::move(body)};
+  return upstream::Request{url_, baseHeaders(stream), std::move(body)};
 }
 
-core::Result<UpstreamRequest> OpenAiProvider::encodeRequest(const core::ChatRequest& request,
+core::Result<upstream::Request> OpenAiProvider::encodeRequest(const core::ChatRequest& request,
                                                             const std::string& upstreamModel,
                                                             const ClientHints&) const {
-  nlohmann::json body = api::openai::encodeRequest(request, upstreamModel, encodeOptions_);
+  nlohmann::json body = openai::encodeRequest(request, upstreamModel, encodeOptions_);
   adaptRequest(request, body);
-  return UpstreamRequest{url_, baseHeaders(request.stream), core::dumpJson(body)};
+  return upstream::Request{url_, baseHeaders(request.stream), core::dumpJson(body)};
 }
 
 std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(const core::ChatRequest& request) const {
   if (request.stream) return std::make_unique<SseDecoder<ChunkHandler>>();
-  return std::make_unique<JsonBodyDecoder>(&api::openai::decodeResponse);
+  return std::make_unique<JsonBodyDecoder>(&openai::decodeResponse);
 }
 
-std::optional<UpstreamRequest> OpenAiProvider::modelListRequest() const {
+std::optional<upstream::Request> OpenAiProvider::modelListRequest() const {
   static constexpr std::string_view kChat = "/chat/completions";
-  return UpstreamRequest{url_.substr(0, url_.size() - kChat.size()) + "/models", baseHeaders(false), {}};
+  return upstream::Request{url_.substr(0, url_.size() - kChat.size()) + "/models", baseHeaders(false), {}};
 }
 
 core::GatewayError OpenAiProvider::decodeError(int status, std::string_view body) const {
-  return api::openai::decodeError(status, body);
+  return openai::decodeError(status, body);
 }
 
 std::unique_ptr<Provider> create(const config::ProviderConfig& config) {

@@ -6,7 +6,7 @@
 #include <initializer_list>
 #include <string_view>
 
-#include "llmgate/api/openai_codec.hpp"
+#include "providers/openai/openai_codec.hpp"
 #include "llmgate/providers/provider.hpp"
 
 namespace llmgate::providers::openai {
@@ -16,12 +16,12 @@ class OpenAiProvider : public Provider {
   explicit OpenAiProvider(const config::ProviderConfig& config);
 
   std::optional<core::Dialect> passthroughDialect() const override { return core::Dialect::OpenAi; }
-  UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
-  core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+  upstream::Request passthroughRequest(std::string body, bool stream, const ClientHints& hints) const override;
+  core::Result<upstream::Request> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                               const ClientHints& hints) const override;
   std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override;
   core::GatewayError decodeError(int status, std::string_view body) const override;
-  std::optional<UpstreamRequest> modelListRequest() const override;
+  std::optional<upstream::Request> modelListRequest() const override;
 
  protected:
   /// For the other OpenAI-compatible types: the base URL used when `base_url` is absent, and
@@ -38,7 +38,7 @@ class OpenAiProvider : public Provider {
 
   /// `{base}/chat/completions` for the configured or default base URL.
   const std::string& url() const { return url_; }
-  api::openai::EncodeOptions encodeOptions_;
+  openai::EncodeOptions encodeOptions_;
 
  private:
   std::string url_;

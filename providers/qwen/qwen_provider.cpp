@@ -100,7 +100,7 @@ std::size_t QwenProvider::credentialCount() const {
   return accounts_.empty() ? OpenAiProvider::credentialCount() : accounts_.size();
 }
 
-void QwenProvider::authorize(std::size_t index, UpstreamRequest& request) const {
+void QwenProvider::authorize(std::size_t index, upstream::Request& request) const {
   if (accounts_.empty()) {
     OpenAiProvider::authorize(index, request);
     return;

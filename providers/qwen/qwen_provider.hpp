@@ -36,7 +36,7 @@ class QwenProvider : public openai::OpenAiProvider {
   explicit QwenProvider(const config::ProviderConfig& config);
 
   std::size_t credentialCount() const override;
-  void authorize(std::size_t index, UpstreamRequest& request) const override;
+  void authorize(std::size_t index, upstream::Request& request) const override;
   const auth::OAuthAccount* account(std::size_t index) const override;
   std::vector<std::shared_ptr<auth::OAuthAccount>> accounts() const override;
 

@@ -1,15 +1,51 @@
 #include "llmgate/api/dialect.hpp"
 
-#include <nlohmann/json.hpp>
+#include <chrono>
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/core/json_read.hpp"
+#include "llmgate/wire/wire.hpp"
 
 namespace llmgate::api {
 
 core::Dialect dialectForPath(std::string_view path) {
   return path.rfind("/v1/messages", 0) == 0 ? core::Dialect::Anthropic : core::Dialect::OpenAi;
+}
+
+std::string_view dialectName(core::Dialect dialect) {
+  return dialect == core::Dialect::Anthropic ? "anthropic" : "openai";
+}
+
+core::Result<core::ChatRequest> decodeRequest(core::Dialect dialect, const nlohmann::json& body) {
+  return dialect == core::Dialect::Anthropic ? anthropic::decodeRequest(body) : openai::decodeRequest(body);
+}
+
+core::Usage decodeUsage(core::Dialect dialect, const nlohmann::json& usage) {
+  return dialect == core::Dialect::Anthropic ? wire::anthropic::decodeUsage(usage) : wire::openai::decodeUsage(usage);
+}
+
+std::string responseId(core::Dialect dialect, std::string_view suffix) {
+  return (dialect == core::Dialect::Anthropic ? "msg_" : "chatcmpl-") + std::string(suffix);
+}
+
+std::string encodeModelList(core::Dialect dialect, const std::vector<std::pair<std::string, std::string>>& models) {
+  using nlohmann::json;
+  json data = json::array();
+  if (dialect == core::Dialect::Anthropic) {
+    for (const auto& [id, owner] : models) {
+      data.push_back({{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2024-01-01T00:00:00Z"}});
+    }
+    json body{{"data", data}, {"has_more", false}, {"first_id", data.empty() ? json(nullptr) : data.front()["id"]},
+              {"last_id", data.empty() ? json(nullptr) : data.back()["id"]}};
+    return body.dump();
+  }
+  static const auto kCreated =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& [id, owner] : models) {
+    data.push_back({{"id", id}, {"object", "model"}, {"created", kCreated}, {"owned_by", owner}});
+  }
+  return json{{"object", "list"}, {"data", std::move(data)}}.dump();
 }
 
 std::unique_ptr<StreamWriter> makeStreamWriter(core::Dialect dialect, std::string id, std::string model,

@@ -49,13 +49,4 @@ inline void collectExtras(const nlohmann::json& body, std::initializer_list<cons
   }
 }
 
-/// Adds the client's unmapped fields to an upstream body of the same dialect (fields of the
-/// other dialect mean nothing there); mapped fields already in `body` win.
-inline void mergeExtras(nlohmann::json& body, const core::ChatRequest& request, core::Dialect upstream) {
-  if (request.sourceDialect != upstream) return;
-  for (const auto& [key, value] : request.extra.items()) {
-    if (!body.contains(key)) body[key] = value;
-  }
-}
-
 }  // namespace llmgate::api

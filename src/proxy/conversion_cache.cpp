@@ -17,7 +17,7 @@ std::size_t ConversionCache::KeyHash::operator()(const Key& key) const {
   return hash;
 }
 
-core::Result<providers::UpstreamRequest> ConversionCache::convert(const providers::Provider& provider, core::Dialect dialect,
+core::Result<upstream::Request> ConversionCache::convert(const providers::Provider& provider, core::Dialect dialect,
                                                                   const std::string& rawBody, const core::ChatRequest& request,
                                                                   const std::string& upstreamModel,
                                                                   const providers::ClientHints& hints) {
@@ -27,7 +27,7 @@ core::Result<providers::UpstreamRequest> ConversionCache::convert(const provider
   if (auto hit = cache_.find(key)) return **hit;
   auto encoded = provider.encodeRequest(request, upstreamModel, hints);
   if (encoded.ok()) {
-    cache_.insert(std::move(key), std::make_shared<const providers::UpstreamRequest>(encoded.value()));
+    cache_.insert(std::move(key), std::make_shared<const upstream::Request>(encoded.value()));
   }
   return encoded;
 }

@@ -6,8 +6,7 @@
 #include <functional>
 #include <random>
 
-#include "llmgate/api/anthropic_codec.hpp"
-#include "llmgate/api/openai_codec.hpp"
+#include "llmgate/api/dialect.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/error_response.hpp"
 #include "llmgate/resilience/retry_state.hpp"
@@ -35,7 +34,7 @@ std::optional<core::Usage> usageIn(core::Dialect dialect, const json& document) 
     if (auto it = message->find("usage"); it != message->end() && it->is_object()) usage = &*it;
   }
   if (usage == nullptr) return std::nullopt;
-  return dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(*usage) : api::openai::decodeUsage(*usage);
+  return api::decodeUsage(dialect, *usage);
 }
 
 // Appends ", name;dur=1.234" (milliseconds, three decimals) without a float formatter: this
@@ -214,19 +213,15 @@ void Exchange::runAttempt() {
     startLocal(std::move(*reply));
     return;
   }
-  providers::UpstreamRequest request;
-  if (!prepareAttempt(target, request)) return;
+  upstream::Request out;
+  if (!prepareAttempt(target, out)) return;
   credential_ = credential;
   const auth::OAuthAccount* account = provider_->account(credential_);
   tokenSent_ = account != nullptr ? account->token() : nullptr;
-  provider_->authorize(credential_, request);
-  request.headers.push_back("x-request-id: " + plan_.requestId);
+  provider_->authorize(credential_, out);
+  out.headers.push_back("x-request-id: " + plan_.requestId);
 
   const auto& t = provider_->config().timeouts;
-  upstream::Request out;
-  out.url = std::move(request.url);
-  out.headers = std::move(request.headers);
-  out.body = std::move(request.body);
   const bool upstreamStream = mode_ == Mode::Passthrough ? plan_.clientStream : plan_.request->stream;
   out.timeouts.connect = Millis(t.connectMs);
   out.timeouts.firstByte = Millis(t.firstByteMs);
@@ -292,7 +287,7 @@ const resilience::RetryConfig& Exchange::retryPolicy() const {
   return plan_.candidates.front().provider->config().retry;
 }
 
-bool Exchange::prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out) {
+bool Exchange::prepareAttempt(const routing::Target& target, upstream::Request& out) {
   const auto* provider = target.provider;
   if (plan_.countTokens) {
     std::string body = plan_.rawBody;
@@ -507,8 +502,7 @@ void Exchange::takeCompletion(std::error_code ec) {
       if (!spans.empty()) {
         const json usage = core::parseJson(std::string_view(buffered_).substr(spans.back().offset, spans.back().length));
         if (usage.is_object()) {
-          noteUsage(plan_.dialect == core::Dialect::Anthropic ? api::anthropic::decodeUsage(usage)
-                                                              : api::openai::decodeUsage(usage));
+          noteUsage(api::decodeUsage(plan_.dialect, usage));
         }
       }
       sink_->sendResponse(static_cast<int>(upstreamStatus_),
@@ -642,7 +636,7 @@ bool Exchange::refreshRejectedCredential(const GatewayError& error) {
 }
 
 std::string Exchange::defaultId() const {
-  return (plan_.dialect == core::Dialect::Anthropic ? "msg_" : "chatcmpl-") + plan_.requestId;
+  return api::responseId(plan_.dialect, plan_.requestId);
 }
 
 api::StreamWriter& Exchange::writer(const core::ChatEvent* first) {

@@ -8,7 +8,6 @@
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/dialect.hpp"
-#include "llmgate/api/openai_codec.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/core/json_field.hpp"
@@ -213,34 +212,21 @@ void Gateway::handleModels(server::IncomingRequest& request, std::shared_ptr<ser
 }
 
 void Gateway::answerModels(server::ResponseSink& sink, core::Dialect dialect) {
-  static const auto kCreated =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::vector<routing::ModelListing> models = router_->models();
+  std::vector<std::pair<std::string, std::string>> models;
   std::set<std::string> named;
-  for (const auto& model : models) named.insert(model.id);
+  for (const auto& model : router_->models()) {
+    named.insert(model.id);
+    models.emplace_back(model.id, model.ownedBy);
+  }
   for (const auto& listed : catalog_->listed()) {
     // Only what routes (through a pattern, mostly) is worth naming to a client.
     if (named.count(listed.id) > 0) continue;
     if (auto route = router_->resolve(listed.id)) {
       named.insert(listed.id);
-      models.push_back({listed.id, route->targets.front().provider->name()});
+      models.emplace_back(listed.id, route->targets.front().provider->name());
     }
   }
-  json data = json::array();
-  for (const auto& model : models) {
-    if (dialect == core::Dialect::Anthropic) {
-      data.push_back({{"type", "model"}, {"id", model.id}, {"display_name", model.id}, {"created_at", "2024-01-01T00:00:00Z"}});
-    } else {
-      data.push_back({{"id", model.id}, {"object", "model"}, {"created", kCreated}, {"owned_by", model.ownedBy}});
-    }
-  }
-  if (dialect == core::Dialect::Anthropic) {
-    json body{{"data", data}, {"has_more", false}, {"first_id", data.empty() ? json(nullptr) : data.front()["id"]},
-              {"last_id", data.empty() ? json(nullptr) : data.back()["id"]}};
-    sink.sendResponse(200, kJson, body.dump());
-    return;
-  }
-  sink.sendResponse(200, kJson, json{{"object", "list"}, {"data", std::move(data)}}.dump());
+  sink.sendResponse(200, kJson, api::encodeModelList(dialect, models));
 }
 
 void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
@@ -497,7 +483,7 @@ ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& ro
 
 void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                          std::size_t worker, core::Dialect dialect) {
-  sink->log().dialect = dialect == core::Dialect::Anthropic ? "anthropic" : "openai";
+  sink->log().dialect = std::string(api::dialectName(dialect));
   auto routed = parseAndRoute(request, *sink);
   if (!routed) return;
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
@@ -508,8 +494,7 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
   for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
   if (needsIr) {
     const json document = core::parseJson(request.body());
-    auto decoded = dialect == core::Dialect::Anthropic ? api::anthropic::decodeRequest(document)
-                                                       : api::openai::decodeRequest(document);
+    auto decoded = api::decodeRequest(dialect, document);
     if (!decoded.ok()) {
       sendError(request, *sink, decoded.error());
       return;

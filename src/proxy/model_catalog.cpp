@@ -79,11 +79,8 @@ void ModelCatalog::whenListed(upstream::HttpClient& client, boost::asio::io_cont
   for (std::size_t i : due) {
     const auto& provider = *entries_[i].provider;
     try {
-      auto request = *provider.modelListRequest();
-      provider.authorize(0, request);
-      upstream::Request out;
-      out.url = std::move(request.url);
-      out.headers = std::move(request.headers);
+      upstream::Request out = *provider.modelListRequest();
+      provider.authorize(0, out);
       out.timeouts.connect = out.timeouts.firstByte = out.timeouts.idle = out.timeouts.total = kFetchTimeout;
       client.start(std::move(out), std::make_shared<Fetch>(weak_from_this(), i));
     } catch (const std::exception& error) {

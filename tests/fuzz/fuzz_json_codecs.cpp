@@ -20,6 +20,8 @@
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
+#include "providers/openai/openai_codec.hpp"
+#include "providers/anthropic/anthropic_codec.hpp"
 #include "providers/gemini/gemini_codec.hpp"
 #include "providers/kiro/kiro_stream.hpp"
 
@@ -30,8 +32,8 @@ namespace core = llmgate::core;
 namespace api = llmgate::api;
 
 void reencode(const core::ChatRequest& request) {
-  if (!json::accept(core::dumpJson(api::openai::encodeRequest(request, "m")))) std::abort();
-  if (!json::accept(core::dumpJson(api::anthropic::encodeRequest(request, "m", 1024)))) std::abort();
+  if (!json::accept(core::dumpJson(providers::openai::encodeRequest(request, "m")))) std::abort();
+  if (!json::accept(core::dumpJson(providers::anthropic::encodeRequest(request, "m", 1024)))) std::abort();
   if (auto gemini = llmgate::providers::gemini::encodeRequest(request); gemini.ok()) {
     if (!json::accept(core::dumpJson(gemini.value()))) std::abort();
   }
@@ -39,15 +41,15 @@ void reencode(const core::ChatRequest& request) {
 
 void decodeAsUpstreamAnswers(const json& parsed, const std::string& text) {
   std::vector<core::ChatEvent> events;
-  api::openai::decodeResponse(parsed);
-  api::openai::ChunkDecodeState chunks;
-  api::openai::decodeChunk(parsed, chunks, events);
-  api::openai::decodeChunk(parsed, chunks, events);
-  api::anthropic::decodeResponse(parsed);
-  api::anthropic::EventDecodeState state;
+  providers::openai::decodeResponse(parsed);
+  providers::openai::ChunkDecodeState chunks;
+  providers::openai::decodeChunk(parsed, chunks, events);
+  providers::openai::decodeChunk(parsed, chunks, events);
+  providers::anthropic::decodeResponse(parsed);
+  providers::anthropic::EventDecodeState state;
   for (const char* name : {"message_start", "content_block_start", "content_block_delta", "content_block_stop",
                            "message_delta", "message_stop", "error", "ping"}) {
-    api::anthropic::decodeEvent(name, parsed, state, events);
+    providers::anthropic::decodeEvent(name, parsed, state, events);
   }
   namespace gemini = llmgate::providers::gemini;
   gemini::decodeResponse(parsed);
@@ -56,7 +58,7 @@ void decodeAsUpstreamAnswers(const json& parsed, const std::string& text) {
   gemini::decodeChunk(parsed, stream, events);
   gemini::finishStream(stream, events);
   for (int status : {400, 429, 500, 529}) {
-    for (const auto& error : {api::openai::decodeError(status, text), api::anthropic::decodeError(status, text),
+    for (const auto& error : {providers::openai::decodeError(status, text), providers::anthropic::decodeError(status, text),
                               gemini::decodeError(status, text)}) {
       if (error.status < 400 || error.status > 599) std::abort();
     }

@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include "llmgate/api/anthropic_codec.hpp"
-#include "llmgate/api/openai_codec.hpp"
 #include "llmgate/stream/sse_parser.hpp"
+#include "providers/openai/openai_codec.hpp"
+#include "providers/anthropic/anthropic_codec.hpp"
 
 namespace llmgate::testing {
 namespace {
@@ -124,19 +124,19 @@ core::ChatResponse clientAnswer(core::Dialect dialect, const std::string& body, 
   const bool openAi = dialect == core::Dialect::OpenAi;
   if (!stream) {
     const json parsed = json::parse(body, nullptr, false);
-    auto decoded = openAi ? api::openai::decodeResponse(parsed) : api::anthropic::decodeResponse(parsed);
+    auto decoded = openAi ? providers::openai::decodeResponse(parsed) : providers::anthropic::decodeResponse(parsed);
     EXPECT_TRUE(decoded.ok()) << body;
     return decoded.ok() ? decoded.value() : core::ChatResponse{};
   }
   stream::SseParser parser;
   std::vector<core::ChatEvent> events;
-  api::openai::ChunkDecodeState openAiState;
-  api::anthropic::EventDecodeState anthropicState;
+  providers::openai::ChunkDecodeState openAiState;
+  providers::anthropic::EventDecodeState anthropicState;
   parser.feed(body, [&](const stream::SseEvent& event) {
     if (event.data == "[DONE]") return;
     const json data = json::parse(event.data, nullptr, false);
-    const auto error = openAi ? api::openai::decodeChunk(data, openAiState, events)
-                              : api::anthropic::decodeEvent(event.type, data, anthropicState, events);
+    const auto error = openAi ? providers::openai::decodeChunk(data, openAiState, events)
+                              : providers::anthropic::decodeEvent(event.type, data, anthropicState, events);
     EXPECT_FALSE(error) << error->message;
   });
   core::ResponseAccumulator accumulator;

@@ -20,7 +20,7 @@
 
 #include "common/event_stream_writer.hpp"
 #include "gateway_harness.hpp"
-#include "llmgate/api/openai_codec.hpp"
+#include "providers/openai/openai_codec.hpp"
 #include "test_upstream.hpp"
 
 namespace llmgate::testing {
@@ -198,11 +198,11 @@ class ThrowingProvider : public providers::Provider {
   std::optional<providers::LocalReply> respondLocally(const core::ChatRequest&, const std::string&) const override {
     throw std::runtime_error("deliberate: local");
   }
-  core::Result<providers::UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& model,
+  core::Result<upstream::Request> encodeRequest(const core::ChatRequest& request, const std::string& model,
                                                          const providers::ClientHints&) const override {
     if (request.lastUserPrompt() == "throw:encode") throw std::runtime_error("deliberate: encode");
-    return providers::UpstreamRequest{config().baseUrl + "/chat/completions", {"Content-Type: application/json"},
-                                      api::openai::encodeRequest(request, model).dump()};
+    return llmgate::upstream::Request{config().baseUrl + "/chat/completions", {"Content-Type: application/json"},
+                                      providers::openai::encodeRequest(request, model).dump()};
   }
   std::unique_ptr<providers::ResponseDecoder> makeDecoder(const core::ChatRequest& request) const override {
     return std::make_unique<ThrowingDecoder>(request.lastUserPrompt());

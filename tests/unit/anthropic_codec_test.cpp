@@ -5,10 +5,17 @@
 #include "fixture_util.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/stream/sse_parser.hpp"
+#include "providers/anthropic/anthropic_codec.hpp"
+#include "providers/openai/openai_codec.hpp"
 #include "providers/anthropic/anthropic_provider.hpp"
 
 namespace llmgate::api::anthropic {
 namespace {
+
+// The client codec and, for round trips, the upstream codec of the same format.
+using providers::anthropic::decodeError;
+using providers::anthropic::decodeResponse;
+using providers::anthropic::encodeRequest;
 
 using nlohmann::json;
 
@@ -143,7 +150,7 @@ TEST(AnthropicDecode, TakesTodaysClaudeCodeRequest) {
   EXPECT_EQ(request.thinking->budgetTokens, 24576);  // adaptive: the budget of its effort
   EXPECT_TRUE(request.extra.contains("context_management"));  // for Claude only
   // The mid-conversation system message stays in place for OpenAI, joins the system for Claude.
-  const json openAi = openai::encodeRequest(request, "gpt-5");
+  const json openAi = providers::openai::encodeRequest(request, "gpt-5");
   EXPECT_EQ(openAi["messages"][2]["role"], "system");
   EXPECT_EQ(openAi["messages"][2]["content"], "Environment: linux");
 }
@@ -282,9 +289,9 @@ TEST(AnthropicCapture, ThinkingBecomesReasoningContentForOpenAiClients) {
   EXPECT_NE(chunks.find(R"("finish_reason":"content_filter")"), std::string::npos);
   // Read back as an OpenAI client would.
   stream::SseParser parser;
-  openai::ChunkDecodeState state;
+  providers::openai::ChunkDecodeState state;
   std::vector<core::ChatEvent> back;
-  parser.feed(chunks, [&](const stream::SseEvent& event) { openai::decodeChunk(json::parse(event.data), state, back); });
+  parser.feed(chunks, [&](const stream::SseEvent& event) { providers::openai::decodeChunk(json::parse(event.data), state, back); });
   core::ResponseAccumulator accumulator;
   for (const auto& event : back) accumulator.add(event);
   EXPECT_EQ(accumulator.response().choices[0].thinking.rfind("Simple educational question", 0), 0u);
@@ -295,10 +302,10 @@ class OpenAiCaptureToAnthropic : public ::testing::TestWithParam<const char*> {}
 // OpenAI upstream -> Anthropic client: the stream we write decodes to the OpenAI answer.
 TEST_P(OpenAiCaptureToAnthropic, SameAnswerThroughTheAnthropicEncoder) {
   stream::SseParser parser;
-  openai::ChunkDecodeState state;
+  providers::openai::ChunkDecodeState state;
   std::vector<core::ChatEvent> events;
   parser.feed(testing::readFixture(std::string("openai/") + GetParam()), [&](const stream::SseEvent& event) {
-    if (event.data != "[DONE]") openai::decodeChunk(json::parse(event.data), state, events);
+    if (event.data != "[DONE]") providers::openai::decodeChunk(json::parse(event.data), state, events);
   });
   core::ResponseAccumulator accumulator;
   for (const auto& event : events) accumulator.add(event);
@@ -432,12 +439,12 @@ namespace llmgate::api::anthropic {
 namespace {
 
 TEST(AnthropicStream, ReasoningFromOpenAiUpstreamsBecomesAThinkingBlock) {
-  openai::ChunkDecodeState state;
+  providers::openai::ChunkDecodeState state;
   std::vector<core::ChatEvent> events;
   for (const char* chunk : {R"({"id":"c","model":"deepseek-reasoner","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"Let me think."}}]})",
                             R"({"id":"c","choices":[{"index":0,"delta":{"content":"Four."}}]})",
                             R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})"}) {
-    ASSERT_FALSE(openai::decodeChunk(json::parse(chunk), state, events));
+    ASSERT_FALSE(providers::openai::decodeChunk(json::parse(chunk), state, events));
   }
   StreamEncoder encoder("msg", "m");
   std::string encoded;

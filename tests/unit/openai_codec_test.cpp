@@ -4,9 +4,17 @@
 
 #include "fixture_util.hpp"
 #include "llmgate/stream/sse_parser.hpp"
+#include "providers/openai/openai_codec.hpp"
 
 namespace llmgate::api::openai {
 namespace {
+
+// The client codec and, for round trips, the upstream codec of the same format.
+using providers::openai::ChunkDecodeState;
+using providers::openai::decodeChunk;
+using providers::openai::decodeError;
+using providers::openai::decodeResponse;
+using providers::openai::encodeRequest;
 
 using nlohmann::json;
 

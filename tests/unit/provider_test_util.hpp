@@ -62,16 +62,16 @@ inline core::ChatRequest anthropicRequest(const std::string& body) {
 }
 
 /// The upstream request the provider sends for `request`, credential 0 applied.
-inline providers::UpstreamRequest encodeWith(const providers::Provider& provider, const core::ChatRequest& request,
+inline upstream::Request encodeWith(const providers::Provider& provider, const core::ChatRequest& request,
                                              const std::string& model) {
   auto encoded = provider.encodeRequest(request, model, {});
   EXPECT_TRUE(encoded.ok()) << (encoded.ok() ? "" : encoded.error().message);
-  auto out = encoded.ok() ? encoded.value() : providers::UpstreamRequest{};
+  auto out = encoded.ok() ? encoded.value() : upstream::Request{};
   provider.authorize(0, out);
   return out;
 }
 
-inline std::string headerOf(const providers::UpstreamRequest& request, const std::string& name) {
+inline std::string headerOf(const upstream::Request& request, const std::string& name) {
   for (const auto& line : request.headers) {
     if (line.size() > name.size() && strncasecmp(line.c_str(), name.c_str(), name.size()) == 0 && line[name.size()] == ':') {
       return line.substr(name.size() + 2);

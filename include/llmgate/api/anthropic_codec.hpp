@@ -1,6 +1,6 @@
-// The Anthropic Messages wire format, both directions: the client side (decode /v1/messages
-// requests, encode messages, event streams and errors) and the upstream side (encode requests
-// for Claude, decode its messages and events). Pure functions: no I/O.
+// The Anthropic Messages format as llmgate's clients speak it: decode /v1/messages requests,
+// encode messages, event streams and errors. (Talking to Claude is
+// providers/anthropic/anthropic_codec.hpp.) Pure functions: no I/O.
 #pragma once
 
 #include <optional>
@@ -17,8 +17,6 @@
 
 namespace llmgate::api::anthropic {
 
-// ---- client side -------------------------------------------------------------------------
-
 /// Decodes a parsed /v1/messages body. Errors are 400s naming the offending field.
 /// count_tokens bodies have no max_tokens: pass `requireMaxTokens = false`.
 core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body, bool requireMaxTokens = true);
@@ -31,9 +29,6 @@ std::string encodeError(const core::GatewayError& error);
 
 /// The error `type` Anthropic uses for `error` (invalid_request_error, overloaded_error, ...).
 std::string_view errorType(const core::GatewayError& error);
-
-std::string_view stopReasonName(core::FinishReason reason);
-core::FinishReason parseStopReason(std::string_view name);
 
 /// Turns ChatEvents into the Messages event stream: message_start, content_block_start /
 /// _delta / _stop per block, message_delta with stop_reason and usage, message_stop.
@@ -62,30 +57,5 @@ class StreamEncoder : public StreamWriter {
   core::FinishReason stop_ = core::FinishReason::None;
   core::Usage usage_;
 };
-
-// ---- upstream side -----------------------------------------------------------------------
-
-/// Encodes the IR as a Messages request for `model`; `defaultMaxTokens` fills a missing max_tokens.
-nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model, std::int64_t defaultMaxTokens);
-
-/// Decodes a non-streaming Message.
-core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
-
-/// Per-stream state of event decoding.
-struct EventDecodeState {
-  std::vector<int> toolIndexOfBlock;  // content block index -> tool call index, -1 for other blocks
-  int toolCalls = 0;
-  core::Usage usage;
-  bool stopped = false;
-};
-
-/// Decodes one SSE event (name + JSON data) of a Messages stream into events.
-std::optional<core::GatewayError> decodeEvent(std::string_view name, const nlohmann::json& data, EventDecodeState& state,
-                                              std::vector<core::ChatEvent>& out);
-
-/// Maps an upstream error status + body to an error.
-core::GatewayError decodeError(int status, std::string_view body);
-
-core::Usage decodeUsage(const nlohmann::json& usage);
 
 }  // namespace llmgate::api::anthropic

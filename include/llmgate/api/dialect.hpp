@@ -5,9 +5,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/error.hpp"
+#include "llmgate/core/result.hpp"
 
 namespace llmgate::api {
 
@@ -25,6 +30,21 @@ class StreamWriter {
 
 /// The dialect whose shapes a client of `path` expects.
 core::Dialect dialectForPath(std::string_view path);
+/// "openai" or "anthropic", for logs.
+std::string_view dialectName(core::Dialect dialect);
+
+/// Decodes a parsed chat request body (/v1/chat/completions or /v1/messages). Errors are 400s
+/// naming the offending field.
+core::Result<core::ChatRequest> decodeRequest(core::Dialect dialect, const nlohmann::json& body);
+
+/// The `usage` object of an answer or stream event in `dialect` (read along on the fast path).
+core::Usage decodeUsage(core::Dialect dialect, const nlohmann::json& usage);
+
+/// The id of a response llmgate makes up: `chatcmpl-<suffix>` or `msg_<suffix>`.
+std::string responseId(core::Dialect dialect, std::string_view suffix);
+
+/// The /v1/models body: `models` as (id, owner) pairs, in `dialect`'s list shape.
+std::string encodeModelList(core::Dialect dialect, const std::vector<std::pair<std::string, std::string>>& models);
 
 std::unique_ptr<StreamWriter> makeStreamWriter(core::Dialect dialect, std::string id, std::string model,
                                                bool includeUsage);

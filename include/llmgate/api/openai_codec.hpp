@@ -1,6 +1,6 @@
-// The OpenAI Chat Completions wire format, both directions: the client side (decode requests,
-// encode responses, chunks and errors) and the upstream side (encode requests for
-// OpenAI-compatible providers, decode their responses and chunks). Pure functions: no I/O.
+// The OpenAI Chat Completions format as llmgate's clients speak it: decode their requests,
+// encode responses, chunks and errors. (Talking to OpenAI-compatible upstreams is
+// providers/openai/openai_codec.hpp.) Pure functions: no I/O.
 #pragma once
 
 #include <map>
@@ -19,8 +19,6 @@
 
 namespace llmgate::api::openai {
 
-// ---- client side -------------------------------------------------------------------------
-
 /// Decodes a parsed /v1/chat/completions body. Errors are 400s naming the offending field.
 core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body);
 
@@ -29,9 +27,6 @@ std::string encodeResponse(const core::ChatResponse& response);
 
 /// Encodes {"error":{message,type,param,code}}.
 std::string encodeError(const core::GatewayError& error);
-
-std::string_view finishReasonName(core::FinishReason reason);
-core::FinishReason parseFinishReason(std::string_view name);
 
 /// Turns ChatEvents into `data: {chunk}\n\n` SSE frames, ending with `data: [DONE]`.
 /// One per response; not thread-safe.
@@ -56,36 +51,5 @@ class StreamEncoder : public StreamWriter {
   std::vector<bool> roleSent_;
   core::Usage usage_;
 };
-
-// ---- upstream side -----------------------------------------------------------------------
-
-/// Where OpenAI-compatible upstreams differ in what a request may carry.
-struct EncodeOptions {
-  /// Send an assistant turn's reasoning back as `reasoning_content` when the turn made tool
-  /// calls (DeepSeek thinking mode requires it; OpenAI does not know the field).
-  bool reasoningOnToolCallTurns = false;
-};
-
-/// Encodes the IR as an OpenAI-compatible request body for `model`.
-nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model,
-                             const EncodeOptions& options = {});
-
-/// Decodes a non-streaming chat.completion body.
-core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
-
-/// Per-stream state of chunk decoding (which tool calls have started).
-struct ChunkDecodeState {
-  bool started = false;
-  std::map<std::pair<int, int>, bool> toolCallsOpen;  // (choice, index) -> open
-};
-
-/// Decodes one chat.completion.chunk into events. An {"error":...} payload becomes an error.
-std::optional<core::GatewayError> decodeChunk(const nlohmann::json& chunk, ChunkDecodeState& state,
-                                              std::vector<core::ChatEvent>& out);
-
-/// Maps an upstream error status + body (OpenAI error shape or anything else) to an error.
-core::GatewayError decodeError(int status, std::string_view body);
-
-core::Usage decodeUsage(const nlohmann::json& usage);
 
 }  // namespace llmgate::api::openai

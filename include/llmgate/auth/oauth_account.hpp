@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmgate/core/result.hpp"
-#include "llmgate/upstream/http_client.hpp"
+#include "llmgate/upstream/request.hpp"
 
 namespace llmgate::auth {
 

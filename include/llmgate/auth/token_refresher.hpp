@@ -17,6 +17,7 @@
 
 #include "llmgate/auth/oauth_account.hpp"
 #include "llmgate/config/config.hpp"
+#include "llmgate/upstream/http_client.hpp"
 
 namespace llmgate::auth {
 

@@ -16,16 +16,11 @@
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/error.hpp"
 #include "llmgate/core/result.hpp"
+#include "llmgate/upstream/request.hpp"
 
 namespace llmgate::providers {
 
 /// What an upstream request looks like on the wire.
-struct UpstreamRequest {
-  std::string url;
-  std::vector<std::string> headers;  ///< "Name: value" lines, auth not included
-  std::string body;
-};
-
 /// What a provider may take over from the client's request headers.
 struct ClientHints {
   std::string anthropicBeta;  ///< `anthropic-beta` features the client asked for
@@ -68,17 +63,17 @@ class Provider {
 
   /// Fast path: the upstream request for a client body already in passthroughDialect(), with
   /// only the model (done by the caller) and auth changed.
-  virtual UpstreamRequest passthroughRequest(std::string body, bool stream, const ClientHints& hints) const;
+  virtual upstream::Request passthroughRequest(std::string body, bool stream, const ClientHints& hints) const;
 
   /// IR path: encodes the request for the upstream.
-  virtual core::Result<UpstreamRequest> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
+  virtual core::Result<upstream::Request> encodeRequest(const core::ChatRequest& request, const std::string& upstreamModel,
                                                       const ClientHints& hints) const;
 
   /// Whether the upstream counts tokens (Anthropic's /v1/messages/count_tokens).
   virtual bool countsTokens() const { return false; }
 
   /// The request for a count_tokens body (model already rewritten); only when countsTokens().
-  virtual UpstreamRequest countTokensRequest(std::string body, const ClientHints& hints) const;
+  virtual upstream::Request countTokensRequest(std::string body, const ClientHints& hints) const;
 
   /// IR path: a decoder for the upstream's answer to `request` (streamed when request.stream).
   virtual std::unique_ptr<ResponseDecoder> makeDecoder(const core::ChatRequest& request) const;
@@ -95,7 +90,7 @@ class Provider {
 
   /// Adds credential `index` to `request`: its auth header and, for credentials that carry
   /// their own API base (Qwen OAuth), its URL. Default: authHeader() of the index-th key.
-  virtual void authorize(std::size_t index, UpstreamRequest& request) const;
+  virtual void authorize(std::size_t index, upstream::Request& request) const;
 
   /// The OAuth account behind credential `index`, or null (API keys). An upstream 401 on such a
   /// credential makes the exchange refresh it once and retry.
@@ -106,7 +101,7 @@ class Provider {
 
   /// The GET that lists the upstream's models (auth is added by authorize()), or nullopt when
   /// it has none; /v1/models lists what it names besides the configured names.
-  virtual std::optional<UpstreamRequest> modelListRequest() const { return std::nullopt; }
+  virtual std::optional<upstream::Request> modelListRequest() const { return std::nullopt; }
   /// The model ids an answer to modelListRequest() names: OpenAI's and Anthropic's `data[].id`
   /// by default. Anything unreadable gives none.
   virtual std::vector<std::string> decodeModelList(std::string_view body) const;

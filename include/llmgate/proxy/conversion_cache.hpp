@@ -20,7 +20,7 @@ class ConversionCache {
 
   /// The upstream request for `request` (decoded from `rawBody` in `dialect`), from the cache
   /// or converted now.
-  core::Result<providers::UpstreamRequest> convert(const providers::Provider& provider, core::Dialect dialect,
+  core::Result<upstream::Request> convert(const providers::Provider& provider, core::Dialect dialect,
                                                    const std::string& rawBody, const core::ChatRequest& request,
                                                    const std::string& upstreamModel, const providers::ClientHints& hints);
 
@@ -39,7 +39,7 @@ class ConversionCache {
     std::size_t operator()(const Key& key) const;
   };
   config::ConversionCacheConfig config_;
-  core::LruCache<Key, std::shared_ptr<const providers::UpstreamRequest>, KeyHash> cache_;
+  core::LruCache<Key, std::shared_ptr<const upstream::Request>, KeyHash> cache_;
 };
 
 }  // namespace llmgate::proxy

@@ -84,7 +84,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// No candidate takes traffic: wait for the first that will (when that is soon enough), else
   /// send anyway to the one that will be soonest. False when nothing can be tried at all.
   bool chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& credential);
-  bool prepareAttempt(const routing::Target& target, providers::UpstreamRequest& out);
+  bool prepareAttempt(const routing::Target& target, upstream::Request& out);
   void attemptFailed(core::GatewayError error);
   /// On a 401 for an OAuth credential: refreshes it and retries; false when that does not apply.
   bool refreshRejectedCredential(const core::GatewayError& error);

@@ -21,23 +21,9 @@
 
 #include "llmgate/config/config.hpp"
 #include "llmgate/core/error.hpp"
+#include "llmgate/upstream/request.hpp"
 
 namespace llmgate::upstream {
-
-/// Deadlines of one transfer. Zero disables total.
-struct Timeouts {
-  std::chrono::milliseconds connect{10000};
-  std::chrono::milliseconds firstByte{60000};  ///< request sent -> first response byte
-  std::chrono::milliseconds idle{60000};       ///< longest gap between body bytes
-  std::chrono::milliseconds total{60000};      ///< whole transfer (0 = none)
-};
-
-struct Request {
-  std::string url;
-  std::vector<std::string> headers;  ///< "Name: value"
-  std::string body;                  ///< POSTed when non-empty, else GET
-  Timeouts timeouts;
-};
 
 /// Errors the client raises itself (curl's own codes use curlCategory()).
 enum class Errc {

@@ -1,0 +1,27 @@
+// An HTTP request to an upstream as a value: what providers build, auth completes and the
+// upstream client sends. No libcurl or Asio here, so providers, auth and routing do not compile
+// against the transport.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace llmgate::upstream {
+
+/// Deadlines of one transfer. Zero disables total.
+struct Timeouts {
+  std::chrono::milliseconds connect{10000};
+  std::chrono::milliseconds firstByte{60000};  ///< request sent -> first response byte
+  std::chrono::milliseconds idle{60000};       ///< longest gap between body bytes
+  std::chrono::milliseconds total{60000};      ///< whole transfer (0 = none)
+};
+
+struct Request {
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value" lines
+  std::string body;                  ///< POSTed when non-empty, else GET
+  Timeouts timeouts;
+};
+
+}  // namespace llmgate::upstream

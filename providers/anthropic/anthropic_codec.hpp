@@ -1,0 +1,40 @@
+// The Anthropic Messages format as llmgate speaks it to Claude: encode requests, decode
+// messages, stream events and errors. Pure functions; the provider adds URLs and auth.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/core/chat.hpp"
+#include "llmgate/core/error.hpp"
+#include "llmgate/core/result.hpp"
+
+namespace llmgate::providers::anthropic {
+
+/// Encodes the IR as a Messages request for `model`; `defaultMaxTokens` fills a missing max_tokens.
+nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model, std::int64_t defaultMaxTokens);
+
+/// Decodes a non-streaming Message.
+core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
+
+/// Per-stream state of event decoding.
+struct EventDecodeState {
+  std::vector<int> toolIndexOfBlock;  // content block index -> tool call index, -1 for other blocks
+  int toolCalls = 0;
+  core::Usage usage;
+  bool stopped = false;
+};
+
+/// Decodes one SSE event (name + JSON data) of a Messages stream into events.
+std::optional<core::GatewayError> decodeEvent(std::string_view name, const nlohmann::json& data, EventDecodeState& state,
+                                              std::vector<core::ChatEvent>& out);
+
+/// Maps an upstream error status + body to an error.
+core::GatewayError decodeError(int status, std::string_view body);
+
+}  // namespace llmgate::providers::anthropic

@@ -1,0 +1,47 @@
+// The OpenAI Chat Completions format as llmgate speaks it to OpenAI-compatible upstreams
+// (OpenAI, DeepSeek, Qwen, Zhipu, vLLM...): encode requests, decode answers, chunks and errors.
+// Pure functions; the provider adds URLs and auth.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/core/chat.hpp"
+#include "llmgate/core/error.hpp"
+#include "llmgate/core/result.hpp"
+
+namespace llmgate::providers::openai {
+
+/// Where OpenAI-compatible upstreams differ in what a request may carry.
+struct EncodeOptions {
+  /// Send an assistant turn's reasoning back as `reasoning_content` when the turn made tool
+  /// calls (DeepSeek thinking mode requires it; OpenAI does not know the field).
+  bool reasoningOnToolCallTurns = false;
+};
+
+/// Encodes the IR as an OpenAI-compatible request body for `model`.
+nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model,
+                             const EncodeOptions& options = {});
+
+/// Decodes a non-streaming chat.completion body.
+core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
+
+/// Per-stream state of chunk decoding (which tool calls have started).
+struct ChunkDecodeState {
+  bool started = false;
+  std::map<std::pair<int, int>, bool> toolCallsOpen;  // (choice, index) -> open
+};
+
+/// Decodes one chat.completion.chunk into events. An {"error":...} payload becomes an error.
+std::optional<core::GatewayError> decodeChunk(const nlohmann::json& chunk, ChunkDecodeState& state,
+                                              std::vector<core::ChatEvent>& out);
+
+/// Maps an upstream error status + body (OpenAI error shape or anything else) to an error.
+core::GatewayError decodeError(int status, std::string_view body);
+
+}  // namespace llmgate::providers::openai
