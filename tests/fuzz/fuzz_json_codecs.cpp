@@ -30,6 +30,7 @@ namespace {
 using nlohmann::json;
 namespace core = llmgate::core;
 namespace api = llmgate::api;
+namespace providers = llmgate::providers;
 
 void reencode(const core::ChatRequest& request) {
   if (!json::accept(core::dumpJson(providers::openai::encodeRequest(request, "m")))) std::abort();
