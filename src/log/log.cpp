@@ -40,21 +40,21 @@ void message(spdlog::level::level_enum level, std::string_view text) {
 }
 
 void access(const AccessRecord& r) {
-  const auto level = r.quiet ? spdlog::level::debug : spdlog::level::info;
+  const auto level = r.handler.quiet ? spdlog::level::debug : spdlog::level::info;
   if (!spdlog::should_log(level)) return;
   if (!gJson) {
     std::string stages;
-    if (r.stages.attempts > 0) {
+    if (r.handler.stages.attempts > 0) {
       stages = fmt::format(" routed_ms={:.2f} convert_ms={:.2f} upstream_connect_ms={:.2f} upstream_ttfb_ms={:.2f} "
                            "upstream_ms={:.2f} overhead_ms={:.2f} attempts={}",
-                           r.stages.routedMs, r.stages.convertMs, r.stages.upstreamConnectMs, r.stages.upstreamFirstByteMs,
-                           r.stages.upstreamMs, r.overheadMs(), r.stages.attempts);
+                           r.handler.stages.routedMs, r.handler.stages.convertMs, r.handler.stages.upstreamConnectMs, r.handler.stages.upstreamFirstByteMs,
+                           r.handler.stages.upstreamMs, r.overheadMs(), r.handler.stages.attempts);
     }
     spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
                  "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}",
-                 r.method, r.path, r.status, r.model.empty() ? "-" : r.model, r.provider.empty() ? "-" : r.provider,
-                 r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens, stages,
-                 r.requestId, r.errorCode.empty() ? "" : " error=", r.errorCode);
+                 r.method, r.path, r.status, r.handler.model.empty() ? "-" : r.handler.model, r.handler.provider.empty() ? "-" : r.handler.provider,
+                 r.handler.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.handler.inputTokens, r.handler.outputTokens, stages,
+                 r.requestId, r.handler.errorCode.empty() ? "" : " error=", r.handler.errorCode);
     return;
   }
   std::string line = "{\"level\":";
@@ -65,23 +65,23 @@ void access(const AccessRecord& r) {
   line += ",\"path\":";
   core::appendJsonString(line, r.path);
   line += fmt::format(",\"status\":{},\"model\":", r.status);
-  core::appendJsonString(line, r.model);
+  core::appendJsonString(line, r.handler.model);
   line += ",\"provider\":";
-  core::appendJsonString(line, r.provider);
+  core::appendJsonString(line, r.handler.provider);
   line += fmt::format(",\"stream\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.2f},\"ttfb_ms\":{:.2f},"
                       "\"tokens_in\":{},\"tokens_out\":{}",
-                      r.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.inputTokens, r.outputTokens);
-  if (r.stages.attempts > 0) {
+                      r.handler.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.handler.inputTokens, r.handler.outputTokens);
+  if (r.handler.stages.attempts > 0) {
     line += fmt::format(",\"routed_ms\":{:.2f},\"convert_ms\":{:.2f},\"upstream_connect_ms\":{:.2f},"
                         "\"upstream_ttfb_ms\":{:.2f},\"upstream_ms\":{:.2f},\"overhead_ms\":{:.2f},\"attempts\":{}",
-                        r.stages.routedMs, r.stages.convertMs, r.stages.upstreamConnectMs, r.stages.upstreamFirstByteMs,
-                        r.stages.upstreamMs, r.overheadMs(), r.stages.attempts);
+                        r.handler.stages.routedMs, r.handler.stages.convertMs, r.handler.stages.upstreamConnectMs, r.handler.stages.upstreamFirstByteMs,
+                        r.handler.stages.upstreamMs, r.overheadMs(), r.handler.stages.attempts);
   }
   line += ",\"request_id\":";
   core::appendJsonString(line, r.requestId);
-  if (!r.errorCode.empty()) {
+  if (!r.handler.errorCode.empty()) {
     line += ",\"error\":";
-    core::appendJsonString(line, r.errorCode);
+    core::appendJsonString(line, r.handler.errorCode);
   }
   line += "}";
   spdlog::log(level, "{}", line);

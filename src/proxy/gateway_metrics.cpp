@@ -19,17 +19,17 @@ void GatewayMetrics::record(const log::AccessRecord& r) {
   static constexpr const char* kClasses[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
   const int hundreds = r.status / 100;
   const char* statusClass = hundreds >= 1 && hundreds <= 5 ? kClasses[hundreds] : "other";
-  requests.with({endpointLabel(r.path), r.dialect, r.provider, r.modelLabel, statusClass}).add();
-  if (r.dialect.empty()) return;  // only chat requests have latencies worth a histogram
-  window.record({r.provider, r.modelLabel, r.durationMs, r.firstByteMs, std::max(0.0, r.overheadMs()), r.status});
-  if (r.provider.empty()) return;  // refused before routing: counted, but no target to time
-  auto& target = targets.with({r.provider, r.modelLabel});
+  requests.with({endpointLabel(r.path), r.handler.dialect, r.handler.provider, r.handler.modelLabel, statusClass}).add();
+  if (r.handler.dialect.empty()) return;  // only chat requests have latencies worth a histogram
+  window.record({r.handler.provider, r.handler.modelLabel, r.durationMs, r.firstByteMs, std::max(0.0, r.overheadMs()), r.status});
+  if (r.handler.provider.empty()) return;  // refused before routing: counted, but no target to time
+  auto& target = targets.with({r.handler.provider, r.handler.modelLabel});
   target.duration.observe(r.durationMs / 1000);
   if (r.firstByteMs >= 0) target.firstByte.observe(r.firstByteMs / 1000);
-  if (r.stages.attempts > 0) target.upstream.observe(r.stages.upstreamMs / 1000);
+  if (r.handler.stages.attempts > 0) target.upstream.observe(r.handler.stages.upstreamMs / 1000);
   target.overhead.observe(std::max(0.0, r.overheadMs()) / 1000);
-  if (r.inputTokens > 0) target.inputTokens.add(static_cast<std::uint64_t>(r.inputTokens));
-  if (r.outputTokens > 0) target.outputTokens.add(static_cast<std::uint64_t>(r.outputTokens));
+  if (r.handler.inputTokens > 0) target.inputTokens.add(static_cast<std::uint64_t>(r.handler.inputTokens));
+  if (r.handler.outputTokens > 0) target.outputTokens.add(static_cast<std::uint64_t>(r.handler.outputTokens));
 }
 
 void GatewayMetrics::writeTargets(std::string& out) const {

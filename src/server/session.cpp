@@ -262,7 +262,7 @@ void Session::beginRequest() {
   responseStarted_ = responseComplete_ = chunked_ = false;
   status_ = 0;
   bytesSent_ = 0;
-  log_ = RequestLog{};
+  log_ = log::RequestLog{};
   std::string_view given = header("x-request-id");
   requestId_ = acceptableRequestId(given) ? std::string(given) : newRequestId();
   bytesIn_ = request_.body().size();
@@ -518,25 +518,16 @@ void Session::close() {
 
 void Session::writeAccessLog() {
   const auto now = Clock::now();
-  log::AccessRecord record;
-  record.method = request_.method_string();
-  record.path = path();
-  record.status = status_;
-  record.model = log_.model;
-  record.modelLabel = log_.modelLabel;
-  record.provider = log_.provider;
-  record.requestId = requestId_;
-  record.errorCode = log_.errorCode;
-  record.stream = log_.stream;
-  record.quiet = log_.quiet;
-  record.inputTokens = log_.inputTokens;
-  record.outputTokens = log_.outputTokens;
-  record.bytesIn = bytesIn_;
-  record.bytesOut = bytesSent_;
-  record.durationMs = millisSince(receivedAt_, now);
-  record.firstByteMs = bytesSent_ > 0 || queuedBytes_ > 0 ? millisSince(receivedAt_, firstByteAt_) : -1;
-  record.dialect = log_.dialect;
-  record.stages = log_.stages;
+  const log::AccessRecord record{
+      .handler = log_,
+      .method = request_.method_string(),
+      .path = path(),
+      .status = status_,
+      .requestId = requestId_,
+      .bytesIn = bytesIn_,
+      .bytesOut = bytesSent_,
+      .durationMs = millisSince(receivedAt_, now),
+      .firstByteMs = bytesSent_ > 0 || queuedBytes_ > 0 ? millisSince(receivedAt_, firstByteAt_) : -1};
   log::access(record);
   worker_.handler->completed(record);
 }

@@ -85,7 +85,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void onClientGone(std::function<void()> callback) override { goneCallback_ = std::move(callback); }
   void abort() noexcept override;
   bool started() const override { return responseStarted_; }
-  RequestLog& log() override { return log_; }
+  log::RequestLog& log() override { return log_; }
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -125,7 +125,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   std::string requestId_;
   std::chrono::steady_clock::time_point receivedAt_;
   std::chrono::steady_clock::time_point firstByteAt_;
-  RequestLog log_;
+  log::RequestLog log_;
 
   std::deque<std::string> queue_;
   std::vector<boost::asio::const_buffer> writing_;

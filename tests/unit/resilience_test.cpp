@@ -1,4 +1,5 @@
-#include "llmgate/resilience/policy.hpp"
+#include "llmgate/resilience/endpoint_health.hpp"
+#include "llmgate/resilience/retry_policy.hpp"
 
 #include <gtest/gtest.h>
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "llmgate/providers/provider.hpp"
-#include "llmgate/resilience/policy.hpp"
+#include "llmgate/resilience/endpoint_health.hpp"
 #include "llmgate/routing/router.hpp"
 
 namespace llmgate::balancing {

@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "llmgate/resilience/policy.hpp"
+#include "llmgate/resilience/endpoint_health.hpp"
 
 namespace llmgate::config {
 

@@ -1,6 +1,7 @@
 // Logging set-up (spdlog) and the access log line. Text or JSON lines on stderr.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,7 +14,6 @@ void setup(const std::string& level, const std::string& format);
 
 bool jsonFormat();
 
-/// One finished request.
 /// Where a request's time went, in ms since it was received whole; -1 for a stage that did not
 /// happen. Filled in by the gateway as the request goes, logged and counted when it ends.
 struct Stages {
@@ -25,27 +25,34 @@ struct Stages {
   int attempts = 0;
 };
 
+/// What the request handler records about a request as it goes (model, provider, tokens,
+/// stages); the response sink holds it and the access record refers to it.
+struct RequestLog {
+  std::string model;       ///< as the client wrote it (clipped): for the log line only
+  std::string modelLabel;  ///< a bounded name for metrics (routing::Route::label): a configured name or "other"
+  std::string provider;
+  std::string errorCode;
+  bool stream = false;
+  bool quiet = false;  ///< routine traffic (health probes): logged at debug level
+  std::int64_t inputTokens = -1;   ///< -1 when unknown
+  std::int64_t outputTokens = -1;
+  std::string dialect;  ///< the client's API on chat endpoints ("openai" / "anthropic")
+  Stages stages;
+};
+
+/// One finished request: what the server saw, and what the handler recorded.
 struct AccessRecord {
+  const RequestLog& handler;
   std::string_view method;
   std::string_view path;
   int status = 0;
-  std::string_view model;
-  std::string_view modelLabel;  ///< what metrics call the model (a configured name or "other")
-  std::string_view provider;
   std::string_view requestId;
-  std::string_view errorCode;
-  bool stream = false;
-  bool quiet = false;  ///< logged at debug instead of info
   std::size_t bytesIn = 0;
   std::size_t bytesOut = 0;
   double durationMs = 0;
   double firstByteMs = -1;  ///< -1 when nothing was sent
-  long long inputTokens = -1;   ///< -1 when unknown
-  long long outputTokens = -1;
-  std::string_view dialect;
-  Stages stages;
   /// Time that was the gateway's own: the whole duration minus the waits on upstreams.
-  double overheadMs() const { return durationMs - stages.upstreamMs; }
+  double overheadMs() const { return durationMs - handler.stages.upstreamMs; }
 };
 
 void access(const AccessRecord& record);

@@ -20,7 +20,7 @@
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
-#include "llmgate/resilience/policy.hpp"
+#include "llmgate/resilience/retry_policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/stream/sse_parser.hpp"

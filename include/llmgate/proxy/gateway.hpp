@@ -17,7 +17,7 @@
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
 #include "llmgate/proxy/model_catalog.hpp"
-#include "llmgate/resilience/policy.hpp"
+#include "llmgate/resilience/retry_policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/upstream/http_client.hpp"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "llmgate/core/error.hpp"
-#include "llmgate/resilience/policy.hpp"
+#include "llmgate/resilience/retry_policy.hpp"
 
 namespace llmgate::resilience {
 

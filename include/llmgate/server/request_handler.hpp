@@ -49,20 +49,6 @@ class IncomingRequest {
   virtual std::chrono::steady_clock::time_point receivedAt() const = 0;
 };
 
-/// What the access log line records besides what the server knows itself.
-struct RequestLog {
-  std::string model;       ///< as the client wrote it (clipped): for the log line only
-  std::string modelLabel;  ///< a bounded name for metrics (routing::Route::label)
-  std::string provider;
-  std::string errorCode;
-  bool stream = false;
-  bool quiet = false;  ///< routine traffic (health probes): logged at debug level
-  std::int64_t inputTokens = -1;   ///< -1 when unknown
-  std::int64_t outputTokens = -1;
-  std::string dialect;  ///< the client's API on chat endpoints ("openai" / "anthropic")
-  log::Stages stages;
-};
-
 /// Where a response goes. All calls on the worker thread of the request. Either
 /// sendResponse() once, or startStream(), writeChunk()*, endStream().
 class ResponseSink {
@@ -87,7 +73,7 @@ class ResponseSink {
   /// the response is complete.
   virtual void abort() noexcept = 0;
   virtual bool started() const = 0;
-  virtual RequestLog& log() = 0;
+  virtual log::RequestLog& log() = 0;
 };
 
 class RequestHandler {

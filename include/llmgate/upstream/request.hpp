@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace llmgate::upstream {
@@ -18,6 +19,10 @@ struct Timeouts {
 };
 
 struct Request {
+  Request() = default;
+  Request(std::string url, std::vector<std::string> headers, std::string body = {})
+      : url(std::move(url)), headers(std::move(headers)), body(std::move(body)) {}
+
   std::string url;
   std::vector<std::string> headers;  ///< "Name: value" lines
   std::string body;                  ///< POSTed when non-empty, else GET
