@@ -97,15 +97,15 @@ Histogram::Snapshot Histogram::snapshot() const {
   return out;
 }
 
-void writeHeader(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+void writeHeader(std::string& out, const FamilySpec& family) {
   out += "# HELP ";
-  out += name;
+  out += family.name;
   out += ' ';
-  out += help;
+  out += family.help;
   out += "\n# TYPE ";
-  out += name;
+  out += family.name;
   out += ' ';
-  out += type;
+  out += family.type;
   out += '\n';
 }
 
@@ -126,18 +126,18 @@ void writeSample(std::string& out, std::string_view name, const std::vector<std:
 namespace {
 
 template <class Metric>
-void writeScalars(std::string& out, const Family<Metric>& family, std::string_view type) {
-  writeHeader(out, family.name(), family.help(), type);
+void writeScalars(std::string& out, const Family<Metric>& family) {
+  writeHeader(out, family.spec());
   family.forEach([&](const std::vector<std::string>& values, const Metric& metric) {
-    writeScalarSeries(out, family.name(), family.labels(), values, static_cast<std::int64_t>(metric.value()));
+    writeScalarSeries(out, family.spec().name, family.labels(), values, static_cast<std::int64_t>(metric.value()));
   });
 }
 
 }  // namespace
 
-void writeFamily(std::string& out, const Family<Counter>& family) { writeScalars(out, family, "counter"); }
+void writeFamily(std::string& out, const Family<Counter>& family) { writeScalars(out, family); }
 
-void writeFamily(std::string& out, const Family<Gauge>& family) { writeScalars(out, family, "gauge"); }
+void writeFamily(std::string& out, const Family<Gauge>& family) { writeScalars(out, family); }
 
 void writeHistogramSeries(std::string& out, std::string_view name, const std::vector<std::string>& labels,
                           const std::vector<std::string>& values, const Histogram& histogram) {
@@ -183,9 +183,9 @@ void writeScalarSeries(std::string& out, std::string_view name, const std::vecto
 }
 
 void writeFamily(std::string& out, const Family<Histogram>& family) {
-  writeHeader(out, family.name(), family.help(), "histogram");
+  writeHeader(out, family.spec());
   family.forEach([&](const std::vector<std::string>& values, const Histogram& histogram) {
-    writeHistogramSeries(out, family.name(), family.labels(), values, histogram);
+    writeHistogramSeries(out, family.spec().name, family.labels(), values, histogram);
   });
 }
 

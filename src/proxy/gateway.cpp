@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <set>
 #include <stdexcept>
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/log/log.hpp"
+#include "llmgate/proxy/admin_endpoints.hpp"
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
@@ -212,88 +212,13 @@ void Gateway::handleModels(server::IncomingRequest& request, std::shared_ptr<ser
 }
 
 void Gateway::answerModels(server::ResponseSink& sink, core::Dialect dialect) {
-  std::vector<std::pair<std::string, std::string>> models;
-  std::set<std::string> named;
-  for (const auto& model : router_->models()) {
-    named.insert(model.id);
-    models.emplace_back(model.id, model.ownedBy);
-  }
-  for (const auto& listed : catalog_->listed()) {
-    // Only what routes (through a pattern, mostly) is worth naming to a client.
-    if (named.count(listed.id) > 0) continue;
-    if (auto route = router_->resolve(listed.id)) {
-      named.insert(listed.id);
-      models.emplace_back(listed.id, route->targets.front().provider->name());
-    }
-  }
-  sink.sendResponse(200, kJson, api::encodeModelList(dialect, models));
+  sink.sendResponse(200, kJson, admin::modelList(dialect, *router_, *catalog_));
 }
 
 void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
   sink.log().quiet = true;
-  const auto now = resilience::Clock::now();
-  json providers = json::array();
-  bool anyAvailable = false;
-  bool anyImpaired = false;
-  for (std::size_t i = 0; i < providers_.size(); ++i) {
-    const auto& provider = *providers_[i];
-    const auto& block = provider.config();
-    json item{{"name", block.name}, {"type", block.type}, {"enabled", block.enabled}};
-    if (!block.enabled) {
-      item["disabled_reason"] = block.disabledReason.empty() ? "enabled is false" : block.disabledReason;
-      providers.push_back(std::move(item));
-      continue;
-    }
-    json endpoints = json::array();
-    if (provider.isLocal()) anyAvailable = true;
-    // The deployment of unlisted provider/model names speaks for the provider only when it
-    // lists no model of its own.
-    const bool listsModels = !block.models.empty();
-    pool_->forEachDeployment(provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
-      const auto& health = deployment.health;
-      const auto state = health.state(now);
-      const bool cooling = health.coolingDown(now);
-      const bool available = state != resilience::BreakerState::Open && !cooling;
-      if (!listsModels || deployment.model != balancing::UpstreamPool::kUnlistedModels) {
-        anyAvailable = anyAvailable || available;
-        anyImpaired = anyImpaired || !available;
-      }
-      json entry{{"endpoint", block.name + "#" + std::to_string(deployment.credential)},
-                 {"model", deployment.model},
-                 {"breaker", resilience::breakerStateName(state)},
-                 {"cooldown_ms", cooling ? std::chrono::duration_cast<resilience::Millis>(health.coolDownUntil() - now).count() : 0},
-                 {"in_flight", health.inFlight()},
-                 {"latency_ewma_ms", health.latencyEwmaMs() < 0 ? json(nullptr) : json(health.latencyEwmaMs())}};
-      const auto [code, at] = health.lastFailure();
-      if (!code.empty()) {
-        entry["last_error"] = {{"code", code},
-                               {"at", std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count()}};
-      }
-      if (const auth::OAuthAccount* account = provider.account(deployment.credential)) {
-        // When the token expires and how refreshing goes; never the token.
-        const auto oauth = account->status();
-        entry["credential"] = {{"type", "oauth"},
-                               {"expires_in_s", oauth.expiresAtMs == 0 ? json(nullptr)
-                                                                       : json((oauth.expiresAtMs - auth::nowEpochMs()) / 1000)},
-                               {"refreshes", oauth.refreshes}};
-        if (!oauth.lastError.empty()) {
-          entry["credential"]["last_refresh_error"] = {{"message", oauth.lastError}, {"at", oauth.lastErrorAtMs / 1000}};
-        }
-      }
-      endpoints.push_back(std::move(entry));
-    });
-    item["endpoints"] = std::move(endpoints);
-    providers.push_back(std::move(item));
-  }
-  const char* status = !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
-  const auto cache = conversions_->stats();
-  json body{{"status", status},
-            {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(now - startedAt_).count()},
-            {"providers", std::move(providers)},
-            {"conversion_cache",
-             {{"entries", cache.size}, {"capacity", cache.capacity}, {"hits", cache.hits}, {"misses", cache.misses},
-              {"evictions", cache.evictions}}}};
-  sink.sendResponse(anyAvailable ? 200 : 503, kJson, body.dump());
+  auto report = admin::detailedHealth(adminSources());
+  sink.sendResponse(report.status, kJson, std::move(report.body));
 }
 
 void Gateway::handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink) {
@@ -308,105 +233,16 @@ void Gateway::handlePerformance(server::IncomingRequest& request, server::Respon
       return;
     }
   }
-  json body = metrics_.window.summary(std::chrono::seconds(seconds));
-  const auto cache = conversions_->stats();
-  const auto lookups = cache.hits + cache.misses;
-  body["conversion_cache"] = {{"hits", cache.hits}, {"misses", cache.misses},
-                              {"hit_rate", lookups == 0 ? 0.0 : static_cast<double>(cache.hits) / static_cast<double>(lookups)}};
-  body["active_streams"] = metrics_.activeStreams.value();
-  body["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(resilience::Clock::now() - startedAt_).count();
-  sink.sendResponse(200, kJson, body.dump());
+  sink.sendResponse(200, kJson, admin::performanceSummary(adminSources(), std::chrono::seconds(seconds)));
 }
 
 void Gateway::handleMetrics(server::ResponseSink& sink) {
   sink.log().quiet = true;
-  using metrics::writeHeader;
-  using metrics::writeSample;
-  std::string out;
-  out.reserve(16384);
-  metrics::writeFamily(out, metrics_.requests);
-  metrics_.writeTargets(out);
-  metrics::writeFamily(out, metrics_.retries);
-  metrics::writeFamily(out, metrics_.fallbacks);
-  writeHeader(out, "llmgate_active_streams", "Streaming responses in progress.", "gauge");
-  writeSample(out, "llmgate_active_streams", {}, static_cast<double>(metrics_.activeStreams.value()));
+  sink.sendResponse(200, "text/plain; version=0.0.4; charset=utf-8", admin::prometheusText(adminSources()));
+}
 
-  const auto now = resilience::Clock::now();
-  writeHeader(out, "llmgate_breaker_state",
-              "Circuit breaker of each upstream deployment (key and model): 0 closed, 1 half-open, 2 open.", "gauge");
-  std::string cooling;
-  for (const auto& provider : providers_) {
-    pool_->forEachDeployment(*provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
-      const std::vector<std::pair<std::string, std::string>> labels{{"provider", provider->name()},
-                                   {"endpoint", provider->name() + "#" + std::to_string(deployment.credential)},
-                                   {"model", deployment.model}};
-      const auto state = deployment.health.state(now);
-      const double value = state == resilience::BreakerState::Closed ? 0 : state == resilience::BreakerState::HalfOpen ? 1 : 2;
-      writeSample(out, "llmgate_breaker_state", labels, value);
-      writeSample(cooling, "llmgate_endpoint_cooling_down", labels, deployment.health.coolingDown(now) ? 1 : 0);
-    });
-  }
-  writeHeader(out, "llmgate_endpoint_cooling_down", "1 while a rate-limited deployment takes no traffic.", "gauge");
-  out += cooling;
-
-  std::uint64_t transfers = 0, opened = 0;
-  for (const auto& client : clients_) {
-    transfers += client->stats().transfers.load(std::memory_order_relaxed);
-    opened += client->stats().connectionsOpened.load(std::memory_order_relaxed);
-  }
-  writeHeader(out, "llmgate_upstream_requests_total", "HTTP requests sent to upstreams.", "counter");
-  writeSample(out, "llmgate_upstream_requests_total", {}, static_cast<double>(transfers));
-  writeHeader(out, "llmgate_upstream_connections_opened_total",
-              "New upstream connections; the other requests reused a pooled one.", "counter");
-  writeSample(out, "llmgate_upstream_connections_opened_total", {}, static_cast<double>(opened));
-
-  const auto cache = conversions_->stats();
-  writeHeader(out, "llmgate_conversion_cache_hits_total", "Translated requests served from the conversion cache.", "counter");
-  writeSample(out, "llmgate_conversion_cache_hits_total", {}, static_cast<double>(cache.hits));
-  writeHeader(out, "llmgate_conversion_cache_misses_total", "Translated requests converted anew.", "counter");
-  writeSample(out, "llmgate_conversion_cache_misses_total", {}, static_cast<double>(cache.misses));
-  writeHeader(out, "llmgate_conversion_cache_evictions_total", "Conversions dropped to make room.", "counter");
-  writeSample(out, "llmgate_conversion_cache_evictions_total", {}, static_cast<double>(cache.evictions));
-  writeHeader(out, "llmgate_conversion_cache_entries", "Conversions held.", "gauge");
-  writeSample(out, "llmgate_conversion_cache_entries", {}, static_cast<double>(cache.size));
-
-  writeHeader(out, "llmgate_oauth_token_expiry_seconds", "Seconds until each OAuth account's access token expires.", "gauge");
-  for (const auto& provider : providers_) {
-    if (!provider->config().enabled) continue;
-    for (std::size_t c = 0; c < provider->credentialCount(); ++c) {
-      const auth::OAuthAccount* account = provider->account(c);
-      const std::int64_t expiresAt = account != nullptr ? account->token()->expiresAtMs : 0;
-      if (expiresAt != 0) {
-        writeSample(out, "llmgate_oauth_token_expiry_seconds", {{"provider", provider->name()}, {"account", account->label()}},
-                    static_cast<double>(expiresAt - auth::nowEpochMs()) / 1000.0);
-      }
-    }
-  }
-  writeHeader(out, "llmgate_oauth_refreshes_total", "OAuth token refresh requests sent.", "counter");
-  writeSample(out, "llmgate_oauth_refreshes_total", {}, static_cast<double>(refresher_->refreshesSent()));
-  if (serverState_) {
-    writeHeader(out, "llmgate_open_connections", "Client connections open.", "gauge");
-    writeSample(out, "llmgate_open_connections", {}, static_cast<double>(serverState_->openConnections.load()));
-    writeHeader(out, "llmgate_in_flight_requests", "Requests received and not yet fully answered.", "gauge");
-    writeSample(out, "llmgate_in_flight_requests", {}, static_cast<double>(serverState_->inFlight.load()));
-    writeHeader(out, "llmgate_accept_errors_total",
-                "Failed accepts of client connections (out of file descriptors among them: accepting then pauses).",
-                "counter");
-    writeSample(out, "llmgate_accept_errors_total", {}, static_cast<double>(serverState_->acceptErrors.load()));
-    writeHeader(out, "llmgate_connections_refused_total", "Connections answered 503 at server.max_connections.",
-                "counter");
-    writeSample(out, "llmgate_connections_refused_total", {}, static_cast<double>(serverState_->refusedConnections.load()));
-  }
-  writeHeader(out, "llmgate_metric_series_overflow_total",
-              "Recordings whose labels no longer fitted their table and went to the \"overflow\" series.", "counter");
-  writeSample(out, "llmgate_metric_series_overflow_total", {}, static_cast<double>(metrics_.overflowed()));
-  writeHeader(out, "llmgate_internal_errors_total",
-              "Requests failed by an internal error (each answered 500 or closed; the process went on).", "counter");
-  writeSample(out, "llmgate_internal_errors_total", {}, static_cast<double>(metrics_.internalErrors.value()));
-  writeHeader(out, "llmgate_uptime_seconds", "Seconds since the gateway started.", "gauge");
-  writeSample(out, "llmgate_uptime_seconds", {},
-              std::chrono::duration<double>(resilience::Clock::now() - startedAt_).count());
-  sink.sendResponse(200, "text/plain; version=0.0.4; charset=utf-8", std::move(out));
+admin::Sources Gateway::adminSources() const {
+  return admin::Sources{providers_, *pool_, *conversions_, metrics_, clients_, *refresher_, serverState_.get(), startedAt_};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink) {

@@ -35,33 +35,28 @@ void GatewayMetrics::record(const log::AccessRecord& r) {
 void GatewayMetrics::writeTargets(std::string& out) const {
   // Prometheus wants each metric's samples together: one pass over the targets per metric.
   struct Timed {
-    const char* name;
-    const char* help;
+    const metrics::FamilySpec& family;
     metrics::Histogram TargetSeries::*histogram;
   };
-  static constexpr Timed kTimed[] = {
-      {"llmgate_request_duration_seconds", "From receiving a request whole to its last byte sent.", &TargetSeries::duration},
-      {"llmgate_time_to_first_byte_seconds", "From receiving a request whole to the first response byte sent.",
-       &TargetSeries::firstByte},
-      {"llmgate_upstream_duration_seconds", "Time spent waiting on upstreams per request (all attempts).",
-       &TargetSeries::upstream},
-      {"llmgate_gateway_overhead_seconds", "Request duration minus the time spent waiting on upstreams.",
-       &TargetSeries::overhead},
+  static const Timed kTimed[] = {
+      {families::kRequestDuration, &TargetSeries::duration},
+      {families::kTimeToFirstByte, &TargetSeries::firstByte},
+      {families::kUpstreamDuration, &TargetSeries::upstream},
+      {families::kGatewayOverhead, &TargetSeries::overhead},
   };
   for (const auto& timed : kTimed) {
-    metrics::writeHeader(out, timed.name, timed.help, "histogram");
+    metrics::writeHeader(out, timed.family);
     targets.forEach([&](const std::vector<std::string>& values, const TargetSeries& series) {
-      metrics::writeHistogramSeries(out, timed.name, targets.labels(), values, series.*timed.histogram);
+      metrics::writeHistogramSeries(out, timed.family.name, targets.labels(), values, series.*timed.histogram);
     });
   }
   const std::vector<std::string> tokenLabels{"provider", "model", "direction"};
-  metrics::writeHeader(out, "llmgate_tokens_total", "Tokens the upstreams reported (or llmgate estimated), by direction.",
-                       "counter");
+  metrics::writeHeader(out, families::kTokens);
   targets.forEach([&](const std::vector<std::string>& values, const TargetSeries& series) {
     for (const auto& [direction, counter] : {std::pair{"input", &series.inputTokens}, std::pair{"output", &series.outputTokens}}) {
       std::vector<std::string> labelled = values;
       labelled.emplace_back(direction);
-      metrics::writeScalarSeries(out, "llmgate_tokens_total", tokenLabels, labelled, static_cast<std::int64_t>(counter->value()));
+      metrics::writeScalarSeries(out, families::kTokens.name, tokenLabels, labelled, static_cast<std::int64_t>(counter->value()));
     }
   });
 }

@@ -1,11 +1,14 @@
 // /metrics, /v1/performance and Server-Timing after real traffic through a loopback upstream
 // that takes a known time: what the upstream took is told apart from what the gateway took.
 #include <regex>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "gateway_harness.hpp"
+#include "llmgate/proxy/metric_families.hpp"
 #include "test_upstream.hpp"
 
 namespace llmgate::testing {
@@ -83,6 +86,31 @@ TEST_F(Observability, MetricsCountRequestsAndSeparateUpstreamFromGatewayTime) {
   const std::regex line(R"(^(#.*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eInf]+)$)");
   std::istringstream lines(text);
   for (std::string l; std::getline(lines, l);) EXPECT_TRUE(std::regex_match(l, line)) << l;
+}
+
+TEST_F(Observability, MetricsWritesEveryDeclaredFamilyAndNoOther) {
+  ASSERT_EQ(gateway.post("/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"hi"}]})").status, 200);
+  const std::string text = gateway.get("/metrics").body;
+  std::set<std::string> declared;
+  for (const auto& family : proxy::families::kAll) {
+    declared.emplace(family.name);
+    EXPECT_NE(text.find("# HELP " + std::string(family.name) + " " + std::string(family.help) + "\n# TYPE " +
+                        std::string(family.name) + " " + std::string(family.type) + "\n"),
+              std::string::npos)
+        << family.name;
+  }
+  EXPECT_EQ(declared.size(), proxy::families::kAll.size());  // no name declared twice
+  // Every family /metrics writes is one of the list.
+  const std::regex help("^# HELP ([a-z_]+) ");
+  std::istringstream lines(text);
+  int written = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch match;
+    if (!std::regex_search(line, match, help)) continue;
+    ++written;
+    EXPECT_EQ(declared.count(match[1]), 1u) << match[1];
+  }
+  EXPECT_EQ(written, static_cast<int>(declared.size()));
 }
 
 TEST_F(Observability, PerformanceGivesPercentilesOfTheRecentWindow) {

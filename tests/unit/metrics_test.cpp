@@ -10,7 +10,7 @@ namespace llmgate::metrics {
 namespace {
 
 TEST(Metrics, CountersSumEveryThreadsShard) {
-  Family<Counter> family("test_total", "A test counter.", {"kind"});
+  Family<Counter> family({"test_total", "counter", "A test counter."}, {"kind"});
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
@@ -27,7 +27,7 @@ TEST(Metrics, CountersSumEveryThreadsShard) {
 }
 
 TEST(Metrics, HistogramsAreCumulativeWithSumAndCount) {
-  Family<Histogram> family("test_seconds", "A test histogram.", {});
+  Family<Histogram> family({"test_seconds", "histogram", "A test histogram."}, {});
   family.with({}).observe(0.0003);
   family.with({}).observe(0.002);
   family.with({}).observe(1000);  // beyond the last bound: only in +Inf

@@ -75,6 +75,13 @@ inline constexpr std::size_t kMaxSeriesPerFamily = 10000;
 /// The label value of every label of the series that takes what no longer fits.
 inline constexpr std::string_view kOverflowLabel = "overflow";
 
+/// What a metric family is to a scraper: its name, type and help text.
+struct FamilySpec {
+  std::string_view name;
+  std::string_view type;  ///< "counter", "gauge" or "histogram"
+  std::string_view help;
+};
+
 /// A metric name with its label names; `with(values...)` gives the series for those values.
 /// `Metric` is a Counter, Gauge, Histogram, or a bundle of them that shares one label set (one
 /// lookup records them all). Past kMaxSeriesPerFamily series, new label values share one
@@ -82,8 +89,8 @@ inline constexpr std::string_view kOverflowLabel = "overflow";
 template <class Metric>
 class Family {
  public:
-  Family(std::string name, std::string help, std::vector<std::string> labels)
-      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+  /// `spec` names static text (the family list): it is kept as it is.
+  Family(const FamilySpec& spec, std::vector<std::string> labels) : spec_(spec), labels_(std::move(labels)) {}
   Family(const Family&) = delete;
 
   Metric& with(const std::vector<std::string_view>& values) {
@@ -115,8 +122,7 @@ class Family {
   /// Recordings that went to the overflow series.
   std::uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
 
-  const std::string& name() const { return name_; }
-  const std::string& help() const { return help_; }
+  const FamilySpec& spec() const { return spec_; }
   const std::vector<std::string>& labels() const { return labels_; }
   /// Every series with its label values, under the family lock.
   void forEach(const std::function<void(const std::vector<std::string>&, const Metric&)>& visit) const {
@@ -125,8 +131,7 @@ class Family {
   }
 
  private:
-  std::string name_;
-  std::string help_;
+  FamilySpec spec_;
   std::vector<std::string> labels_;
   // Under mutex_.
   Metric& overflowSeries() {
@@ -155,6 +160,6 @@ void writeScalarSeries(std::string& out, std::string_view name, const std::vecto
 /// A gauge whose value is read at scrape time (breaker states, cache sizes, ...).
 void writeSample(std::string& out, std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
                  double value);
-void writeHeader(std::string& out, std::string_view name, std::string_view help, std::string_view type);
+void writeHeader(std::string& out, const FamilySpec& family);
 
 }  // namespace llmgate::metrics

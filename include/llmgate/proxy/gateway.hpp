@@ -11,6 +11,7 @@
 #include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
+#include "llmgate/proxy/admin_endpoints.hpp"
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/error_response.hpp"
 #include "llmgate/proxy/exchange.hpp"
@@ -68,11 +69,11 @@ class Gateway : public server::RequestHandler {
   /// Answers once the upstreams' own lists are known (ModelCatalog::whenListed).
   void handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                     core::Dialect dialect, std::size_t worker);
-  /// The configured names, then what the upstreams list that routes here.
   void answerModels(server::ResponseSink& sink, core::Dialect dialect);
   void handleHealthDetailed(server::ResponseSink& sink);
   void handleMetrics(server::ResponseSink& sink);
   void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);
+  admin::Sources adminSources() const;
   /// A request body that is valid JSON, with its model routed.
   struct Routed {
     std::string model;

@@ -1,18 +1,18 @@
 // What the gateway counts, declared once: the metric families it records on the hot path and
 // the recent-requests window behind /v1/performance. Scrape-time values (breakers, pools,
-// caches, credentials) are read from their owners by Gateway::handleMetrics.
+// caches, credentials) are read from their owners by admin::prometheusText. Every family's
+// name and help come from metric_families.hpp.
 #pragma once
 
 #include "llmgate/log/log.hpp"
 #include "llmgate/metrics/metrics.hpp"
 #include "llmgate/metrics/performance_window.hpp"
+#include "llmgate/proxy/metric_families.hpp"
 
 namespace llmgate::proxy {
 
 struct GatewayMetrics {
-  metrics::Family<metrics::Counter> requests{
-      "llmgate_requests_total", "Requests answered, by endpoint, client dialect, provider, model and status class.",
-      {"endpoint", "dialect", "provider", "model", "status"}};
+  metrics::Family<metrics::Counter> requests{families::kRequests, {"endpoint", "dialect", "provider", "model", "status"}};
   /// What is timed and counted per provider and model, found with one lookup per request.
   struct TargetSeries {
     metrics::Histogram duration;   ///< receipt of the request to its last byte
@@ -22,12 +22,11 @@ struct GatewayMetrics {
     metrics::Counter inputTokens;
     metrics::Counter outputTokens;
   };
-  metrics::Family<TargetSeries> targets{"llmgate_target", "Series per provider and model, written by writeTargets.",
-                                        {"provider", "model"}};
-  metrics::Family<metrics::Counter> retries{
-      "llmgate_upstream_retries_total", "Attempts after a request's first, by the provider they went to.", {"provider"}};
-  metrics::Family<metrics::Counter> fallbacks{
-      "llmgate_fallbacks_total", "Attempts moved from one provider to another.", {"from", "to"}};
+  /// Written as one family per member (writeTargets); this spec names none of them.
+  static constexpr metrics::FamilySpec kTargetSeries{"llmgate_target", "", "Series per provider and model."};
+  metrics::Family<TargetSeries> targets{kTargetSeries, {"provider", "model"}};
+  metrics::Family<metrics::Counter> retries{families::kRetries, {"provider"}};
+  metrics::Family<metrics::Counter> fallbacks{families::kFallbacks, {"from", "to"}};
   metrics::Gauge activeStreams;
   metrics::Counter internalErrors;  ///< requests failed by a contained exception
   metrics::PerformanceWindow window;

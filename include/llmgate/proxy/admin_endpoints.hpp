@@ -1,0 +1,52 @@
+// The gateway's own endpoints besides chat, as functions over what they report on: the model
+// list, the detailed health, the performance summary and the Prometheus text. No request, no
+// sink: the Gateway answers with what these return.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llmgate/auth/token_refresher.hpp"
+#include "llmgate/balancing/upstream_pool.hpp"
+#include "llmgate/core/chat.hpp"
+#include "llmgate/providers/provider.hpp"
+#include "llmgate/proxy/conversion_cache.hpp"
+#include "llmgate/proxy/gateway_metrics.hpp"
+#include "llmgate/proxy/model_catalog.hpp"
+#include "llmgate/routing/router.hpp"
+#include "llmgate/server/request_handler.hpp"
+#include "llmgate/upstream/http_client.hpp"
+
+namespace llmgate::proxy::admin {
+
+/// What the reports read; all owned by the Gateway.
+struct Sources {
+  const std::vector<std::unique_ptr<providers::Provider>>& providers;
+  const balancing::UpstreamPool& pool;
+  const ConversionCache& conversions;
+  const GatewayMetrics& metrics;
+  const std::vector<std::unique_ptr<upstream::HttpClient>>& clients;
+  const auth::TokenRefresher& refresher;
+  const server::ServerState* server;  ///< null until the server runs
+  std::chrono::steady_clock::time_point startedAt;
+};
+
+/// /v1/models: the configured names, then what the upstreams list that routes here.
+std::string modelList(core::Dialect dialect, const routing::Router& router, const ModelCatalog& catalog);
+
+struct Report {
+  int status;
+  std::string body;
+};
+/// /v1/health/detailed: every provider and deployment; 503 when none can take traffic.
+Report detailedHealth(const Sources& sources);
+
+/// /v1/performance: percentiles over the last `window`, cache and stream figures.
+std::string performanceSummary(const Sources& sources, std::chrono::seconds window);
+
+/// /metrics: every family of metric_families.hpp in the Prometheus text format (0.0.4).
+std::string prometheusText(const Sources& sources);
+
+}  // namespace llmgate::proxy::admin

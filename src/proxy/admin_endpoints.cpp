@@ -1,0 +1,191 @@
+#include "llmgate/proxy/admin_endpoints.hpp"
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "llmgate/api/dialect.hpp"
+
+namespace llmgate::proxy::admin {
+
+using nlohmann::json;
+
+std::string modelList(core::Dialect dialect, const routing::Router& router, const ModelCatalog& catalog) {
+  std::vector<std::pair<std::string, std::string>> models;
+  std::set<std::string> named;
+  for (const auto& model : router.models()) {
+    named.insert(model.id);
+    models.emplace_back(model.id, model.ownedBy);
+  }
+  for (const auto& listed : catalog.listed()) {
+    // Only what routes (through a pattern, mostly) is worth naming to a client.
+    if (named.count(listed.id) > 0) continue;
+    if (auto route = router.resolve(listed.id)) {
+      named.insert(listed.id);
+      models.emplace_back(listed.id, route->targets.front().provider->name());
+    }
+  }
+  return api::encodeModelList(dialect, models);
+}
+
+Report detailedHealth(const Sources& sources) {
+  const auto now = resilience::Clock::now();
+  json providers = json::array();
+  bool anyAvailable = false;
+  bool anyImpaired = false;
+  for (std::size_t i = 0; i < sources.providers.size(); ++i) {
+    const auto& provider = *sources.providers[i];
+    const auto& block = provider.config();
+    json item{{"name", block.name}, {"type", block.type}, {"enabled", block.enabled}};
+    if (!block.enabled) {
+      item["disabled_reason"] = block.disabledReason.empty() ? "enabled is false" : block.disabledReason;
+      providers.push_back(std::move(item));
+      continue;
+    }
+    json endpoints = json::array();
+    if (provider.isLocal()) anyAvailable = true;
+    // The deployment of unlisted provider/model names speaks for the provider only when it
+    // lists no model of its own.
+    const bool listsModels = !block.models.empty();
+    sources.pool.forEachDeployment(provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
+      const auto& health = deployment.health;
+      const auto state = health.state(now);
+      const bool cooling = health.coolingDown(now);
+      const bool available = state != resilience::BreakerState::Open && !cooling;
+      if (!listsModels || deployment.model != balancing::UpstreamPool::kUnlistedModels) {
+        anyAvailable = anyAvailable || available;
+        anyImpaired = anyImpaired || !available;
+      }
+      json entry{{"endpoint", block.name + "#" + std::to_string(deployment.credential)},
+                 {"model", deployment.model},
+                 {"breaker", resilience::breakerStateName(state)},
+                 {"cooldown_ms", cooling ? std::chrono::duration_cast<resilience::Millis>(health.coolDownUntil() - now).count() : 0},
+                 {"in_flight", health.inFlight()},
+                 {"latency_ewma_ms", health.latencyEwmaMs() < 0 ? json(nullptr) : json(health.latencyEwmaMs())}};
+      const auto [code, at] = health.lastFailure();
+      if (!code.empty()) {
+        entry["last_error"] = {{"code", code},
+                               {"at", std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count()}};
+      }
+      if (const auth::OAuthAccount* account = provider.account(deployment.credential)) {
+        // When the token expires and how refreshing goes; never the token.
+        const auto oauth = account->status();
+        entry["credential"] = {{"type", "oauth"},
+                               {"expires_in_s", oauth.expiresAtMs == 0 ? json(nullptr)
+                                                                       : json((oauth.expiresAtMs - auth::nowEpochMs()) / 1000)},
+                               {"refreshes", oauth.refreshes}};
+        if (!oauth.lastError.empty()) {
+          entry["credential"]["last_refresh_error"] = {{"message", oauth.lastError}, {"at", oauth.lastErrorAtMs / 1000}};
+        }
+      }
+      endpoints.push_back(std::move(entry));
+    });
+    item["endpoints"] = std::move(endpoints);
+    providers.push_back(std::move(item));
+  }
+  const char* status = !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
+  const auto cache = sources.conversions.stats();
+  json body{{"status", status},
+            {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(now - sources.startedAt).count()},
+            {"providers", std::move(providers)},
+            {"conversion_cache",
+             {{"entries", cache.size}, {"capacity", cache.capacity}, {"hits", cache.hits}, {"misses", cache.misses},
+              {"evictions", cache.evictions}}}};
+  return {anyAvailable ? 200 : 503, body.dump()};
+}
+
+std::string performanceSummary(const Sources& sources, std::chrono::seconds window) {
+  json body = sources.metrics.window.summary(window);
+  const auto cache = sources.conversions.stats();
+  const auto lookups = cache.hits + cache.misses;
+  body["conversion_cache"] = {{"hits", cache.hits}, {"misses", cache.misses},
+                              {"hit_rate", lookups == 0 ? 0.0 : static_cast<double>(cache.hits) / static_cast<double>(lookups)}};
+  body["active_streams"] = sources.metrics.activeStreams.value();
+  body["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(resilience::Clock::now() - sources.startedAt).count();
+  return body.dump();
+}
+
+std::string prometheusText(const Sources& sources) {
+  std::string out;
+  out.reserve(16384);
+  using metrics::writeHeader;
+  using metrics::writeSample;
+  metrics::writeFamily(out, sources.metrics.requests);
+  sources.metrics.writeTargets(out);
+  metrics::writeFamily(out, sources.metrics.retries);
+  metrics::writeFamily(out, sources.metrics.fallbacks);
+  writeHeader(out, families::kActiveStreams);
+  writeSample(out, families::kActiveStreams.name, {}, static_cast<double>(sources.metrics.activeStreams.value()));
+
+  const auto now = resilience::Clock::now();
+  writeHeader(out, families::kBreakerState);
+  std::string cooling;
+  for (const auto& provider : sources.providers) {
+    sources.pool.forEachDeployment(*provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
+      const std::vector<std::pair<std::string, std::string>> labels{{"provider", provider->name()},
+                                   {"endpoint", provider->name() + "#" + std::to_string(deployment.credential)},
+                                   {"model", deployment.model}};
+      const auto state = deployment.health.state(now);
+      const double value = state == resilience::BreakerState::Closed ? 0 : state == resilience::BreakerState::HalfOpen ? 1 : 2;
+      writeSample(out, families::kBreakerState.name, labels, value);
+      writeSample(cooling, families::kCoolingDown.name, labels, deployment.health.coolingDown(now) ? 1 : 0);
+    });
+  }
+  writeHeader(out, families::kCoolingDown);
+  out += cooling;
+
+  std::uint64_t transfers = 0, opened = 0;
+  for (const auto& client : sources.clients) {
+    transfers += client->stats().transfers.load(std::memory_order_relaxed);
+    opened += client->stats().connectionsOpened.load(std::memory_order_relaxed);
+  }
+  writeHeader(out, families::kUpstreamRequests);
+  writeSample(out, families::kUpstreamRequests.name, {}, static_cast<double>(transfers));
+  writeHeader(out, families::kUpstreamConnections);
+  writeSample(out, families::kUpstreamConnections.name, {}, static_cast<double>(opened));
+
+  const auto cache = sources.conversions.stats();
+  writeHeader(out, families::kConversionHits);
+  writeSample(out, families::kConversionHits.name, {}, static_cast<double>(cache.hits));
+  writeHeader(out, families::kConversionMisses);
+  writeSample(out, families::kConversionMisses.name, {}, static_cast<double>(cache.misses));
+  writeHeader(out, families::kConversionEvictions);
+  writeSample(out, families::kConversionEvictions.name, {}, static_cast<double>(cache.evictions));
+  writeHeader(out, families::kConversionEntries);
+  writeSample(out, families::kConversionEntries.name, {}, static_cast<double>(cache.size));
+
+  writeHeader(out, families::kOAuthExpiry);
+  for (const auto& provider : sources.providers) {
+    if (!provider->config().enabled) continue;
+    for (std::size_t c = 0; c < provider->credentialCount(); ++c) {
+      const auth::OAuthAccount* account = provider->account(c);
+      const std::int64_t expiresAt = account != nullptr ? account->token()->expiresAtMs : 0;
+      if (expiresAt != 0) {
+        writeSample(out, families::kOAuthExpiry.name, {{"provider", provider->name()}, {"account", account->label()}},
+                    static_cast<double>(expiresAt - auth::nowEpochMs()) / 1000.0);
+      }
+    }
+  }
+  writeHeader(out, families::kOAuthRefreshes);
+  writeSample(out, families::kOAuthRefreshes.name, {}, static_cast<double>(sources.refresher.refreshesSent()));
+  if (sources.server != nullptr) {
+    writeHeader(out, families::kOpenConnections);
+    writeSample(out, families::kOpenConnections.name, {}, static_cast<double>(sources.server->openConnections.load()));
+    writeHeader(out, families::kInFlight);
+    writeSample(out, families::kInFlight.name, {}, static_cast<double>(sources.server->inFlight.load()));
+    writeHeader(out, families::kAcceptErrors);
+    writeSample(out, families::kAcceptErrors.name, {}, static_cast<double>(sources.server->acceptErrors.load()));
+    writeHeader(out, families::kConnectionsRefused);
+    writeSample(out, families::kConnectionsRefused.name, {}, static_cast<double>(sources.server->refusedConnections.load()));
+  }
+  writeHeader(out, families::kSeriesOverflow);
+  writeSample(out, families::kSeriesOverflow.name, {}, static_cast<double>(sources.metrics.overflowed()));
+  writeHeader(out, families::kInternalErrors);
+  writeSample(out, families::kInternalErrors.name, {}, static_cast<double>(sources.metrics.internalErrors.value()));
+  writeHeader(out, families::kUptime);
+  writeSample(out, families::kUptime.name, {},
+              std::chrono::duration<double>(resilience::Clock::now() - sources.startedAt).count());
+  return out;
+}
+
+}  // namespace llmgate::proxy::admin
