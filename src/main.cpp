@@ -134,7 +134,10 @@ rlim_t raiseOpenFilesLimit() {
 
 // Waits for SIGINT/SIGTERM, then drains: no new connections, in-flight requests and streams
 // get until the drain deadline. A second signal stops at once.
-void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout) {
+// `ready` runs once SIGTERM and SIGINT are caught: a signal sent as soon as the ready line
+// appears drains instead of killing the process.
+void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout,
+                         const std::function<void()>& ready) {
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::steady_timer poll(io);
@@ -165,6 +168,7 @@ void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milli
     });
     waitDrained();
   });
+  ready();
   io.run();
 }
 
@@ -180,6 +184,10 @@ int main(int argc, char** argv) {
     config = loadConfig(options, source);
   } catch (const llmgate::config::ConfigError& error) {
     std::cerr << "llmgate: config error: " << error.what() << "\n";
+    return 2;
+  }
+  if (const std::string problem = llmgate::config::exposureProblem(config); !problem.empty()) {
+    std::cerr << "llmgate: refusing to start: " << problem << "\n";
     return 2;
   }
   llmgate::log::setup(config.log.level, config.log.format);
@@ -213,17 +221,18 @@ int main(int argc, char** argv) {
                                                        std::to_string(config.server.port) + ": " + error.what());
     return 1;
   }
-  llmgate::log::message(spdlog::level::info,
-                        "llmgate " LLMGATE_VERSION " listening on http://" + config.server.host + ":" +
-                            std::to_string(server.port()) + " (config: " + source + "; providers: " + names +
-                            "; open files limit " +
-                            (openFiles == RLIM_INFINITY ? std::string("unlimited") : std::to_string(openFiles)) +
-                            "; ready in " +
-                            fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(
-                                                      std::chrono::steady_clock::now() - launched)
-                                                      .count()) +
-                            " ms)");
-  serveUntilSignalled(server, std::chrono::milliseconds(config.server.drainTimeoutMs));
+  serveUntilSignalled(server, std::chrono::milliseconds(config.server.drainTimeoutMs), [&] {
+    llmgate::log::message(spdlog::level::info,
+                          "llmgate " LLMGATE_VERSION " listening on http://" + config.server.host + ":" +
+                              std::to_string(server.port()) + " (config: " + source + "; providers: " + names +
+                              "; open files limit " +
+                              (openFiles == RLIM_INFINITY ? std::string("unlimited") : std::to_string(openFiles)) +
+                              "; ready in " +
+                              fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(
+                                                        std::chrono::steady_clock::now() - launched)
+                                                        .count()) +
+                              " ms)");
+  });
   server.stop();
   llmgate::log::message(spdlog::level::info, "llmgate stopped");
   return 0;

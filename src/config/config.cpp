@@ -245,7 +245,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     JsonReader reader(*server, "server");
     reader.rejectUnknownKeys({"host", "port", "threads", "max_body_bytes", "max_header_bytes",
                               "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms", "stream_keepalive_ms",
-                              "max_connections"});
+                              "max_connections", "allow_unauthenticated"});
     config.streamKeepaliveMs = reader.integer("stream_keepalive_ms", 0, 0, 3600000);
     auto& s = config.server;
     s.host = reader.string("host", s.host);
@@ -257,6 +257,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     s.writeTimeoutMs = reader.integer("write_timeout_ms", s.writeTimeoutMs, 100, 3600000);
     s.drainTimeoutMs = reader.integer("drain_timeout_ms", s.drainTimeoutMs, 0, 3600000);
     s.maxConnections = reader.integer("max_connections", s.maxConnections, 0, 100000000);
+    s.allowUnauthenticated = reader.boolean("allow_unauthenticated", false);
   }
   if (const json* log = top.find("log")) {
     if (!log->is_object()) top.fail("log", "expected object");
@@ -363,6 +364,29 @@ Config loadConfigFile(const std::string& path, const EnvLookup& env) {
   } catch (const ConfigError& error) {
     throw ConfigError(path + ": " + error.what());
   }
+}
+
+namespace {
+
+bool isLoopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+}
+
+}  // namespace
+
+std::string exposureProblem(const Config& config) {
+  if (isLoopback(config.server.host) || !config.apiKeys.empty() || config.server.allowUnauthenticated) return {};
+  std::string exposed;
+  for (const auto& provider : config.providers) {
+    if (!provider.enabled || provider.type == "mock") continue;
+    exposed += (exposed.empty() ? "" : ", ") + provider.name;
+  }
+  if (exposed.empty()) return {};
+  return "server.host " + config.server.host + " is reachable from other machines and providers with credentials are "
+         "enabled (" + exposed + "), but no gateway key is set: anyone who can reach the port would spend them. Set a "
+         "gateway key (auth.api_keys; LLMGATE_API_KEY with the default config), listen on loopback (--host 127.0.0.1), "
+         "or accept it with server.allow_unauthenticated: true (LLMGATE_ALLOW_UNAUTHENTICATED=true with the default "
+         "config)";
 }
 
 }  // namespace llmgate::config

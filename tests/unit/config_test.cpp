@@ -114,6 +114,30 @@ TEST(Config, EmptyApiKeysAreDroppedSoOptionalKeysTurnAuthOff) {
   EXPECT_EQ(parseConfig(text, envOf({{"K", "k1"}})).apiKeys, (std::vector<std::string>{"k1", "fixed"}));
 }
 
+TEST(Config, ProvidersWithCredentialsAreNotServedBeyondLoopbackWithoutAGatewayKey) {
+  const std::string providers = R"("providers":[{"name":"m","type":"mock"},{"name":"oa","type":"openai","api_key":"k"}])";
+  auto problemOf = [&](const std::string& server, const std::string& extra = "") {
+    return exposureProblem(parseConfig("{" + server + providers + extra + "}", envOf({})));
+  };
+  EXPECT_EQ(problemOf(""), "");  // loopback by default
+  EXPECT_EQ(parseConfig("{" + providers + "}", envOf({})).server.host, "127.0.0.1");
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "::1"}) {
+    EXPECT_EQ(problemOf(std::string(R"("server":{"host":")") + host + R"("},)"), "") << host;
+  }
+  const std::string exposed = problemOf(R"("server":{"host":"0.0.0.0"},)");
+  EXPECT_NE(exposed.find("server.host 0.0.0.0 is reachable from other machines"), std::string::npos) << exposed;
+  EXPECT_NE(exposed.find("(oa)"), std::string::npos) << exposed;
+  EXPECT_NE(problemOf(R"("server":{"host":"10.0.0.7"},)"), "");
+  EXPECT_EQ(problemOf(R"("server":{"host":"0.0.0.0"},)", R"(,"auth":{"api_keys":["g"]})"), "");
+  EXPECT_EQ(problemOf(R"("server":{"host":"0.0.0.0","allow_unauthenticated":true},)"), "");
+  // Only the mock (no credentials to lend), or the real provider disabled: nothing to refuse.
+  EXPECT_EQ(exposureProblem(parseConfig(R"({"server":{"host":"0.0.0.0"},"providers":[{"name":"m","type":"mock"}]})", envOf({}))), "");
+  EXPECT_EQ(exposureProblem(parseConfig(
+                R"({"server":{"host":"0.0.0.0"},"providers":[{"name":"oa","type":"openai","api_key":"k","enabled":false}]})",
+                envOf({}))),
+            "");
+}
+
 TEST(Config, ShippedConfigsParse) {
   for (const char* path : {LLMGATE_SOURCE_DIR "/config/default.json", LLMGATE_SOURCE_DIR "/config/example.full.json"}) {
     Config config = loadConfigFile(path, envOf({}));

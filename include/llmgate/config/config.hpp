@@ -74,7 +74,7 @@ struct ProviderConfig {
 };
 
 struct ServerConfig {
-  std::string host = "0.0.0.0";
+  std::string host = "127.0.0.1";  ///< loopback unless the config says otherwise
   int port = 3000;
   int threads = 0;  ///< 0 = number of cores
   std::int64_t maxBodyBytes = 10 * 1024 * 1024;
@@ -83,6 +83,8 @@ struct ServerConfig {
   std::int64_t writeTimeoutMs = 60000;  ///< a client that reads nothing for this long is dropped
   std::int64_t drainTimeoutMs = 15000;  ///< SIGTERM: how long in-flight work may finish
   std::int64_t maxConnections = 0;      ///< open client connections above which new ones get a 503 (0 = no cap)
+  /// Serve providers with credentials on a non-loopback address without a gateway key.
+  bool allowUnauthenticated = false;
 };
 
 struct UpstreamPoolConfig {
@@ -123,6 +125,11 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
 /// The process environment.
 EnvLookup processEnv();
+
+/// Why serving `config` would lend its providers' credentials to anyone who can reach the
+/// port: it listens beyond loopback, a provider that holds credentials is enabled, no gateway
+/// key is set and server.allow_unauthenticated is not. Empty when that is not the case.
+std::string exposureProblem(const Config& config);
 
 /// Parses and validates config text. Throws ConfigError naming the key path.
 Config parseConfig(const std::string& text, const EnvLookup& env);
