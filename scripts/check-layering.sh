@@ -4,28 +4,33 @@
 #     areas it links: built as shared libraries with --no-undefined, anything else is an
 #     undefined reference;
 #   - every header compiles on its own (it includes what it uses);
-#   - the IR, the providers and routing know no transport: nothing under include/llmgate/core,
-#     providers or routing pulls in libcurl or Asio, directly or through another header;
-#   - client dialects and providers meet only in the IR: no file under providers/ includes
-#     llmgate/api/.
+#   - the IR, the providers and routing know no transport: no header or source of theirs
+#     (include/llmgate/{core,providers,routing}, src/{core,routing}, providers/) pulls in libcurl
+#     or Asio, directly or through another header;
+#   - client dialects and providers meet only in the IR: nothing under providers/ or
+#     include/llmgate/providers includes llmgate/api/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cxx=${CXX:-g++}
 flags=(-std=c++20 -Iinclude -I. -x c++)
 failed=0
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
 
 for header in $(find include/llmgate providers src -name '*.hpp' | sort); do
-  if ! "$cxx" "${flags[@]}" -fsyntax-only "$header" 2>/tmp/llmgate-layering.err; then
+  if ! "$cxx" "${flags[@]}" -fsyntax-only "$header" 2>"$errors"; then
     echo "not self-contained: $header"
-    head -5 /tmp/llmgate-layering.err
+    head -5 "$errors"
     failed=1
   fi
 done
 
-for header in $(find include/llmgate/core include/llmgate/providers include/llmgate/routing -name '*.hpp' | sort); do
-  transport=$("$cxx" "${flags[@]}" -M "$header" | tr ' \\' '\n\n' | grep -E '/curl/|/boost/asio' | head -3 || true)
+# Headers and sources of the IR, the providers and routing: their whole include closure.
+for file in $(find include/llmgate/core include/llmgate/providers include/llmgate/routing src/core src/routing providers \
+              -name '*.hpp' -o -name '*.cpp' | sort); do
+  transport=$("$cxx" "${flags[@]}" -M "$file" | tr ' \\' '\n\n' | grep -E '/curl/|/boost/asio' | head -3 || true)
   if [ -n "$transport" ]; then
-    echo "$header pulls in the transport:"
+    echo "$file pulls in the transport:"
     echo "$transport" | sed 's/^/  /'
     failed=1
   fi
@@ -33,13 +38,13 @@ done
 
 cmake -S . -B build-layering -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLLMGATE_LAYERING_CHECK=ON -DLLMGATE_BUILD_TESTS=OFF \
   -DLLMGATE_BUILD_BENCHMARKS=OFF -DLLMGATE_BUILD_LOAD_CLIENT=OFF >/dev/null
-if ! cmake --build build-layering >/tmp/llmgate-layering-build.log 2>&1; then
-  grep -E "undefined reference|error" /tmp/llmgate-layering-build.log | head -20
+if ! cmake --build build-layering >"$errors" 2>&1; then
+  grep -E -m 20 "undefined reference|error" "$errors" || tail -20 "$errors"
   echo "an area uses what it does not link (or the build failed): see above"
   failed=1
 fi
 
-if grep -rn '#include "llmgate/api/' providers/; then
+if grep -rnE '#[[:space:]]*include[[:space:]]*[<"]llmgate/api/' providers/ include/llmgate/providers/; then
   echo "files under providers/ include a client dialect (llmgate/api/): they may meet only in the IR"
   failed=1
 fi

@@ -133,13 +133,10 @@ rlim_t raiseOpenFilesLimit() {
 }
 
 // Waits for SIGINT/SIGTERM, then drains: no new connections, in-flight requests and streams
-// get until the drain deadline. A second signal stops at once.
-// `ready` runs once SIGTERM and SIGINT are caught: a signal sent as soon as the ready line
-// appears drains instead of killing the process.
-void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout,
-                         const std::function<void()>& ready) {
-  boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+// get until the drain deadline. A second signal stops at once. `signals` was set up before the
+// server started listening, so a signal that came early waits here instead of killing the process.
+void serveUntilSignalled(boost::asio::io_context& io, boost::asio::signal_set& signals,
+                         llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout) {
   boost::asio::steady_timer poll(io);
   std::chrono::steady_clock::time_point deadline;
   std::function<void()> waitDrained = [&] {
@@ -168,7 +165,6 @@ void serveUntilSignalled(llmgate::server::HttpServer& server, std::chrono::milli
     });
     waitDrained();
   });
-  ready();
   io.run();
 }
 
@@ -184,10 +180,6 @@ int main(int argc, char** argv) {
     config = loadConfig(options, source);
   } catch (const llmgate::config::ConfigError& error) {
     std::cerr << "llmgate: config error: " << error.what() << "\n";
-    return 2;
-  }
-  if (const std::string problem = llmgate::config::exposureProblem(config); !problem.empty()) {
-    std::cerr << "llmgate: refusing to start: " << problem << "\n";
     return 2;
   }
   llmgate::log::setup(config.log.level, config.log.format);
@@ -206,14 +198,23 @@ int main(int argc, char** argv) {
     ++enabled;
     names += (names.empty() ? "" : ", ") + provider->name();
   }
+  const std::string exposure = llmgate::config::exposureProblem(config);
   if (options.checkOnly) {
     std::cout << "config OK (" << source << "): " << gateway->providers().size() << " providers, " << enabled
               << " enabled [" << names << "], " << gateway->router().models().size() << " models\n";
+    // Where it runs decides (a gateway key may come with the deployment): said, not refused.
+    if (!exposure.empty()) std::cerr << "llmgate: warning: started like this, llmgate would refuse: " << exposure << "\n";
     return 0;
+  }
+  if (!exposure.empty()) {
+    std::cerr << "llmgate: refusing to start: " << exposure << "\n";
+    return 2;
   }
 
   const rlim_t openFiles = raiseOpenFilesLimit();
   llmgate::server::HttpServer server(config.server, gateway);
+  boost::asio::io_context signalLoop;
+  boost::asio::signal_set signals(signalLoop, SIGINT, SIGTERM);
   try {
     server.start();
   } catch (const std::exception& error) {
@@ -221,18 +222,17 @@ int main(int argc, char** argv) {
                                                        std::to_string(config.server.port) + ": " + error.what());
     return 1;
   }
-  serveUntilSignalled(server, std::chrono::milliseconds(config.server.drainTimeoutMs), [&] {
-    llmgate::log::message(spdlog::level::info,
-                          "llmgate " LLMGATE_VERSION " listening on http://" + config.server.host + ":" +
-                              std::to_string(server.port()) + " (config: " + source + "; providers: " + names +
-                              "; open files limit " +
-                              (openFiles == RLIM_INFINITY ? std::string("unlimited") : std::to_string(openFiles)) +
-                              "; ready in " +
-                              fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(
-                                                        std::chrono::steady_clock::now() - launched)
-                                                        .count()) +
-                              " ms)");
-  });
+  llmgate::log::message(spdlog::level::info,
+                        "llmgate " LLMGATE_VERSION " listening on http://" + config.server.host + ":" +
+                            std::to_string(server.port()) + " (config: " + source + "; providers: " + names +
+                            "; open files limit " +
+                            (openFiles == RLIM_INFINITY ? std::string("unlimited") : std::to_string(openFiles)) +
+                            "; ready in " +
+                            fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(
+                                                      std::chrono::steady_clock::now() - launched)
+                                                      .count()) +
+                            " ms)");
+  serveUntilSignalled(signalLoop, signals, server, std::chrono::milliseconds(config.server.drainTimeoutMs));
   server.stop();
   llmgate::log::message(spdlog::level::info, "llmgate stopped");
   return 0;

@@ -1,5 +1,8 @@
 #include "llmgate/config/config.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -368,8 +371,19 @@ Config loadConfigFile(const std::string& path, const EnvLookup& env) {
 
 namespace {
 
+// A literal loopback address: 127.0.0.0/8, ::1, or IPv4-mapped 127.x (what the server can bind).
 bool isLoopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
+// Whether serving `provider` spends something of the operator's: an API key or a credential file.
+bool holdsCredentials(const ProviderConfig& provider) {
+  return !provider.apiKeys.empty() || provider.block.contains("credentials") || provider.block.contains("oauth_credentials");
 }
 
 }  // namespace
@@ -378,7 +392,7 @@ std::string exposureProblem(const Config& config) {
   if (isLoopback(config.server.host) || !config.apiKeys.empty() || config.server.allowUnauthenticated) return {};
   std::string exposed;
   for (const auto& provider : config.providers) {
-    if (!provider.enabled || provider.type == "mock") continue;
+    if (!provider.enabled || !holdsCredentials(provider)) continue;
     exposed += (exposed.empty() ? "" : ", ") + provider.name;
   }
   if (exposed.empty()) return {};

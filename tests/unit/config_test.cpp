@@ -121,16 +121,23 @@ TEST(Config, ProvidersWithCredentialsAreNotServedBeyondLoopbackWithoutAGatewayKe
   };
   EXPECT_EQ(problemOf(""), "");  // loopback by default
   EXPECT_EQ(parseConfig("{" + providers + "}", envOf({})).server.host, "127.0.0.1");
-  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "::1"}) {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"}) {
     EXPECT_EQ(problemOf(std::string(R"("server":{"host":")") + host + R"("},)"), "") << host;
+  }
+  for (const char* host : {"0.0.0.0", "::", "0:0:0:0:0:0:0:0", "10.0.0.7", "::ffff:10.0.0.7", "128.0.0.1"}) {
+    EXPECT_NE(problemOf(std::string(R"("server":{"host":")") + host + R"("},)"), "") << host;
   }
   const std::string exposed = problemOf(R"("server":{"host":"0.0.0.0"},)");
   EXPECT_NE(exposed.find("server.host 0.0.0.0 is reachable from other machines"), std::string::npos) << exposed;
   EXPECT_NE(exposed.find("(oa)"), std::string::npos) << exposed;
-  EXPECT_NE(problemOf(R"("server":{"host":"10.0.0.7"},)"), "");
   EXPECT_EQ(problemOf(R"("server":{"host":"0.0.0.0"},)", R"(,"auth":{"api_keys":["g"]})"), "");
   EXPECT_EQ(problemOf(R"("server":{"host":"0.0.0.0","allow_unauthenticated":true},)"), "");
-  // Only the mock (no credentials to lend), or the real provider disabled: nothing to refuse.
+  // Only the mock, a provider without a key (a LAN vLLM, say), or the real provider disabled:
+  // no credentials to lend, nothing to refuse.
+  EXPECT_EQ(exposureProblem(parseConfig(
+                R"({"server":{"host":"0.0.0.0"},"providers":[{"name":"vllm","type":"openai","base_url":"http://10.0.0.9/v1"}]})",
+                envOf({}))),
+            "");
   EXPECT_EQ(exposureProblem(parseConfig(R"({"server":{"host":"0.0.0.0"},"providers":[{"name":"m","type":"mock"}]})", envOf({}))), "");
   EXPECT_EQ(exposureProblem(parseConfig(
                 R"({"server":{"host":"0.0.0.0"},"providers":[{"name":"oa","type":"openai","api_key":"k","enabled":false}]})",
