@@ -127,7 +127,7 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
   const json* content = fields.array("content");
   if (content == nullptr) {
     return mismatch ? core::malformedUpstream(*mismatch)
-                    : GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream message has no content array");
+                    : core::malformedUpstream("upstream message has no content array");
   }
   core::ChatResponse response;
   response.id = fields.stringOr("id");

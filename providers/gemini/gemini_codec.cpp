@@ -309,7 +309,7 @@ std::optional<std::size_t> candidateIndex(const FieldReader& candidate, std::siz
 
 core::Result<core::ChatResponse> decodeResponse(const json& body) {
   if (!body.is_object()) {
-    return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream response is not an object");
+    return core::malformedUpstream("upstream response is not an object");
   }
   std::optional<core::TypeMismatch> mismatch;
   FieldReader fields(body, "GenerateContentResponse", mismatch);
@@ -346,7 +346,7 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
   if (mismatch) return core::malformedUpstream(*mismatch);
   if (response.choices.empty()) {
     if (!promptBlocked(fields)) {
-      return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", "upstream response has no candidates");
+      return core::malformedUpstream("upstream response has no candidates");
     }
     core::Choice blocked;
     blocked.finish = core::FinishReason::ContentFilter;

@@ -136,8 +136,7 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
   const json* choices = fields.array("choices");
   if (choices == nullptr) {
     return mismatch ? core::malformedUpstream(*mismatch)
-                    : GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
-                                         "upstream response has no choices array");
+                    : core::malformedUpstream("upstream response has no choices array");
   }
   core::ChatResponse response;
   response.id = fields.stringOr("id");

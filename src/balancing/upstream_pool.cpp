@@ -22,13 +22,12 @@ UpstreamPool::UpstreamPool(const std::vector<std::unique_ptr<providers::Provider
       for (const auto& model : block.models) {
         if (std::find(state.models.begin(), state.models.end(), model) == state.models.end()) state.models.push_back(model);
       }
-      state.models.emplace_back(kUnlistedModels);
+      state.models.emplace_back(routing::kUnlistedDeployment);
       state.credentials = provider->credentialCount();
       for (std::size_t credential = 0; credential < state.credentials; ++credential) {
         for (const auto& model : state.models) {
-          // Named in logs and metrics by provider, key index and model: never the key.
-          state.health.push_back(std::make_unique<EndpointHealth>(
-              block.breaker, block.name + "#" + std::to_string(credential) + " " + model));
+          state.health.push_back(
+              std::make_unique<EndpointHealth>(block.breaker, endpointName(*provider, credential) + " " + model));
         }
       }
     }
@@ -43,9 +42,8 @@ const UpstreamPool::ProviderState* UpstreamPool::stateOf(const providers::Provid
   return nullptr;
 }
 
-UpstreamPool::ProviderState& UpstreamPool::stateOf(const providers::Provider& provider) {
-  if (const ProviderState* state = std::as_const(*this).stateOf(provider)) return const_cast<ProviderState&>(*state);
-  throw std::logic_error("the upstream pool has no provider " + provider.name());
+std::string UpstreamPool::endpointName(const providers::Provider& provider, std::size_t credential) {
+  return provider.name() + "#" + std::to_string(credential);
 }
 
 std::size_t UpstreamPool::ProviderState::modelOf(const routing::Target& target) const {
@@ -59,54 +57,52 @@ EndpointHealth& UpstreamPool::ProviderState::at(std::size_t credential, std::siz
 
 std::optional<UpstreamPool::Pick> UpstreamPool::pick(const routing::Target& target, const Excluded& excluded,
                                                      Clock::time_point now) {
-  const ProviderState& state = stateOf(*target.provider);
-  if (state.credentials == 0) return std::nullopt;
-  const std::size_t model = state.modelOf(target);
-  const std::size_t first = state.keyTurn->fetch_add(1, std::memory_order_relaxed) % state.credentials;
-  for (std::size_t offset = 0; offset < state.credentials; ++offset) {
-    const std::size_t credential = (first + offset) % state.credentials;
-    EndpointHealth& health = state.at(credential, model);
+  const ProviderState* state = stateOf(*target.provider);
+  if (state == nullptr || state->credentials == 0) return std::nullopt;
+  const std::size_t model = state->modelOf(target);
+  const std::size_t first = state->keyTurn->fetch_add(1, std::memory_order_relaxed) % state->credentials;
+  for (std::size_t offset = 0; offset < state->credentials; ++offset) {
+    const std::size_t credential = (first + offset) % state->credentials;
+    EndpointHealth& health = state->at(credential, model);
     if (!isExcluded(excluded, &health) && health.tryAcquire(now)) return Pick{&health, credential};
   }
   return std::nullopt;
 }
 
-std::optional<UpstreamPool::Pick> UpstreamPool::pickAnyway(const routing::Target& target, const Excluded& excluded,
-                                                           Clock::time_point now) {
-  const ProviderState& state = stateOf(*target.provider);
-  if (state.credentials == 0) return std::nullopt;
-  const std::size_t model = state.modelOf(target);
-  std::optional<Pick> soonest;
-  Clock::time_point soonestAt{};
-  for (std::size_t credential = 0; credential < state.credentials; ++credential) {
-    EndpointHealth& health = state.at(credential, model);
-    if (isExcluded(excluded, &health)) continue;
-    const auto at = health.availableAt(now);
-    if (!soonest || at < soonestAt) {
-      soonest = Pick{&health, credential};
-      soonestAt = at;
-    }
-  }
-  if (soonest) soonest->health->acquireAnyway();
-  return soonest;
-}
-
-std::optional<Clock::time_point> UpstreamPool::availableAt(const routing::Target& target, const Excluded& excluded,
+std::optional<UpstreamPool::Soonest> UpstreamPool::soonest(const routing::Target& target, const Excluded& excluded,
                                                            Clock::time_point now) const {
   const ProviderState* state = stateOf(*target.provider);
   if (state == nullptr || state->credentials == 0) return std::nullopt;
   const std::size_t model = state->modelOf(target);
-  std::optional<Clock::time_point> soonest;
+  std::optional<Soonest> best;
   for (std::size_t credential = 0; credential < state->credentials; ++credential) {
-    const EndpointHealth& health = state->at(credential, model);
+    EndpointHealth& health = state->at(credential, model);
     if (isExcluded(excluded, &health)) continue;
     const auto at = health.availableAt(now);
-    if (!soonest || at < *soonest) soonest = at;
+    if (!best || at < best->at) best = Soonest{Pick{&health, credential}, at};
   }
-  return soonest;
+  return best;
 }
 
-resilience::RetryBudget& UpstreamPool::budget(const providers::Provider& provider) { return *stateOf(provider).budget; }
+std::optional<UpstreamPool::Pick> UpstreamPool::pickAnyway(const routing::Target& target, const Excluded& excluded,
+                                                           Clock::time_point now) {
+  const auto best = soonest(target, excluded, now);
+  if (!best) return std::nullopt;
+  best->deployment.health->acquireAnyway();
+  return best->deployment;
+}
+
+std::optional<Clock::time_point> UpstreamPool::availableAt(const routing::Target& target, const Excluded& excluded,
+                                                           Clock::time_point now) const {
+  const auto best = soonest(target, excluded, now);
+  return best ? std::optional(best->at) : std::nullopt;
+}
+
+resilience::RetryBudget& UpstreamPool::budget(const providers::Provider& provider) {
+  const ProviderState* state = stateOf(provider);
+  if (state == nullptr) throw std::logic_error("the upstream pool has no provider " + provider.name());
+  return *state->budget;
+}
 
 std::vector<routing::Target> UpstreamPool::order(const routing::Route& route) const {
   std::vector<routing::Target> targets = route.targets;

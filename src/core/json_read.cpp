@@ -54,6 +54,10 @@ GatewayError malformedUpstream(const TypeMismatch& mismatch, const char* code) {
   return GatewayError::make(ErrorKind::Protocol, code, "upstream answer is malformed: " + mismatch.describe());
 }
 
+GatewayError malformedUpstream(std::string message) {
+  return GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response", std::move(message));
+}
+
 std::string_view jsonTypeName(const json& value) {
   if (value.is_number()) return "number";
   return value.type_name();

@@ -40,21 +40,23 @@ void message(spdlog::level::level_enum level, std::string_view text) {
 }
 
 void access(const AccessRecord& r) {
-  const auto level = r.handler.quiet ? spdlog::level::debug : spdlog::level::info;
+  const RequestLog& h = r.handler;
+  const Stages& st = h.stages;
+  const auto level = h.quiet ? spdlog::level::debug : spdlog::level::info;
   if (!spdlog::should_log(level)) return;
   if (!gJson) {
     std::string stages;
-    if (r.handler.stages.attempts > 0) {
+    if (st.attempts > 0) {
       stages = fmt::format(" routed_ms={:.2f} convert_ms={:.2f} upstream_connect_ms={:.2f} upstream_ttfb_ms={:.2f} "
                            "upstream_ms={:.2f} overhead_ms={:.2f} attempts={}",
-                           r.handler.stages.routedMs, r.handler.stages.convertMs, r.handler.stages.upstreamConnectMs, r.handler.stages.upstreamFirstByteMs,
-                           r.handler.stages.upstreamMs, r.overheadMs(), r.handler.stages.attempts);
+                           st.routedMs, st.convertMs, st.upstreamConnectMs, st.upstreamFirstByteMs,
+                           st.upstreamMs, r.overheadMs(), st.attempts);
     }
     spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
                  "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}",
-                 r.method, r.path, r.status, r.handler.model.empty() ? "-" : r.handler.model, r.handler.provider.empty() ? "-" : r.handler.provider,
-                 r.handler.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.handler.inputTokens, r.handler.outputTokens, stages,
-                 r.requestId, r.handler.errorCode.empty() ? "" : " error=", r.handler.errorCode);
+                 r.method, r.path, r.status, h.model.empty() ? "-" : h.model, h.provider.empty() ? "-" : h.provider,
+                 h.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, h.inputTokens, h.outputTokens, stages,
+                 r.requestId, h.errorCode.empty() ? "" : " error=", h.errorCode);
     return;
   }
   std::string line = "{\"level\":";
@@ -65,23 +67,23 @@ void access(const AccessRecord& r) {
   line += ",\"path\":";
   core::appendJsonString(line, r.path);
   line += fmt::format(",\"status\":{},\"model\":", r.status);
-  core::appendJsonString(line, r.handler.model);
+  core::appendJsonString(line, h.model);
   line += ",\"provider\":";
-  core::appendJsonString(line, r.handler.provider);
+  core::appendJsonString(line, h.provider);
   line += fmt::format(",\"stream\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.2f},\"ttfb_ms\":{:.2f},"
                       "\"tokens_in\":{},\"tokens_out\":{}",
-                      r.handler.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, r.handler.inputTokens, r.handler.outputTokens);
-  if (r.handler.stages.attempts > 0) {
+                      h.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, h.inputTokens, h.outputTokens);
+  if (st.attempts > 0) {
     line += fmt::format(",\"routed_ms\":{:.2f},\"convert_ms\":{:.2f},\"upstream_connect_ms\":{:.2f},"
                         "\"upstream_ttfb_ms\":{:.2f},\"upstream_ms\":{:.2f},\"overhead_ms\":{:.2f},\"attempts\":{}",
-                        r.handler.stages.routedMs, r.handler.stages.convertMs, r.handler.stages.upstreamConnectMs, r.handler.stages.upstreamFirstByteMs,
-                        r.handler.stages.upstreamMs, r.overheadMs(), r.handler.stages.attempts);
+                        st.routedMs, st.convertMs, st.upstreamConnectMs, st.upstreamFirstByteMs,
+                        st.upstreamMs, r.overheadMs(), st.attempts);
   }
   line += ",\"request_id\":";
   core::appendJsonString(line, r.requestId);
-  if (!r.handler.errorCode.empty()) {
+  if (!h.errorCode.empty()) {
     line += ",\"error\":";
-    core::appendJsonString(line, r.handler.errorCode);
+    core::appendJsonString(line, h.errorCode);
   }
   line += "}";
   spdlog::log(level, "{}", line);

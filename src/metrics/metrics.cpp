@@ -109,6 +109,11 @@ void writeHeader(std::string& out, const FamilySpec& family) {
   out += '\n';
 }
 
+void writeScalar(std::string& out, const FamilySpec& family, double value) {
+  writeHeader(out, family);
+  writeSample(out, family.name, {}, value);
+}
+
 void writeSample(std::string& out, std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
                  double value) {
   out += name;

@@ -52,11 +52,11 @@ Report detailedHealth(const Sources& sources) {
       const auto state = health.state(now);
       const bool cooling = health.coolingDown(now);
       const bool available = state != resilience::BreakerState::Open && !cooling;
-      if (!listsModels || deployment.model != balancing::UpstreamPool::kUnlistedModels) {
+      if (!listsModels || deployment.model != routing::kUnlistedDeployment) {
         anyAvailable = anyAvailable || available;
         anyImpaired = anyImpaired || !available;
       }
-      json entry{{"endpoint", block.name + "#" + std::to_string(deployment.credential)},
+      json entry{{"endpoint", balancing::UpstreamPool::endpointName(provider, deployment.credential)},
                  {"model", deployment.model},
                  {"breaker", resilience::breakerStateName(state)},
                  {"cooldown_ms", cooling ? std::chrono::duration_cast<resilience::Millis>(health.coolDownUntil() - now).count() : 0},
@@ -110,12 +110,12 @@ std::string prometheusText(const Sources& sources) {
   out.reserve(16384);
   using metrics::writeHeader;
   using metrics::writeSample;
+  using metrics::writeScalar;
   metrics::writeFamily(out, sources.metrics.requests);
   sources.metrics.writeTargets(out);
   metrics::writeFamily(out, sources.metrics.retries);
   metrics::writeFamily(out, sources.metrics.fallbacks);
-  writeHeader(out, families::kActiveStreams);
-  writeSample(out, families::kActiveStreams.name, {}, static_cast<double>(sources.metrics.activeStreams.value()));
+  writeScalar(out, families::kActiveStreams, static_cast<double>(sources.metrics.activeStreams.value()));
 
   const auto now = resilience::Clock::now();
   writeHeader(out, families::kBreakerState);
@@ -123,7 +123,7 @@ std::string prometheusText(const Sources& sources) {
   for (const auto& provider : sources.providers) {
     sources.pool.forEachDeployment(*provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
       const std::vector<std::pair<std::string, std::string>> labels{{"provider", provider->name()},
-                                   {"endpoint", provider->name() + "#" + std::to_string(deployment.credential)},
+                                   {"endpoint", balancing::UpstreamPool::endpointName(*provider, deployment.credential)},
                                    {"model", deployment.model}};
       const auto state = deployment.health.state(now);
       const double value = state == resilience::BreakerState::Closed ? 0 : state == resilience::BreakerState::HalfOpen ? 1 : 2;
@@ -139,20 +139,14 @@ std::string prometheusText(const Sources& sources) {
     transfers += client->stats().transfers.load(std::memory_order_relaxed);
     opened += client->stats().connectionsOpened.load(std::memory_order_relaxed);
   }
-  writeHeader(out, families::kUpstreamRequests);
-  writeSample(out, families::kUpstreamRequests.name, {}, static_cast<double>(transfers));
-  writeHeader(out, families::kUpstreamConnections);
-  writeSample(out, families::kUpstreamConnections.name, {}, static_cast<double>(opened));
+  writeScalar(out, families::kUpstreamRequests, static_cast<double>(transfers));
+  writeScalar(out, families::kUpstreamConnections, static_cast<double>(opened));
 
   const auto cache = sources.conversions.stats();
-  writeHeader(out, families::kConversionHits);
-  writeSample(out, families::kConversionHits.name, {}, static_cast<double>(cache.hits));
-  writeHeader(out, families::kConversionMisses);
-  writeSample(out, families::kConversionMisses.name, {}, static_cast<double>(cache.misses));
-  writeHeader(out, families::kConversionEvictions);
-  writeSample(out, families::kConversionEvictions.name, {}, static_cast<double>(cache.evictions));
-  writeHeader(out, families::kConversionEntries);
-  writeSample(out, families::kConversionEntries.name, {}, static_cast<double>(cache.size));
+  writeScalar(out, families::kConversionHits, static_cast<double>(cache.hits));
+  writeScalar(out, families::kConversionMisses, static_cast<double>(cache.misses));
+  writeScalar(out, families::kConversionEvictions, static_cast<double>(cache.evictions));
+  writeScalar(out, families::kConversionEntries, static_cast<double>(cache.size));
 
   writeHeader(out, families::kOAuthExpiry);
   for (const auto& provider : sources.providers) {
@@ -166,25 +160,16 @@ std::string prometheusText(const Sources& sources) {
       }
     }
   }
-  writeHeader(out, families::kOAuthRefreshes);
-  writeSample(out, families::kOAuthRefreshes.name, {}, static_cast<double>(sources.refresher.refreshesSent()));
+  writeScalar(out, families::kOAuthRefreshes, static_cast<double>(sources.refresher.refreshesSent()));
   if (sources.server != nullptr) {
-    writeHeader(out, families::kOpenConnections);
-    writeSample(out, families::kOpenConnections.name, {}, static_cast<double>(sources.server->openConnections.load()));
-    writeHeader(out, families::kInFlight);
-    writeSample(out, families::kInFlight.name, {}, static_cast<double>(sources.server->inFlight.load()));
-    writeHeader(out, families::kAcceptErrors);
-    writeSample(out, families::kAcceptErrors.name, {}, static_cast<double>(sources.server->acceptErrors.load()));
-    writeHeader(out, families::kConnectionsRefused);
-    writeSample(out, families::kConnectionsRefused.name, {}, static_cast<double>(sources.server->refusedConnections.load()));
+    writeScalar(out, families::kOpenConnections, static_cast<double>(sources.server->openConnections.load()));
+    writeScalar(out, families::kInFlight, static_cast<double>(sources.server->inFlight.load()));
+    writeScalar(out, families::kAcceptErrors, static_cast<double>(sources.server->acceptErrors.load()));
+    writeScalar(out, families::kConnectionsRefused, static_cast<double>(sources.server->refusedConnections.load()));
   }
-  writeHeader(out, families::kSeriesOverflow);
-  writeSample(out, families::kSeriesOverflow.name, {}, static_cast<double>(sources.metrics.overflowed()));
-  writeHeader(out, families::kInternalErrors);
-  writeSample(out, families::kInternalErrors.name, {}, static_cast<double>(sources.metrics.internalErrors.value()));
-  writeHeader(out, families::kUptime);
-  writeSample(out, families::kUptime.name, {},
-              std::chrono::duration<double>(resilience::Clock::now() - sources.startedAt).count());
+  writeScalar(out, families::kSeriesOverflow, static_cast<double>(sources.metrics.overflowed()));
+  writeScalar(out, families::kInternalErrors, static_cast<double>(sources.metrics.internalErrors.value()));
+  writeScalar(out, families::kUptime, std::chrono::duration<double>(resilience::Clock::now() - sources.startedAt).count());
   return out;
 }
 

@@ -245,7 +245,7 @@ bool Exchange::chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& cred
   std::optional<std::size_t> soonest;
   Clock::time_point soonestAt{};
   for (std::size_t index = 0; index < plan_.candidates.size(); ++index) {
-    const auto at = context_.pool.availableAt(plan_.candidates[index], excluded_, now);
+    const auto at = availableAt(index, now);
     if (at && (!soonest || *at < soonestAt)) {
       soonest = index;
       soonestAt = *at;
@@ -281,6 +281,11 @@ bool Exchange::chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& cred
   credential = picked->credential;
   chosen = *soonest;
   return true;
+}
+
+std::optional<Clock::time_point> Exchange::availableAt(std::size_t candidate, Clock::time_point now) const {
+  const auto& target = plan_.candidates[candidate];
+  return target.provider->isLocal() ? std::optional(now) : context_.pool.availableAt(target, excluded_, now);
 }
 
 const resilience::RetryConfig& Exchange::retryPolicy() const {
@@ -487,8 +492,7 @@ void Exchange::takeCompletion(std::error_code ec) {
   if (mode_ == Mode::Passthrough) {
     if (!plan_.clientStream && !core::isValidJson(buffered_)) {
       // A truncated or garbled answer would reach the client as a 200 its SDK cannot parse.
-      attemptFailed(GatewayError::make(ErrorKind::Protocol, "upstream_malformed_response",
-                                       "upstream " + provider_->name() + " answered with a body that is not valid JSON"));
+      attemptFailed(core::malformedUpstream("upstream " + provider_->name() + " answered with a body that is not valid JSON"));
       return;
     }
     releaseEndpoint(nullptr);
@@ -552,8 +556,7 @@ void Exchange::attemptFailed(GatewayError error) {
   const auto now = Clock::now();
   std::vector<resilience::CandidateState> candidates;
   for (std::size_t index = 0; index < plan_.candidates.size(); ++index) {
-    const auto& target = plan_.candidates[index];
-    const auto at = target.provider->isLocal() ? std::optional(now) : context_.pool.availableAt(target, excluded_, now);
+    const auto at = availableAt(index, now);
     candidates.push_back({tried_[index], at && *at <= now, at.has_value()});
   }
   std::optional<Millis> timeLeft;

@@ -118,12 +118,7 @@ void Gateway::onEscapedException(std::string_view what) noexcept {
 }
 
 void Gateway::failInternally(server::IncomingRequest& request, server::ResponseSink& sink, std::string_view what) noexcept {
-  try {
-    failInternally(request.requestId(), api::dialectForPath(request.path()), sink, what);
-  } catch (...) {
-    metrics_.internalErrors.add();
-    sink.abort();
-  }
+  failInternally(request.requestId(), api::dialectForPath(request.path()), sink, what);
 }
 
 void Gateway::failInternally(const std::string& requestId, core::Dialect dialect, server::ResponseSink& sink,
@@ -204,15 +199,11 @@ void Gateway::handleModels(server::IncomingRequest& request, std::shared_ptr<ser
   // The Gateway outlives its worker loops, as every Exchange relies on.
   catalog_->whenListed(*clients_[worker], *loops_[worker], [this, sink, dialect, requestId = request.requestId()] {
     try {
-      answerModels(*sink, dialect);
+      sink->sendResponse(200, kJson, admin::modelList(dialect, *router_, *catalog_));
     } catch (const std::exception& error) {
       failInternally(requestId, dialect, *sink, error.what());
     }
   });
-}
-
-void Gateway::answerModels(server::ResponseSink& sink, core::Dialect dialect) {
-  sink.sendResponse(200, kJson, admin::modelList(dialect, *router_, *catalog_));
 }
 
 void Gateway::handleHealthDetailed(server::ResponseSink& sink) {

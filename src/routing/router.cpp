@@ -73,9 +73,7 @@ const Router::Pattern* Router::matchPattern(const std::string& model) const {
 std::optional<Target> Router::resolveDirect(const std::string& model) const {
   if (auto it = exact_.find(model); it != exact_.end()) return it->second;
   if (auto target = resolveProviderForm(model)) return target;
-  if (const Pattern* pattern = matchPattern(model)) {
-    return Target{pattern->provider, pattern->provider->upstreamModel(model), 1, pattern->glob};
-  }
+  if (const Pattern* pattern = matchPattern(model)) return pattern->targetFor(model);
   return std::nullopt;
 }
 
@@ -87,13 +85,15 @@ std::optional<Target> Router::resolveProviderForm(const std::string& model) cons
   const std::string rest = model.substr(slash + 1);
   if (rest.empty()) return std::nullopt;
   // The deployment is the provider's entry naming the model: the name itself, else its pattern.
-  std::string deployment = "*";
+  std::string deployment{kUnlistedDeployment};
   for (const auto& entry : provider->second->config().models) {
     if (entry == rest) {
       deployment = entry;
       break;
     }
-    if (deployment == "*" && isPattern(entry) && ::fnmatch(entry.c_str(), rest.c_str(), 0) == 0) deployment = entry;
+    if (deployment == kUnlistedDeployment && isPattern(entry) && ::fnmatch(entry.c_str(), rest.c_str(), 0) == 0) {
+      deployment = entry;
+    }
   }
   return Target{provider->second, provider->second->upstreamModel(rest), 1, std::move(deployment)};
 }
@@ -126,7 +126,7 @@ std::optional<Route> Router::resolve(const std::string& model) const {
   }
   // A pattern is a bounded label: metrics count every model it matches under it.
   if (const Pattern* pattern = matchPattern(model)) {
-    return single(Target{pattern->provider, pattern->provider->upstreamModel(model), 1, pattern->glob}, pattern->glob);
+    return single(pattern->targetFor(model), pattern->glob);
   }
   return std::nullopt;
 }

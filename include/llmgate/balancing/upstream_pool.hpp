@@ -54,17 +54,17 @@ class UpstreamPool {
   /// The route's targets in the order its strategy gives for this request.
   std::vector<routing::Target> order(const routing::Route& route) const;
 
-  /// The deployment for provider/model names the provider does not list.
-  static constexpr std::string_view kUnlistedModels = "*";
   struct DeploymentView {
     std::size_t credential;
-    const std::string& model;  ///< the `models` entry, or kUnlistedModels
+    const std::string& model;  ///< the `models` entry, or routing::kUnlistedDeployment
     const EndpointHealth& health;
   };
   /// Every deployment of `provider` (none when it is disabled or local): credentials in
   /// order, then models in config order, "*" last.
   void forEachDeployment(const providers::Provider& provider, const std::function<void(const DeploymentView&)>& visit) const;
   /// One deployment's health (for inspection); nullptr when there is no such deployment.
+  /// How a credential is named in health reports and metrics ("openai#0"): never the key.
+  static std::string endpointName(const providers::Provider& provider, std::size_t credential);
   const EndpointHealth* health(const providers::Provider& provider, std::size_t credential, std::string_view model) const;
 
  private:
@@ -79,8 +79,14 @@ class UpstreamPool {
     std::size_t modelOf(const routing::Target& target) const;
     EndpointHealth& at(std::size_t credential, std::size_t model) const;
   };
+  /// Null for a provider the pool was not built with.
   const ProviderState* stateOf(const providers::Provider& provider) const;
-  ProviderState& stateOf(const providers::Provider& provider);
+  /// The deployment of `target` (not excluded) that takes traffic soonest, with when.
+  struct Soonest {
+    Pick deployment;  ///< not acquired
+    Clock::time_point at;
+  };
+  std::optional<Soonest> soonest(const routing::Target& target, const Excluded& excluded, Clock::time_point now) const;
 
   std::vector<ProviderState> states_;
 };

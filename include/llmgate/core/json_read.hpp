@@ -81,6 +81,8 @@ class FieldReader {
 /// An upstream answer with a member of the wrong type: upstream_malformed_response (or `code`),
 /// a 502 that is retried like any failure before the first byte.
 GatewayError malformedUpstream(const TypeMismatch& mismatch, const char* code = "upstream_malformed_response");
+/// The same for an answer that is unusable in another way, said by `message`.
+GatewayError malformedUpstream(std::string message);
 
 /// The JSON type name used in errors ("string", "number", "object", ...).
 std::string_view jsonTypeName(const nlohmann::json& value);

@@ -161,5 +161,7 @@ void writeScalarSeries(std::string& out, std::string_view name, const std::vecto
 void writeSample(std::string& out, std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
                  double value);
 void writeHeader(std::string& out, const FamilySpec& family);
+/// A family of one unlabelled sample read at scrape time: its header and its value.
+void writeScalar(std::string& out, const FamilySpec& family, double value);
 
 }  // namespace llmgate::metrics

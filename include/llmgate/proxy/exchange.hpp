@@ -107,6 +107,9 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void writeContent(std::string bytes);
   api::StreamWriter& writer(const core::ChatEvent* first);
   std::string defaultId() const;
+  /// When candidate `candidate` takes traffic again (`now` for a local one); nullopt when every
+  /// deployment of it was excluded.
+  std::optional<resilience::Clock::time_point> availableAt(std::size_t candidate, resilience::Clock::time_point now) const;
   const resilience::RetryConfig& retryPolicy() const;
 
   ExchangeContext context_;

@@ -69,7 +69,6 @@ class Gateway : public server::RequestHandler {
   /// Answers once the upstreams' own lists are known (ModelCatalog::whenListed).
   void handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                     core::Dialect dialect, std::size_t worker);
-  void answerModels(server::ResponseSink& sink, core::Dialect dialect);
   void handleHealthDetailed(server::ResponseSink& sink);
   void handleMetrics(server::ResponseSink& sink);
   void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);

@@ -14,13 +14,16 @@
 namespace llmgate::routing {
 
 /// One place a request can go: a provider instance and the model name it is sent there under.
+/// The deployment of provider/model names a provider does not list.
+inline constexpr std::string_view kUnlistedDeployment = "*";
+
 struct Target {
   const providers::Provider* provider = nullptr;
   std::string upstreamModel;
   int weight = 1;
   /// The provider's `models` entry this target is (a name, or the pattern that matched), or
   /// "*" for a provider/model name it does not list: which deployment's health applies.
-  std::string deployment = "*";
+  std::string deployment{kUnlistedDeployment};
 };
 
 enum class Strategy { Ordered, RoundRobin, Weighted, LeastLatency, LeastBusy };
@@ -70,6 +73,8 @@ class Router {
   struct Pattern {
     std::string glob;
     const providers::Provider* provider;
+    /// `model`, which this pattern matched, on its provider.
+    Target targetFor(const std::string& model) const { return Target{provider, provider->upstreamModel(model), 1, glob}; }
   };
   /// Exact name, provider/model, or pattern: what a route's or alias's target may be.
   std::optional<Target> resolveDirect(const std::string& model) const;
