@@ -132,15 +132,38 @@ rlim_t raiseOpenFilesLimit() {
   return limit.rlim_cur;
 }
 
+// SIGHUP: reads the config again (same file and command-line overrides) and swaps it in; a
+// config that cannot be used leaves the running one, and says why.
+void reloadOnHangup(boost::asio::signal_set& hangups, llmgate::proxy::Gateway& gateway, const Options& options) {
+  hangups.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    std::string source;
+    const auto result = gateway.reload([&] { return loadConfig(options, source); });
+    if (result.ok) {
+      std::string restart;
+      for (const auto& key : result.needRestart) restart += (restart.empty() ? "" : ", ") + key;
+      llmgate::log::message(spdlog::level::info,
+                            "SIGHUP: config reloaded from " + source + ": generation " + std::to_string(result.generation) +
+                                (restart.empty() ? std::string() : "; changed but applied only at the next start: " + restart));
+    } else {
+      llmgate::log::message(spdlog::level::err, "SIGHUP: config reload refused, generation " +
+                                                    std::to_string(result.generation) + " keeps serving: " + result.error);
+    }
+    reloadOnHangup(hangups, gateway, options);
+  });
+}
+
 // Waits for SIGINT/SIGTERM, then drains: no new connections, in-flight requests and streams
-// get until the drain deadline. A second signal stops at once. `signals` was set up before the
+// get until the drain deadline, idle keep-alive connections until their grace ends. A second signal stops at once. `signals` was set up before the
 // server started listening, so a signal that came early waits here instead of killing the process.
 void serveUntilSignalled(boost::asio::io_context& io, boost::asio::signal_set& signals,
                          llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout) {
   boost::asio::steady_timer poll(io);
   std::chrono::steady_clock::time_point deadline;
   std::function<void()> waitDrained = [&] {
-    if (server.inFlight() == 0 || std::chrono::steady_clock::now() >= deadline) {
+    // Idle connections close at the end of their grace (Worker::drain); requests end on their own.
+    const bool drained = server.inFlight() == 0 && server.openConnections() == 0;
+    if (drained || std::chrono::steady_clock::now() >= deadline) {
       if (server.inFlight() > 0) {
         llmgate::log::message(spdlog::level::warn, "drain deadline reached with " +
                                                        std::to_string(server.inFlight()) + " requests in flight");
@@ -215,6 +238,8 @@ int main(int argc, char** argv) {
   llmgate::server::HttpServer server(config.server, gateway);
   boost::asio::io_context signalLoop;
   boost::asio::signal_set signals(signalLoop, SIGINT, SIGTERM);
+  boost::asio::signal_set hangups(signalLoop, SIGHUP);  // its default action would end the process
+  reloadOnHangup(hangups, *gateway, options);
   try {
     server.start();
   } catch (const std::exception& error) {

@@ -131,7 +131,16 @@ void TokenRefresher::stop() {
   io_ = std::make_unique<boost::asio::io_context>();
 }
 
+void TokenRefresher::retire() {
+  if (!thread_.joinable()) return;
+  boost::asio::post(*io_, [this] {
+    retired_ = true;
+    for (auto& slot : slots_) slot->timer.cancel();
+  });
+}
+
 void TokenRefresher::schedule(Slot& slot) {
+  if (retired_) return;
   const std::int64_t now = nowEpochMs();
   std::int64_t due = slot.account->refreshDueMs();
   if (due == 0 && slot.retryAtMs == 0) return;  // unknown expiry: refreshed on demand only

@@ -239,7 +239,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   for (const auto& [path, name] : missing) {
     if (path.rfind(".providers[", 0) != 0) {
       throw ConfigError(path.substr(1) + ": environment variable " + name +
-                        " is not set (use ${" + name + ":-default} for an optional value)");
+                        " is not set or empty (use ${" + name + ":-default} for an optional value)");
     }
   }
 
@@ -247,7 +247,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     if (!server->is_object()) top.fail("server", "expected object");
     JsonReader reader(*server, "server");
     reader.rejectUnknownKeys({"host", "port", "threads", "max_body_bytes", "max_header_bytes",
-                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms", "stream_keepalive_ms",
+                              "read_timeout_ms", "write_timeout_ms", "drain_timeout_ms", "drain_idle_grace_ms", "stream_keepalive_ms",
                               "max_connections", "allow_unauthenticated"});
     config.streamKeepaliveMs = reader.integer("stream_keepalive_ms", 0, 0, 3600000);
     auto& s = config.server;
@@ -259,6 +259,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     s.readTimeoutMs = reader.integer("read_timeout_ms", s.readTimeoutMs, 100, 3600000);
     s.writeTimeoutMs = reader.integer("write_timeout_ms", s.writeTimeoutMs, 100, 3600000);
     s.drainTimeoutMs = reader.integer("drain_timeout_ms", s.drainTimeoutMs, 0, 3600000);
+    s.drainIdleGraceMs = reader.integer("drain_idle_grace_ms", s.drainIdleGraceMs, 0, 60000);
     s.maxConnections = reader.integer("max_connections", s.maxConnections, 0, 100000000);
     s.allowUnauthenticated = reader.boolean("allow_unauthenticated", false);
   }
@@ -279,10 +280,12 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   if (const json* upstream = top.find("upstream")) {
     if (!upstream->is_object()) top.fail("upstream", "expected object");
     JsonReader reader(*upstream, "upstream");
-    reader.rejectUnknownKeys({"max_cached_connections", "idle_seconds"});
+    reader.rejectUnknownKeys({"max_cached_connections", "idle_seconds", "prewarm_connections"});
     config.upstream.maxCachedConnections =
         reader.integer("max_cached_connections", config.upstream.maxCachedConnections, 1, 100000);
     config.upstream.idleSeconds = reader.integer("idle_seconds", config.upstream.idleSeconds, 1, 86400);
+    config.upstream.prewarmConnections =
+        reader.integer("prewarm_connections", config.upstream.prewarmConnections, 0, 64);
   }
   if (const json* cache = top.find("conversion_cache")) {
     if (!cache->is_object()) top.fail("conversion_cache", "expected object");
@@ -349,7 +352,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     for (const auto& [where, name] : missing) {
       if (where.rfind("." + path + ".", 0) == 0 && provider.enabled) {
         provider.enabled = false;
-        provider.disabledReason = "environment variable " + name + " is not set";
+        provider.disabledReason = "environment variable " + name + " is not set (or empty)";
       }
     }
     config.providers.push_back(std::move(provider));
@@ -401,6 +404,30 @@ std::string exposureProblem(const Config& config) {
          "gateway key (auth.api_keys; LLMGATE_API_KEY with the default config), listen on loopback (--host 127.0.0.1), "
          "or accept it with server.allow_unauthenticated: true (LLMGATE_ALLOW_UNAUTHENTICATED=true with the default "
          "config)";
+}
+
+std::vector<std::string> restartOnlyChanges(const Config& running, const Config& loaded) {
+  const auto& a = running;
+  const auto& b = loaded;
+  const std::vector<std::pair<const char*, bool>> keys{
+      {"server.host", a.server.host != b.server.host},
+      {"server.port", a.server.port != b.server.port},
+      {"server.threads", a.server.threads != b.server.threads},
+      {"server.max_body_bytes", a.server.maxBodyBytes != b.server.maxBodyBytes},
+      {"server.max_header_bytes", a.server.maxHeaderBytes != b.server.maxHeaderBytes},
+      {"server.read_timeout_ms", a.server.readTimeoutMs != b.server.readTimeoutMs},
+      {"server.write_timeout_ms", a.server.writeTimeoutMs != b.server.writeTimeoutMs},
+      {"server.drain_timeout_ms", a.server.drainTimeoutMs != b.server.drainTimeoutMs},
+      {"server.drain_idle_grace_ms", a.server.drainIdleGraceMs != b.server.drainIdleGraceMs},
+      {"server.max_connections", a.server.maxConnections != b.server.maxConnections},
+      {"upstream.max_cached_connections", a.upstream.maxCachedConnections != b.upstream.maxCachedConnections},
+      {"upstream.idle_seconds", a.upstream.idleSeconds != b.upstream.idleSeconds},
+      {"log.format", a.log.format != b.log.format}};
+  std::vector<std::string> changed;
+  for (const auto& [key, differs] : keys) {
+    if (differs) changed.emplace_back(key);
+  }
+  return changed;
 }
 
 }  // namespace llmgate::config

@@ -44,8 +44,10 @@ Substitution substituteEnv(const std::string& text, const EnvLookup& env) {
     }
     if (name.empty()) throw ConfigError("empty variable name in \"" + text + "\"");
     auto value = env(name);
-    // Like the shell: ":-" also applies when the variable is set but empty.
-    if (fallback && (!value || value->empty())) value = fallback;
+    // Like the shell: ":-" also applies when the variable is set but empty. Without a fallback,
+    // empty counts as unset too: OPENAI_API_KEY= (as compose files pass an absent variable)
+    // must not enable a provider with an empty key.
+    if (!value || value->empty()) value = fallback;
     if (value) {
       result.value += *value;
     } else {

@@ -22,6 +22,8 @@ void setup(const std::string& level, const std::string& format) {
   spdlog::set_default_logger(logger);
 }
 
+void setLevel(const std::string& level) { spdlog::default_logger()->set_level(spdlog::level::from_str(level)); }
+
 bool jsonFormat() { return gJson; }
 
 void message(spdlog::level::level_enum level, std::string_view text) {

@@ -1,5 +1,6 @@
 #include "llmgate/proxy/admin_endpoints.hpp"
 
+#include <ctime>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,19 @@
 namespace llmgate::proxy::admin {
 
 using nlohmann::json;
+
+namespace {
+
+/// "2026-12-01T13:40:00Z"
+std::string utcTimestamp(std::chrono::system_clock::time_point at) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  return std::string(text, std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc));
+}
+
+}  // namespace
 
 std::string modelList(core::Dialect dialect, const routing::Router& router, const ModelCatalog& catalog) {
   std::vector<std::pair<std::string, std::string>> models;
@@ -83,15 +97,26 @@ Report detailedHealth(const Sources& sources) {
     item["endpoints"] = std::move(endpoints);
     providers.push_back(std::move(item));
   }
-  const char* status = !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
+  // A draining replica is on its way out: readiness probes must see it as such.
+  const bool draining = sources.server != nullptr && sources.server->draining;
+  const char* status = draining ? "draining" : !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
   const auto cache = sources.conversions.stats();
+  const auto& reloads = sources.config.reloads;
+  json config{{"generation", sources.config.generation},
+              {"loaded_at", utcTimestamp(sources.config.loadedAt)},
+              {"reloads", reloads.succeeded},
+              {"failed_reloads", reloads.failed}};
+  if (reloads.lastFailedAt) {
+    config["last_failed_reload"] = {{"at", utcTimestamp(*reloads.lastFailedAt)}, {"error", reloads.lastError}};
+  }
   json body{{"status", status},
             {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(now - sources.startedAt).count()},
+            {"config", std::move(config)},
             {"providers", std::move(providers)},
             {"conversion_cache",
              {{"entries", cache.size}, {"capacity", cache.capacity}, {"hits", cache.hits}, {"misses", cache.misses},
               {"evictions", cache.evictions}}}};
-  return {anyAvailable ? 200 : 503, body.dump()};
+  return {anyAvailable && !draining ? 200 : 503, body.dump()};
 }
 
 std::string performanceSummary(const Sources& sources, std::chrono::seconds window) {
@@ -170,6 +195,10 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kSeriesOverflow, static_cast<double>(sources.metrics.overflowed()));
   writeScalar(out, families::kInternalErrors, static_cast<double>(sources.metrics.internalErrors.value()));
   writeScalar(out, families::kUptime, std::chrono::duration<double>(resilience::Clock::now() - sources.startedAt).count());
+  writeScalar(out, families::kConfigGeneration, static_cast<double>(sources.config.generation));
+  writeHeader(out, families::kConfigReloads);
+  writeSample(out, families::kConfigReloads.name, {{"result", "ok"}}, static_cast<double>(sources.config.reloads.succeeded));
+  writeSample(out, families::kConfigReloads.name, {{"result", "error"}}, static_cast<double>(sources.config.reloads.failed));
   return out;
 }
 

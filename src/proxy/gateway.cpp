@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <stdexcept>
+#include <thread>
+
+#include <boost/asio/post.hpp>
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/dialect.hpp"
@@ -23,41 +27,20 @@ using nlohmann::json;
 
 constexpr std::string_view kJson = "application/json";
 
-std::vector<std::unique_ptr<providers::Provider>> buildProviders(const config::Config& config,
-                                                                 const std::vector<providers::ProviderFactory>& factories) {
-  std::vector<std::unique_ptr<providers::Provider>> out;
-  for (std::size_t i = 0; i < config.providers.size(); ++i) {
-    const auto& block = config.providers[i];
-    out.push_back(providers::createProvider(block, "providers[" + std::to_string(i) + "]", factories));
-    if (!block.enabled) {
-      log::message(spdlog::level::warn, "provider " + block.name + " disabled: " +
-                                            (block.disabledReason.empty() ? "enabled is false" : block.disabledReason));
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector<providers::ProviderFactory>& factories)
-    : config_(std::move(config)),
-      providers_(buildProviders(*config_, factories)),
-      router_(std::make_unique<routing::Router>(*config_, providers_)),
-      auth_(config_->apiKeys) {
-  std::vector<std::shared_ptr<auth::OAuthAccount>> accounts;
-  for (const auto& provider : providers_) {
-    if (!provider->config().enabled) continue;
-    for (auto& account : provider->accounts()) accounts.push_back(std::move(account));
-  }
-  pool_ = std::make_unique<balancing::UpstreamPool>(providers_);
-  refresher_ = std::make_unique<auth::TokenRefresher>(std::move(accounts), config_->upstream);
-  conversions_ = std::make_unique<ConversionCache>(config_->conversionCache);
-  catalog_ = std::make_shared<ModelCatalog>(providers_);
+    : factories_(factories), current_(std::make_shared<Generation>(std::move(config), factories_, 1)) {}
+
+std::shared_ptr<Generation> Gateway::current() const {
+  std::lock_guard lock(generationMutex_);
+  return current_;
 }
 
-ExchangeContext Gateway::exchangeContext(std::size_t worker) {
-  return ExchangeContext{*loops_[worker], *clients_[worker], *conversions_, *pool_,
-                         *refresher_,     metrics_,          config_->streamKeepaliveMs};
+ExchangeContext Gateway::exchangeContext(const std::shared_ptr<Generation>& generation, std::size_t worker) {
+  return ExchangeContext{*loops_[worker],         *clients_[worker], generation->conversions,
+                         generation->pool,        generation->refresher, metrics_,
+                         generation->config->streamKeepaliveMs, generation};
 }
 
 std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::IncomingRequest& request,
@@ -80,15 +63,99 @@ void Gateway::attachWorkers(const std::vector<boost::asio::io_context*>& loops,
                             std::shared_ptr<const server::ServerState> state) {
   loops_ = loops;
   serverState_ = std::move(state);
+  const auto generation = current();
   clients_.clear();
-  for (auto* loop : loops) clients_.push_back(std::make_unique<upstream::HttpClient>(*loop, config_->upstream));
-  refresher_->start();
+  for (auto* loop : loops) clients_.push_back(std::make_unique<upstream::HttpClient>(*loop, generation->config->upstream));
+  workerGenerations_.assign(loops.size(), generation);
+  generation->refresher.start();
+  prewarm(*generation);
+}
+
+void Gateway::prewarm(const Generation& generation) {
+  const auto connections = static_cast<std::size_t>(generation.config->upstream.prewarmConnections);
+  if (connections == 0) return;
+  std::map<std::string, std::chrono::milliseconds> urls;  // base URL -> its provider's connect timeout
+  for (const auto& provider : generation.providers) {
+    const auto& block = provider->config();
+    if (block.enabled && block.baseUrl.rfind("http", 0) == 0) {
+      urls.emplace(block.baseUrl, std::chrono::milliseconds(block.timeouts.connectMs));
+    }
+  }
+  for (std::size_t worker = 0; worker < loops_.size(); ++worker) {
+    for (const auto& [url, connect] : urls) {
+      boost::asio::post(*loops_[worker], [client = clients_[worker].get(), url, connections, connect] {
+        client->prewarm(url, connections, connect);
+      });
+    }
+  }
+  log::message(spdlog::level::info, "prewarming " + std::to_string(connections) + " connections to each of " +
+                                        std::to_string(urls.size()) + " upstreams on each of " +
+                                        std::to_string(loops_.size()) + " workers");
 }
 
 void Gateway::detachWorkers() {
-  refresher_->stop();
+  current()->refresher.stop();
+  workerGenerations_.clear();
   clients_.clear();
   loops_.clear();
+}
+
+Gateway::ReloadResult Gateway::reload(const std::function<config::Config()>& load) {
+  const auto running = current();
+  ReloadResult result;
+  try {
+    auto loaded = std::make_shared<const config::Config>(load());
+    if (auto problem = config::exposureProblem(*loaded); !problem.empty()) throw config::ConfigError(problem);
+    auto next = std::make_shared<Generation>(loaded, factories_, running->number + 1);
+    result.needRestart = config::restartOnlyChanges(*running->config, *loaded);
+    if (!loops_.empty()) next->refresher.start();
+    install(next);
+    running->refresher.retire();
+    prewarm(*next);
+    log::setLevel(loaded->log.level);
+    result.ok = true;
+    result.generation = next->number;
+  } catch (const std::exception& error) {
+    result.generation = running->number;
+    result.error = error.what();
+  }
+  std::lock_guard lock(generationMutex_);
+  if (result.ok) {
+    ++reloads_.succeeded;
+  } else {
+    ++reloads_.failed;
+    reloads_.lastError = result.error;
+    reloads_.lastFailedAt = std::chrono::system_clock::now();
+  }
+  return result;
+}
+
+void Gateway::install(std::shared_ptr<Generation> next) {
+  {
+    std::lock_guard lock(generationMutex_);
+    retired_.push_back(std::exchange(current_, next));
+  }
+  // Each worker swaps its own reference between two requests; the reload waits for all of them
+  // (bounded: a worker that is stopping never runs the swap) so that it is done when it returns.
+  auto pending = std::make_shared<std::atomic<std::size_t>>(loops_.size());
+  for (std::size_t worker = 0; worker < loops_.size(); ++worker) {
+    boost::asio::post(*loops_[worker], [this, worker, next, pending] {
+      workerGenerations_[worker] = next;
+      pending->fetch_sub(1);
+    });
+  }
+  const auto giveUp = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (pending->load() > 0 && std::chrono::steady_clock::now() < giveUp) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Freed here, on the reloading thread: a generation nobody else holds any more.
+  std::vector<std::shared_ptr<Generation>> unused;
+  {
+    std::lock_guard lock(generationMutex_);
+    auto keep = std::partition(retired_.begin(), retired_.end(), [](const auto& old) { return old.use_count() > 1; });
+    unused.assign(std::make_move_iterator(keep), std::make_move_iterator(retired_.end()));
+    retired_.erase(keep, retired_.end());
+  }
 }
 
 void Gateway::reject(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
@@ -104,7 +171,7 @@ void Gateway::reject(server::IncomingRequest& request, std::shared_ptr<server::R
 void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                      std::size_t worker) {
   try {
-    dispatch(request, sink, worker);
+    dispatch(workerGenerations_[worker], request, sink, worker);
   } catch (const std::exception& error) {
     failInternally(request, *sink, error.what());
   } catch (...) {
@@ -139,18 +206,23 @@ void Gateway::failInternally(const std::string& requestId, core::Dialect dialect
   sink.abort();
 }
 
-void Gateway::dispatch(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                       std::size_t worker) {
+void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                       std::shared_ptr<server::ResponseSink> sink, std::size_t worker) {
   const std::string_view path = request.path();
   const std::string_view method = request.method();
   if (path == "/health") {
     sink->log().quiet = true;  // probes every few seconds would drown the access log
-    sink->sendResponse(200, kJson, R"({"status":"ok"})");
+    // 503 while draining: a load balancer that probes stops choosing this replica.
+    if (serverState_ && serverState_->draining) {
+      sink->sendResponse(503, kJson, R"({"status":"draining"})");
+    } else {
+      sink->sendResponse(200, kJson, R"({"status":"ok"})");
+    }
     return;
   }
   if (path == "/metrics" && method == "GET") {
     // Open like /health, as scrapers expect: counts and latencies only, never keys or bodies.
-    handleMetrics(*sink);
+    handleMetrics(*generation, *sink);
     return;
   }
   enum class Endpoint { Chat, Messages, CountTokens, Models, HealthDetailed, Performance };
@@ -174,45 +246,54 @@ void Gateway::dispatch(server::IncomingRequest& request, std::shared_ptr<server:
     sendError(request, *sink, error);
     return;
   }
-  if (!auth_.allows(request.header("authorization"), request.header("x-api-key"))) {
+  const bool authorized = generation->auth.allows(request.header("authorization"), request.header("x-api-key"));
+  if (*endpoint == Endpoint::HealthDetailed) {
+    handleHealthDetailed(*generation, *sink, authorized);
+    return;
+  }
+  if (!authorized) {
     sendError(request, *sink,
               GatewayError::make(ErrorKind::Authentication, "invalid_api_key",
                                  "missing or invalid gateway API key (send Authorization: Bearer <key> or x-api-key)"));
     return;
   }
   switch (*endpoint) {
-    case Endpoint::Chat: handleChat(request, std::move(sink), worker, core::Dialect::OpenAi); return;
-    case Endpoint::Messages: handleChat(request, std::move(sink), worker, core::Dialect::Anthropic); return;
-    case Endpoint::CountTokens: handleCountTokens(request, std::move(sink), worker); return;
-    case Endpoint::HealthDetailed: handleHealthDetailed(*sink); return;
-    case Endpoint::Performance: handlePerformance(request, *sink); return;
+    case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi); return;
+    case Endpoint::Messages: handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic); return;
+    case Endpoint::CountTokens: handleCountTokens(generation, request, std::move(sink), worker); return;
+    case Endpoint::HealthDetailed: return;  // answered above
+    case Endpoint::Performance: handlePerformance(*generation, request, *sink); return;
     case Endpoint::Models:
       // Anthropic's SDKs send anthropic-version and expect their own list shape.
-      handleModels(request, sink, request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic,
-                   worker);
+      handleModels(generation, request, sink,
+                   request.header("anthropic-version").empty() ? core::Dialect::OpenAi : core::Dialect::Anthropic, worker);
       return;
   }
 }
 
-void Gateway::handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                           core::Dialect dialect, std::size_t worker) {
-  // The Gateway outlives its worker loops, as every Exchange relies on.
-  catalog_->whenListed(*clients_[worker], *loops_[worker], [this, sink, dialect, requestId = request.requestId()] {
+void Gateway::handleModels(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                           std::shared_ptr<server::ResponseSink> sink, core::Dialect dialect, std::size_t worker) {
+  // The Gateway outlives its worker loops, as every Exchange relies on; the answer holds the
+  // generation it lists.
+  generation->catalog->whenListed(*clients_[worker], *loops_[worker], generation,
+                                  [this, generation, sink, dialect, requestId = request.requestId()] {
     try {
-      sink->sendResponse(200, kJson, admin::modelList(dialect, *router_, *catalog_));
+      sink->sendResponse(200, kJson, admin::modelList(dialect, generation->router, *generation->catalog));
     } catch (const std::exception& error) {
       failInternally(requestId, dialect, *sink, error.what());
     }
   });
 }
 
-void Gateway::handleHealthDetailed(server::ResponseSink& sink) {
+void Gateway::handleHealthDetailed(const Generation& generation, server::ResponseSink& sink, bool authorized) {
   sink.log().quiet = true;
-  auto report = admin::detailedHealth(adminSources());
+  auto report = admin::detailedHealth(adminSources(generation));
+  if (!authorized) report.body = json{{"status", report.status == 200 ? "ok" : "unavailable"}}.dump();
   sink.sendResponse(report.status, kJson, std::move(report.body));
 }
 
-void Gateway::handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink) {
+void Gateway::handlePerformance(const Generation& generation, server::IncomingRequest& request,
+                                server::ResponseSink& sink) {
   sink.log().quiet = true;
   std::int64_t seconds = 60;
   if (auto given = request.queryParameter("window"); !given.empty()) {
@@ -224,19 +305,27 @@ void Gateway::handlePerformance(server::IncomingRequest& request, server::Respon
       return;
     }
   }
-  sink.sendResponse(200, kJson, admin::performanceSummary(adminSources(), std::chrono::seconds(seconds)));
+  sink.sendResponse(200, kJson, admin::performanceSummary(adminSources(generation), std::chrono::seconds(seconds)));
 }
 
-void Gateway::handleMetrics(server::ResponseSink& sink) {
+void Gateway::handleMetrics(const Generation& generation, server::ResponseSink& sink) {
   sink.log().quiet = true;
-  sink.sendResponse(200, "text/plain; version=0.0.4; charset=utf-8", admin::prometheusText(adminSources()));
+  sink.sendResponse(200, "text/plain; version=0.0.4; charset=utf-8", admin::prometheusText(adminSources(generation)));
 }
 
-admin::Sources Gateway::adminSources() const {
-  return admin::Sources{providers_, *pool_, *conversions_, metrics_, clients_, *refresher_, serverState_.get(), startedAt_};
+admin::Sources Gateway::adminSources(const Generation& generation) const {
+  admin::ReloadHistory reloads;
+  {
+    std::lock_guard lock(generationMutex_);
+    reloads = reloads_;
+  }
+  return admin::Sources{generation.providers, generation.pool,    generation.conversions, metrics_,
+                        clients_,             generation.refresher, serverState_.get(),  startedAt_,
+                        admin::ConfigState{generation.number, generation.loadedAt, std::move(reloads)}};
 }
 
-std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink) {
+std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,
+                                                      server::ResponseSink& sink) {
   // Validated without building a document: a passthrough request never needs one, and building
   // and freeing it was the largest cost of the fast path. Requests that are translated parse it
   // when they decode.
@@ -280,7 +369,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(server::IncomingRequest& r
     return std::nullopt;
   }
   sink.log().model = core::clipped(model);
-  auto route = router_->resolve(model);
+  auto route = generation.router.resolve(model);
   if (!route) {
     sink.log().modelLabel = routing::kOtherModel;
     auto error = GatewayError::make(ErrorKind::NotFound, "model_not_found",
@@ -308,13 +397,13 @@ ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& ro
   return plan;
 }
 
-void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                         std::size_t worker, core::Dialect dialect) {
+void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                         std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect) {
   sink->log().dialect = std::string(api::dialectName(dialect));
-  auto routed = parseAndRoute(request, *sink);
+  auto routed = parseAndRoute(*generation, request, *sink);
   if (!routed) return;
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
-  ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, pool_->order(routed->route));
+  ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, generation->pool.order(routed->route));
   sink->log().stream = plan.clientStream;
   // Decoded once when any candidate needs the IR; a bad request is a 400 before any attempt.
   bool needsIr = false;
@@ -330,22 +419,22 @@ void Gateway::handleChat(server::IncomingRequest& request, std::shared_ptr<serve
     plan.request = std::move(decoded.value());
   }
   plan.rawBody = std::move(request.body());
-  std::make_shared<Exchange>(exchangeContext(worker), std::move(sink), std::move(plan))->start();
+  std::make_shared<Exchange>(exchangeContext(generation, worker), std::move(sink), std::move(plan))->start();
 }
 
-void Gateway::handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                                std::size_t worker) {
-  auto routed = parseAndRoute(request, *sink);
+void Gateway::handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                                std::shared_ptr<server::ResponseSink> sink, std::size_t worker) {
+  auto routed = parseAndRoute(*generation, request, *sink);
   if (!routed) return;
   std::vector<routing::Target> counting;
-  for (const auto& target : pool_->order(routed->route)) {
+  for (const auto& target : generation->pool.order(routed->route)) {
     if (target.provider->countsTokens()) counting.push_back(target);
   }
   if (!counting.empty()) {
     ExchangePlan plan = planFor(request, *routed, core::Dialect::Anthropic, false, std::move(counting));
     plan.countTokens = true;
     plan.rawBody = std::move(request.body());
-    std::make_shared<Exchange>(exchangeContext(worker), std::move(sink), std::move(plan))->start();
+    std::make_shared<Exchange>(exchangeContext(generation, worker), std::move(sink), std::move(plan))->start();
     return;
   }
   // No counting endpoint upstream: an estimate (about four characters a token), said so in a header.

@@ -13,11 +13,13 @@ constexpr std::size_t kMaxAnswerBytes = 4 * 1024 * 1024;
 
 }  // namespace
 
-// One list fetch: collects the answer and hands it back. Holds the catalog weakly: the catalog
-// may be gone when a transfer that outlived it completes.
+// One list fetch: collects the answer and hands it back. Holds the catalog weakly (it may be gone
+// when a transfer that outlived it completes) and the providers' owner strongly (the answer is
+// decoded by its provider).
 class ModelCatalog::Fetch : public upstream::TransferHandler {
  public:
-  Fetch(std::weak_ptr<ModelCatalog> catalog, std::size_t entry) : catalog_(std::move(catalog)), entry_(entry) {}
+  Fetch(std::weak_ptr<ModelCatalog> catalog, std::size_t entry, std::shared_ptr<const void> providersOwner)
+      : catalog_(std::move(catalog)), entry_(entry), providersOwner_(std::move(providersOwner)) {}
   void onResponseHead(const upstream::ResponseHead& head) override { status_ = head.status; }
   void onBody(std::string_view bytes) override {
     if (body_.size() < kMaxAnswerBytes) body_.append(bytes.substr(0, kMaxAnswerBytes - body_.size()));
@@ -47,6 +49,7 @@ class ModelCatalog::Fetch : public upstream::TransferHandler {
  private:
   std::weak_ptr<ModelCatalog> catalog_;
   std::size_t entry_;
+  std::shared_ptr<const void> providersOwner_;
   long status_ = 0;
   std::string body_;
 };
@@ -59,7 +62,7 @@ ModelCatalog::ModelCatalog(const std::vector<std::unique_ptr<providers::Provider
 }
 
 void ModelCatalog::whenListed(upstream::HttpClient& client, boost::asio::io_context& loop,
-                              std::function<void()> ready) {
+                              std::shared_ptr<const void> providersOwner, std::function<void()> ready) {
   const auto now = std::chrono::steady_clock::now();
   std::vector<std::size_t> due;
   bool firstFetchPending = false;
@@ -82,7 +85,7 @@ void ModelCatalog::whenListed(upstream::HttpClient& client, boost::asio::io_cont
       upstream::Request out = *provider.modelListRequest();
       provider.authorize(0, out);
       out.timeouts.connect = out.timeouts.firstByte = out.timeouts.idle = out.timeouts.total = kFetchTimeout;
-      client.start(std::move(out), std::make_shared<Fetch>(weak_from_this(), i));
+      client.start(std::move(out), std::make_shared<Fetch>(weak_from_this(), i, providersOwner));
     } catch (const std::exception& error) {
       // Marked in flight above: settle it, or the listings waiting for it would wait forever.
       log::message(spdlog::level::warn, "model list of " + provider.name() + " not asked for: " + error.what());

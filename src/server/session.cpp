@@ -126,8 +126,12 @@ void Worker::refuse(boost::asio::ip::tcp::socket socket) {
 void Worker::drain() {
   beast::error_code ignored;
   acceptor.close(ignored);
-  std::vector<Session*> current(sessions->begin(), sessions->end());
-  for (Session* session : current) session->drain();
+  drainGrace_.expires_after(std::chrono::milliseconds(config.drainIdleGraceMs));
+  drainGrace_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    std::vector<Session*> current(sessions->begin(), sessions->end());
+    for (Session* session : current) session->drain();
+  });
 }
 
 Session::Session(boost::asio::ip::tcp::socket socket, Worker& worker)

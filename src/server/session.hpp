@@ -28,7 +28,13 @@ class Worker {
          std::shared_ptr<RequestHandler> handler);
   void listen(const boost::asio::ip::tcp::endpoint& endpoint);
   void accept();
-  void drain();  // on the worker thread
+  /// On the worker thread: stops accepting at once; requests in flight end with Connection:
+  /// close; idle keep-alive connections stay open for server.drain_idle_grace_ms (a request on
+  /// one is served, then the connection closes) and are closed after it. A load balancer that
+  /// reuses such a connection at the moment it closes would fail a request it cannot safely
+  /// retry (a POST already sent): the grace gives it time to see the replica refusing new
+  /// connections and to stop choosing it.
+  void drain();
 
   boost::asio::io_context io;
   const std::size_t index;
@@ -45,6 +51,7 @@ class Worker {
   void refuse(boost::asio::ip::tcp::socket socket);
 
   boost::asio::steady_timer acceptPause_{io};
+  boost::asio::steady_timer drainGrace_{io};
   std::chrono::milliseconds pause_{0};
   std::uint64_t failuresUnlogged_ = 0;
   std::chrono::steady_clock::time_point lastFailureLog_{};

@@ -371,6 +371,7 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
     // A reused handle still points at its last body; drop it before switching to GET.
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nullptr);
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    if (req.headOnly) curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
   }
 
   stats_.transfers.fetch_add(1, std::memory_order_relaxed);
@@ -397,6 +398,8 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   curl_slist_free_all(transfer.headerList_);
   transfer.headerList_ = nullptr;
   active_.erase(easy);
+  // Only HEAD transfers change the method on their own; the next one on this handle sets its own.
+  if (transfer.request_.headOnly) curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
   releaseEasy(easy);
   auto handler = std::move(transfer.handler_);
   if (transfer.handlerFailed_) {
@@ -542,6 +545,34 @@ void HttpClient::drainCompleted() {
     const CURLcode code = message->data.result;
     auto transfer = it->second;
     finish(*transfer, code == CURLE_OK ? std::error_code{} : std::error_code{code, curlCategory()}, true);
+  }
+}
+
+namespace {
+
+// A prewarming HEAD: what it answers does not matter, only the connection it leaves in the pool.
+class PrewarmHandler : public TransferHandler {
+ public:
+  explicit PrewarmHandler(std::string url) : url_(std::move(url)) {}
+  void onResponseHead(const ResponseHead&) override {}
+  void onBody(std::string_view) override {}
+  void onComplete(std::error_code ec) override {
+    if (ec) log::message(spdlog::level::warn, "prewarming a connection to " + url_ + " failed: " + ec.message());
+  }
+
+ private:
+  std::string url_;
+};
+
+}  // namespace
+
+void HttpClient::prewarm(const std::string& url, std::size_t connections, std::chrono::milliseconds connectTimeout) {
+  for (std::size_t i = 0; i < connections; ++i) {
+    Request head(url, {});
+    head.headOnly = true;
+    head.timeouts.connect = connectTimeout;
+    head.timeouts.firstByte = head.timeouts.idle = head.timeouts.total = connectTimeout + std::chrono::seconds(5);
+    start(std::move(head), std::make_shared<PrewarmHandler>(url));
   }
 }
 

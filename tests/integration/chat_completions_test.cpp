@@ -432,6 +432,41 @@ TEST(ChatCompletions, UpstreamConnectionsAreReused) {
   EXPECT_EQ(gateway.gateway().httpClient(0).stats().connectionsOpened, 1u);
 }
 
+// upstream.prewarm_connections: each worker opens them at start (and at a reload that asks for
+// them) with HEAD requests that carry no credentials; the first requests find them in the pool.
+TEST(ChatCompletions, PrewarmedConnectionsServeTheFirstRequests) {
+  TestUpstream upstream([](const RecordedRequest& request) {
+    return request.method == "HEAD" ? ScriptedResponse::json(404, "") : ScriptedResponse::json(200, kCompletion);
+  });
+  GatewayHarness gateway(configFor(upstream, R"("upstream":{"prewarm_connections":2},)"), 2);
+  ASSERT_TRUE(eventually([&] { return upstream.requests().size() == 4; })) << upstream.requests().size();
+  EXPECT_EQ(upstream.connectionsAccepted(), 4);  // two per worker
+  for (const auto& head : upstream.requests()) {
+    EXPECT_EQ(head.method, "HEAD");
+    EXPECT_EQ(head.target, "/v1");
+    EXPECT_EQ(head.header("authorization"), "") << "a credential sent with a prewarming request";
+  }
+  for (int i = 0; i < 6; ++i) {
+    const auto result = gateway.post("/v1/chat/completions", kSimpleBody);
+    ASSERT_EQ(result.status, 200);
+    // The handle that sent a HEAD reads the next answer's body again.
+    EXPECT_EQ(json::parse(result.body)["object"], "chat.completion") << result.body;
+  }
+  EXPECT_EQ(upstream.connectionsAccepted(), 4) << "a request paid for a new connection";
+}
+
+TEST(ChatCompletions, AReloadThatAsksForPrewarmingOpensTheConnections) {
+  TestUpstream upstream([](const RecordedRequest& request) {
+    return request.method == "HEAD" ? ScriptedResponse::json(404, "") : ScriptedResponse::json(200, kCompletion);
+  });
+  GatewayHarness gateway(configFor(upstream), 1);
+  EXPECT_EQ(upstream.connectionsAccepted(), 0);
+  ASSERT_TRUE(gateway.reload(configFor(upstream, R"("upstream":{"prewarm_connections":3},)")).ok);
+  ASSERT_TRUE(eventually([&] { return upstream.connectionsAccepted() == 3; })) << upstream.connectionsAccepted();
+  ASSERT_EQ(gateway.post("/v1/chat/completions", kSimpleBody).status, 200);
+  EXPECT_EQ(upstream.connectionsAccepted(), 3);
+}
+
 TEST(ChatCompletions, ClientAbortMidStreamClosesTheUpstreamConnectionAtOnce) {
   std::vector<std::string> endless;
   endless.push_back(sseEvents(textStopCapture())[0]);

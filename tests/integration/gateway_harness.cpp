@@ -77,12 +77,22 @@ HttpResult perform(const std::string& url, const std::string* body, const std::v
 
 }  // namespace
 
-GatewayHarness::GatewayHarness(const std::string& configJson, int threads,
-                               const std::vector<providers::ProviderFactory>& extraProviders) {
+namespace {
+
+config::Config harnessConfig(const std::string& configJson, int threads) {
   auto config = config::parseConfig(configJson, [](const std::string&) { return std::nullopt; });
   config.server.host = "127.0.0.1";
   config.server.port = 0;
   config.server.threads = threads;
+  return config;
+}
+
+}  // namespace
+
+GatewayHarness::GatewayHarness(const std::string& configJson, int threads,
+                               const std::vector<providers::ProviderFactory>& extraProviders)
+    : threads_(threads) {
+  const auto config = harnessConfig(configJson, threads);
   auto factories = providers::allProviderFactories();
   factories.insert(factories.end(), extraProviders.begin(), extraProviders.end());
   gateway_ = std::make_shared<proxy::Gateway>(std::make_shared<const config::Config>(config), factories);
@@ -91,6 +101,10 @@ GatewayHarness::GatewayHarness(const std::string& configJson, int threads,
 }
 
 GatewayHarness::~GatewayHarness() { server_->stop(); }
+
+proxy::Gateway::ReloadResult GatewayHarness::reload(const std::string& configJson) {
+  return gateway_->reload([&] { return harnessConfig(configJson, threads_); });
+}
 
 std::string GatewayHarness::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(server_->port()) + path;

@@ -29,6 +29,10 @@ class GatewayHarness {
                           const std::vector<providers::ProviderFactory>& extraProviders = {});
   ~GatewayHarness();
 
+  /// Reloads the gateway with `configJson` (as SIGHUP does), with the same server overrides as
+  /// at start.
+  proxy::Gateway::ReloadResult reload(const std::string& configJson);
+
   std::string url(const std::string& path) const;
   server::HttpServer& server() { return *server_; }
   proxy::Gateway& gateway() { return *gateway_; }
@@ -40,6 +44,7 @@ class GatewayHarness {
                     const std::function<bool(const std::string&)>& onData) const;
 
  private:
+  int threads_;
   std::shared_ptr<proxy::Gateway> gateway_;
   std::unique_ptr<server::HttpServer> server_;
 };

@@ -279,7 +279,8 @@ export async function anthropicToolRoundTrip(client, model, stream) {
 }
 
 /**
- * Starts llmgate on a free port with `providers`; resolves to { child, port, log(), stop() }.
+ * Starts llmgate on a free port with `providers`; resolves to { child, port, config, log(), stop() }
+ * (`config`: the path of the config file it reads, for reload tests).
  * `server` is merged into the config's server block; `openFilesLimit` starts it under that
  * RLIMIT_NOFILE (soft and hard).
  */
@@ -300,7 +301,7 @@ export function startGateway(providers, { server, openFilesLimit } = {}) {
       const match = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, port: Number(match[1]), log: () => log, stop: () => { child.kill('SIGTERM'); return exited; } });
+        resolve({ child, port: Number(match[1]), config, log: () => log, stop: () => { child.kill('SIGTERM'); return exited; } });
       }
     });
     child.on('exit', (code) => reject(new Error(`llmgate exited with ${code}:\n${log}`)));

@@ -39,6 +39,7 @@ TEST(EnvSubstitution, ExpandsSetVariablesAndDefaults) {
   EXPECT_EQ(missing.value, "key=");
   ASSERT_EQ(missing.missing.size(), 1u);
   EXPECT_EQ(missing.missing[0], "NOPE");
+  EXPECT_EQ(substituteEnv("${EMPTY}", env).missing, std::vector<std::string>{"EMPTY"});  // empty is unset
   EXPECT_THROW(substituteEnv("${A", env), ConfigError);
   EXPECT_THROW(substituteEnv("${}", env), ConfigError);
 }
@@ -95,7 +96,12 @@ TEST(Config, MissingVariableInProviderDisablesItWithoutNamingAValue) {
       {"name":"o","type":"openai","api_key":"${OPENAI_API_KEY}"}]})", envOf({}));
   EXPECT_TRUE(config.providers[0].enabled);
   EXPECT_FALSE(config.providers[1].enabled);
-  EXPECT_EQ(config.providers[1].disabledReason, "environment variable OPENAI_API_KEY is not set");
+  EXPECT_EQ(config.providers[1].disabledReason, "environment variable OPENAI_API_KEY is not set (or empty)");
+
+  // OPENAI_API_KEY= (set, empty: what a compose file passes for an absent variable) is no key.
+  Config emptyKey = parseConfig(R"({"providers":[{"name":"o","type":"openai","api_key":"${OPENAI_API_KEY}"}]})",
+                                envOf({{"OPENAI_API_KEY", ""}}));
+  EXPECT_FALSE(emptyKey.providers[0].enabled);
 
   Config withKey = parseConfig(R"({"providers":[{"name":"o","type":"openai","api_key":"${OPENAI_API_KEY}"}]})",
                                envOf({{"OPENAI_API_KEY", "sk-secret"}}));
@@ -105,7 +111,7 @@ TEST(Config, MissingVariableInProviderDisablesItWithoutNamingAValue) {
 
 TEST(Config, MissingVariableOutsideProvidersIsAnError) {
   EXPECT_EQ(errorOf(R"({"server":{"host":"${HOST}"},"providers":[{"name":"m","type":"mock"}]})"),
-            "server.host: environment variable HOST is not set (use ${HOST:-default} for an optional value)");
+            "server.host: environment variable HOST is not set or empty (use ${HOST:-default} for an optional value)");
 }
 
 TEST(Config, EmptyApiKeysAreDroppedSoOptionalKeysTurnAuthOff) {

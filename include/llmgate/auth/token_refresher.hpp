@@ -32,6 +32,10 @@ class TokenRefresher {
   void start();
   /// Stops the thread; pending waiters hear `false`.
   void stop();
+  /// Ends the background schedule; refreshNow goes on working. A generation replaced by a
+  /// reload refreshes only for its requests still in flight, so that two refreshers never race
+  /// on one credential file (the new generation read it afresh).
+  void retire();
 
   /// Refreshes `account` because the upstream rejected `rejected`, or joins the refresh already
   /// running; when the account already holds a newer token, nothing is sent. `done(usable)` is
@@ -56,6 +60,7 @@ class TokenRefresher {
   std::unique_ptr<upstream::HttpClient> client_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::thread thread_;
+  bool retired_ = false;  ///< on the refresher's thread only
   std::atomic<std::uint64_t> sent_{0};
 };
 

@@ -82,6 +82,7 @@ struct ServerConfig {
   std::int64_t readTimeoutMs = 30000;   ///< a whole request, and keep-alive idle time
   std::int64_t writeTimeoutMs = 60000;  ///< a client that reads nothing for this long is dropped
   std::int64_t drainTimeoutMs = 15000;  ///< SIGTERM: how long in-flight work may finish
+  std::int64_t drainIdleGraceMs = 1000; ///< SIGTERM: how long idle keep-alive connections stay open
   std::int64_t maxConnections = 0;      ///< open client connections above which new ones get a 503 (0 = no cap)
   /// Serve providers with credentials on a non-loopback address without a gateway key.
   bool allowUnauthenticated = false;
@@ -90,6 +91,7 @@ struct ServerConfig {
 struct UpstreamPoolConfig {
   std::int64_t maxCachedConnections = 64;  ///< idle connections kept per worker
   std::int64_t idleSeconds = 90;           ///< a pooled connection older than this is not reused
+  std::int64_t prewarmConnections = 0;     ///< opened to each upstream by each worker at start and reload
 };
 
 /// The cache of translated upstream requests (proxy/conversion_cache.hpp).
@@ -130,6 +132,11 @@ EnvLookup processEnv();
 /// port: it listens beyond loopback, a provider that holds credentials is enabled, no gateway
 /// key is set and server.allow_unauthenticated is not. Empty when that is not the case.
 std::string exposureProblem(const Config& config);
+
+/// The keys whose values differ between `running` and `loaded` and that a reload cannot apply
+/// (the listener, threads and limits of the server, the upstream connection pools, the log
+/// format): they take effect at the next start.
+std::vector<std::string> restartOnlyChanges(const Config& running, const Config& loaded);
 
 /// Parses and validates config text. Throws ConfigError naming the key path.
 Config parseConfig(const std::string& text, const EnvLookup& env);

@@ -11,6 +11,8 @@ namespace llmgate::log {
 
 /// Configures the default logger. `format` is "text" or "json".
 void setup(const std::string& level, const std::string& format);
+/// Changes the level of the logger set up (a config reload); any thread.
+void setLevel(const std::string& level);
 
 bool jsonFormat();
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,22 @@
 
 namespace llmgate::proxy::admin {
 
-/// What the reports read; all owned by the Gateway.
+/// Reloads of the config since start.
+struct ReloadHistory {
+  std::uint64_t succeeded = 0;
+  std::uint64_t failed = 0;
+  std::string lastError;  ///< of the latest failed one (a config error names the key, never a value)
+  std::optional<std::chrono::system_clock::time_point> lastFailedAt;
+};
+
+/// The config generation serving now and how it came to be.
+struct ConfigState {
+  std::uint64_t generation;
+  std::chrono::system_clock::time_point loadedAt;
+  ReloadHistory reloads;
+};
+
+/// What the reports read: the Gateway's and its current generation's.
 struct Sources {
   const std::vector<std::unique_ptr<providers::Provider>>& providers;
   const balancing::UpstreamPool& pool;
@@ -31,6 +47,7 @@ struct Sources {
   const auth::TokenRefresher& refresher;
   const server::ServerState* server;  ///< null until the server runs
   std::chrono::steady_clock::time_point startedAt;
+  ConfigState config;
 };
 
 /// /v1/models: the configured names, then what the upstreams list that routes here.

@@ -28,8 +28,11 @@
 
 namespace llmgate::proxy {
 
-/// What an Exchange works with, all owned by the Gateway, which outlives its worker loops and
-/// so every Exchange on them.
+struct Generation;
+
+/// What an Exchange works with. The loop, client and metrics are the Gateway's, which outlives
+/// its worker loops and so every Exchange on them; the rest belongs to the config generation the
+/// request arrived in, which the Exchange holds until it ends (a reload does not pull it away).
 struct ExchangeContext {
   boost::asio::io_context& loop;  ///< the worker's: every callback of the Exchange runs here
   upstream::HttpClient& client;   ///< the worker's
@@ -38,6 +41,7 @@ struct ExchangeContext {
   auth::TokenRefresher& refresher;
   GatewayMetrics& metrics;
   std::int64_t streamKeepaliveMs;  ///< SSE comments while the first token is awaited (0: none)
+  std::shared_ptr<Generation> generation;  ///< owns the above and the candidates' providers
 };
 
 /// Everything an Exchange needs to make its attempts.

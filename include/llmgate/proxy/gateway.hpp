@@ -1,10 +1,12 @@
 // The request handler behind the HTTP server: endpoints, gateway auth, routing, and one
-// Exchange per chat request.
+// Exchange per chat request, on the config generation the request arrived in.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "llmgate/auth/token_refresher.hpp"
@@ -17,6 +19,7 @@
 #include "llmgate/proxy/exchange.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
+#include "llmgate/proxy/generation.hpp"
 #include "llmgate/proxy/model_catalog.hpp"
 #include "llmgate/resilience/retry_policy.hpp"
 #include "llmgate/routing/router.hpp"
@@ -27,8 +30,7 @@ namespace llmgate::proxy {
 
 class Gateway : public server::RequestHandler {
  public:
-  /// Builds providers (each from the factory of its type) and routes. Throws
-  /// config::ConfigError for an unusable config.
+  /// Builds generation 1 from `config`. Throws config::ConfigError for an unusable config.
   explicit Gateway(std::shared_ptr<const config::Config> config,
                    const std::vector<providers::ProviderFactory>& factories = providers::allProviderFactories());
   ~Gateway() override;
@@ -43,18 +45,33 @@ class Gateway : public server::RequestHandler {
   void completed(const log::AccessRecord& record) override { metrics_.record(record); }
   void onEscapedException(std::string_view what) noexcept override;
 
-  const config::Config& config() const { return *config_; }
+  struct ReloadResult {
+    bool ok = false;
+    std::uint64_t generation = 0;          ///< the one serving now
+    std::string error;                     ///< why the new config was refused
+    std::vector<std::string> needRestart;  ///< changed keys that only a restart applies
+  };
+  /// Builds a generation from `load()` (which reads and validates the config and throws
+  /// config::ConfigError when it cannot) and swaps it in on every worker; requests in flight end
+  /// on the generation they began on. A config that cannot be loaded, built, or served safely
+  /// (config::exposureProblem) leaves the running generation in place. Call from one thread
+  /// (the signal handler's), not from a worker.
+  ReloadResult reload(const std::function<config::Config()>& load);
 
-  balancing::UpstreamPool& pool() { return *pool_; }
-  const routing::Router& router() const { return *router_; }
-  const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return providers_; }
+  /// The generation new requests start on now.
+  std::shared_ptr<Generation> current() const;
+  const config::Config& config() const { return *current()->config; }
+  balancing::UpstreamPool& pool() { return current()->pool; }
+  const routing::Router& router() const { return current()->router; }
+  const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return current()->providers; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
-  /// What an Exchange on `worker` works with.
-  ExchangeContext exchangeContext(std::size_t worker);
   GatewayMetrics& metrics() { return metrics_; }
 
  private:
-  void dispatch(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
+  void dispatch(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
+  /// What an Exchange on `worker` works with; it holds `generation` until it ends.
+  ExchangeContext exchangeContext(const std::shared_ptr<Generation>& generation, std::size_t worker);
   /// A request whose handling threw: a 500 in the client's dialect, or the connection closed
   /// when the response had begun; logged with the request id and counted.
   void failInternally(server::IncomingRequest& request, server::ResponseSink& sink, std::string_view what) noexcept;
@@ -62,17 +79,18 @@ class Gateway : public server::RequestHandler {
   void failInternally(const std::string& requestId, core::Dialect dialect, server::ResponseSink& sink,
                       std::string_view what) noexcept;
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
-  void handleChat(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink, std::size_t worker,
-                  core::Dialect dialect);
-  void handleCountTokens(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                         std::size_t worker);
+  void handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                  std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect);
+  void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                         std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
   /// Answers once the upstreams' own lists are known (ModelCatalog::whenListed).
-  void handleModels(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
-                    core::Dialect dialect, std::size_t worker);
-  void handleHealthDetailed(server::ResponseSink& sink);
-  void handleMetrics(server::ResponseSink& sink);
-  void handlePerformance(server::IncomingRequest& request, server::ResponseSink& sink);
-  admin::Sources adminSources() const;
+  void handleModels(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
+                    std::shared_ptr<server::ResponseSink> sink, core::Dialect dialect, std::size_t worker);
+  /// Without a gateway key (when keys are set): the status alone, for probes that carry none.
+  void handleHealthDetailed(const Generation& generation, server::ResponseSink& sink, bool authorized);
+  void handleMetrics(const Generation& generation, server::ResponseSink& sink);
+  void handlePerformance(const Generation& generation, server::IncomingRequest& request, server::ResponseSink& sink);
+  admin::Sources adminSources(const Generation& generation) const;
   /// A request body that is valid JSON, with its model routed.
   struct Routed {
     std::string model;
@@ -80,25 +98,32 @@ class Gateway : public server::RequestHandler {
     routing::Route route;
   };
   /// Parses the body and resolves its model; answers the error itself and returns nullopt.
-  std::optional<Routed> parseAndRoute(server::IncomingRequest& request, server::ResponseSink& sink);
+  std::optional<Routed> parseAndRoute(const Generation& generation, server::IncomingRequest& request,
+                                      server::ResponseSink& sink);
   /// What every Exchange of this request shares: ids, hints, candidates, deadline.
   ExchangePlan planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
                        std::vector<routing::Target> candidates) const;
   /// Request deadline: the x-llmgate-timeout-ms header, else the first target's total timeout.
   std::optional<resilience::Clock::time_point> deadlineFor(server::IncomingRequest& request,
                                                            const routing::Target& first, bool stream) const;
+  /// Makes `next` current on every worker (waits until each has taken it) and frees the
+  /// replaced generations that nothing uses any more.
+  void install(std::shared_ptr<Generation> next);
+  /// Opens upstream.prewarm_connections connections to each enabled provider's base URL on
+  /// every worker (at start and after a reload).
+  void prewarm(const Generation& generation);
 
-  std::shared_ptr<const config::Config> config_;
-  std::vector<std::unique_ptr<providers::Provider>> providers_;
-  std::unique_ptr<routing::Router> router_;
-  GatewayAuth auth_;
+  const std::vector<providers::ProviderFactory> factories_;
+  mutable std::mutex generationMutex_;  ///< guards current_, retired_ and reloads_
+  std::shared_ptr<Generation> current_;
+  std::vector<std::shared_ptr<Generation>> retired_;  ///< replaced, possibly still used by requests in flight
+  admin::ReloadHistory reloads_;
+  /// Each worker's own reference to the current generation, read and replaced on its thread only
+  /// (no lock on the request path).
+  std::vector<std::shared_ptr<Generation>> workerGenerations_;
   std::vector<boost::asio::io_context*> loops_;
   std::shared_ptr<const server::ServerState> serverState_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
-  std::unique_ptr<balancing::UpstreamPool> pool_;
-  std::unique_ptr<auth::TokenRefresher> refresher_;
-  std::unique_ptr<ConversionCache> conversions_;
-  std::shared_ptr<ModelCatalog> catalog_;
   GatewayMetrics metrics_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };

@@ -65,6 +65,10 @@ inline constexpr FamilySpec kSeriesOverflow{
     "llmgate_metric_series_overflow_total", "counter",
     "Recordings whose labels no longer fitted their table and went to the \"overflow\" series."};
 inline constexpr FamilySpec kUptime{"llmgate_uptime_seconds", "gauge", "Seconds since the gateway started."};
+inline constexpr FamilySpec kConfigGeneration{"llmgate_config_generation", "gauge",
+                                              "Config generation serving new requests (1 at start, +1 per reload)."};
+inline constexpr FamilySpec kConfigReloads{"llmgate_config_reloads_total", "counter",
+                                           "Config reloads (SIGHUP) by result; a failed one keeps the running config."};
 
 inline constexpr std::array kAll{
     kRequests,         kRequestDuration,  kTimeToFirstByte,     kUpstreamDuration, kGatewayOverhead,
@@ -72,6 +76,6 @@ inline constexpr std::array kAll{
     kBreakerState,     kCoolingDown,      kUpstreamRequests,    kUpstreamConnections,
     kConversionHits,   kConversionMisses, kConversionEvictions, kConversionEntries,
     kOAuthExpiry,      kOAuthRefreshes,   kOpenConnections,     kInFlight,         kAcceptErrors,
-    kConnectionsRefused, kSeriesOverflow, kUptime};
+    kConnectionsRefused, kSeriesOverflow, kUptime,        kConfigGeneration, kConfigReloads};
 
 }  // namespace llmgate::proxy::families

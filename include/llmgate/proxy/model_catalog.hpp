@@ -30,15 +30,18 @@ class ModelCatalog : public std::enable_shared_from_this<ModelCatalog> {
     std::string provider;
   };
 
-  /// `providers` must outlive the catalog. Lists the enabled providers that have a list
-  /// endpoint and an API key (OAuth accounts carry their own endpoints: not listed).
+  /// `providers` must outlive the catalog and its fetches (see whenListed). Lists the enabled
+  /// providers that have a list endpoint and an API key (OAuth accounts carry their own
+  /// endpoints: not listed).
   explicit ModelCatalog(const std::vector<std::unique_ptr<providers::Provider>>& providers);
 
   /// Posts `ready` to `loop` once the lists can be answered from: at once when every list has
   /// been fetched before (one older than kFreshFor is fetched again meanwhile, in the
   /// background), else when the first fetches end, each within kFetchTimeout. Fetches go through
   /// `client` (call on its thread); one per provider at a time; a failed one keeps the last list.
-  void whenListed(upstream::HttpClient& client, boost::asio::io_context& loop, std::function<void()> ready);
+  /// Each fetch holds `providersOwner` (what owns the providers) until it ends.
+  void whenListed(upstream::HttpClient& client, boost::asio::io_context& loop, std::shared_ptr<const void> providersOwner,
+                  std::function<void()> ready);
 
   /// What the upstreams listed, provider by provider in config order. Any thread.
   std::vector<Listing> listed() const;

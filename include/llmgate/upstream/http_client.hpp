@@ -122,6 +122,10 @@ class HttpClient {
   /// Starts a transfer; the handler hears about it on this thread until it completes or is
   /// cancelled through the returned handle.
   std::shared_ptr<Transfer> start(Request request, std::shared_ptr<TransferHandler> handler);
+  /// Opens `connections` keep-alive connections to the origin of `url` (concurrent HEAD
+  /// requests without credentials, their answers dropped), so that the first requests there do
+  /// not pay the TCP and TLS handshakes. A failure is logged, nothing else.
+  void prewarm(const std::string& url, std::size_t connections, std::chrono::milliseconds connectTimeout);
 
   std::size_t activeTransfers() const { return active_.size(); }
   const ClientStats& stats() const { return stats_; }

@@ -26,6 +26,7 @@ struct Request {
   std::string url;
   std::vector<std::string> headers;  ///< "Name: value" lines
   std::string body;                  ///< POSTed when non-empty, else GET
+  bool headOnly = false;             ///< HEAD instead of GET (opens a connection, reads no body)
   Timeouts timeouts;
 };
 
