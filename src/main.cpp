@@ -153,6 +153,17 @@ void reloadOnHangup(boost::asio::signal_set& hangups, llmgate::proxy::Gateway& g
   });
 }
 
+// Every few seconds, frees the config generations replaced by a reload whose last request (a
+// long stream, say) has ended since.
+void releaseRetiredGenerations(boost::asio::steady_timer& timer, llmgate::proxy::Gateway& gateway) {
+  timer.expires_after(std::chrono::seconds(5));
+  timer.async_wait([&](boost::system::error_code ec) {
+    if (ec) return;
+    gateway.releaseRetired();
+    releaseRetiredGenerations(timer, gateway);
+  });
+}
+
 // Waits for SIGINT/SIGTERM, then drains: no new connections, in-flight requests and streams
 // get until the drain deadline, idle keep-alive connections until their grace ends. A second signal stops at once. `signals` was set up before the
 // server started listening, so a signal that came early waits here instead of killing the process.
@@ -240,6 +251,8 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(signalLoop, SIGINT, SIGTERM);
   boost::asio::signal_set hangups(signalLoop, SIGHUP);  // its default action would end the process
   reloadOnHangup(hangups, *gateway, options);
+  boost::asio::steady_timer releaseTimer(signalLoop);
+  releaseRetiredGenerations(releaseTimer, *gateway);
   try {
     server.start();
   } catch (const std::exception& error) {

@@ -1,6 +1,7 @@
 #include "llmgate/auth/oauth_account.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -57,19 +58,41 @@ OAuthAccount::OAuthAccount(std::string label, std::string path, std::chrono::mil
     : label_(std::move(label)), path_(std::move(path)), refreshLead_(refreshLead) {}
 
 void OAuthAccount::load(const std::string& configPath) {
+  std::string problem;
+  auto token = readToken(problem);
+  if (!token) throw config::ConfigError(configPath + ": " + problem);
+  token_.store(std::make_shared<const OAuthToken>(std::move(*token)), std::memory_order_release);
+}
+
+std::optional<OAuthToken> OAuthAccount::readToken(std::string& problem) const {
   std::ifstream in(path_);
-  if (!in) throw config::ConfigError(configPath + ": cannot read credential file " + path_);
+  if (!in) {
+    problem = "cannot read credential file " + path_;
+    return std::nullopt;
+  }
   std::stringstream text;
   text << in.rdbuf();
   OAuthToken token;
   token.document = core::parseJson(text.str());
   if (!token.document.is_object()) {
-    throw config::ConfigError(configPath + ": credential file " + path_ + " is not a JSON object");
+    problem = "credential file " + path_ + " is not a JSON object";
+    return std::nullopt;
   }
-  if (auto problem = readFile(token.document, token); !problem.empty()) {
-    throw config::ConfigError(configPath + ": credential file " + path_ + ": " + problem);
+  if (auto wrong = readFile(token.document, token); !wrong.empty()) {
+    problem = "credential file " + path_ + ": " + wrong;
+    return std::nullopt;
   }
-  token_.store(std::make_shared<const OAuthToken>(std::move(token)), std::memory_order_release);
+  return token;
+}
+
+bool OAuthAccount::adoptNewerFromFile() {
+  std::string problem;
+  auto fromFile = readToken(problem);
+  const auto current = token();
+  if (!fromFile || fromFile->expiresAtMs <= current->expiresAtMs) return false;
+  token_.store(std::make_shared<const OAuthToken>(std::move(*fromFile)), std::memory_order_release);
+  log::message(spdlog::level::info, "oauth account " + label_ + ": adopted the newer token another writer put in " + path_);
+  return true;
 }
 
 std::int64_t OAuthAccount::refreshDueMs() const {
@@ -90,7 +113,10 @@ void OAuthAccount::install(OAuthToken token) {
 
   // Readers of the file (the CLI that owns it, another replica) see the old or the new file,
   // never half of one. The token is only for this user: 0600 like the CLIs write it.
-  const std::string temporary = path_ + ".llmgate.tmp";
+  // A name of its own: two writers in this process (generations across a reload) never share it.
+  static std::atomic<std::uint64_t> written{0};
+  const std::string temporary =
+      path_ + ".llmgate.tmp." + std::to_string(::getpid()) + "." + std::to_string(written.fetch_add(1));
   std::FILE* file = std::fopen(temporary.c_str(), "wb");
   bool ok = file != nullptr;
   if (ok) {

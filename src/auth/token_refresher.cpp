@@ -182,6 +182,10 @@ void TokenRefresher::refreshNow(const OAuthAccount& account, std::shared_ptr<con
 void TokenRefresher::begin(Slot& slot) {
   slot.timer.cancel();
   slot.inFlight = true;
+  if (slot.account->adoptNewerFromFile()) {
+    boost::asio::post(*io_, [this, &slot] { finished(slot, true); });
+    return;
+  }
   sent_.fetch_add(1, std::memory_order_relaxed);
   upstream::Request request = slot.account->refreshRequest(*slot.account->token());
   request.timeouts.firstByte = kRefreshTimeout;

@@ -406,27 +406,34 @@ std::string exposureProblem(const Config& config) {
          "config)";
 }
 
-std::vector<std::string> restartOnlyChanges(const Config& running, const Config& loaded) {
-  const auto& a = running;
-  const auto& b = loaded;
-  const std::vector<std::pair<const char*, bool>> keys{
-      {"server.host", a.server.host != b.server.host},
-      {"server.port", a.server.port != b.server.port},
-      {"server.threads", a.server.threads != b.server.threads},
-      {"server.max_body_bytes", a.server.maxBodyBytes != b.server.maxBodyBytes},
-      {"server.max_header_bytes", a.server.maxHeaderBytes != b.server.maxHeaderBytes},
-      {"server.read_timeout_ms", a.server.readTimeoutMs != b.server.readTimeoutMs},
-      {"server.write_timeout_ms", a.server.writeTimeoutMs != b.server.writeTimeoutMs},
-      {"server.drain_timeout_ms", a.server.drainTimeoutMs != b.server.drainTimeoutMs},
-      {"server.drain_idle_grace_ms", a.server.drainIdleGraceMs != b.server.drainIdleGraceMs},
-      {"server.max_connections", a.server.maxConnections != b.server.maxConnections},
-      {"upstream.max_cached_connections", a.upstream.maxCachedConnections != b.upstream.maxCachedConnections},
-      {"upstream.idle_seconds", a.upstream.idleSeconds != b.upstream.idleSeconds},
-      {"log.format", a.log.format != b.log.format}};
+namespace {
+
+template <typename Value>
+void keepSetting(const char* key, const Value& inForce, Value& loaded, std::vector<std::string>& changed) {
+  if (loaded == inForce) return;
+  changed.emplace_back(key);
+  loaded = inForce;
+}
+
+}  // namespace
+
+std::vector<std::string> keepRestartOnlySettings(const Config& inForce, Config& loaded) {
   std::vector<std::string> changed;
-  for (const auto& [key, differs] : keys) {
-    if (differs) changed.emplace_back(key);
-  }
+  const auto& server = inForce.server;
+  keepSetting("server.host", server.host, loaded.server.host, changed);
+  keepSetting("server.port", server.port, loaded.server.port, changed);
+  keepSetting("server.threads", server.threads, loaded.server.threads, changed);
+  keepSetting("server.max_body_bytes", server.maxBodyBytes, loaded.server.maxBodyBytes, changed);
+  keepSetting("server.max_header_bytes", server.maxHeaderBytes, loaded.server.maxHeaderBytes, changed);
+  keepSetting("server.read_timeout_ms", server.readTimeoutMs, loaded.server.readTimeoutMs, changed);
+  keepSetting("server.write_timeout_ms", server.writeTimeoutMs, loaded.server.writeTimeoutMs, changed);
+  keepSetting("server.drain_timeout_ms", server.drainTimeoutMs, loaded.server.drainTimeoutMs, changed);
+  keepSetting("server.drain_idle_grace_ms", server.drainIdleGraceMs, loaded.server.drainIdleGraceMs, changed);
+  keepSetting("server.max_connections", server.maxConnections, loaded.server.maxConnections, changed);
+  keepSetting("upstream.max_cached_connections", inForce.upstream.maxCachedConnections,
+              loaded.upstream.maxCachedConnections, changed);
+  keepSetting("upstream.idle_seconds", inForce.upstream.idleSeconds, loaded.upstream.idleSeconds, changed);
+  keepSetting("log.format", inForce.log.format, loaded.log.format, changed);
   return changed;
 }
 

@@ -116,7 +116,7 @@ Report detailedHealth(const Sources& sources) {
             {"conversion_cache",
              {{"entries", cache.size}, {"capacity", cache.capacity}, {"hits", cache.hits}, {"misses", cache.misses},
               {"evictions", cache.evictions}}}};
-  return {anyAvailable && !draining ? 200 : 503, body.dump()};
+  return {anyAvailable && !draining ? 200 : 503, status, body.dump()};
 }
 
 std::string performanceSummary(const Sources& sources, std::chrono::seconds window) {

@@ -30,7 +30,7 @@ constexpr std::string_view kJson = "application/json";
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector<providers::ProviderFactory>& factories)
-    : factories_(factories), current_(std::make_shared<Generation>(std::move(config), factories_, 1)) {}
+    : factories_(factories), startConfig_(config), current_(std::make_shared<Generation>(std::move(config), factories_, 1)) {}
 
 std::shared_ptr<Generation> Gateway::current() const {
   std::lock_guard lock(generationMutex_);
@@ -94,7 +94,13 @@ void Gateway::prewarm(const Generation& generation) {
 }
 
 void Gateway::detachWorkers() {
-  current()->refresher.stop();
+  {
+    // Every generation's refresher: one still refreshing for a replaced generation would post
+    // its answer to a worker loop that is about to go.
+    std::lock_guard lock(generationMutex_);
+    current_->refresher.stop();
+    for (const auto& old : retired_) old->refresher.stop();
+  }
   workerGenerations_.clear();
   clients_.clear();
   loops_.clear();
@@ -104,13 +110,16 @@ Gateway::ReloadResult Gateway::reload(const std::function<config::Config()>& loa
   const auto running = current();
   ReloadResult result;
   try {
-    auto loaded = std::make_shared<const config::Config>(load());
+    config::Config fromFile = load();
+    // Judged as it will run: a listener that only a restart moves is where it is now.
+    result.needRestart = config::keepRestartOnlySettings(*startConfig_, fromFile);
+    auto loaded = std::make_shared<const config::Config>(std::move(fromFile));
     if (auto problem = config::exposureProblem(*loaded); !problem.empty()) throw config::ConfigError(problem);
     auto next = std::make_shared<Generation>(loaded, factories_, running->number + 1);
-    result.needRestart = config::restartOnlyChanges(*running->config, *loaded);
+    // The replaced generation stops refreshing in the background before the new one starts.
+    running->refresher.retire();
     if (!loops_.empty()) next->refresher.start();
     install(next);
-    running->refresher.retire();
     prewarm(*next);
     log::setLevel(loaded->log.level);
     result.ok = true;
@@ -148,14 +157,21 @@ void Gateway::install(std::shared_ptr<Generation> next) {
   while (pending->load() > 0 && std::chrono::steady_clock::now() < giveUp) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  // Freed here, on the reloading thread: a generation nobody else holds any more.
-  std::vector<std::shared_ptr<Generation>> unused;
-  {
-    std::lock_guard lock(generationMutex_);
-    auto keep = std::partition(retired_.begin(), retired_.end(), [](const auto& old) { return old.use_count() > 1; });
-    unused.assign(std::make_move_iterator(keep), std::make_move_iterator(retired_.end()));
-    retired_.erase(keep, retired_.end());
+  if (pending->load() > 0) {
+    log::message(spdlog::level::warn, std::to_string(pending->load()) +
+                                          " workers had not taken the new config after 5 s; they take it when their loop frees up");
   }
+  releaseRetired();
+}
+
+std::size_t Gateway::releaseRetired() {
+  // Freed here, on the calling (signal) thread: a generation nobody else holds any more.
+  std::vector<std::shared_ptr<Generation>> unused;
+  std::lock_guard lock(generationMutex_);
+  auto keep = std::partition(retired_.begin(), retired_.end(), [](const auto& old) { return old.use_count() > 1; });
+  unused.assign(std::make_move_iterator(keep), std::make_move_iterator(retired_.end()));
+  retired_.erase(keep, retired_.end());
+  return retired_.size();
 }
 
 void Gateway::reject(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
@@ -247,11 +263,8 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
     return;
   }
   const bool authorized = generation->auth.allows(request.header("authorization"), request.header("x-api-key"));
-  if (*endpoint == Endpoint::HealthDetailed) {
-    handleHealthDetailed(*generation, *sink, authorized);
-    return;
-  }
-  if (!authorized) {
+  // The detailed health answers everyone, with its details for key holders only.
+  if (!authorized && *endpoint != Endpoint::HealthDetailed) {
     sendError(request, *sink,
               GatewayError::make(ErrorKind::Authentication, "invalid_api_key",
                                  "missing or invalid gateway API key (send Authorization: Bearer <key> or x-api-key)"));
@@ -261,7 +274,7 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
     case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi); return;
     case Endpoint::Messages: handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic); return;
     case Endpoint::CountTokens: handleCountTokens(generation, request, std::move(sink), worker); return;
-    case Endpoint::HealthDetailed: return;  // answered above
+    case Endpoint::HealthDetailed: handleHealthDetailed(*generation, *sink, authorized); return;
     case Endpoint::Performance: handlePerformance(*generation, request, *sink); return;
     case Endpoint::Models:
       // Anthropic's SDKs send anthropic-version and expect their own list shape.
@@ -288,7 +301,7 @@ void Gateway::handleModels(const std::shared_ptr<Generation>& generation, server
 void Gateway::handleHealthDetailed(const Generation& generation, server::ResponseSink& sink, bool authorized) {
   sink.log().quiet = true;
   auto report = admin::detailedHealth(adminSources(generation));
-  if (!authorized) report.body = json{{"status", report.status == 200 ? "ok" : "unavailable"}}.dump();
+  if (!authorized) report.body = json{{"status", report.state}}.dump();
   sink.sendResponse(report.status, kJson, std::move(report.body));
 }
 

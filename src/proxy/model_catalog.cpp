@@ -13,20 +13,18 @@ constexpr std::size_t kMaxAnswerBytes = 4 * 1024 * 1024;
 
 }  // namespace
 
-// One list fetch: collects the answer and hands it back. Holds the catalog weakly (it may be gone
-// when a transfer that outlived it completes) and the providers' owner strongly (the answer is
-// decoded by its provider).
+// One list fetch: collects the answer and hands it back. Holds the catalog and the providers'
+// owner (the answer is decoded by its provider) until the transfer ends.
 class ModelCatalog::Fetch : public upstream::TransferHandler {
  public:
-  Fetch(std::weak_ptr<ModelCatalog> catalog, std::size_t entry, std::shared_ptr<const void> providersOwner)
+  Fetch(std::shared_ptr<ModelCatalog> catalog, std::size_t entry, std::shared_ptr<const void> providersOwner)
       : catalog_(std::move(catalog)), entry_(entry), providersOwner_(std::move(providersOwner)) {}
   void onResponseHead(const upstream::ResponseHead& head) override { status_ = head.status; }
   void onBody(std::string_view bytes) override {
     if (body_.size() < kMaxAnswerBytes) body_.append(bytes.substr(0, kMaxAnswerBytes - body_.size()));
   }
   void onComplete(std::error_code ec) override {
-    auto catalog = catalog_.lock();
-    if (!catalog) return;
+    const auto& catalog = catalog_;
     const auto& provider = *catalog->entries_[entry_].provider;
     if (ec || status_ < 200 || status_ >= 300) {
       log::message(spdlog::level::info, "model list of " + provider.name() + " not fetched (" +
@@ -47,7 +45,7 @@ class ModelCatalog::Fetch : public upstream::TransferHandler {
   }
 
  private:
-  std::weak_ptr<ModelCatalog> catalog_;
+  std::shared_ptr<ModelCatalog> catalog_;
   std::size_t entry_;
   std::shared_ptr<const void> providersOwner_;
   long status_ = 0;
@@ -85,7 +83,7 @@ void ModelCatalog::whenListed(upstream::HttpClient& client, boost::asio::io_cont
       upstream::Request out = *provider.modelListRequest();
       provider.authorize(0, out);
       out.timeouts.connect = out.timeouts.firstByte = out.timeouts.idle = out.timeouts.total = kFetchTimeout;
-      client.start(std::move(out), std::make_shared<Fetch>(weak_from_this(), i, providersOwner));
+      client.start(std::move(out), std::make_shared<Fetch>(shared_from_this(), i, providersOwner));
     } catch (const std::exception& error) {
       // Marked in flight above: settle it, or the listings waiting for it would wait forever.
       log::message(spdlog::level::warn, "model list of " + provider.name() + " not asked for: " + error.what());

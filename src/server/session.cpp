@@ -150,7 +150,9 @@ Session::~Session() {
 void Session::run() { readRequest(); }
 
 void Session::drain() {
-  if (!inRequest_) {
+  // A request being received is read to its end and answered (with Connection: close); the
+  // read timeout and the drain deadline bound it.
+  if (!inRequest_ && (!parser_ || !parser_->got_some())) {
     close();
   } else {
     keepAlive_ = false;
@@ -305,7 +307,8 @@ std::string Session::headerBlock(int status, std::string_view contentType, const
   }
   out += "\r\nx-request-id: ";
   out += requestId_;
-  if (!keepAlive_) {
+  // Draining: even a request read before the drain began is the connection's last.
+  if (!keepAlive_ || worker_.state->draining) {
     out += "\r\nConnection: close";
   } else if (request_.version() < 11) {
     out += "\r\nConnection: keep-alive";

@@ -138,8 +138,11 @@ TEST_F(ConfigReload, AStreamInFlightEndsOnTheGenerationItBeganOn) {
   });
   ASSERT_EQ(firstChunkSeen.wait_for(5s), std::future_status::ready);
 
-  // The provider this stream goes through is not in the new config: its generation must live on.
+  // The provider this stream goes through is not in the new config: its generation must live on,
+  // held by the stream alone once a second reload has replaced the generation after it.
   ASSERT_TRUE(gateway.reload(betaConfig()).ok);
+  ASSERT_TRUE(gateway.reload(betaConfig()).ok);
+  EXPECT_EQ(gateway.gateway().releaseRetired(), 1u) << "the stream's generation was freed under it";
   EXPECT_EQ(gateway.post("/v1/chat/completions", chatBody("alpha")).status, 404);
   EXPECT_EQ(contentOf(gateway.post("/v1/chat/completions", chatBody("beta"))), "from second");
 
@@ -150,10 +153,8 @@ TEST_F(ConfigReload, AStreamInFlightEndsOnTheGenerationItBeganOn) {
   ASSERT_EQ(answer.choices.size(), 1u);
   EXPECT_EQ(answer.choices[0].text, "one two");
   EXPECT_NE(result.body.find("data: [DONE]"), std::string::npos);
-
-  // The replaced generation is freed at the next reload, once nothing uses it.
-  ASSERT_TRUE(gateway.reload(betaConfig()).ok);
-  EXPECT_EQ(contentOf(gateway.post("/v1/chat/completions", chatBody("beta"))), "from second");
+  // Once the stream has ended, nothing holds it.
+  EXPECT_TRUE(eventually([&] { return gateway.gateway().releaseRetired() == 0; }));
 }
 
 TEST_F(ConfigReload, AConfigThatCannotBeUsedLeavesTheRunningOne) {
@@ -184,7 +185,15 @@ TEST_F(ConfigReload, ChangesOnlyARestartAppliesAreNamed) {
       gateway.reload(R"({"server":{"max_body_bytes":2048},"upstream":{"idle_seconds":5},"providers":[)" +
                      providerBlock("first", first.baseUrl(), "alpha") + "]}");
   ASSERT_TRUE(result.ok) << result.error;
-  EXPECT_EQ(result.needRestart, (std::vector<std::string>{"server.max_body_bytes", "upstream.idle_seconds"}));
+  const std::vector<std::string> named{"server.max_body_bytes", "upstream.idle_seconds"};
+  EXPECT_EQ(result.needRestart, named);
+  // Judged against what runs, not against the last file: still not applied, still named.
+  EXPECT_EQ(gateway.reload(R"({"server":{"max_body_bytes":2048},"upstream":{"idle_seconds":5},"providers":[)" +
+                           providerBlock("first", first.baseUrl(), "alpha") + "]}")
+                .needRestart,
+            named);
+  EXPECT_EQ(gateway.gateway().config().server.maxBodyBytes, 10 * 1024 * 1024) << "the generation says what runs";
+  EXPECT_TRUE(gateway.reload(alphaConfig()).needRestart.empty());
 }
 
 TEST_F(ConfigReload, GatewayKeysAreReadAgainAndProbesNeedNone) {
@@ -231,10 +240,14 @@ class CredentialReload : public ::testing::Test {
   }
 
   std::atomic<int> refreshes{0};
+  std::atomic<bool> onlyTokenB{false};  ///< the chat endpoint then accepts at-B alone
   TestUpstream upstream{[this](const RecordedRequest& request) {
     if (request.target == "/token") {
       ++refreshes;
       return ScriptedResponse::json(200, R"({"access_token":"at-refreshed","refresh_token":"rt-1","token_type":"Bearer","expires_in":3600})");
+    }
+    if (onlyTokenB && request.header("authorization") != "Bearer at-B") {
+      return ScriptedResponse::json(401, R"({"error":{"message":"invalid access token","type":"invalid_request_error"}})");
     }
     return ScriptedResponse::json(200, chatAnswer("ok"));
   }};
@@ -266,6 +279,20 @@ TEST_F(CredentialReload, TheReplacedGenerationNoLongerRefreshes) {
   EXPECT_EQ(lastAuthorization(), "Bearer at-refreshed");
 }
 
+// Another writer (the CLI that owns the file, another replica, the generation before a reload)
+// refreshed the token and rotated the refresh token: a 401 makes llmgate take the file's token
+// instead of refreshing with the refresh token it holds.
+TEST_F(CredentialReload, ANewerTokenInTheFileIsTakenInsteadOfRefreshing) {
+  writeCredentials("at-A", 3600 * 1000);
+  GatewayHarness gateway(config());
+  writeCredentials("at-B", 7200 * 1000);
+  onlyTokenB = true;
+  const auto result = gateway.post("/v1/chat/completions", chatBody("coder-model"));
+  EXPECT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(lastAuthorization(), "Bearer at-B");
+  EXPECT_EQ(refreshes.load(), 0) << "refreshed with a refresh token another writer had used";
+}
+
 // A raw keep-alive connection, as a load balancer holds to a replica.
 class RawConnection {
  public:
@@ -282,8 +309,12 @@ class RawConnection {
   bool connected() const { return connected_; }
   /// Sends a GET and reads one whole response (headers and the Content-Length body).
   std::string get(const std::string& path) {
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
-    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return "";
+    return send("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n") ? readResponse() : "";
+  }
+  bool send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  }
+  std::string readResponse() {
     std::string response;
     char buffer[4096];
     for (;;) {
@@ -310,14 +341,30 @@ class RawConnection {
 };
 
 TEST(Drain, IdleConnectionsGetAGraceAndHealthAnswers503) {
-  TestUpstream upstream{[](const RecordedRequest&) { return ScriptedResponse::json(200, chatAnswer("ok")); }};
+  std::atomic<bool> released{false};
+  TestUpstream upstream{[&](const RecordedRequest&) {
+    auto response = ScriptedResponse::json(200, chatAnswer("ok"));
+    response.chunks.insert(response.chunks.begin(), "");
+    response.gate = [&] { return released.load(); };
+    response.gateIndex = 1;
+    return response;
+  }};
   GatewayHarness gateway(R"({"server":{"drain_idle_grace_ms":500},"providers":[)" +
                          providerBlock("up", upstream.baseUrl(), "m") + "]}");
   RawConnection used(gateway.server().port());
   RawConnection idle(gateway.server().port());
-  ASSERT_TRUE(used.connected() && idle.connected());
+  RawConnection busy(gateway.server().port());
+  RawConnection partial(gateway.server().port());
+  ASSERT_TRUE(used.connected() && idle.connected() && busy.connected() && partial.connected());
   ASSERT_NE(used.get("/health").find("200 OK"), std::string::npos);
   ASSERT_NE(idle.get("/health").find("200 OK"), std::string::npos);
+  const std::string chat = chatBody("m");
+  const std::string chatHead =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(chat.size()) + "\r\n\r\n";
+  ASSERT_TRUE(busy.send(chatHead + chat));  // waits upstream until released
+  ASSERT_TRUE(eventually([&] { return upstream.requests().size() == 1; }));
+  ASSERT_TRUE(partial.send(chatHead + chat.substr(0, 10)));  // the rest comes after the grace
 
   const auto drainStarted = std::chrono::steady_clock::now();
   gateway.server().beginDrain();
@@ -329,9 +376,20 @@ TEST(Drain, IdleConnectionsGetAGraceAndHealthAnswers503) {
   EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
   EXPECT_NE(answer.find(R"({"status":"draining"})"), std::string::npos) << answer;
   EXPECT_TRUE(used.closedByServer());
+  // A request in flight when the drain began says Connection: close too.
+  released = true;
+  const std::string busyAnswer = busy.readResponse();
+  EXPECT_NE(busyAnswer.find("200 OK"), std::string::npos) << busyAnswer;
+  EXPECT_NE(busyAnswer.find("Connection: close"), std::string::npos) << busyAnswer;
+  EXPECT_TRUE(busy.closedByServer());
   // An idle one is closed when its grace ends, not before.
   EXPECT_TRUE(idle.closedByServer());
   EXPECT_GE(std::chrono::steady_clock::now() - drainStarted, 450ms);
+  // A request half received when the grace ended is read to its end and answered.
+  ASSERT_TRUE(partial.send(chat.substr(10)));
+  const std::string partialAnswer = partial.readResponse();
+  EXPECT_NE(partialAnswer.find("200 OK"), std::string::npos) << partialAnswer;
+  EXPECT_NE(partialAnswer.find("Connection: close"), std::string::npos) << partialAnswer;
   EXPECT_TRUE(eventually([&] { return gateway.server().openConnections() == 0; }));
 }
 

@@ -79,6 +79,12 @@ test('a reload that would serve credentials beyond loopback without a gateway ke
     assert.doesNotMatch(log, /sk-test-secret|gateway-secret/);
     assert.equal((await chat(port, 'mock')).status, 401, 'the gateway key still applies');
     assert.equal((await chat(port, 'mock', key)).status, 200);
+
+    // Moving the listener to loopback takes a restart: a reload is judged where it listens now.
+    writeFileSync(file, JSON.stringify({ server: { ...server, host: '127.0.0.1' }, providers }));
+    child.kill('SIGHUP');
+    await until(() => (log.match(/config reload refused/g) ?? []).length === 2, 'the second refusal');
+    assert.equal((await chat(port, 'mock')).status, 401, 'the gateway key still applies');
   } finally {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

@@ -50,6 +50,11 @@ class OAuthAccount {
 
   /// Reads the credential file. Throws config::ConfigError naming `configPath` when it cannot.
   void load(const std::string& configPath);
+  /// Takes the file's token when it expires later than the one held: another writer (the CLI
+  /// that owns the file, another replica, the generation before a reload) refreshed it, and
+  /// refreshing again with the refresh token held here could send one it has already rotated.
+  /// Returns whether it did.
+  bool adoptNewerFromFile();
 
   /// The token to send now. Never null after load(); lock-free.
   std::shared_ptr<const OAuthToken> token() const { return token_.load(std::memory_order_acquire); }
@@ -82,6 +87,7 @@ class OAuthAccount {
   virtual void writeFile(OAuthToken& token) const = 0;
 
  private:
+  std::optional<OAuthToken> readToken(std::string& problem) const;
   std::string label_;
   std::string path_;
   std::chrono::milliseconds refreshLead_;

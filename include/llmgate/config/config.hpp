@@ -133,10 +133,11 @@ EnvLookup processEnv();
 /// key is set and server.allow_unauthenticated is not. Empty when that is not the case.
 std::string exposureProblem(const Config& config);
 
-/// The keys whose values differ between `running` and `loaded` and that a reload cannot apply
-/// (the listener, threads and limits of the server, the upstream connection pools, the log
-/// format): they take effect at the next start.
-std::vector<std::string> restartOnlyChanges(const Config& running, const Config& loaded);
+/// What a reload cannot apply (the listener, threads and limits of the server, the upstream
+/// connection pools, the log format) is put back in `loaded` as `inForce` has it, so that
+/// `loaded` describes the process as it will run; returns the keys that differed (they take
+/// effect at the next start).
+std::vector<std::string> keepRestartOnlySettings(const Config& inForce, Config& loaded);
 
 /// Parses and validates config text. Throws ConfigError naming the key path.
 Config parseConfig(const std::string& text, const EnvLookup& env);

@@ -55,6 +55,7 @@ std::string modelList(core::Dialect dialect, const routing::Router& router, cons
 
 struct Report {
   int status;
+  std::string state;  ///< ok, degraded, unavailable or draining
   std::string body;
 };
 /// /v1/health/detailed: every provider and deployment; 503 when none can take traffic.

@@ -58,8 +58,14 @@ class Gateway : public server::RequestHandler {
   /// (the signal handler's), not from a worker.
   ReloadResult reload(const std::function<config::Config()>& load);
 
+  /// Frees the replaced generations that no request uses any more; returns how many are still
+  /// in use. The reload does it, and a timer on the signal thread (streams outlive reloads).
+  std::size_t releaseRetired();
+
   /// The generation new requests start on now.
   std::shared_ptr<Generation> current() const;
+  /// Parts of the current generation, valid until a reload replaces and frees it: for start-up
+  /// reports and tests, never for a request.
   const config::Config& config() const { return *current()->config; }
   balancing::UpstreamPool& pool() { return current()->pool; }
   const routing::Router& router() const { return current()->router; }
@@ -114,6 +120,8 @@ class Gateway : public server::RequestHandler {
   void prewarm(const Generation& generation);
 
   const std::vector<providers::ProviderFactory> factories_;
+  /// The config the process started with: what a reload cannot change stays as it says.
+  const std::shared_ptr<const config::Config> startConfig_;
   mutable std::mutex generationMutex_;  ///< guards current_, retired_ and reloads_
   std::shared_ptr<Generation> current_;
   std::vector<std::shared_ptr<Generation>> retired_;  ///< replaced, possibly still used by requests in flight
