@@ -7,7 +7,8 @@
 # and latency at fixed rates of 1k and 5k req/s (benchmarks/paced_load.cpp) with what each proxy adds.
 # Also: time to first byte and per-chunk relay delay against a paced upstream, RSS with 5000
 # concurrent open streams, llmgate's start-up time, CPU seconds per 10k requests of the proxy's core (llmgate and
-# nginx), llmgate's RSS idle and under load, and ab (ApacheBench) as the seed documents use it.
+# nginx), llmgate's RSS idle and under load, ab (ApacheBench) as the seed documents use it, and the
+# throughput of one llmgate with 1 and with 2 worker threads.
 #   scripts/load.sh [SECONDS_PER_RUN=5] [CONNECTIONS=32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,8 @@ ulimit -n 20000 2>/dev/null || true  # 5000 open streams need a client and an up
 scripts/deps.sh
 command -v wrk >/dev/null && command -v nginx >/dev/null && command -v ab >/dev/null ||
   { apt-get install -y -qq wrk nginx-light apache2-utils >/dev/null 2>&1 || apt-get install -y -qq wrk nginx apache2-utils >/dev/null; }
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF -DLLMGATE_BUILD_BENCHMARKS=OFF >/dev/null
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF -DLLMGATE_BUILD_BENCHMARKS=OFF \
+  -DLLMGATE_BUILD_LOAD_CLIENT=ON >/dev/null
 cmake --build build-release --target llmgate llmgate_paced_load >/dev/null
 
 work=/tmp/llmgate-load
@@ -221,3 +223,24 @@ taskset -c 1 node benchmarks/stream_probe.mjs relay http://127.0.0.1:18185/v1/ch
   http://127.0.0.1:18182/v1/chat/completions | sed 's/^/paced stream: /'
 taskset -c 1 node benchmarks/stream_probe.mjs hold http://127.0.0.1:18182/v1/chat/completions 5000 "$gate_pid" |
   sed 's/^/open streams: /'
+
+# Worker threads: llmgate with 1 and with 2 workers, not pinned, the upstream and wrk on core 1 as
+# above. With 2 workers the second one shares core 1 with wrk and the upstream: on two cores, the
+# load generator and the upstream take what a second worker would use on a bigger machine.
+taskset -c 1 wrk -t1 -c1 -d1s -s "$work/plain.lua" http://127.0.0.1:18182/v1/chat/completions >/dev/null  # settle
+kill "$gate_pid"; wait "$gate_pid" 2>/dev/null || true
+./build-release/llmgate --config "$work/llmgate.json" --host 127.0.0.1 --port 18191 --threads 1 --log-level warn & pids+=($!)
+./build-release/llmgate --config "$work/llmgate.json" --host 127.0.0.1 --port 18192 --threads 2 --log-level warn & pids+=($!)
+sleep 1
+declare -A scaled=()
+for _ in 1 2 3 4 5; do
+  for threads in 1 2; do
+    scaled[$threads]+="$(taskset -c 1 wrk -t1 -c"$connections" -d3s -s "$work/plain.lua" \
+      "http://127.0.0.1:1819$threads/v1/chat/completions" | awk '/Requests\/sec/ {printf "%.0f", $2}') "
+  done
+done
+median5() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+# shellcheck disable=SC2086
+one=$(median5 ${scaled[1]}) two=$(median5 ${scaled[2]})
+printf '%-34s 1 worker %s req/s   2 workers %s req/s   2/1 %.2f   (medians of 5 interleaved 3 s rounds: %s| %s)\n' \
+  "plain: worker threads" "$one" "$two" "$(awk -v a="$two" -v b="$one" 'BEGIN {print a / b}')" "${scaled[1]}" "${scaled[2]}"
