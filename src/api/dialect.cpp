@@ -4,29 +4,52 @@
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
+#include "llmgate/api/responses_codec.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/wire/wire.hpp"
 
 namespace llmgate::api {
 
 core::Dialect dialectForPath(std::string_view path) {
-  return path.rfind("/v1/messages", 0) == 0 ? core::Dialect::Anthropic : core::Dialect::OpenAi;
+  if (path.rfind("/v1/messages", 0) == 0) return core::Dialect::Anthropic;
+  if (path.rfind("/v1/responses", 0) == 0) return core::Dialect::OpenAiResponses;
+  return core::Dialect::OpenAi;
 }
 
 std::string_view dialectName(core::Dialect dialect) {
-  return dialect == core::Dialect::Anthropic ? "anthropic" : "openai";
+  switch (dialect) {
+    case core::Dialect::OpenAi: return "openai";
+    case core::Dialect::Anthropic: return "anthropic";
+    case core::Dialect::OpenAiResponses: return "responses";
+  }
+  return "openai";
 }
 
 core::Result<core::ChatRequest> decodeRequest(core::Dialect dialect, const nlohmann::json& body) {
-  return dialect == core::Dialect::Anthropic ? anthropic::decodeRequest(body) : openai::decodeRequest(body);
+  switch (dialect) {
+    case core::Dialect::OpenAi: return openai::decodeRequest(body);
+    case core::Dialect::Anthropic: return anthropic::decodeRequest(body);
+    case core::Dialect::OpenAiResponses: return responses::decodeRequest(body);
+  }
+  return openai::decodeRequest(body);
 }
 
 core::Usage decodeUsage(core::Dialect dialect, const nlohmann::json& usage) {
-  return dialect == core::Dialect::Anthropic ? wire::anthropic::decodeUsage(usage) : wire::openai::decodeUsage(usage);
+  switch (dialect) {
+    case core::Dialect::OpenAi: return wire::openai::decodeUsage(usage);
+    case core::Dialect::Anthropic: return wire::anthropic::decodeUsage(usage);
+    case core::Dialect::OpenAiResponses: return responses::decodeUsage(usage);
+  }
+  return wire::openai::decodeUsage(usage);
 }
 
 std::string responseId(core::Dialect dialect, std::string_view suffix) {
-  return (dialect == core::Dialect::Anthropic ? "msg_" : "chatcmpl-") + std::string(suffix);
+  switch (dialect) {
+    case core::Dialect::OpenAi: return "chatcmpl-" + std::string(suffix);
+    case core::Dialect::Anthropic: return "msg_" + std::string(suffix);
+    case core::Dialect::OpenAiResponses: return "resp_" + std::string(suffix);
+  }
+  return std::string(suffix);
 }
 
 std::string encodeModelList(core::Dialect dialect, const std::vector<std::pair<std::string, std::string>>& models) {
@@ -50,16 +73,25 @@ std::string encodeModelList(core::Dialect dialect, const std::vector<std::pair<s
 
 std::unique_ptr<StreamWriter> makeStreamWriter(core::Dialect dialect, std::string id, std::string model,
                                                bool includeUsage) {
-  if (dialect == core::Dialect::Anthropic) return std::make_unique<anthropic::StreamEncoder>(std::move(id), std::move(model));
+  switch (dialect) {
+    case core::Dialect::OpenAi: break;
+    case core::Dialect::Anthropic: return std::make_unique<anthropic::StreamEncoder>(std::move(id), std::move(model));
+    case core::Dialect::OpenAiResponses: return std::make_unique<responses::StreamEncoder>(std::move(id), std::move(model));
+  }
   return std::make_unique<openai::StreamEncoder>(std::move(id), std::move(model), 0, includeUsage);
 }
 
 std::string encodeResponse(core::Dialect dialect, const core::ChatResponse& response) {
-  if (dialect == core::Dialect::Anthropic) return anthropic::encodeResponse(response);
+  switch (dialect) {
+    case core::Dialect::OpenAi: break;
+    case core::Dialect::Anthropic: return anthropic::encodeResponse(response);
+    case core::Dialect::OpenAiResponses: return responses::encodeResponse(response);
+  }
   return openai::encodeResponse(response);
 }
 
 std::string encodeError(core::Dialect dialect, const core::GatewayError& error) {
+  // The Responses API answers errors in the Chat Completions shape.
   if (dialect == core::Dialect::Anthropic) return anthropic::encodeError(error);
   return openai::encodeError(error);
 }

@@ -241,10 +241,11 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
     handleMetrics(*generation, *sink);
     return;
   }
-  enum class Endpoint { Chat, Messages, CountTokens, Models, HealthDetailed, Performance };
+  enum class Endpoint { Chat, Messages, Responses, CountTokens, Models, HealthDetailed, Performance };
   std::optional<Endpoint> endpoint;
   if (path == "/v1/chat/completions") endpoint = Endpoint::Chat;
   if (path == "/v1/messages") endpoint = Endpoint::Messages;
+  if (path == "/v1/responses") endpoint = Endpoint::Responses;
   if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
   if (path == "/v1/models") endpoint = Endpoint::Models;
   if (path == "/v1/health/detailed") endpoint = Endpoint::HealthDetailed;
@@ -273,6 +274,9 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
   switch (*endpoint) {
     case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi); return;
     case Endpoint::Messages: handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic); return;
+    case Endpoint::Responses:
+      handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAiResponses);
+      return;
     case Endpoint::CountTokens: handleCountTokens(generation, request, std::move(sink), worker); return;
     case Endpoint::HealthDetailed: handleHealthDetailed(*generation, *sink, authorized); return;
     case Endpoint::Performance: handlePerformance(*generation, request, *sink); return;

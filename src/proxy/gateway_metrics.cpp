@@ -6,6 +6,7 @@ namespace {
 std::string_view endpointLabel(std::string_view path) {
   if (path == "/v1/chat/completions") return "chat_completions";
   if (path == "/v1/messages") return "messages";
+  if (path == "/v1/responses") return "responses";
   if (path == "/v1/messages/count_tokens") return "count_tokens";
   if (path == "/v1/models") return "models";
   if (path == "/health" || path == "/v1/health/detailed") return "health";

@@ -1,4 +1,5 @@
-// Every JSON codec on arbitrary input: the client dialects' request decoders, every upstream
+// Every JSON codec on arbitrary input: the client dialects' request decoders (Chat Completions,
+// Messages, Responses), every upstream
 // decoder (OpenAI, Anthropic, Gemini answers, chunks, events and error bodies; Kiro event
 // payloads in genuine frames), the fast path's skimmer, model rewrite and number clamp.
 // Properties: nothing crashes or throws; a decoded request re-encodes for every upstream schema
@@ -18,6 +19,7 @@
 #include "common/json_mutations.hpp"
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
+#include "llmgate/api/responses_codec.hpp"
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "providers/openai/openai_codec.hpp"
@@ -109,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (parsed.is_discarded()) return 0;
   if (auto openai = api::openai::decodeRequest(parsed); openai.ok()) reencode(openai.value());
   if (auto anthropic = api::anthropic::decodeRequest(parsed); anthropic.ok()) reencode(anthropic.value());
+  if (auto responses = api::responses::decodeRequest(parsed); responses.ok()) reencode(responses.value());
   if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
     if (!core::replaceTopLevelString(body, "model", "new\"model")) std::abort();
     const json rewritten = core::parseJson(body);

@@ -127,7 +127,34 @@ constexpr const char* kCountTokens = R"json({
   "tools": [{"name": "get_time", "input_schema": {"type": "object", "properties": {"timezone": {"type": "string"}}}}]
 })json";
 
-enum class Fixture { OpenAiChat, AnthropicMessages, CountTokens };
+// Every member a Responses client commonly sends, in a conversation one tool call in.
+constexpr const char* kResponses = R"json({
+  "model": "m",
+  "instructions": "You are terse.",
+  "input": [
+    {"role": "developer", "content": "Use metric units."},
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"},
+      {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}]},
+    {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+    {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
+    {"role": "assistant", "content": [{"type": "output_text", "text": "It is 18C.", "annotations": []}]},
+    {"role": "user", "content": "And tomorrow?"}
+  ],
+  "tools": [{"type": "function", "name": "get_weather", "description": "Weather by city", "strict": false,
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+  "tool_choice": "auto",
+  "parallel_tool_calls": true,
+  "max_output_tokens": 256,
+  "temperature": 0.5,
+  "top_p": 1,
+  "reasoning": {"effort": "low"},
+  "text": {"format": {"type": "text"}},
+  "store": false,
+  "user": "u-1",
+  "stream": true
+})json";
+
+enum class Fixture { OpenAiChat, AnthropicMessages, CountTokens, Responses };
 
 struct FixtureSpec {
   const char* name;
@@ -142,6 +169,7 @@ const FixtureSpec& specOf(Fixture fixture) {
       {"OpenAiChat", "/v1/chat/completions", core::Dialect::OpenAi, kOpenAiChat, true},
       {"AnthropicMessages", "/v1/messages", core::Dialect::Anthropic, kAnthropicMessages, true},
       {"CountTokens", "/v1/messages/count_tokens", core::Dialect::Anthropic, kCountTokens, false},
+      {"Responses", "/v1/responses", core::Dialect::OpenAiResponses, kResponses, true},
   };
   return kSpecs[static_cast<int>(fixture)];
 }
@@ -266,7 +294,7 @@ bool isErrorInDialect(const std::string& body, core::Dialect dialect) {
   if (error == nullptr) return false;
   core::FieldReader detail(*error, "error", mismatch);
   const bool hasMessage = detail.string("message") != nullptr;
-  if (dialect == core::Dialect::OpenAi) return hasMessage && !mismatch;
+  if (dialect != core::Dialect::Anthropic) return hasMessage && !mismatch;  // Responses errors are OpenAI's
   return fields.stringOr("type") == "error" && detail.string("type") != nullptr && hasMessage && !mismatch;
 }
 
@@ -276,6 +304,10 @@ bool isEventStream(const HttpResult& result) {
 }
 
 bool endsProperly(const std::string& body, core::Dialect dialect) {
+  if (dialect == core::Dialect::OpenAiResponses) {
+    return body.find("event: response.completed") != std::string::npos ||
+           body.find("event: response.incomplete") != std::string::npos;
+  }
   if (dialect == core::Dialect::OpenAi) {
     const std::string done = "data: [DONE]\n\n";
     return body.size() >= done.size() && body.compare(body.size() - done.size(), done.size(), done) == 0;
@@ -410,7 +442,7 @@ TEST_P(TypeSwap, EveryMutantGetsA2xxOrA4xxInTheClientsDialect) {
 // The upstreams a client of `dialect` is tried against (the brief of this suite: the mock, the
 // same-dialect upstream, and translation to Anthropic, Gemini, Kiro and Zhipu).
 std::vector<Upstream> upstreamsFor(core::Dialect dialect) {
-  if (dialect == core::Dialect::OpenAi) {
+  if (dialect == core::Dialect::OpenAi || dialect == core::Dialect::OpenAiResponses) {
     return {Upstream::Mock, Upstream::OpenAi, Upstream::Zhipu, Upstream::Anthropic, Upstream::Gemini, Upstream::Kiro};
   }
   return {Upstream::Mock, Upstream::Anthropic, Upstream::Gemini, Upstream::Kiro, Upstream::Zhipu};
@@ -419,6 +451,7 @@ std::vector<Upstream> upstreamsFor(core::Dialect dialect) {
 // Whether the gateway forwards a body of `dialect` to `upstream` as it came (the fast path);
 // Zhipu is OpenAI-compatible, so OpenAI bodies reach it that way, with its range edits.
 bool forwardsAsIs(core::Dialect dialect, Upstream upstream) {
+  if (dialect == core::Dialect::OpenAiResponses) return false;  // no upstream speaks it yet
   if (dialect == core::Dialect::OpenAi) return upstream == Upstream::OpenAi || upstream == Upstream::Zhipu;
   return upstream == Upstream::Anthropic;
 }
@@ -430,7 +463,7 @@ bool forwardsAsIs(core::Dialect dialect, Upstream upstream) {
 // is translated nowhere: upstreams that cannot count get the gateway's estimate.
 std::vector<SwapCase> allCases() {
   std::vector<SwapCase> cases;
-  for (const Fixture fixture : {Fixture::OpenAiChat, Fixture::AnthropicMessages, Fixture::CountTokens}) {
+  for (const Fixture fixture : {Fixture::OpenAiChat, Fixture::AnthropicMessages, Fixture::CountTokens, Fixture::Responses}) {
     const core::Dialect dialect = specOf(fixture).dialect;
     std::size_t translating = 0;
     for (const Upstream upstream : upstreamsFor(dialect)) {

@@ -13,8 +13,9 @@
 
 namespace llmgate::core {
 
-/// The wire format a client speaks (and, for passthrough, the upstream's schema).
-enum class Dialect { OpenAi, Anthropic };
+/// The wire format a client speaks (and, for passthrough, the upstream's schema): OpenAI Chat
+/// Completions, Anthropic Messages, OpenAI Responses.
+enum class Dialect { OpenAi, Anthropic, OpenAiResponses };
 
 enum class Role { System, User, Assistant, Tool };
 
