@@ -432,6 +432,11 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
       sendError(request, *sink, decoded.error());
       return;
     }
+    if (const auto& dropped = decoded.value().droppedTools; !dropped.empty()) {
+      std::string names;
+      for (const auto& tool : dropped) names += (names.empty() ? "" : ", ") + tool;
+      log::message(spdlog::level::info, "request " + plan.requestId + ": tools no upstream can run were left out: " + names);
+    }
     plan.includeUsage = decoded.value().includeUsage;
     plan.request = std::move(decoded.value());
   }

@@ -92,6 +92,19 @@ TEST(ResponsesDecode, AStringInputIsOneUserTurn) {
   EXPECT_EQ(decoded.value().messages[0].joinedText(), "hi");
 }
 
+// Codex offers hosted tools and namespaces of tools by default: left out and named, the
+// request served with the function tools.
+TEST(ResponsesDecode, HostedToolsAreLeftOutAndNamed) {
+  const auto decoded = decodeRequest(json::parse(R"({"model":"m","input":"hi","tools":[
+    {"type":"function","name":"exec_command","parameters":{"type":"object"}},
+    {"type":"web_search","external_web_access":false},
+    {"type":"namespace","name":"multi_agent_v1","description":"agents","tools":[{"type":"function","name":"close_agent"}]}]})"));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  ASSERT_EQ(decoded.value().tools.size(), 1u);
+  EXPECT_EQ(decoded.value().tools[0].name, "exec_command");
+  EXPECT_EQ(decoded.value().droppedTools, (std::vector<std::string>{"web_search", "namespace multi_agent_v1"}));
+}
+
 TEST(ResponsesDecode, WrongShapesAre400sNamingTheField) {
   const std::vector<std::pair<json, std::string>> cases{
       {json{{"input", "hi"}}, "model"},
@@ -108,7 +121,7 @@ TEST(ResponsesDecode, WrongShapesAre400sNamingTheField) {
       {json{{"model", "m"}, {"input", {{{"type", "function_call"}, {"call_id", "c"}, {"name", "f"}}}}}, "input[0].arguments"},
       {json{{"model", "m"}, {"input", {{{"type", "function_call_output"}, {"call_id", "c"}}}}}, "input[0].output"},
       {json{{"model", "m"}, {"input", {{{"type", "item_reference"}, {"id", "x"}}}}}, "input[0].type"},
-      {json{{"model", "m"}, {"input", "hi"}, {"tools", {{{"type", "web_search"}}}}}, "tools[0].type"},
+      {json{{"model", "m"}, {"input", "hi"}, {"tools", {{{"type", 7}}}}}, "tools[0].type"},
       {json{{"model", "m"}, {"input", "hi"}, {"tools", {{{"type", "function"}}}}}, "tools[0].name"},
       {json{{"model", "m"}, {"input", "hi"}, {"tool_choice", "sometimes"}}, "tool_choice"},
       {json{{"model", "m"}, {"input", "hi"}, {"max_output_tokens", "many"}}, "max_output_tokens"},

@@ -94,6 +94,9 @@ struct ChatRequest {
   std::string reasoningEffort;
   bool stream = false;
   bool includeUsage = false;  ///< stream_options.include_usage
+  /// Tools the client offered that only the client's own provider could run (the Responses
+  /// API's hosted tools: web_search, file_search, namespaces, ...): left out, named for the log.
+  std::vector<std::string> droppedTools;
   nlohmann::json extra = nlohmann::json::object();  ///< client fields no IR field maps
   Dialect sourceDialect = Dialect::OpenAi;           ///< the dialect `extra` belongs to
 

@@ -157,8 +157,13 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
     const std::string* type = fields.string("type");
     if (type == nullptr) return requiredError(mismatch, fields, "type");
     if (*type != "function") {
-      return fieldError(fields.pathOf("type"), fields.pathOf("type") + ": tool type \"" + core::clipped(*type) +
-                                                   "\" is not supported here (function tools only)");
+      // A hosted tool (web_search, file_search, code_interpreter, ...) or a namespace of tools:
+      // clients such as Codex offer them by default, and no upstream behind the IR runs them.
+      // Left out rather than failing a request that can be served without them.
+      const std::string* name = fields.string("name");
+      request.droppedTools.push_back(core::clipped(name != nullptr ? *type + " " + *name : *type, 80));
+      if (mismatch) return mismatchError(*mismatch);
+      continue;
     }
     const std::string* name = fields.string("name");
     if (name == nullptr) return requiredError(mismatch, fields, "name");
