@@ -49,4 +49,37 @@ inline void collectExtras(const nlohmann::json& body, std::initializer_list<cons
   }
 }
 
+/// The string forms of a tool choice both OpenAI dialects take ("auto", "none", "required").
+inline std::optional<core::ToolChoice::Mode> toolChoiceMode(std::string_view mode) {
+  if (mode == "auto") return core::ToolChoice::Mode::Auto;
+  if (mode == "none") return core::ToolChoice::Mode::None;
+  if (mode == "required") return core::ToolChoice::Mode::Required;
+  return std::nullopt;
+}
+
+/// A function tool's name, description, parameters and strict flag, read from `fields` (the
+/// tool object in the Responses API, its `function` member in Chat Completions).
+inline std::optional<core::GatewayError> readFunctionTool(const core::FieldReader& fields,
+                                                          const std::optional<core::TypeMismatch>& mismatch,
+                                                          core::ChatRequest& request) {
+  const std::string* name = fields.string("name");
+  if (name == nullptr) return requiredError(mismatch, fields, "name");
+  core::Tool out;
+  out.name = *name;
+  out.description = fields.stringOr("description");
+  if (const nlohmann::json* parameters = fields.object("parameters")) out.parameters = *parameters;
+  out.strict = fields.boolean("strict");
+  if (mismatch) return mismatchError(*mismatch);
+  request.tools.push_back(std::move(out));
+  return std::nullopt;
+}
+
+/// An OpenAI reasoning effort ("none", "minimal", "low", "medium", "high"): kept as said, and as
+/// a thinking budget for the upstreams that take one.
+inline void applyReasoningEffort(const std::string& effort, core::ChatRequest& request) {
+  request.reasoningEffort = effort;
+  request.thinking = effort == "none" ? core::ThinkingConfig{false, std::nullopt}
+                                      : core::ThinkingConfig{true, core::thinkingBudgetForEffort(effort).value_or(8192)};
+}
+
 }  // namespace llmgate::api

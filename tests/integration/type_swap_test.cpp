@@ -304,9 +304,10 @@ bool isEventStream(const HttpResult& result) {
 }
 
 bool endsProperly(const std::string& body, core::Dialect dialect) {
-  if (dialect == core::Dialect::OpenAiResponses) {
-    return body.find("event: response.completed") != std::string::npos ||
-           body.find("event: response.incomplete") != std::string::npos;
+  if (dialect == core::Dialect::OpenAiResponses) {  // the last event ends the response
+    const auto last = body.rfind("event: ");
+    return last != std::string::npos && (body.compare(last, 31, "event: response.completed\ndata:") == 0 ||
+                                         body.compare(last, 32, "event: response.incomplete\ndata:") == 0);
   }
   if (dialect == core::Dialect::OpenAi) {
     const std::string done = "data: [DONE]\n\n";

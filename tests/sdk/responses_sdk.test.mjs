@@ -59,12 +59,17 @@ for (const model of ['gpt-test', 'claude-test']) {
     const types = [];
     const sequence = [];
     let deltas = '';
+    const doneItems = [];
     for await (const event of stream) {
       types.push(event.type);
       sequence.push(event.sequence_number);
       if (event.type === 'response.output_text.delta') deltas += event.delta;
+      if (event.type === 'response.output_item.done') doneItems[event.output_index] = event.item;
     }
     const final = await stream.finalResponse();
+    // The items as the stream finished them are the final response's output, index for index.
+    assert.deepEqual(final.output.map((item) => JSON.stringify({ ...item, content: item.content?.map(({ parsed, ...part }) => part) })),
+      doneItems.map((item) => JSON.stringify(item)));
     assert.equal(deltas, UPSTREAM_TEXT);
     assert.equal(textOf(final), UPSTREAM_TEXT);
     assert.equal(final.status, 'completed');

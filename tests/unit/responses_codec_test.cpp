@@ -84,6 +84,17 @@ TEST(ResponsesDecode, MapsEveryFieldIntoTheIr) {
   EXPECT_FALSE(request.extra.contains("store"));
 }
 
+TEST(ResponsesDecode, ADeveloperMessageBetweenTurnsStaysAtItsPlace) {
+  const auto decoded = decodeRequest(json::parse(R"({"model":"m","input":[
+    {"role":"developer","content":"first"},{"role":"user","content":"hi"},
+    {"role":"developer","content":"now be brief"},{"role":"user","content":"again"}]})"));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded.value().system, std::vector<std::string>{"first"});
+  ASSERT_EQ(decoded.value().messages.size(), 3u);
+  EXPECT_EQ(decoded.value().messages[1].role, core::Role::System);
+  EXPECT_EQ(decoded.value().messages[1].joinedText(), "now be brief");
+}
+
 TEST(ResponsesDecode, AStringInputIsOneUserTurn) {
   const auto decoded = decodeRequest(json{{"model", "m"}, {"input", "hi"}});
   ASSERT_TRUE(decoded.ok());
@@ -129,6 +140,8 @@ TEST(ResponsesDecode, WrongShapesAre400sNamingTheField) {
       {json{{"model", "m"}, {"input", "hi"}, {"text", {{"format", {{"type", "xml"}}}}}}, "text.format.type"},
       {json{{"model", "m"}, {"input", "hi"}, {"reasoning", {{"effort", 3}}}}, "reasoning.effort"},
       {json{{"model", "m"}, {"input", "hi"}, {"previous_response_id", "resp_1"}}, "previous_response_id"},
+      {json{{"model", "m"}, {"input", "hi"}, {"conversation", "conv_1"}}, "conversation"},
+      {json{{"model", "m"}, {"input", "hi"}, {"background", true}}, "background"},
   };
   for (const auto& [body, param] : cases) {
     const auto decoded = decodeRequest(body);
@@ -278,6 +291,82 @@ TEST(ResponsesStream, AnEmptyAnswerIsStillOneMessageAndAnErrorFailsTheResponse) 
   EXPECT_EQ(events[events.size() - 2]["code"], "upstream_timeout");
   EXPECT_EQ(events.back()["type"], "response.failed");
   EXPECT_EQ(events.back()["response"]["error"]["message"], "upstream went silent");
+}
+
+std::vector<std::string> typesOf(const std::vector<json>& events) {
+  std::vector<std::string> types;
+  for (const auto& event : events) types.push_back(event["type"]);
+  return types;
+}
+
+TEST(ResponsesStream, ARefusalThenTextKeepTheirPartsInTheOrderTheyOpened) {
+  StreamEncoder encoder("x", "m");
+  std::string out;
+  core::ChatEvent refusal = core::ChatEvent::textDelta("I can't.");
+  refusal.kind = core::EventKind::RefusalDelta;
+  encoder.encode(refusal, out);
+  encoder.encode(core::ChatEvent::textDelta(" But here is why."), out);
+  encoder.finish(out);
+  const auto events = parseEvents(out);
+  for (const auto& event : events) {
+    if (event["type"] == "response.refusal.delta") EXPECT_EQ(event["content_index"], 0);
+    if (event["type"] == "response.output_text.delta") EXPECT_EQ(event["content_index"], 1);
+    if (event["type"] == "response.refusal.done") EXPECT_EQ(event["content_index"], 0);
+    if (event["type"] == "response.output_text.done") EXPECT_EQ(event["content_index"], 1);
+  }
+  const json& content = events.back()["response"]["output"][0]["content"];
+  ASSERT_EQ(content.size(), 2u);
+  EXPECT_EQ(content[0]["type"], "refusal");
+  EXPECT_EQ(content[1]["text"], " But here is why.");
+}
+
+// Some OpenAI-compatible upstreams send a content chunk between a call's argument deltas: the
+// call stays open and its arguments whole.
+TEST(ResponsesStream, TextBetweenArgumentDeltasLeavesTheCallOpen) {
+  StreamEncoder encoder("x", "m");
+  std::string out;
+  encoder.encode(core::ChatEvent::toolCallStart(0, "call_1", "exec_command"), out);
+  encoder.encode(core::ChatEvent::toolCallDelta(0, R"({"cmd":)"), out);
+  encoder.encode(core::ChatEvent::textDelta("\n"), out);
+  encoder.encode(core::ChatEvent::toolCallDelta(0, R"("ls"})"), out);
+  encoder.encode(core::ChatEvent::finished(core::FinishReason::ToolCalls), out);
+  encoder.finish(out);
+  const auto events = parseEvents(out);
+  std::size_t argumentsDone = 0;
+  for (const auto& event : events) {
+    if (event["type"] == "response.function_call_arguments.done") {
+      ++argumentsDone;
+      EXPECT_EQ(event["arguments"], R"({"cmd":"ls"})");
+    }
+  }
+  EXPECT_EQ(argumentsDone, 1u);
+  const json& output = events.back()["response"]["output"];
+  ASSERT_EQ(output.size(), 2u);
+  EXPECT_EQ(output[0]["arguments"], R"({"cmd":"ls"})");
+}
+
+TEST(ResponsesStream, AnErrorBeforeAnyEventStillOpensTheResponseFirst) {
+  StreamEncoder encoder("x", "m");
+  std::string out;
+  encoder.encodeError(core::GatewayError::make(core::ErrorKind::RateLimited, "rate_limited", "slow down"), out);
+  const auto events = parseEvents(out);
+  EXPECT_EQ(typesOf(events), (std::vector<std::string>{"response.created", "response.in_progress", "error", "response.failed"}));
+  EXPECT_EQ(events.back()["response"]["status"], "failed");
+  EXPECT_EQ(events.back()["response"]["error"]["code"], "rate_limit_exceeded");
+}
+
+TEST(ResponsesStream, AnAnswerTheUpstreamEndedWithAnErrorFails) {
+  StreamEncoder encoder("x", "m");
+  std::string out;
+  encoder.encode(core::ChatEvent::textDelta("par"), out);
+  encoder.encode(core::ChatEvent::finished(core::FinishReason::Error), out);
+  encoder.finish(out);
+  const auto events = parseEvents(out);
+  EXPECT_EQ(events.back()["type"], "response.failed");
+  EXPECT_EQ(events.back()["response"]["error"]["code"], "server_error");
+  auto response = answer();
+  response.choices[0].finish = core::FinishReason::Error;
+  EXPECT_EQ(json::parse(encodeResponse(response))["status"], "failed");
 }
 
 }  // namespace

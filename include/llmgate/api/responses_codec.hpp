@@ -46,12 +46,13 @@ class StreamEncoder : public StreamWriter {
   struct Item {
     ItemKind kind;
     std::size_t outputIndex;
-    std::string id;
-    std::string text;       ///< reasoning summary, message text, or function arguments
-    std::string refusal;    ///< message only
-    std::string callId;     ///< function call only
-    std::string name;       ///< function call only
+    std::string id = {};
+    std::string text = {};     ///< reasoning summary, message text, or function arguments
+    std::string refusal = {};  ///< message only
+    std::string callId = {};   ///< function call only
+    std::string name = {};     ///< function call only
     bool open = true;
+    bool refusalFirst = false;  ///< message only: its refusal part opened before its text
   };
   void emit(std::string_view type, nlohmann::json data, std::string& out);
   void begin(std::string& out);

@@ -170,16 +170,7 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
     const json* function = fields.object("function");
     if (function == nullptr) return requiredError(mismatch, fields, "function");
     const std::string functionPath = fields.pathOf("function");
-    FieldReader functionFields(*function, functionPath, mismatch);
-    const std::string* name = functionFields.string("name");
-    if (name == nullptr) return requiredError(mismatch, functionFields, "name");
-    core::Tool out;
-    out.name = *name;
-    out.description = functionFields.stringOr("description");
-    if (const json* parameters = functionFields.object("parameters")) out.parameters = *parameters;
-    out.strict = functionFields.boolean("strict");
-    if (mismatch) return mismatchError(*mismatch);
-    request.tools.push_back(std::move(out));
+    if (auto error = readFunctionTool(FieldReader(*function, functionPath, mismatch), mismatch, request)) return error;
   }
   return std::nullopt;
 }
@@ -187,11 +178,9 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
 std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest& request) {
   core::ToolChoice out;
   if (choice.is_string()) {
-    const auto& mode = choice.get_ref<const std::string&>();
-    if (mode == "auto") out.mode = core::ToolChoice::Mode::Auto;
-    else if (mode == "none") out.mode = core::ToolChoice::Mode::None;
-    else if (mode == "required") out.mode = core::ToolChoice::Mode::Required;
-    else return fieldError("tool_choice", "tool_choice: expected none, auto, required or a function");
+    const auto mode = toolChoiceMode(choice.get_ref<const std::string&>());
+    if (!mode) return fieldError("tool_choice", "tool_choice: expected none, auto, required or a function");
+    out.mode = *mode;
     request.toolChoice = out;
     return std::nullopt;
   }
@@ -327,15 +316,8 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
     request.includeUsage = FieldReader(*options, "stream_options", mismatch).boolean("include_usage").value_or(false);
   }
   request.user = fields.stringOr("user");
-  if (const std::string* effort = fields.string("reasoning_effort")) {
-    // Kept in `extra` for OpenAI-compatible upstreams; other providers get a thinking budget.
-    request.reasoningEffort = *effort;
-    if (*effort == "none") {
-      request.thinking = core::ThinkingConfig{false, std::nullopt};
-    } else {
-      request.thinking = core::ThinkingConfig{true, core::thinkingBudgetForEffort(*effort).value_or(8192)};
-    }
-  }
+  // Also kept in `extra` for OpenAI-compatible upstreams.
+  if (const std::string* effort = fields.string("reasoning_effort")) applyReasoningEffort(*effort, request);
   if (mismatch) return mismatchError(*mismatch);
   return request;
 }

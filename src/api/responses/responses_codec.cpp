@@ -99,7 +99,14 @@ std::optional<GatewayError> readItem(const json& item, std::size_t index, core::
       if (auto error = readParts(*content, contentPath, core::Role::System, parts)) return error;
       std::string text;
       for (const auto& part : parts) text += part.text;
-      request.system.push_back(std::move(text));
+      if (request.messages.empty()) {
+        request.system.push_back(std::move(text));
+      } else {  // between the turns: kept at its place
+        core::Message turn;
+        turn.role = core::Role::System;
+        turn.content.push_back(core::ContentPart::makeText(std::move(text)));
+        request.messages.push_back(std::move(turn));
+      }
       return std::nullopt;
     }
     if (*role != "user" && *role != "assistant") {
@@ -165,15 +172,7 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
       if (mismatch) return mismatchError(*mismatch);
       continue;
     }
-    const std::string* name = fields.string("name");
-    if (name == nullptr) return requiredError(mismatch, fields, "name");
-    core::Tool out;
-    out.name = *name;
-    out.description = fields.stringOr("description");
-    if (const json* parameters = fields.object("parameters")) out.parameters = *parameters;
-    out.strict = fields.boolean("strict");
-    if (mismatch) return mismatchError(*mismatch);
-    request.tools.push_back(std::move(out));
+    if (auto error = readFunctionTool(fields, mismatch, request)) return error;
   }
   return std::nullopt;
 }
@@ -181,11 +180,9 @@ std::optional<GatewayError> readTools(const json& tools, core::ChatRequest& requ
 std::optional<GatewayError> readToolChoice(const json& choice, core::ChatRequest& request) {
   core::ToolChoice out;
   if (choice.is_string()) {
-    const auto& mode = choice.get_ref<const std::string&>();
-    if (mode == "auto") out.mode = core::ToolChoice::Mode::Auto;
-    else if (mode == "none") out.mode = core::ToolChoice::Mode::None;
-    else if (mode == "required") out.mode = core::ToolChoice::Mode::Required;
-    else return fieldError("tool_choice", "tool_choice: expected none, auto, required or {type:\"function\", name}");
+    const auto mode = toolChoiceMode(choice.get_ref<const std::string&>());
+    if (!mode) return fieldError("tool_choice", "tool_choice: expected none, auto, required or {type:\"function\", name}");
+    out.mode = *mode;
     request.toolChoice = out;
     return std::nullopt;
   }
@@ -248,8 +245,14 @@ std::pair<const char*, const char*> statusOf(core::FinishReason finish) {
   switch (finish) {
     case core::FinishReason::Length: return {"incomplete", "max_output_tokens"};
     case core::FinishReason::ContentFilter: return {"incomplete", "content_filter"};
+    case core::FinishReason::Error: return {"failed", nullptr};  // the upstream cut its answer (GLM, DeepSeek)
     default: return {"completed", nullptr};
   }
+}
+
+// The Responses API's error codes are its own: what is not a rate limit is a server error.
+json responseError(core::ErrorKind kind, const std::string& message) {
+  return json{{"code", kind == core::ErrorKind::RateLimited ? "rate_limit_exceeded" : "server_error"}, {"message", message}};
 }
 
 json responseObject(const std::string& id, const std::string& model, std::int64_t createdAt, std::string_view status,
@@ -258,7 +261,8 @@ json responseObject(const std::string& id, const std::string& model, std::int64_
               {"object", "response"},
               {"created_at", createdAt},
               {"status", status},
-              {"error", nullptr},
+              {"error", status == "failed" ? responseError(core::ErrorKind::Upstream, "the upstream ended the answer with an error")
+                                           : json(nullptr)},
               {"incomplete_details", incompleteReason == nullptr ? json(nullptr) : json{{"reason", incompleteReason}}},
               {"instructions", nullptr},
               {"model", model},
@@ -266,16 +270,20 @@ json responseObject(const std::string& id, const std::string& model, std::int64_
               {"parallel_tool_calls", true},
               {"tool_choice", "auto"},
               {"tools", json::array()},
+              {"temperature", nullptr},
+              {"top_p", nullptr},
               {"metadata", json::object()},
               {"usage", usage == nullptr ? json(nullptr) : usageJson(*usage)}};
 }
 
-json messageItem(const std::string& id, const std::string& text, const std::string& refusal, std::string_view status) {
+json messageItem(const std::string& id, const std::string& text, const std::string& refusal, std::string_view status,
+                 bool refusalFirst = false) {
   json content = json::array();
-  if (!text.empty() || refusal.empty()) {
-    content.push_back({{"type", "output_text"}, {"text", text}, {"annotations", json::array()}});
-  }
-  if (!refusal.empty()) content.push_back({{"type", "refusal"}, {"refusal", refusal}});
+  const json textPart{{"type", "output_text"}, {"text", text}, {"annotations", json::array()}};
+  const json refusalPart{{"type", "refusal"}, {"refusal", refusal}};
+  if (refusalFirst && !refusal.empty()) content.push_back(refusalPart);
+  if (!text.empty() || refusal.empty()) content.push_back(textPart);
+  if (!refusalFirst && !refusal.empty()) content.push_back(refusalPart);
   return json{{"id", id}, {"type", "message"}, {"status", status}, {"role", "assistant"}, {"content", std::move(content)}};
 }
 
@@ -306,10 +314,13 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   if (model == nullptr || model->empty()) return fieldError("model", "model: required non-empty string", "missing_field");
   request.model = *model;
 
-  if (fields.member("previous_response_id") != nullptr) {
-    return fieldError("previous_response_id",
-                      "previous_response_id: this gateway does not store responses yet; send the whole conversation "
-                      "in input");
+  // What needs state on the server: refused, not silently ignored.
+  for (const char* stateful : {"previous_response_id", "conversation", "prompt", "background"}) {
+    if (fields.member(stateful) != nullptr && !(std::string_view(stateful) == "background" && fields.boolean(stateful) == false)) {
+      return fieldError(stateful, std::string(stateful) +
+                                      ": this gateway does not store responses, conversations or prompts yet; send the "
+                                      "whole conversation in input");
+    }
   }
   if (const std::string* instructions = fields.string("instructions")) request.system.push_back(*instructions);
   const json* input = fields.member("input");
@@ -352,9 +363,7 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   fields.boolean("store");  // accepted; nothing is stored yet
   if (const json* reasoning = fields.object("reasoning")) {
     if (const std::string* effort = FieldReader(*reasoning, "reasoning", mismatch).string("effort")) {
-      request.reasoningEffort = *effort;
-      request.thinking = *effort == "none" ? core::ThinkingConfig{false, std::nullopt}
-                                           : core::ThinkingConfig{true, core::thinkingBudgetForEffort(*effort).value_or(8192)};
+      applyReasoningEffort(*effort, request);
     }
   }
   if (mismatch) return mismatchError(*mismatch);
@@ -428,7 +437,7 @@ json StreamEncoder::itemJson(const Item& item) const {
   const std::string_view status = item.open ? "in_progress" : "completed";
   switch (item.kind) {
     case ItemKind::Reasoning: return reasoningItem(item.id, item.text);
-    case ItemKind::Message: return messageItem(item.id, item.text, item.refusal, status);
+    case ItemKind::Message: return messageItem(item.id, item.text, item.refusal, status, item.refusalFirst);
     case ItemKind::FunctionCall: return functionCallItem(item.id, item.callId, item.name, item.text, status);
   }
   return json::object();
@@ -447,7 +456,7 @@ json StreamEncoder::responseJson(std::string_view status) const {
 
 StreamEncoder::Item& StreamEncoder::openItem(ItemKind kind, std::string& out) {
   begin(out);
-  Item item{kind, items_.size(), "", "", "", "", "", true};
+  Item item{kind, items_.size()};
   const std::string suffix = std::to_string(items_.size()) + "_" + id_.substr(5);
   item.id = (kind == ItemKind::Reasoning ? "rs_" : kind == ItemKind::Message ? "msg_" : "fc_") + suffix;
   items_.push_back(std::move(item));
@@ -480,14 +489,13 @@ void StreamEncoder::closeItem(Item& item, std::string& out) {
       break;
     }
     case ItemKind::Message: {
-      std::size_t contentIndex = 0;
       if (item.text.empty() && item.refusal.empty()) {  // an empty answer: its part opens here
         json added = ids;
         added["content_index"] = 0;
         added["part"] = {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
         emit("response.content_part.added", std::move(added), out);
       }
-      if (!item.text.empty() || item.refusal.empty()) {
+      const auto textDone = [&](std::size_t contentIndex) {
         json done = ids;
         done["content_index"] = contentIndex;
         done["text"] = item.text;
@@ -497,9 +505,8 @@ void StreamEncoder::closeItem(Item& item, std::string& out) {
         done.erase("logprobs");
         done["part"] = {{"type", "output_text"}, {"text", item.text}, {"annotations", json::array()}};
         emit("response.content_part.done", std::move(done), out);
-        ++contentIndex;
-      }
-      if (!item.refusal.empty()) {
+      };
+      const auto refusalDone = [&](std::size_t contentIndex) {
         json done = ids;
         done["content_index"] = contentIndex;
         done["refusal"] = item.refusal;
@@ -507,6 +514,14 @@ void StreamEncoder::closeItem(Item& item, std::string& out) {
         done.erase("refusal");
         done["part"] = {{"type", "refusal"}, {"refusal", item.refusal}};
         emit("response.content_part.done", std::move(done), out);
+      };
+      const bool hasText = !item.text.empty() || item.refusal.empty();
+      if (item.refusalFirst) {
+        refusalDone(0);
+        if (hasText) textDone(1);
+      } else {
+        if (hasText) textDone(0);
+        if (!item.refusal.empty()) refusalDone(hasText ? 1 : 0);
       }
       break;
     }
@@ -536,7 +551,9 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
     case core::EventKind::ThinkingDelta: {
       if (event.text.empty()) return;
       if (!reasoningItem_) {
-        closeOpenItems(out);
+        // A message being written ends here; a tool call still taking arguments does not.
+        if (textItem_) closeItem(items_[*textItem_], out);
+        textItem_.reset();
         reasoningItem_ = openItem(ItemKind::Reasoning, out).outputIndex;
         const Item& item = items_[*reasoningItem_];
         emit("response.reasoning_summary_part.added",
@@ -555,12 +572,15 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
       if (event.text.empty()) return;
       const bool refusal = event.kind == core::EventKind::RefusalDelta;
       if (!textItem_) {
-        closeOpenItems(out);
+        if (reasoningItem_) closeItem(items_[*reasoningItem_], out);
+        reasoningItem_.reset();
         textItem_ = openItem(ItemKind::Message, out).outputIndex;
       }
       Item& item = items_[*textItem_];
       std::string& collected = refusal ? item.refusal : item.text;
-      const std::size_t contentIndex = refusal && !item.text.empty() ? 1 : 0;
+      if (item.text.empty() && item.refusal.empty()) item.refusalFirst = refusal;
+      // Parts are numbered in the order they opened.
+      const std::size_t contentIndex = refusal == item.refusalFirst ? 0 : 1;
       if (collected.empty()) {
         json part = refusal ? json{{"type", "refusal"}, {"refusal", ""}}
                             : json{{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
@@ -592,7 +612,7 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
     }
     case core::EventKind::ToolCallDelta: {
       auto found = toolItems_.find(event.toolIndex);
-      if (found == toolItems_.end() || event.text.empty()) return;
+      if (found == toolItems_.end() || event.text.empty() || !items_[found->second].open) return;
       Item& item = items_[found->second];
       item.text += event.text;
       emit("response.function_call_arguments.delta",
@@ -624,13 +644,16 @@ void StreamEncoder::finish(std::string& out) {
 }
 
 void StreamEncoder::encodeError(const GatewayError& error, std::string& out) {
+  // Opened and closed as a stream is, so that an SDK reading it reaches the error.
+  begin(out);
+  closeOpenItems(out);
   emit("error",
        json{{"code", error.code.empty() ? json(nullptr) : json(error.code)},
             {"message", error.message},
             {"param", error.param.empty() ? json(nullptr) : json(error.param)}},
        out);
   json failed = responseJson("failed");
-  failed["error"] = {{"code", error.code.empty() ? "server_error" : error.code}, {"message", error.message}};
+  failed["error"] = responseError(error.kind, error.message);
   emit("response.failed", json{{"response", std::move(failed)}}, out);
 }
 
