@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,39 @@ inline void collectExtras(const nlohmann::json& body, std::initializer_list<cons
     for (const char* name : mapped) known = known || key == name;
     if (!known) extra[key] = value;
   }
+}
+
+/// Reads a content that is a string (one text part) or an array of typed part objects, as both
+/// OpenAI dialects send it: a string goes to `parts` as text; each part object goes to
+/// `onPart(fields, type, mismatch)`, which appends what it reads to `parts` or returns the error
+/// for it. Every error names the part.
+template <class OnPart>
+std::optional<core::GatewayError> readTypedParts(const nlohmann::json& content, const std::string& path,
+                                                 std::vector<core::ContentPart>& parts, OnPart&& onPart) {
+  if (content.is_string()) {
+    parts.push_back(core::ContentPart::makeText(content.get_ref<const std::string&>()));
+    return std::nullopt;
+  }
+  if (!content.is_array()) {
+    return fieldError(path, path + ": expected string or array of content parts, got " + typeName(content));
+  }
+  std::optional<core::TypeMismatch> mismatch;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    const nlohmann::json& part = content[i];
+    const std::string partPath = path + "[" + std::to_string(i) + "]";
+    if (!part.is_object()) return fieldError(partPath, partPath + ": expected a content part object, got " + typeName(part));
+    core::FieldReader fields(part, partPath, mismatch);
+    const std::string* type = fields.string("type");
+    if (type == nullptr) return requiredError(mismatch, fields, "type");
+    if (auto error = onPart(fields, *type, mismatch)) return error;
+  }
+  return std::nullopt;
+}
+
+/// The error for a part type a dialect does not take at this place.
+inline core::GatewayError unsupportedPart(const core::FieldReader& fields, const std::string& type) {
+  return fieldError(fields.pathOf("type"),
+                    fields.pathOf("type") + ": content part type \"" + core::clipped(type) + "\" is not supported here");
 }
 
 /// The string forms of a tool choice both OpenAI dialects take ("auto", "none", "required").

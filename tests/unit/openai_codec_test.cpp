@@ -117,7 +117,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadRequest{R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})", "messages[0].role"},
                       BadRequest{R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", "messages[0].tool_call_id"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":[{"type":"video"}]}]})",
-                                 "messages[0].content[0]"},
+                                 "messages[0].content[0].type"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
                                  "temperature"},
                       BadRequest{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.5})",

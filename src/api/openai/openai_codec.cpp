@@ -20,48 +20,35 @@ using nlohmann::json;
 // parts; image parts are accepted only where `allowImages` (user turns).
 std::optional<GatewayError> readContentParts(const json& content, const std::string& path, bool allowImages,
                                              std::vector<core::ContentPart>& parts) {
-  if (content.is_string()) {
-    parts.push_back(core::ContentPart::makeText(content.get_ref<const std::string&>()));
-    return std::nullopt;
-  }
-  if (!content.is_array()) {
-    return fieldError(path, path + ": expected string or array of content parts, got " + typeName(content));
-  }
-  std::optional<core::TypeMismatch> mismatch;
-  for (std::size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    const std::string partPath = path + "[" + std::to_string(i) + "]";
-    if (!part.is_object()) return fieldError(partPath, partPath + ": expected a content part object, got " + typeName(part));
-    FieldReader fields(part, partPath, mismatch);
-    const std::string* type = fields.string("type");
-    if (type == nullptr) return requiredError(mismatch, fields, "type");
-    if (*type == "text" || *type == "refusal") {
-      const std::string* text = fields.string(*type);
-      if (text == nullptr) return requiredError(mismatch, fields, *type);
+  return readTypedParts(content, path, parts, [&](const FieldReader& fields, const std::string& type,
+                                                  std::optional<core::TypeMismatch>& mismatch)
+                                                  -> std::optional<GatewayError> {
+    if (type == "text" || type == "refusal") {
+      const std::string* text = fields.string(type);
+      if (text == nullptr) return requiredError(mismatch, fields, type);
       parts.push_back(core::ContentPart::makeText(*text));
-    } else if (*type == "image_url" && allowImages) {
-      core::ContentPart image;
-      image.kind = core::PartKind::Image;
-      const json* url = fields.member("image_url");
-      if (url != nullptr && url->is_string()) {
-        image.imageUrl = url->get_ref<const std::string&>();
-      } else if (url != nullptr && url->is_object()) {
-        const std::string urlPath = fields.pathOf("image_url");
-        FieldReader imageFields(*url, urlPath, mismatch);
-        const std::string* address = imageFields.string("url");
-        if (address == nullptr) return requiredError(mismatch, imageFields, "url");
-        image.imageUrl = *address;
-        image.imageDetail = imageFields.stringOr("detail");
-        if (mismatch) return mismatchError(*mismatch);
-      } else {
-        return fieldError(fields.pathOf("image_url"), fields.pathOf("image_url") + ": expected {\"url\": string}");
-      }
-      parts.push_back(std::move(image));
-    } else {
-      return fieldError(partPath, partPath + ": content part type \"" + core::clipped(*type) + "\" is not supported here");
+      return std::nullopt;
     }
-  }
-  return std::nullopt;
+    if (type != "image_url" || !allowImages) return unsupportedPart(fields, type);
+    core::ContentPart image;
+    image.kind = core::PartKind::Image;
+    const json* url = fields.member("image_url");
+    if (url != nullptr && url->is_string()) {
+      image.imageUrl = url->get_ref<const std::string&>();
+    } else if (url != nullptr && url->is_object()) {
+      const std::string urlPath = fields.pathOf("image_url");
+      FieldReader imageFields(*url, urlPath, mismatch);
+      const std::string* address = imageFields.string("url");
+      if (address == nullptr) return requiredError(mismatch, imageFields, "url");
+      image.imageUrl = *address;
+      image.imageDetail = imageFields.stringOr("detail");
+      if (mismatch) return mismatchError(*mismatch);
+    } else {
+      return fieldError(fields.pathOf("image_url"), fields.pathOf("image_url") + ": expected {\"url\": string}");
+    }
+    parts.push_back(std::move(image));
+    return std::nullopt;
+  });
 }
 
 // The text of `content` (null counts as empty), for roles that carry text only.

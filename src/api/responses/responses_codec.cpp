@@ -23,51 +23,35 @@ std::string withPrefix(std::string_view prefix, const std::string& id) {
   return std::string(prefix) + id;
 }
 
-// The text of a message's content: a string, or parts of the given text types.
+// A message's (or a function output's) content: a string, or input_text / output_text /
+// refusal parts, and input_image parts in user turns.
 std::optional<GatewayError> readParts(const json& content, const std::string& path, core::Role role,
                                       std::vector<core::ContentPart>& parts) {
-  if (content.is_string()) {
-    parts.push_back(core::ContentPart::makeText(content.get_ref<const std::string&>()));
-    return std::nullopt;
-  }
-  if (!content.is_array()) {
-    return fieldError(path, path + ": expected string or array of content parts, got " + typeName(content));
-  }
-  std::optional<core::TypeMismatch> mismatch;
-  for (std::size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    const std::string partPath = path + "[" + std::to_string(i) + "]";
-    if (!part.is_object()) return fieldError(partPath, partPath + ": expected a content part object, got " + typeName(part));
-    FieldReader fields(part, partPath, mismatch);
-    const std::string* type = fields.string("type");
-    if (type == nullptr) return requiredError(mismatch, fields, "type");
-    if (*type == "input_text" || *type == "output_text") {
-      const std::string* text = fields.string("text");
-      if (text == nullptr) return requiredError(mismatch, fields, "text");
+  return readTypedParts(content, path, parts, [&](const FieldReader& fields, const std::string& type,
+                                                  const std::optional<core::TypeMismatch>& mismatch)
+                                                  -> std::optional<GatewayError> {
+    if (type == "input_text" || type == "output_text" || type == "refusal") {
+      const char* member = type == "refusal" ? "refusal" : "text";
+      const std::string* text = fields.string(member);
+      if (text == nullptr) return requiredError(mismatch, fields, member);
       parts.push_back(core::ContentPart::makeText(*text));
-    } else if (*type == "refusal") {
-      const std::string* refusal = fields.string("refusal");
-      if (refusal == nullptr) return requiredError(mismatch, fields, "refusal");
-      parts.push_back(core::ContentPart::makeText(*refusal));
-    } else if (*type == "input_image" && role == core::Role::User) {
-      const std::string* url = fields.string("image_url");
-      if (url == nullptr) {
-        if (mismatch) return mismatchError(*mismatch);
-        return fieldError(fields.pathOf("image_url"),
-                          fields.pathOf("image_url") + ": required (an https URL or a data: URI; file_id is not supported)");
-      }
-      core::ContentPart image;
-      image.kind = core::PartKind::Image;
-      image.imageUrl = *url;
-      image.imageDetail = fields.stringOr("detail");
-      if (mismatch) return mismatchError(*mismatch);
-      parts.push_back(std::move(image));
-    } else {
-      return fieldError(fields.pathOf("type"),
-                        fields.pathOf("type") + ": content part type \"" + core::clipped(*type) + "\" is not supported here");
+      return std::nullopt;
     }
-  }
-  return std::nullopt;
+    if (type != "input_image" || role != core::Role::User) return unsupportedPart(fields, type);
+    const std::string* url = fields.string("image_url");
+    if (url == nullptr) {
+      if (mismatch) return mismatchError(*mismatch);
+      return fieldError(fields.pathOf("image_url"),
+                        fields.pathOf("image_url") + ": required (an https URL or a data: URI; file_id is not supported)");
+    }
+    core::ContentPart image;
+    image.kind = core::PartKind::Image;
+    image.imageUrl = *url;
+    image.imageDetail = fields.stringOr("detail");
+    if (mismatch) return mismatchError(*mismatch);
+    parts.push_back(std::move(image));
+    return std::nullopt;
+  });
 }
 
 // The assistant turn that function calls join: the last message when it is one, else a new one.
