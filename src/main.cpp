@@ -165,8 +165,9 @@ void releaseRetiredGenerations(boost::asio::steady_timer& timer, llmgate::proxy:
 }
 
 // Waits for SIGINT/SIGTERM, then drains: no new connections, in-flight requests and streams
-// get until the drain deadline, idle keep-alive connections until their grace ends. A second signal stops at once. `signals` was set up before the
-// server started listening, so a signal that came early waits here instead of killing the process.
+// get until the drain deadline, idle keep-alive connections until their grace ends. A second
+// signal stops at once. `signals` was set up before the server started listening, so a signal
+// that came early waits here instead of killing the process.
 void serveUntilSignalled(boost::asio::io_context& io, boost::asio::signal_set& signals,
                          llmgate::server::HttpServer& server, std::chrono::milliseconds drainTimeout) {
   boost::asio::steady_timer poll(io);

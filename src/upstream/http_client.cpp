@@ -550,10 +550,21 @@ void HttpClient::drainCompleted() {
 
 namespace {
 
+// scheme://host[:port] of `url`, for logs: no path or query, no user info (either may hold a
+// secret in a configured base URL).
+std::string originOf(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto hostStart = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto hostEnd = url.find_first_of("/?#", hostStart);
+  std::string host = url.substr(hostStart, hostEnd == std::string::npos ? std::string::npos : hostEnd - hostStart);
+  if (const auto at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);
+  return url.substr(0, hostStart) + host;
+}
+
 // A prewarming HEAD: what it answers does not matter, only the connection it leaves in the pool.
 class PrewarmHandler : public TransferHandler {
  public:
-  explicit PrewarmHandler(std::string url) : url_(std::move(url)) {}
+  explicit PrewarmHandler(const std::string& url) : url_(originOf(url)) {}
   void onResponseHead(const ResponseHead&) override {}
   void onBody(std::string_view) override {}
   void onComplete(std::error_code ec) override {
