@@ -38,7 +38,7 @@ core::Usage decodeUsage(core::Dialect dialect, const nlohmann::json& usage) {
   switch (dialect) {
     case core::Dialect::OpenAi: return wire::openai::decodeUsage(usage);
     case core::Dialect::Anthropic: return wire::anthropic::decodeUsage(usage);
-    case core::Dialect::OpenAiResponses: return responses::decodeUsage(usage);
+    case core::Dialect::OpenAiResponses: return wire::openai::decodeResponsesUsage(usage);
   }
   return wire::openai::decodeUsage(usage);
 }

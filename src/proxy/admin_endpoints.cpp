@@ -47,8 +47,8 @@ Report detailedHealth(const Sources& sources) {
   json providers = json::array();
   bool anyAvailable = false;
   bool anyImpaired = false;
-  for (std::size_t i = 0; i < sources.providers.size(); ++i) {
-    const auto& provider = *sources.providers[i];
+  for (std::size_t i = 0; i < sources.generation.providers.size(); ++i) {
+    const auto& provider = *sources.generation.providers[i];
     const auto& block = provider.config();
     json item{{"name", block.name}, {"type", block.type}, {"enabled", block.enabled}};
     if (!block.enabled) {
@@ -61,7 +61,7 @@ Report detailedHealth(const Sources& sources) {
     // The deployment of unlisted provider/model names speaks for the provider only when it
     // lists no model of its own.
     const bool listsModels = !block.models.empty();
-    sources.pool.forEachDeployment(provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
+    sources.generation.pool.forEachDeployment(provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
       const auto& health = deployment.health;
       const auto state = health.state(now);
       const bool cooling = health.coolingDown(now);
@@ -100,10 +100,10 @@ Report detailedHealth(const Sources& sources) {
   // A draining replica is on its way out: readiness probes must see it as such.
   const bool draining = sources.server != nullptr && sources.server->draining;
   const char* status = draining ? "draining" : !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
-  const auto cache = sources.conversions.stats();
-  const auto& reloads = sources.config.reloads;
-  json config{{"generation", sources.config.generation},
-              {"loaded_at", utcTimestamp(sources.config.loadedAt)},
+  const auto cache = sources.generation.conversions.stats();
+  const auto& reloads = sources.reloads;
+  json config{{"generation", sources.generation.number},
+              {"loaded_at", utcTimestamp(sources.generation.loadedAt)},
               {"reloads", reloads.succeeded},
               {"failed_reloads", reloads.failed}};
   if (reloads.lastFailedAt) {
@@ -121,7 +121,7 @@ Report detailedHealth(const Sources& sources) {
 
 std::string performanceSummary(const Sources& sources, std::chrono::seconds window) {
   json body = sources.metrics.window.summary(window);
-  const auto cache = sources.conversions.stats();
+  const auto cache = sources.generation.conversions.stats();
   const auto lookups = cache.hits + cache.misses;
   body["conversion_cache"] = {{"hits", cache.hits}, {"misses", cache.misses},
                               {"hit_rate", lookups == 0 ? 0.0 : static_cast<double>(cache.hits) / static_cast<double>(lookups)}};
@@ -145,8 +145,8 @@ std::string prometheusText(const Sources& sources) {
   const auto now = resilience::Clock::now();
   writeHeader(out, families::kBreakerState);
   std::string cooling;
-  for (const auto& provider : sources.providers) {
-    sources.pool.forEachDeployment(*provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
+  for (const auto& provider : sources.generation.providers) {
+    sources.generation.pool.forEachDeployment(*provider, [&](const balancing::UpstreamPool::DeploymentView& deployment) {
       const std::vector<std::pair<std::string, std::string>> labels{{"provider", provider->name()},
                                    {"endpoint", balancing::UpstreamPool::endpointName(*provider, deployment.credential)},
                                    {"model", deployment.model}};
@@ -167,14 +167,14 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kUpstreamRequests, static_cast<double>(transfers));
   writeScalar(out, families::kUpstreamConnections, static_cast<double>(opened));
 
-  const auto cache = sources.conversions.stats();
+  const auto cache = sources.generation.conversions.stats();
   writeScalar(out, families::kConversionHits, static_cast<double>(cache.hits));
   writeScalar(out, families::kConversionMisses, static_cast<double>(cache.misses));
   writeScalar(out, families::kConversionEvictions, static_cast<double>(cache.evictions));
   writeScalar(out, families::kConversionEntries, static_cast<double>(cache.size));
 
   writeHeader(out, families::kOAuthExpiry);
-  for (const auto& provider : sources.providers) {
+  for (const auto& provider : sources.generation.providers) {
     if (!provider->config().enabled) continue;
     for (std::size_t c = 0; c < provider->credentialCount(); ++c) {
       const auth::OAuthAccount* account = provider->account(c);
@@ -185,7 +185,7 @@ std::string prometheusText(const Sources& sources) {
       }
     }
   }
-  writeScalar(out, families::kOAuthRefreshes, static_cast<double>(sources.refresher.refreshesSent()));
+  writeScalar(out, families::kOAuthRefreshes, static_cast<double>(sources.generation.refresher.refreshesSent()));
   if (sources.server != nullptr) {
     writeScalar(out, families::kOpenConnections, static_cast<double>(sources.server->openConnections.load()));
     writeScalar(out, families::kInFlight, static_cast<double>(sources.server->inFlight.load()));
@@ -195,10 +195,10 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kSeriesOverflow, static_cast<double>(sources.metrics.overflowed()));
   writeScalar(out, families::kInternalErrors, static_cast<double>(sources.metrics.internalErrors.value()));
   writeScalar(out, families::kUptime, std::chrono::duration<double>(resilience::Clock::now() - sources.startedAt).count());
-  writeScalar(out, families::kConfigGeneration, static_cast<double>(sources.config.generation));
+  writeScalar(out, families::kConfigGeneration, static_cast<double>(sources.generation.number));
   writeHeader(out, families::kConfigReloads);
-  writeSample(out, families::kConfigReloads.name, {{"result", "ok"}}, static_cast<double>(sources.config.reloads.succeeded));
-  writeSample(out, families::kConfigReloads.name, {{"result", "error"}}, static_cast<double>(sources.config.reloads.failed));
+  writeSample(out, families::kConfigReloads.name, {{"result", "ok"}}, static_cast<double>(sources.reloads.succeeded));
+  writeSample(out, families::kConfigReloads.name, {{"result", "error"}}, static_cast<double>(sources.reloads.failed));
   return out;
 }
 

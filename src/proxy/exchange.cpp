@@ -8,6 +8,7 @@
 
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/log/log.hpp"
+#include "llmgate/proxy/generation.hpp"
 #include "llmgate/proxy/error_response.hpp"
 #include "llmgate/resilience/retry_state.hpp"
 #include "llmgate/core/json_field.hpp"
@@ -146,14 +147,14 @@ void Exchange::start() {
   }
   sink_->onClientGone([self = shared_from_this()] { self->contain("client disconnect", [&] { self->cancel(); }); });
   contain("start", [&] {
-    if (plan_.clientStream && context_.streamKeepaliveMs > 0) armKeepalive();
+    if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
     runAttempt();
   });
 }
 
 
 void Exchange::armKeepalive() {
-  keepalive_.expires_after(Millis(context_.streamKeepaliveMs));
+  keepalive_.expires_after(Millis(context_.generation->config->streamKeepaliveMs));
   keepalive_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->done_ || self->contentSent_) return;
     self->contain("keep-alive timer", [&] {
@@ -176,7 +177,7 @@ void Exchange::runAttempt() {
     if (target.provider->isLocal()) {
       endpoint_ = nullptr;
       chosen = index;
-    } else if (auto picked = context_.pool.pick(target, excluded_)) {
+    } else if (auto picked = context_.generation->pool.pick(target, excluded_)) {
       endpoint_ = picked->health;
       credential = picked->credential;
       chosen = index;
@@ -190,7 +191,7 @@ void Exchange::runAttempt() {
   waitedForDeployment_ = false;
   currentCandidate_ = *chosen;
   // A provider's retry budget grows with the requests it actually receives.
-  if (!tried_[currentCandidate_]) context_.pool.budget(*plan_.candidates[currentCandidate_].provider).recordRequest();
+  if (!tried_[currentCandidate_]) context_.generation->pool.budget(*plan_.candidates[currentCandidate_].provider).recordRequest();
   tried_[currentCandidate_] = true;
   ++attempts_;
   sink_->log().stages.attempts = attempts_;
@@ -270,7 +271,7 @@ bool Exchange::chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& cred
     });
     return false;
   }
-  auto picked = context_.pool.pickAnyway(plan_.candidates[*soonest], excluded_, now);
+  auto picked = context_.generation->pool.pickAnyway(plan_.candidates[*soonest], excluded_, now);
   if (!picked) {
     fail(GatewayError::make(ErrorKind::Internal, "internal_error", "no deployment could be picked"));
     return false;
@@ -285,7 +286,7 @@ bool Exchange::chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& cred
 
 std::optional<Clock::time_point> Exchange::availableAt(std::size_t candidate, Clock::time_point now) const {
   const auto& target = plan_.candidates[candidate];
-  return target.provider->isLocal() ? std::optional(now) : context_.pool.availableAt(target, excluded_, now);
+  return target.provider->isLocal() ? std::optional(now) : context_.generation->pool.availableAt(target, excluded_, now);
 }
 
 const resilience::RetryConfig& Exchange::retryPolicy() const {
@@ -311,7 +312,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, upstream::Request& 
     return true;
   }
   const auto converting = Clock::now();
-  auto encoded = context_.conversions.convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
+  auto encoded = context_.generation->conversions.convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
                                                     target.upstreamModel, plan_.hints);
   auto& stages = sink_->log().stages;
   stages.convertMs = std::max(0.0, stages.convertMs) + std::chrono::duration<double, std::milli>(Clock::now() - converting).count();
@@ -586,7 +587,7 @@ void Exchange::attemptFailed(GatewayError error) {
     fail(std::move(error));
     return;
   }
-  if (!context_.pool.budget(*provider_).tryRetry()) {
+  if (!context_.generation->pool.budget(*provider_).tryRetry()) {
     log::message(spdlog::level::warn, "request " + plan_.requestId + ": retry budget of " + provider_->name() +
                                           " exhausted; not retrying " + error.code);
     fail(std::move(error));
@@ -621,7 +622,7 @@ bool Exchange::refreshRejectedCredential(const GatewayError& error) {
   log::message(spdlog::level::info, "request " + plan_.requestId + ": upstream " + provider_->name() +
                                         " rejected the token of " + account->label() + "; refreshing it");
   const auto attempt = attempts_;
-  context_.refresher.refreshNow(
+  context_.generation->refresher.refreshNow(
       *account, std::move(tokenSent_), context_.loop.get_executor(),
       [self = shared_from_this(), error, attempt](bool usable) {
         if (self->done_) return;

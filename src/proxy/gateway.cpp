@@ -38,9 +38,7 @@ std::shared_ptr<Generation> Gateway::current() const {
 }
 
 ExchangeContext Gateway::exchangeContext(const std::shared_ptr<Generation>& generation, std::size_t worker) {
-  return ExchangeContext{*loops_[worker],         *clients_[worker], generation->conversions,
-                         generation->pool,        generation->refresher, metrics_,
-                         generation->config->streamKeepaliveMs, generation};
+  return ExchangeContext{*loops_[worker], *clients_[worker], metrics_, generation};
 }
 
 std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::IncomingRequest& request,
@@ -336,9 +334,7 @@ admin::Sources Gateway::adminSources(const Generation& generation) const {
     std::lock_guard lock(generationMutex_);
     reloads = reloads_;
   }
-  return admin::Sources{generation.providers, generation.pool,    generation.conversions, metrics_,
-                        clients_,             generation.refresher, serverState_.get(),  startedAt_,
-                        admin::ConfigState{generation.number, generation.loadedAt, std::move(reloads)}};
+  return admin::Sources{generation, metrics_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,

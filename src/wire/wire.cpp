@@ -38,22 +38,43 @@ core::FinishReason parseFinishReason(std::string_view name) {
   return core::FinishReason::Stop;
 }
 
-core::Usage decodeUsage(const json& usage) {
+namespace {
+
+// The member names of OpenAI's two usage shapes (Chat Completions, Responses).
+struct UsageNames {
+  const char* input;
+  const char* output;
+  const char* inputDetails;
+  const char* outputDetails;
+};
+
+core::Usage decodeUsageNamed(const json& usage, const UsageNames& names) {
   // Token counts only account: a count of the wrong type makes the usage unknown, never the answer fail.
   std::optional<core::TypeMismatch> mismatch;
   FieldReader fields(usage, "usage", mismatch);
   core::Usage out;
-  out.inputTokens = fields.integer("prompt_tokens").value_or(0);
-  out.outputTokens = fields.integer("completion_tokens").value_or(0);
-  if (const json* details = fields.object("prompt_tokens_details")) {
-    out.cachedInputTokens = FieldReader(*details, "usage.prompt_tokens_details", mismatch).integer("cached_tokens").value_or(0);
+  out.inputTokens = fields.integer(names.input).value_or(0);
+  out.outputTokens = fields.integer(names.output).value_or(0);
+  if (const json* details = fields.object(names.inputDetails)) {
+    const std::string path = fields.pathOf(names.inputDetails);
+    out.cachedInputTokens = FieldReader(*details, path, mismatch).integer("cached_tokens").value_or(0);
   }
-  if (const json* details = fields.object("completion_tokens_details")) {
-    out.reasoningTokens =
-        FieldReader(*details, "usage.completion_tokens_details", mismatch).integer("reasoning_tokens").value_or(0);
+  if (const json* details = fields.object(names.outputDetails)) {
+    const std::string path = fields.pathOf(names.outputDetails);
+    out.reasoningTokens = FieldReader(*details, path, mismatch).integer("reasoning_tokens").value_or(0);
   }
   out.present = usage.is_object() && !mismatch;
   return out;
+}
+
+}  // namespace
+
+core::Usage decodeUsage(const json& usage) {
+  return decodeUsageNamed(usage, {"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"});
+}
+
+core::Usage decodeResponsesUsage(const json& usage) {
+  return decodeUsageNamed(usage, {"input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"});
 }
 
 }  // namespace openai

@@ -6,12 +6,11 @@
 // gives (telemetry, error reporting and update checks off).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startAnthropicUpstream, startGateway, startKiroUpstream, startOpenAiUpstream } from './harness.mjs';
+import { runCli, startAnthropicUpstream, startGateway, startKiroUpstream, startOpenAiUpstream } from './harness.mjs';
 
 const claudeBinary = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules', '.bin', 'claude');
 // What the upstreams ask Claude Code to run; its output comes back as the tool result.
@@ -33,16 +32,7 @@ function claude(port, prompt, extraArgs = []) {
     // A failing request fails the run at once instead of being retried for minutes.
     CLAUDE_CODE_MAX_RETRIES: '0',
   };
-  const child = spawn(claudeBinary, ['-p', prompt, '--allowedTools', 'Bash', ...extraArgs], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 90000);
-  return new Promise((resolve) => child.on('close', (code) => {
-    clearTimeout(killer);
-    resolve({ code, stdout, stderr });
-  }));
+  return runCli(claudeBinary, ['-p', prompt, '--allowedTools', 'Bash', ...extraArgs], { cwd: work, env });
 }
 
 const gateways = [];

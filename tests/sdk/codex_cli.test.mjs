@@ -7,12 +7,11 @@
 // telemetry off).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startAnthropicUpstream, startGateway, startOpenAiUpstream } from './harness.mjs';
+import { runCli, startAnthropicUpstream, startGateway, startOpenAiUpstream } from './harness.mjs';
 
 const codexBinary = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules', '.bin', 'codex');
 // What the upstreams ask Codex to run; its output comes back as the function call's output.
@@ -38,16 +37,7 @@ plugins = false
 metrics_exporter = "none"
 `);
   const env = { PATH: process.env.PATH, HOME: home, CODEX_HOME: home, LLMGATE_API_KEY: 'gateway-key' };
-  const child = spawn(codexBinary, ['exec', '--skip-git-repo-check', prompt], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 90000);
-  return new Promise((resolve) => child.on('close', (code) => {
-    clearTimeout(killer);
-    resolve({ code, stdout, stderr });
-  }));
+  return runCli(codexBinary, ['exec', '--skip-git-repo-check', prompt], { cwd: work, env });
 }
 
 const gateways = [];

@@ -279,6 +279,23 @@ export async function anthropicToolRoundTrip(client, model, stream) {
 }
 
 /**
+ * Runs a client CLI (Claude Code, Codex) to its end; resolves to { code, stdout, stderr }. Killed
+ * after 90 s, so that a hung run fails its test instead of the suite.
+ */
+export function runCli(binary, args, { cwd, env }) {
+  const child = spawn(binary, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 90000);
+  return new Promise((resolve) => child.on('close', (code) => {
+    clearTimeout(killer);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+/**
  * Starts llmgate on a free port with `providers`; resolves to { child, port, config, log(), stop() }
  * (`config`: the path of the config file it reads, for reload tests).
  * `server` is merged into the config's server block; `openFilesLimit` starts it under that

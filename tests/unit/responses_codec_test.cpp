@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "llmgate/stream/sse_parser.hpp"
+#include "llmgate/wire/wire.hpp"
 
 namespace llmgate::api::responses {
 namespace {
@@ -185,6 +186,18 @@ TEST(ResponsesEncode, AResponseObjectWithItsOutputItemsAndUsage) {
                                  {"output_tokens", 8},
                                  {"output_tokens_details", {{"reasoning_tokens", 3}}},
                                  {"total_tokens", 20}}));
+}
+
+// What the encoder writes, the usage reader reads back (the fast path would read it so).
+TEST(ResponsesEncode, UsageReadsBackThroughTheResponsesUsageDecoder) {
+  const json body = json::parse(encodeResponse(answer()));
+  const core::Usage usage = wire::openai::decodeResponsesUsage(body["usage"]);
+  EXPECT_TRUE(usage.present);
+  EXPECT_EQ(usage.inputTokens, 12);
+  EXPECT_EQ(usage.outputTokens, 8);
+  EXPECT_EQ(usage.cachedInputTokens, 4);
+  EXPECT_EQ(usage.reasoningTokens, 3);
+  EXPECT_FALSE(wire::openai::decodeResponsesUsage(json{{"input_tokens", "12"}}).present);
 }
 
 TEST(ResponsesEncode, AnAnswerCutByTheTokenLimitIsIncomplete) {

@@ -23,9 +23,6 @@ core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body);
 /// Encodes a `response` object (status completed, or incomplete when the answer was cut).
 std::string encodeResponse(const core::ChatResponse& response);
 
-/// The `usage` object of a Responses answer (read along on a fast path).
-core::Usage decodeUsage(const nlohmann::json& usage);
-
 /// Turns ChatEvents into the Responses event sequence: response.created, response.in_progress,
 /// then per output item (reasoning, message, function_call) its .added, deltas, .done events,
 /// and response.completed (or response.incomplete) carrying the whole response. Every event is
@@ -55,6 +52,10 @@ class StreamEncoder : public StreamWriter {
     bool refusalFirst = false;  ///< message only: its refusal part opened before its text
   };
   void emit(std::string_view type, nlohmann::json data, std::string& out);
+  /// A delta event (text, refusal, summary or arguments) of `item`; `indexName` names the
+  /// part index member (content_index, summary_index), null for none.
+  void emitDelta(std::string_view type, const Item& item, const char* indexName, std::size_t index,
+                 std::string_view delta, std::string& out);
   void begin(std::string& out);
   Item& openItem(ItemKind kind, std::string& out);
   void closeItem(Item& item, std::string& out);

@@ -9,12 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "llmgate/auth/token_refresher.hpp"
-#include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/core/chat.hpp"
-#include "llmgate/providers/provider.hpp"
-#include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
+#include "llmgate/proxy/generation.hpp"
 #include "llmgate/proxy/model_catalog.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
@@ -30,24 +27,15 @@ struct ReloadHistory {
   std::optional<std::chrono::system_clock::time_point> lastFailedAt;
 };
 
-/// The config generation serving now and how it came to be.
-struct ConfigState {
-  std::uint64_t generation;
-  std::chrono::system_clock::time_point loadedAt;
-  ReloadHistory reloads;
-};
-
-/// What the reports read: the Gateway's and its current generation's.
+/// What the reports read: the current generation (providers, pool, conversions, refresher, when
+/// it was loaded) and the Gateway's own counters.
 struct Sources {
-  const std::vector<std::unique_ptr<providers::Provider>>& providers;
-  const balancing::UpstreamPool& pool;
-  const ConversionCache& conversions;
+  const Generation& generation;
   const GatewayMetrics& metrics;
   const std::vector<std::unique_ptr<upstream::HttpClient>>& clients;
-  const auth::TokenRefresher& refresher;
   const server::ServerState* server;  ///< null until the server runs
   std::chrono::steady_clock::time_point startedAt;
-  ConfigState config;
+  ReloadHistory reloads;
 };
 
 /// /v1/models: the configured names, then what the upstreams list that routes here.

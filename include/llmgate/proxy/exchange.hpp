@@ -18,7 +18,6 @@
 #include "llmgate/auth/token_refresher.hpp"
 #include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/providers/provider.hpp"
-#include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/resilience/retry_policy.hpp"
 #include "llmgate/routing/router.hpp"
@@ -31,17 +30,14 @@ namespace llmgate::proxy {
 struct Generation;
 
 /// What an Exchange works with. The loop, client and metrics are the Gateway's, which outlives
-/// its worker loops and so every Exchange on them; the rest belongs to the config generation the
-/// request arrived in, which the Exchange holds until it ends (a reload does not pull it away).
+/// its worker loops and so every Exchange on them; the generation is the config the request
+/// arrived in (providers, pool, conversions, refresher), held until the Exchange ends so that a
+/// reload does not pull it away.
 struct ExchangeContext {
   boost::asio::io_context& loop;  ///< the worker's: every callback of the Exchange runs here
   upstream::HttpClient& client;   ///< the worker's
-  ConversionCache& conversions;
-  balancing::UpstreamPool& pool;
-  auth::TokenRefresher& refresher;
   GatewayMetrics& metrics;
-  std::int64_t streamKeepaliveMs;  ///< SSE comments while the first token is awaited (0: none)
-  std::shared_ptr<Generation> generation;  ///< owns the above and the candidates' providers
+  std::shared_ptr<Generation> generation;
 };
 
 /// Everything an Exchange needs to make its attempts.

@@ -22,6 +22,8 @@ std::string_view finishReasonName(core::FinishReason reason);
 core::FinishReason parseFinishReason(std::string_view name);
 /// A Chat Completions `usage` object; a count of the wrong type makes the usage unknown.
 core::Usage decodeUsage(const nlohmann::json& usage);
+/// A Responses API `usage` object (input_tokens, output_tokens and their details), the same way.
+core::Usage decodeResponsesUsage(const nlohmann::json& usage);
 }  // namespace openai
 
 namespace anthropic {

@@ -379,22 +379,6 @@ std::string encodeResponse(const core::ChatResponse& response) {
                                        status, reason, std::move(output), response.usage.present ? &response.usage : nullptr));
 }
 
-core::Usage decodeUsage(const json& usage) {
-  core::Usage out;
-  std::optional<core::TypeMismatch> mismatch;
-  FieldReader fields(usage, "usage", mismatch);
-  out.inputTokens = fields.integer("input_tokens").value_or(0);
-  out.outputTokens = fields.integer("output_tokens").value_or(0);
-  if (const json* details = fields.object("input_tokens_details")) {
-    out.cachedInputTokens = FieldReader(*details, "usage.input_tokens_details", mismatch).integer("cached_tokens").value_or(0);
-  }
-  if (const json* details = fields.object("output_tokens_details")) {
-    out.reasoningTokens = FieldReader(*details, "usage.output_tokens_details", mismatch).integer("reasoning_tokens").value_or(0);
-  }
-  out.present = !mismatch && usage.is_object();
-  return out;
-}
-
 // ---- stream encoder ----------------------------------------------------------------------
 
 StreamEncoder::StreamEncoder(std::string id, std::string model)
@@ -408,6 +392,32 @@ void StreamEncoder::emit(std::string_view type, json data, std::string& out) {
   out += "\ndata: ";
   out += core::dumpJson(data);
   out += "\n\n";
+}
+
+void StreamEncoder::emitDelta(std::string_view type, const Item& item, const char* indexName, std::size_t index,
+                              std::string_view delta, std::string& out) {
+  // One per relayed chunk: written as text, as the other dialects' chunks are, not built as a
+  // document to be dumped.
+  out += "event: ";
+  out += type;
+  out += "\ndata: {\"type\":\"";
+  out += type;
+  out += "\",\"sequence_number\":";
+  out += std::to_string(sequence_++);
+  out += ",\"item_id\":";
+  core::appendJsonString(out, item.id);
+  out += ",\"output_index\":";
+  out += std::to_string(item.outputIndex);
+  if (indexName != nullptr) {
+    out += ",\"";
+    out += indexName;
+    out += "\":";
+    out += std::to_string(index);
+  }
+  out += ",\"delta\":";
+  core::appendJsonString(out, delta);
+  if (type == "response.output_text.delta") out += ",\"logprobs\":[]";
+  out += "}\n\n";
 }
 
 void StreamEncoder::begin(std::string& out) {
@@ -547,8 +557,7 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
       }
       Item& item = items_[*reasoningItem_];
       item.text += event.text;
-      emit("response.reasoning_summary_text.delta",
-           json{{"item_id", item.id}, {"output_index", item.outputIndex}, {"summary_index", 0}, {"delta", event.text}}, out);
+      emitDelta("response.reasoning_summary_text.delta", item, "summary_index", 0, event.text, out);
       return;
     }
     case core::EventKind::TextDelta:
@@ -574,10 +583,8 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
              out);
       }
       collected += event.text;
-      json delta{{"item_id", item.id}, {"output_index", item.outputIndex}, {"content_index", contentIndex},
-                 {"delta", event.text}};
-      if (!refusal) delta["logprobs"] = json::array();
-      emit(refusal ? "response.refusal.delta" : "response.output_text.delta", std::move(delta), out);
+      emitDelta(refusal ? "response.refusal.delta" : "response.output_text.delta", item, "content_index", contentIndex,
+                event.text, out);
       return;
     }
     case core::EventKind::ToolCallStart: {
@@ -599,8 +606,7 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
       if (found == toolItems_.end() || event.text.empty() || !items_[found->second].open) return;
       Item& item = items_[found->second];
       item.text += event.text;
-      emit("response.function_call_arguments.delta",
-           json{{"item_id", item.id}, {"output_index", item.outputIndex}, {"delta", event.text}}, out);
+      emitDelta("response.function_call_arguments.delta", item, nullptr, 0, event.text, out);
       return;
     }
     case core::EventKind::ToolCallEnd: {
