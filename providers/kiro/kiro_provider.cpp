@@ -5,6 +5,7 @@
 
 #include <openssl/sha.h>
 
+#include "llmgate/core/hex.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 #include "providers/kiro/kiro_request.hpp"
@@ -32,13 +33,7 @@ std::string uuid4() {
 std::string sha256Hex(const std::string& text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return core::hexEncode(digest, sizeof digest);
 }
 
 std::string lower(std::string text) {

@@ -232,7 +232,8 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   substituteTree(root, "", env, missing);
 
   JsonReader top(root, "");
-  top.rejectUnknownKeys({"server", "log", "upstream", "conversion_cache", "auth", "providers", "aliases", "routes"});
+  top.rejectUnknownKeys({"server", "log", "upstream", "conversion_cache", "conversations", "context_shaping", "auth",
+                         "providers", "aliases", "routes"});
   Config config;
 
   // Missing variables outside a provider block have no safe meaning.
@@ -295,6 +296,35 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     c.entries = static_cast<std::size_t>(reader.integer("entries", static_cast<std::int64_t>(c.entries), 0, 1000000));
     c.maxBodyBytes = static_cast<std::size_t>(
         reader.integer("max_body_bytes", static_cast<std::int64_t>(c.maxBodyBytes), 0, 64LL * 1024 * 1024));
+  }
+  if (const json* conversations = top.find("conversations")) {
+    if (!conversations->is_object()) top.fail("conversations", "expected object");
+    JsonReader reader(*conversations, "conversations");
+    reader.rejectUnknownKeys({"max_bytes", "response_ttl_s", "session_ttl_s", "session_max_turns"});
+    auto& c = config.conversations;
+    c.maxBytes = reader.integer("max_bytes", c.maxBytes, 0, 1LL << 40);
+    c.responseTtlSeconds = reader.integer("response_ttl_s", c.responseTtlSeconds, 1, 30LL * 86400);
+    c.sessionTtlSeconds = reader.integer("session_ttl_s", c.sessionTtlSeconds, 1, 30LL * 86400);
+    c.sessionMaxTurns = reader.integer("session_max_turns", c.sessionMaxTurns, 1, 100000);
+  }
+  if (const json* shaping = top.find("context_shaping")) {
+    if (!shaping->is_object()) top.fail("context_shaping", "expected object of {route: shaping}");
+    for (const auto& [label, block] : shaping->items()) {
+      const std::string path = "context_shaping." + label;
+      if (!block.is_object()) throw ConfigError(path + ": expected object");
+      JsonReader reader(block, path);
+      reader.rejectUnknownKeys({"keep_last_turns", "drop_duplicates", "context_window_tokens", "reserved_output_tokens"});
+      core::ContextShaping steps;
+      steps.keepLastTurns = static_cast<std::size_t>(reader.integer("keep_last_turns", 0, 0, 100000));
+      steps.dropDuplicates = reader.boolean("drop_duplicates", false);
+      steps.contextWindowTokens = reader.integer("context_window_tokens", 0, 0, 100000000);
+      steps.reservedOutputTokens = reader.integer("reserved_output_tokens", steps.reservedOutputTokens, 0, 100000000);
+      if (!steps.any()) throw ConfigError(path + ": no step is on (keep_last_turns, drop_duplicates, context_window_tokens)");
+      if (steps.contextWindowTokens > 0 && steps.reservedOutputTokens >= steps.contextWindowTokens) {
+        reader.fail("reserved_output_tokens", "must be less than context_window_tokens");
+      }
+      config.contextShaping.emplace(label, steps);
+    }
   }
   if (const json* auth = top.find("auth")) {
     if (!auth->is_object()) top.fail("auth", "expected object");
@@ -434,6 +464,7 @@ std::vector<std::string> keepRestartOnlySettings(const Config& inForce, Config& 
               loaded.upstream.maxCachedConnections, changed);
   keepSetting("upstream.idle_seconds", inForce.upstream.idleSeconds, loaded.upstream.idleSeconds, changed);
   keepSetting("log.format", inForce.log.format, loaded.log.format, changed);
+  keepSetting("conversations.max_bytes", inForce.conversations.maxBytes, loaded.conversations.maxBytes, changed);
   return changed;
 }
 

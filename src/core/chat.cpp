@@ -107,14 +107,20 @@ ChatEvent ChatEvent::usageReport(const Usage& usage) {
   return event;
 }
 
+std::size_t estimatedChars(const Message& message) {
+  std::size_t chars = 0;
+  for (const auto& part : message.content) chars += part.text.size() + part.arguments.size() + part.toolName.size();
+  return chars;
+}
+
+std::int64_t tokensForChars(std::size_t chars) { return static_cast<std::int64_t>((chars + 3) / 4); }
+
 std::int64_t estimateInputTokens(const ChatRequest& request) {
   std::size_t chars = 0;
   for (const auto& system : request.system) chars += system.size();
-  for (const auto& message : request.messages) {
-    for (const auto& part : message.content) chars += part.text.size() + part.arguments.size() + part.toolName.size();
-  }
+  for (const auto& message : request.messages) chars += estimatedChars(message);
   for (const auto& tool : request.tools) chars += tool.name.size() + tool.description.size() + core::dumpJson(tool.parameters).size();
-  return static_cast<std::int64_t>((chars + 3) / 4);
+  return tokensForChars(chars);
 }
 
 std::vector<ChatEvent> toEvents(const ChatResponse& response) {

@@ -55,10 +55,11 @@ void access(const AccessRecord& r) {
                            st.upstreamMs, r.overheadMs(), st.attempts);
     }
     spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
-                 "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}",
+                 "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}{}{}{}",
                  r.method, r.path, r.status, h.model.empty() ? "-" : h.model, h.provider.empty() ? "-" : h.provider,
                  h.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, h.inputTokens, h.outputTokens, stages,
-                 r.requestId, h.errorCode.empty() ? "" : " error=", h.errorCode);
+                 r.requestId, h.errorCode.empty() ? "" : " error=", h.errorCode, h.context.empty() ? "" : " context=\"",
+                 h.context, h.context.empty() ? "" : "\"");
     return;
   }
   std::string line = "{\"level\":";
@@ -86,6 +87,10 @@ void access(const AccessRecord& r) {
   if (!h.errorCode.empty()) {
     line += ",\"error\":";
     core::appendJsonString(line, h.errorCode);
+  }
+  if (!h.context.empty()) {
+    line += ",\"context\":";
+    core::appendJsonString(line, h.context);
   }
   line += "}";
   spdlog::log(level, "{}", line);

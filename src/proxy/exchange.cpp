@@ -137,6 +137,7 @@ server::HeaderList Exchange::timingHeaders(server::HeaderList headers) const {
   if (waitingOnUpstream_ || stages.upstreamMs > 0) appendTiming(value, "upstream", upstream);
   appendTiming(value, "gateway", sinceReceived() - upstream);
   headers.emplace_back("server-timing", std::move(value));
+  headers.insert(headers.end(), plan_.responseHeaders.begin(), plan_.responseHeaders.end());
   return headers;
 }
 
@@ -302,7 +303,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, upstream::Request& 
     out = provider->countTokensRequest(std::move(body), plan_.hints);
     return true;
   }
-  if (provider->passthroughDialect() == plan_.dialect) {
+  if (provider->passthroughDialect() == plan_.dialect && !plan_.rewritten && !plan_.onAnswered) {
     // Fast path: the body as the client wrote it, with every copy of "model" set to the routed
     // one (a repeated key must not reach the upstream unrouted).
     std::string body = plan_.rawBody;
@@ -312,8 +313,10 @@ bool Exchange::prepareAttempt(const routing::Target& target, upstream::Request& 
     return true;
   }
   const auto converting = Clock::now();
-  auto encoded = context_.generation->conversions.convert(*provider, plan_.dialect, plan_.rawBody, *plan_.request,
-                                                    target.upstreamModel, plan_.hints);
+  // A rewritten request is no longer what its body says: it is encoded afresh, not from the cache.
+  auto encoded = plan_.rewritten ? provider->encodeRequest(*plan_.request, target.upstreamModel, plan_.hints)
+                                 : context_.generation->conversions.convert(*provider, plan_.dialect, plan_.rawBody,
+                                                                            *plan_.request, target.upstreamModel, plan_.hints);
   auto& stages = sink_->log().stages;
   stages.convertMs = std::max(0.0, stages.convertMs) + std::chrono::duration<double, std::milli>(Clock::now() - converting).count();
   if (!encoded.ok()) {
@@ -640,14 +643,15 @@ bool Exchange::refreshRejectedCredential(const GatewayError& error) {
 }
 
 std::string Exchange::defaultId() const {
-  return api::responseId(plan_.dialect, plan_.requestId);
+  return plan_.responseId.empty() ? api::responseId(plan_.dialect, plan_.requestId) : plan_.responseId;
 }
 
 api::StreamWriter& Exchange::writer(const core::ChatEvent* first) {
   if (!writer_) {
     // The first event fixes the id and model every chunk repeats.
     const bool start = first != nullptr && first->kind == core::EventKind::Start;
-    writer_ = api::makeStreamWriter(plan_.dialect, start && !first->id.empty() ? first->id : defaultId(),
+    const bool upstreamId = start && !first->id.empty() && plan_.responseId.empty();
+    writer_ = api::makeStreamWriter(plan_.dialect, upstreamId ? first->id : defaultId(),
                                     start && !first->name.empty() ? first->name : plan_.clientModel, plan_.includeUsage);
   }
   return *writer_;
@@ -658,11 +662,8 @@ void Exchange::emit(const std::vector<core::ChatEvent>& events) {
   std::string out;
   for (const auto& event : events) {
     if (event.kind == core::EventKind::UsageReport) noteUsage(event.usage);
-    if (plan_.clientStream) {
-      writer(&event).encode(event, out);
-    } else {
-      accumulator_.add(event);
-    }
+    if (plan_.clientStream) writer(&event).encode(event, out);
+    if (!plan_.clientStream || plan_.onAnswered) accumulator_.add(event);
   }
   if (!out.empty()) writeContent(std::move(out));
 }
@@ -671,6 +672,19 @@ void Exchange::finishClient() {
   if (done_) return;
   done_ = true;
   keepalive_.cancel();
+  auto& response = accumulator_.response();
+  if (response.id.empty() || !plan_.responseId.empty()) response.id = defaultId();
+  if (response.model.empty()) response.model = plan_.clientModel;
+  if (response.choices.empty()) response.choices.push_back(core::Choice{});
+  if (plan_.onAnswered && response.choices.front().finish != core::FinishReason::Error) {
+    // Kept before the answer's last byte leaves: a client that continues the conversation the
+    // moment it has the answer finds it.
+    try {
+      plan_.onAnswered(response);
+    } catch (const std::exception& error) {
+      log::message(spdlog::level::err, "request " + plan_.requestId + ": the conversation could not be kept: " + error.what());
+    }
+  }
   if (plan_.clientStream) {
     std::string out;
     writer(nullptr).finish(out);
@@ -678,10 +692,6 @@ void Exchange::finishClient() {
     sink_->endStream();
     return;
   }
-  auto& response = accumulator_.response();
-  if (response.id.empty()) response.id = defaultId();
-  if (response.model.empty()) response.model = plan_.clientModel;
-  if (response.choices.empty()) response.choices.push_back(core::Choice{});
   sink_->sendResponse(200, "application/json", api::encodeResponse(plan_.dialect, response), timingHeaders());
 }
 

@@ -11,6 +11,8 @@
 
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/dialect.hpp"
+#include "llmgate/api/responses_codec.hpp"
+#include "llmgate/core/conversation.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/admin_endpoints.hpp"
 #include "llmgate/proxy/exchange.hpp"
@@ -27,10 +29,26 @@ using nlohmann::json;
 
 constexpr std::string_view kJson = "application/json";
 
+// The context shaping `label`'s route opted into, else the one for every route ("*"), else none.
+const core::ContextShaping* shapingFor(const config::Config& config, const std::string& label) {
+  auto it = config.contextShaping.find(label);
+  if (it == config.contextShaping.end()) it = config.contextShaping.find("*");
+  return it == config.contextShaping.end() ? nullptr : &it->second;
+}
+
+GatewayError invalidField(std::string_view code, std::string param, std::string message) {
+  auto error = GatewayError::make(ErrorKind::InvalidRequest, std::string(code), std::move(message));
+  error.param = std::move(param);
+  return error;
+}
+
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector<providers::ProviderFactory>& factories)
-    : factories_(factories), startConfig_(config), current_(std::make_shared<Generation>(std::move(config), factories_, 1)) {}
+    : factories_(factories),
+      startConfig_(config),
+      current_(std::make_shared<Generation>(std::move(config), factories_, 1)),
+      conversations_(static_cast<std::size_t>(startConfig_->conversations.maxBytes)) {}
 
 std::shared_ptr<Generation> Gateway::current() const {
   std::lock_guard lock(generationMutex_);
@@ -239,11 +257,13 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
     handleMetrics(*generation, *sink);
     return;
   }
-  enum class Endpoint { Chat, Messages, Responses, CountTokens, Models, HealthDetailed, Performance };
+  enum class Endpoint { Chat, Messages, Responses, StoredResponse, CountTokens, Models, HealthDetailed, Performance };
   std::optional<Endpoint> endpoint;
+  constexpr std::string_view kStoredResponses = "/v1/responses/";
   if (path == "/v1/chat/completions") endpoint = Endpoint::Chat;
   if (path == "/v1/messages") endpoint = Endpoint::Messages;
   if (path == "/v1/responses") endpoint = Endpoint::Responses;
+  if (path.size() > kStoredResponses.size() && path.rfind(kStoredResponses, 0) == 0) endpoint = Endpoint::StoredResponse;
   if (path == "/v1/messages/count_tokens") endpoint = Endpoint::CountTokens;
   if (path == "/v1/models") endpoint = Endpoint::Models;
   if (path == "/v1/health/detailed") endpoint = Endpoint::HealthDetailed;
@@ -254,14 +274,16 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
   }
   const bool read = *endpoint == Endpoint::Models || *endpoint == Endpoint::HealthDetailed || *endpoint == Endpoint::Performance;
   const std::string_view wanted = read ? "GET" : "POST";
-  if (method != wanted) {
+  const bool allowed = *endpoint == Endpoint::StoredResponse ? method == "GET" || method == "DELETE" : method == wanted;
+  if (!allowed) {
     auto error = GatewayError::make(ErrorKind::InvalidRequest, "method_not_allowed",
                                     std::string(method) + " is not allowed on " + std::string(path));
     error.status = 405;
     sendError(request, *sink, error);
     return;
   }
-  const bool authorized = generation->auth.allows(request.header("authorization"), request.header("x-api-key"));
+  const auto caller = generation->auth.identify(request.header("authorization"), request.header("x-api-key"));
+  const bool authorized = caller.has_value();
   // The detailed health answers everyone, with its details for key holders only.
   if (!authorized && *endpoint != Endpoint::HealthDetailed) {
     sendError(request, *sink,
@@ -270,11 +292,14 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
     return;
   }
   switch (*endpoint) {
-    case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi); return;
-    case Endpoint::Messages: handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic); return;
-    case Endpoint::Responses:
-      handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAiResponses);
+    case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi, *caller); return;
+    case Endpoint::Messages:
+      handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic, *caller);
       return;
+    case Endpoint::Responses:
+      handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAiResponses, *caller);
+      return;
+    case Endpoint::StoredResponse: handleStoredResponse(request, *sink, *caller); return;
     case Endpoint::CountTokens: handleCountTokens(generation, request, std::move(sink), worker); return;
     case Endpoint::HealthDetailed: handleHealthDetailed(*generation, *sink, authorized); return;
     case Endpoint::Performance: handlePerformance(*generation, request, *sink); return;
@@ -411,15 +436,18 @@ ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& ro
 }
 
 void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
-                         std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect) {
+                         std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect,
+                         const std::string& caller) {
   sink->log().dialect = std::string(api::dialectName(dialect));
   auto routed = parseAndRoute(*generation, request, *sink);
   if (!routed) return;
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
   ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, generation->pool.order(routed->route));
   sink->log().stream = plan.clientStream;
-  // Decoded once when any candidate needs the IR; a bad request is a 400 before any attempt.
-  bool needsIr = false;
+  // Decoded once when any candidate needs the IR, or the gateway takes part in the
+  // conversation; a bad request is a 400 before any attempt.
+  bool needsIr = dialect == core::Dialect::OpenAiResponses || !request.header("x-llmgate-session").empty() ||
+                 shapingFor(*generation->config, routed->route.label) != nullptr;
   for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
   if (needsIr) {
     const json document = core::parseJson(request.body());
@@ -435,6 +463,7 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
     }
     plan.includeUsage = decoded.value().includeUsage;
     plan.request = std::move(decoded.value());
+    if (!continueConversation(*generation, request, *sink, caller, routed->route, plan)) return;
   }
   plan.rawBody = std::move(request.body());
   std::make_shared<Exchange>(exchangeContext(generation, worker), std::move(sink), std::move(plan))->start();
@@ -464,6 +493,93 @@ void Gateway::handleCountTokens(const std::shared_ptr<Generation>& generation, s
   sink->sendResponse(200, kJson,
                      json{{"input_tokens", core::estimateInputTokens(decoded.value())}}.dump(),
                      {{"x-llmgate-token-count", "estimate"}});
+}
+
+bool Gateway::continueConversation(const Generation& generation, server::IncomingRequest& request,
+                                   server::ResponseSink& sink, const std::string& caller, const routing::Route& route,
+                                   ExchangePlan& plan) {
+  using Kind = ConversationStore::Kind;
+  core::ChatRequest& chat = *plan.request;
+  const auto& settings = generation.config->conversations;
+  const std::string session(request.header("x-llmgate-session"));
+  if (!session.empty() && !validSessionId(session)) {
+    sendError(request, sink, invalidField("invalid_request", "x-llmgate-session",
+                                          "x-llmgate-session: 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
+    return false;
+  }
+  std::string context;  // what was done, for the response head and the access log
+  std::shared_ptr<const StoredConversation> prior;
+  if (!chat.previousResponseId.empty()) {
+    prior = conversations_.find(Kind::Response, caller, chat.previousResponseId);
+    if (!prior) {
+      sendError(request, sink,
+                invalidField("previous_response_not_found", "previous_response_id",
+                             "Previous response with id '" + core::clipped(chat.previousResponseId) +
+                                 "' not found (stored responses live " + std::to_string(settings.responseTtlSeconds) +
+                                 " s on the gateway that answered them)."));
+      return false;
+    }
+  } else if (!session.empty()) {
+    prior = conversations_.find(Kind::Session, caller, session);
+  }
+  if (prior) {
+    chat.messages.insert(chat.messages.begin(), prior->history.begin(), prior->history.end());
+    context = "prior_turns=" + std::to_string(core::turnStarts(prior->history).size());
+  }
+
+  const bool storeResponse = plan.dialect == core::Dialect::OpenAiResponses && chat.store && settings.maxBytes > 0;
+  const bool keepSession = !session.empty() && settings.maxBytes > 0;
+  if (plan.dialect == core::Dialect::OpenAiResponses) plan.responseId = newResponseId();
+  if (storeResponse || keepSession) {
+    // The conversation as the client has it (before shaping), the answer appended when it comes.
+    auto history = std::make_shared<std::vector<core::Message>>(chat.messages);
+    plan.onAnswered = [this, caller, session = keepSession ? session : std::string(),
+                       responseId = storeResponse ? plan.responseId : std::string(), history,
+                       responseTtl = std::chrono::seconds(settings.responseTtlSeconds),
+                       sessionTtl = std::chrono::seconds(settings.sessionTtlSeconds),
+                       sessionTurns = static_cast<std::size_t>(settings.sessionMaxTurns)](const core::ChatResponse& answer) {
+      history->push_back(core::answerTurn(answer));
+      if (!session.empty()) {
+        StoredConversation window{*history, {}};
+        core::keepLastTurns(window.history, sessionTurns);
+        conversations_.store(Kind::Session, caller, session, std::move(window), sessionTtl);
+      }
+      if (!responseId.empty()) {
+        StoredConversation stored{std::move(*history), api::responses::encodeResponse(answer)};
+        conversations_.store(Kind::Response, caller, responseId, std::move(stored), responseTtl);
+      }
+    };
+  }
+
+  if (const core::ContextShaping* shaping = shapingFor(*generation.config, route.label)) {
+    const core::ShapingReport report = core::shapeContext(chat, *shaping);
+    context += (context.empty() ? "" : ", ") + report.summary(*shaping);
+    if (report.changed()) plan.rewritten = true;
+  }
+  if (prior) plan.rewritten = true;
+  if (!context.empty()) {
+    plan.responseHeaders.emplace_back("x-llmgate-context", context);
+    sink.log().context = std::move(context);
+  }
+  return true;
+}
+
+void Gateway::handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller) {
+  using Kind = ConversationStore::Kind;
+  const std::string id(request.path().substr(std::string_view("/v1/responses/").size()));
+  const auto notFound = [&] {
+    auto error = GatewayError::make(ErrorKind::NotFound, "not_found", "Response with id '" + core::clipped(id) + "' not found.");
+    error.param = "response_id";
+    sendError(request, sink, error);
+  };
+  if (request.method() == "DELETE") {
+    if (!conversations_.erase(Kind::Response, caller, id)) return notFound();
+    sink.sendResponse(200, kJson, json{{"id", id}, {"object", "response"}, {"deleted", true}}.dump());
+    return;
+  }
+  const auto stored = conversations_.find(Kind::Response, caller, id);
+  if (!stored) return notFound();
+  sink.sendResponse(200, kJson, stored->response);
 }
 
 }  // namespace llmgate::proxy

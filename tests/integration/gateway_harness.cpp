@@ -43,7 +43,7 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* self
 }
 
 HttpResult perform(const std::string& url, const std::string* body, const std::vector<std::string>& headers,
-                   const std::function<bool(const std::string&)>* onData) {
+                   const std::function<bool(const std::string&)>* onData, const char* method = nullptr) {
   Transfer transfer;
   transfer.onData = onData;
   CURL* easy = curl_easy_init();
@@ -58,6 +58,7 @@ HttpResult perform(const std::string& url, const std::string* body, const std::v
   for (const auto& header : headers) expectGiven = expectGiven || header.rfind("Expect:", 0) == 0;
   if (!expectGiven) list = curl_slist_append(list, "Expect:");
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  if (method != nullptr) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 30000L);
@@ -117,6 +118,10 @@ HttpResult GatewayHarness::post(const std::string& path, const std::string& body
 
 HttpResult GatewayHarness::get(const std::string& path, const std::vector<std::string>& headers) const {
   return perform(url(path), nullptr, headers, nullptr);
+}
+
+HttpResult GatewayHarness::remove(const std::string& path, const std::vector<std::string>& headers) const {
+  return perform(url(path), nullptr, headers, nullptr, "DELETE");
 }
 
 HttpResult GatewayHarness::stream(const std::string& path, const std::string& body,

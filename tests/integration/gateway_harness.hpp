@@ -39,6 +39,7 @@ class GatewayHarness {
 
   HttpResult post(const std::string& path, const std::string& body, const std::vector<std::string>& headers = {}) const;
   HttpResult get(const std::string& path, const std::vector<std::string>& headers = {}) const;
+  HttpResult remove(const std::string& path, const std::vector<std::string>& headers = {}) const;  ///< DELETE
   /// Streams a POST; `onData` sees each piece as it arrives and returns false to hang up.
   HttpResult stream(const std::string& path, const std::string& body,
                     const std::function<bool(const std::string&)>& onData) const;

@@ -298,13 +298,14 @@ export function runCli(binary, args, { cwd, env }) {
 /**
  * Starts llmgate on a free port with `providers`; resolves to { child, port, config, log(), stop() }
  * (`config`: the path of the config file it reads, for reload tests).
- * `server` is merged into the config's server block; `openFilesLimit` starts it under that
- * RLIMIT_NOFILE (soft and hard).
+ * `server` is merged into the config's server block; `top` into the top level (auth,
+ * context_shaping, conversations, ...); `openFilesLimit` starts it under that RLIMIT_NOFILE
+ * (soft and hard).
  */
-export function startGateway(providers, { server, openFilesLimit } = {}) {
+export function startGateway(providers, { server, top, openFilesLimit } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'llmgate-sdk-'));
   const config = path.join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify(server ? { server, providers } : { providers }));
+  writeFileSync(config, JSON.stringify({ ...top, ...(server ? { server } : {}), providers }));
   const args = ['--config', config, '--host', '127.0.0.1', '--port', '0', '--threads', '2'];
   const child = openFilesLimit
     ? spawn('sh', ['-c', `ulimit -n ${openFilesLimit} && exec "$0" "$@"`, binary, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })

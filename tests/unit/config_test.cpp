@@ -71,6 +71,41 @@ TEST(Config, ReadsEveryServerKeyIncludingNumbersFromEnvironment) {
   EXPECT_EQ(config.server.drainTimeoutMs, 700);
 }
 
+TEST(Config, ConversationsAndContextShaping) {
+  const Config defaults = parseConfig(kMinimal, envOf({}));
+  EXPECT_EQ(defaults.conversations.maxBytes, 64LL * 1024 * 1024);
+  EXPECT_EQ(defaults.conversations.responseTtlSeconds, 3600);
+  EXPECT_EQ(defaults.conversations.sessionTtlSeconds, 1800);
+  EXPECT_EQ(defaults.conversations.sessionMaxTurns, 50);
+  EXPECT_TRUE(defaults.contextShaping.empty());
+
+  const Config set = parseConfig(R"({"providers":[{"name":"m","type":"mock","models":["mock"]}],
+    "conversations":{"max_bytes":1000,"response_ttl_s":60,"session_ttl_s":30,"session_max_turns":4},
+    "context_shaping":{"mock":{"keep_last_turns":3,"drop_duplicates":true},
+                       "*":{"context_window_tokens":8000,"reserved_output_tokens":1000}}})",
+                                 envOf({}));
+  EXPECT_EQ(set.conversations.maxBytes, 1000);
+  EXPECT_EQ(set.conversations.responseTtlSeconds, 60);
+  EXPECT_EQ(set.conversations.sessionTtlSeconds, 30);
+  EXPECT_EQ(set.conversations.sessionMaxTurns, 4);
+  ASSERT_EQ(set.contextShaping.size(), 2u);
+  EXPECT_EQ(set.contextShaping.at("mock").keepLastTurns, 3u);
+  EXPECT_TRUE(set.contextShaping.at("mock").dropDuplicates);
+  EXPECT_EQ(set.contextShaping.at("mock").contextWindowTokens, 0);
+  EXPECT_EQ(set.contextShaping.at("*").contextWindowTokens, 8000);
+  EXPECT_EQ(set.contextShaping.at("*").reservedOutputTokens, 1000);
+
+  const std::string providers = R"("providers":[{"name":"m","type":"mock"}])";
+  EXPECT_EQ(errorOf("{" + providers + R"(,"context_shaping":{"m":{}}})"),
+            "context_shaping.m: no step is on (keep_last_turns, drop_duplicates, context_window_tokens)");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"context_shaping":{"m":{"keep_last_turn":2}}})"),
+            "context_shaping.m.keep_last_turn: unknown key");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"context_shaping":{"m":{"context_window_tokens":100}}})"),
+            "context_shaping.m.reserved_output_tokens: must be less than context_window_tokens");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"conversations":{"session_max_turns":0}})"),
+            "conversations.session_max_turns: must be between 1 and 100000");
+}
+
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(errorOf(R"({"server":{"port":"abc"},"providers":[{"name":"m","type":"mock"}]})"),
             "server.port: expected integer, got \"abc\"");

@@ -28,5 +28,20 @@ TEST(GatewayAuth, RejectsMissingWrongAndMalformedCredentials) {
   EXPECT_FALSE(auth.allows("Bearer ", ""));
 }
 
+TEST(GatewayAuth, IdentifiesEachKeyByATagThatIsNotTheKey) {
+  GatewayAuth auth({"key-one", "key-two"});
+  const auto one = auth.identify("Bearer key-one", "");
+  const auto two = auth.identify("", "key-two");
+  ASSERT_TRUE(one.has_value());
+  ASSERT_TRUE(two.has_value());
+  EXPECT_NE(*one, *two);
+  EXPECT_EQ(one->size(), 16u);
+  EXPECT_EQ(auth.identify("", "key-one"), one) << "the same key, however presented, is the same caller";
+  EXPECT_EQ(one->find("key"), std::string::npos);
+  EXPECT_FALSE(auth.identify("Bearer nope", "").has_value());
+  EXPECT_EQ(GatewayAuth({}).identify("", ""), std::optional<std::string>(""));
+  EXPECT_EQ(GatewayAuth({"key-one"}).identify("Bearer key-one", ""), one) << "stable across reloads";
+}
+
 }  // namespace
 }  // namespace llmgate::proxy

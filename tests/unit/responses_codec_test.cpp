@@ -104,6 +104,20 @@ TEST(ResponsesDecode, AStringInputIsOneUserTurn) {
   EXPECT_EQ(decoded.value().messages[0].joinedText(), "hi");
 }
 
+TEST(ResponsesDecode, StateOnTheGatewayIsReadNotForwarded) {
+  const auto stored = decodeRequest(json{{"model", "m"}, {"input", "hi"}});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored.value().store) << "store defaults to true, as OpenAI's";
+  EXPECT_TRUE(stored.value().previousResponseId.empty());
+  const auto continued =
+      decodeRequest(json{{"model", "m"}, {"input", "hi"}, {"previous_response_id", "resp_1"}, {"store", false}});
+  ASSERT_TRUE(continued.ok());
+  EXPECT_EQ(continued.value().previousResponseId, "resp_1");
+  EXPECT_FALSE(continued.value().store);
+  EXPECT_FALSE(continued.value().extra.contains("previous_response_id"));
+  EXPECT_FALSE(continued.value().extra.contains("store"));
+}
+
 // Codex offers hosted tools and namespaces of tools by default: left out and named, the
 // request served with the function tools.
 TEST(ResponsesDecode, HostedToolsAreLeftOutAndNamed) {
@@ -140,7 +154,8 @@ TEST(ResponsesDecode, WrongShapesAre400sNamingTheField) {
       {json{{"model", "m"}, {"input", "hi"}, {"max_output_tokens", 0}}, "max_output_tokens"},
       {json{{"model", "m"}, {"input", "hi"}, {"text", {{"format", {{"type", "xml"}}}}}}, "text.format.type"},
       {json{{"model", "m"}, {"input", "hi"}, {"reasoning", {{"effort", 3}}}}, "reasoning.effort"},
-      {json{{"model", "m"}, {"input", "hi"}, {"previous_response_id", "resp_1"}}, "previous_response_id"},
+      {json{{"model", "m"}, {"input", "hi"}, {"previous_response_id", 7}}, "previous_response_id"},
+      {json{{"model", "m"}, {"input", "hi"}, {"store", "yes"}}, "store"},
       {json{{"model", "m"}, {"input", "hi"}, {"conversation", "conv_1"}}, "conversation"},
       {json{{"model", "m"}, {"input", "hi"}, {"background", true}}, "background"},
   };
@@ -380,6 +395,21 @@ TEST(ResponsesStream, AnAnswerTheUpstreamEndedWithAnErrorFails) {
   auto response = answer();
   response.choices[0].finish = core::FinishReason::Error;
   EXPECT_EQ(json::parse(encodeResponse(response))["status"], "failed");
+}
+
+// A streamed response read back later (GET /v1/responses/{id}) is encoded from the answer
+// assembled: its items must carry the ids the stream gave them.
+TEST(ResponsesEncode, ItemIdsAreTheStreamsOwn) {
+  StreamEncoder encoder("chatcmpl-7", "gpt-5");
+  std::string out;
+  for (const auto& event : core::toEvents(answer())) encoder.encode(event, out);
+  encoder.finish(out);
+  const json streamed = parseEvents(out).back()["response"]["output"];
+  const json whole = json::parse(encodeResponse(answer()))["output"];
+  ASSERT_EQ(streamed.size(), 3u);
+  ASSERT_EQ(whole.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(whole[i]["id"], streamed[i]["id"]) << i;
+  EXPECT_EQ(whole[0]["id"], "rs_0_chatcmpl-7");
 }
 
 }  // namespace

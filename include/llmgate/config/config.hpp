@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmgate/core/conversation.hpp"
 #include "llmgate/resilience/endpoint_health.hpp"
 
 namespace llmgate::config {
@@ -100,6 +101,15 @@ struct ConversionCacheConfig {
   std::size_t maxBodyBytes = 256 * 1024;  ///< larger client bodies are converted every time
 };
 
+/// What the gateway keeps of conversations: stored Responses (store, previous_response_id) and
+/// x-llmgate-session windows, in memory.
+struct ConversationsConfig {
+  std::int64_t maxBytes = 64LL * 1024 * 1024;  ///< all of it together; 0 stores nothing (restart to change)
+  std::int64_t responseTtlSeconds = 3600;      ///< a stored response, from when it was stored
+  std::int64_t sessionTtlSeconds = 1800;       ///< a session, from its last turn
+  std::int64_t sessionMaxTurns = 50;           ///< a session keeps its last N turns
+};
+
 struct LogConfig {
   std::string level = "info";
   std::string format = "text";  ///< text | json
@@ -116,6 +126,9 @@ struct Config {
   LogConfig log;
   UpstreamPoolConfig upstream;
   ConversionCacheConfig conversionCache;
+  ConversationsConfig conversations;
+  /// Context shaping by route label (a model, route or alias name of the config), "*" for the rest.
+  std::map<std::string, core::ContextShaping> contextShaping;
   std::vector<std::string> apiKeys;  ///< gateway keys; empty = auth off
   std::vector<ProviderConfig> providers;
   std::map<std::string, std::string> aliases;  ///< alias -> model or provider/model

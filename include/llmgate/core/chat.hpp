@@ -97,6 +97,10 @@ struct ChatRequest {
   /// Tools the client offered that only the client's own provider could run (the Responses
   /// API's hosted tools: web_search, file_search, namespaces, ...): left out, named for the log.
   std::vector<std::string> droppedTools;
+  /// The Responses API's state on the gateway: the stored response this request continues
+  /// (previous_response_id), and whether its answer is kept (store; true unless said false).
+  std::string previousResponseId;
+  bool store = true;
   nlohmann::json extra = nlohmann::json::object();  ///< client fields no IR field maps
   Dialect sourceDialect = Dialect::OpenAi;           ///< the dialect `extra` belongs to
 
@@ -174,8 +178,12 @@ struct ChatEvent {
 };
 
 /// Estimated input tokens of a request, about four characters a token (count_tokens without an
-/// upstream counter, the mock's usage).
+/// upstream counter, the mock's usage, context shaping).
 std::int64_t estimateInputTokens(const ChatRequest& request);
+/// The characters of `message` that estimateInputTokens counts.
+std::size_t estimatedChars(const Message& message);
+/// The tokens estimateInputTokens gives for `chars` characters.
+std::int64_t tokensForChars(std::size_t chars);
 
 /// The events that, accumulated, give `response` back (used for non-streaming upstreams).
 std::vector<ChatEvent> toEvents(const ChatResponse& response);

@@ -39,6 +39,9 @@ struct RequestLog {
   std::int64_t inputTokens = -1;   ///< -1 when unknown
   std::int64_t outputTokens = -1;
   std::string dialect;  ///< the client's API on chat endpoints ("openai" / "anthropic")
+  /// What the gateway did to the conversation: turns taken from a stored response or session,
+  /// and context shaping (x-llmgate-context); empty when nothing.
+  std::string context;
   Stages stages;
 };
 

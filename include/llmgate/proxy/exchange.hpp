@@ -7,6 +7,7 @@
 // session's callbacks).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,15 @@ struct ExchangePlan {
   std::vector<routing::Target> candidates;   ///< in the order to try them
   std::optional<resilience::Clock::time_point> deadline;
   bool countTokens = false;                  ///< a count_tokens passthrough, not a chat
+  /// The gateway changed the request (turns prepended, context shaped): every attempt is
+  /// encoded from `request`, never from the client's body nor the conversion cache.
+  bool rewritten = false;
+  std::string responseId;              ///< the id the answer carries when the gateway chooses it
+  server::HeaderList responseHeaders;  ///< added to the response head (what the gateway did)
+  /// Called with the whole answer when it completed (not cut by an error), before its last byte
+  /// is sent: what keeps conversations on the gateway. Set, it turns the passthrough off (the
+  /// answer is read through the IR).
+  std::function<void(const core::ChatResponse&)> onAnswered;
   resilience::Clock::time_point receivedAt = resilience::Clock::now();  ///< stage timings count from here
 };
 

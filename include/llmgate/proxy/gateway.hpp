@@ -14,6 +14,7 @@
 #include "llmgate/config/config.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/admin_endpoints.hpp"
+#include "llmgate/proxy/conversation_store.hpp"
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/error_response.hpp"
 #include "llmgate/proxy/exchange.hpp"
@@ -72,6 +73,7 @@ class Gateway : public server::RequestHandler {
   const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return current()->providers; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   GatewayMetrics& metrics() { return metrics_; }
+  const ConversationStore& conversations() const { return conversations_; }
 
  private:
   void dispatch(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
@@ -86,7 +88,15 @@ class Gateway : public server::RequestHandler {
                       std::string_view what) noexcept;
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
   void handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
-                  std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect);
+                  std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect,
+                  const std::string& caller);
+  /// The conversation around a decoded request: the turns of the stored response or session it
+  /// continues, what is kept of its answer, and the context shaping of its route. Answers the
+  /// error itself (an unknown previous_response_id, a malformed session id) and returns false.
+  bool continueConversation(const Generation& generation, server::IncomingRequest& request, server::ResponseSink& sink,
+                            const std::string& caller, const routing::Route& route, ExchangePlan& plan);
+  /// GET and DELETE /v1/responses/{id}.
+  void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
   void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
                          std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
   /// Answers once the upstreams' own lists are known (ModelCatalog::whenListed).
@@ -133,6 +143,8 @@ class Gateway : public server::RequestHandler {
   std::shared_ptr<const server::ServerState> serverState_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
   GatewayMetrics metrics_;
+  /// Outlives generations: a reload keeps the conversations.
+  ConversationStore conversations_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 

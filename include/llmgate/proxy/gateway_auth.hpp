@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,13 @@ class GatewayAuth {
   /// No keys configured: every request is allowed.
   bool enabled() const { return !digests_.empty(); }
   /// Whether the presented credentials match a configured key.
-  bool allows(std::string_view authorization, std::string_view apiKey) const;
+  bool allows(std::string_view authorization, std::string_view apiKey) const {
+    return identify(authorization, apiKey).has_value();
+  }
+  /// Who is calling, for what the gateway keeps per caller (stored responses, sessions): a tag
+  /// derived from the key's digest (never the key), empty when no keys are configured;
+  /// nullopt when the credentials match no key.
+  std::optional<std::string> identify(std::string_view authorization, std::string_view apiKey) const;
 
  private:
   using Digest = std::array<unsigned char, 32>;

@@ -216,6 +216,11 @@ std::optional<GatewayError> readTextFormat(const json& text, core::ChatRequest& 
   return std::nullopt;
 }
 
+// An output item's id: its kind, its position in the output and the response's own suffix.
+std::string itemIdFor(std::string_view prefix, std::size_t outputIndex, std::string_view responseId) {
+  return std::string(prefix) + std::to_string(outputIndex) + "_" + std::string(responseId.substr(5));
+}
+
 json usageJson(const core::Usage& usage) {
   return json{{"input_tokens", usage.inputTokens},
               {"input_tokens_details", {{"cached_tokens", usage.cachedInputTokens}}},
@@ -298,14 +303,16 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   if (model == nullptr || model->empty()) return fieldError("model", "model: required non-empty string", "missing_field");
   request.model = *model;
 
-  // What needs state on the server: refused, not silently ignored.
-  for (const char* stateful : {"previous_response_id", "conversation", "prompt", "background"}) {
+  // State the gateway does not keep: refused, not silently ignored.
+  for (const char* stateful : {"conversation", "prompt", "background"}) {
     if (fields.member(stateful) != nullptr && !(std::string_view(stateful) == "background" && fields.boolean(stateful) == false)) {
       return fieldError(stateful, std::string(stateful) +
-                                      ": this gateway does not store responses, conversations or prompts yet; send the "
-                                      "whole conversation in input");
+                                      ": this gateway does not keep conversation objects, prompts or background "
+                                      "responses; continue with previous_response_id or send the whole conversation "
+                                      "in input");
     }
   }
+  if (const std::string* previous = fields.string("previous_response_id")) request.previousResponseId = *previous;
   if (const std::string* instructions = fields.string("instructions")) request.system.push_back(*instructions);
   const json* input = fields.member("input");
   if (mismatch) return mismatchError(*mismatch);
@@ -344,7 +351,7 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   request.topP = fields.number("top_p");
   request.stream = fields.boolean("stream").value_or(false);
   request.user = fields.stringOr("user");
-  fields.boolean("store");  // accepted; nothing is stored yet
+  request.store = fields.boolean("store").value_or(true);
   if (const json* reasoning = fields.object("reasoning")) {
     if (const std::string* effort = FieldReader(*reasoning, "reasoning", mismatch).string("effort")) {
       applyReasoningEffort(*effort, request);
@@ -360,18 +367,19 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
 std::string encodeResponse(const core::ChatResponse& response) {
   json output = json::array();
   const std::string id = withPrefix("resp_", response.id);
+  // Item ids as the stream encoder gives them, so that a streamed response read back later
+  // (GET /v1/responses/{id}) names its items as the stream did.
+  const auto itemId = [&](std::string_view prefix) { return itemIdFor(prefix, output.size(), id); };
   core::FinishReason finish = core::FinishReason::Stop;
   if (!response.choices.empty()) {
     const auto& choice = response.choices.front();
     finish = choice.finish;
-    if (!choice.thinking.empty()) output.push_back(reasoningItem(withPrefix("rs_", response.id), choice.thinking));
+    if (!choice.thinking.empty()) output.push_back(reasoningItem(itemId("rs_"), choice.thinking));
     if (!choice.text.empty() || !choice.refusal.empty() || choice.toolCalls.empty()) {
-      output.push_back(messageItem(withPrefix("msg_", response.id), choice.text, choice.refusal, "completed"));
+      output.push_back(messageItem(itemId("msg_"), choice.text, choice.refusal, "completed"));
     }
-    for (std::size_t i = 0; i < choice.toolCalls.size(); ++i) {
-      const auto& call = choice.toolCalls[i];
-      output.push_back(functionCallItem("fc_" + std::to_string(i) + "_" + response.id, call.id, call.name,
-                                        call.arguments, "completed"));
+    for (const auto& call : choice.toolCalls) {
+      output.push_back(functionCallItem(itemId("fc_"), call.id, call.name, call.arguments, "completed"));
     }
   }
   const auto [status, reason] = statusOf(finish);
@@ -451,8 +459,7 @@ json StreamEncoder::responseJson(std::string_view status) const {
 StreamEncoder::Item& StreamEncoder::openItem(ItemKind kind, std::string& out) {
   begin(out);
   Item item{kind, items_.size()};
-  const std::string suffix = std::to_string(items_.size()) + "_" + id_.substr(5);
-  item.id = (kind == ItemKind::Reasoning ? "rs_" : kind == ItemKind::Message ? "msg_" : "fc_") + suffix;
+  item.id = itemIdFor(kind == ItemKind::Reasoning ? "rs_" : kind == ItemKind::Message ? "msg_" : "fc_", items_.size(), id_);
   items_.push_back(std::move(item));
   Item& added = items_.back();
   if (kind == ItemKind::Message) {
@@ -594,7 +601,7 @@ void StreamEncoder::encode(const core::ChatEvent& event, std::string& out) {
       reasoningItem_.reset();
       begin(out);
       Item item{ItemKind::FunctionCall, items_.size(), "", "", "", event.id, event.name, true};
-      item.id = "fc_" + std::to_string(items_.size()) + "_" + id_.substr(5);
+      item.id = itemIdFor("fc_", items_.size(), id_);
       items_.push_back(std::move(item));
       toolItems_[event.toolIndex] = items_.size() - 1;
       const Item& added = items_.back();

@@ -1,0 +1,64 @@
+#include "llmgate/proxy/conversation_store.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <openssl/rand.h>
+
+#include "llmgate/core/hex.hpp"
+
+namespace llmgate::proxy {
+namespace {
+
+std::size_t weight(const StoredConversation& conversation) {
+  constexpr std::size_t kPerPart = sizeof(core::ContentPart);
+  std::size_t bytes = conversation.response.size();
+  for (const auto& message : conversation.history) {
+    bytes += sizeof(core::Message) + message.name.size();
+    for (const auto& part : message.content) {
+      bytes += kPerPart + part.text.size() + part.imageUrl.size() + part.toolCallId.size() + part.toolName.size() +
+               part.arguments.size() + part.signature.size();
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::string ConversationStore::key(Kind kind, std::string_view caller, std::string_view id) {
+  std::string out(kind == Kind::Response ? "r:" : "s:");
+  out += caller;
+  out += ':';
+  out += id;
+  return out;
+}
+
+std::shared_ptr<const StoredConversation> ConversationStore::find(Kind kind, std::string_view caller, std::string_view id) {
+  return entries_.find(key(kind, caller, id));
+}
+
+void ConversationStore::store(Kind kind, std::string_view caller, std::string_view id, StoredConversation conversation,
+                              std::chrono::seconds ttl) {
+  const std::size_t bytes = weight(conversation);
+  entries_.insert(key(kind, caller, id), std::make_shared<const StoredConversation>(std::move(conversation)), bytes,
+                  core::BoundedCache<StoredConversation>::Clock::now() + ttl);
+}
+
+bool ConversationStore::erase(Kind kind, std::string_view caller, std::string_view id) {
+  return entries_.erase(key(kind, caller, id));
+}
+
+bool validSessionId(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == ':' || c == '-';
+  });
+}
+
+std::string newResponseId() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes for a response id");
+  return "resp_" + core::hexEncode(bytes, sizeof bytes);
+}
+
+}  // namespace llmgate::proxy
