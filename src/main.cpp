@@ -154,13 +154,18 @@ void reloadOnHangup(boost::asio::signal_set& hangups, llmgate::proxy::Gateway& g
 }
 
 // Every few seconds, frees the config generations replaced by a reload whose last request (a
-// long stream, say) has ended since.
-void releaseRetiredGenerations(boost::asio::steady_timer& timer, llmgate::proxy::Gateway& gateway) {
+// long stream, say) has ended since, and forgets the conversations that expired.
+void keepHouse(boost::asio::steady_timer& timer, llmgate::proxy::Gateway& gateway) {
   timer.expires_after(std::chrono::seconds(5));
   timer.async_wait([&](boost::system::error_code ec) {
     if (ec) return;
-    gateway.releaseRetired();
-    releaseRetiredGenerations(timer, gateway);
+    try {
+      gateway.releaseRetired();
+      gateway.purgeExpiredConversations();
+    } catch (const std::exception& error) {
+      llmgate::log::message(spdlog::level::err, std::string("house keeping failed (tried again in 5 s): ") + error.what());
+    }
+    keepHouse(timer, gateway);
   });
 }
 
@@ -252,8 +257,8 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(signalLoop, SIGINT, SIGTERM);
   boost::asio::signal_set hangups(signalLoop, SIGHUP);  // its default action would end the process
   reloadOnHangup(hangups, *gateway, options);
-  boost::asio::steady_timer releaseTimer(signalLoop);
-  releaseRetiredGenerations(releaseTimer, *gateway);
+  boost::asio::steady_timer houseKeeping(signalLoop);
+  keepHouse(houseKeeping, *gateway);
   try {
     server.start();
   } catch (const std::exception& error) {

@@ -10,6 +10,8 @@
 
 namespace llmgate::api {
 
+using nlohmann::json;
+
 core::Dialect dialectForPath(std::string_view path) {
   if (path.rfind("/v1/messages", 0) == 0) return core::Dialect::Anthropic;
   if (path.rfind("/v1/responses", 0) == 0) return core::Dialect::OpenAiResponses;
@@ -25,10 +27,11 @@ std::string_view dialectName(core::Dialect dialect) {
   return "openai";
 }
 
-core::Result<core::ChatRequest> decodeRequest(core::Dialect dialect, const nlohmann::json& body) {
+core::Result<core::ChatRequest> decodeRequest(core::Dialect dialect, const nlohmann::json& body,
+                                              const std::vector<core::Message>& earlier) {
   switch (dialect) {
     case core::Dialect::OpenAi: return openai::decodeRequest(body);
-    case core::Dialect::Anthropic: return anthropic::decodeRequest(body);
+    case core::Dialect::Anthropic: return anthropic::decodeRequest(body, true, earlier);
     case core::Dialect::OpenAiResponses: return responses::decodeRequest(body);
   }
   return openai::decodeRequest(body);
@@ -72,20 +75,21 @@ std::string encodeModelList(core::Dialect dialect, const std::vector<std::pair<s
 }
 
 std::unique_ptr<StreamWriter> makeStreamWriter(core::Dialect dialect, std::string id, std::string model,
-                                               bool includeUsage) {
+                                               bool includeUsage, const json& requestEcho) {
   switch (dialect) {
     case core::Dialect::OpenAi: break;
     case core::Dialect::Anthropic: return std::make_unique<anthropic::StreamEncoder>(std::move(id), std::move(model));
-    case core::Dialect::OpenAiResponses: return std::make_unique<responses::StreamEncoder>(std::move(id), std::move(model));
+    case core::Dialect::OpenAiResponses:
+      return std::make_unique<responses::StreamEncoder>(std::move(id), std::move(model), requestEcho);
   }
   return std::make_unique<openai::StreamEncoder>(std::move(id), std::move(model), 0, includeUsage);
 }
 
-std::string encodeResponse(core::Dialect dialect, const core::ChatResponse& response) {
+std::string encodeResponse(core::Dialect dialect, const core::ChatResponse& response, const json& requestEcho) {
   switch (dialect) {
     case core::Dialect::OpenAi: break;
     case core::Dialect::Anthropic: return anthropic::encodeResponse(response);
-    case core::Dialect::OpenAiResponses: return responses::encodeResponse(response);
+    case core::Dialect::OpenAiResponses: return responses::encodeResponse(response, requestEcho);
   }
   return openai::encodeResponse(response);
 }

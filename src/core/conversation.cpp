@@ -1,6 +1,8 @@
 #include "llmgate/core/conversation.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 namespace llmgate::core {
 namespace {
@@ -23,11 +25,14 @@ bool sameContent(const Message& a, const Message& b) {
   return true;
 }
 
-// The messages from turn `first` on stay; what went before (from the first turn) goes.
+// The messages from turn `first` on stay; what went before (from the first turn) goes, except
+// the system messages a client put between turns: instructions, not conversation.
 std::size_t dropTurnsBefore(std::vector<Message>& messages, const std::vector<std::size_t>& starts, std::size_t first) {
   if (first == 0 || first >= starts.size()) return 0;
-  messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(starts.front()),
-                 messages.begin() + static_cast<std::ptrdiff_t>(starts[first]));
+  const auto from = messages.begin() + static_cast<std::ptrdiff_t>(starts.front());
+  const auto to = messages.begin() + static_cast<std::ptrdiff_t>(starts[first]);
+  const auto kept = std::stable_partition(from, to, [](const Message& message) { return message.role == Role::System; });
+  messages.erase(kept, to);
   return first;
 }
 
@@ -75,6 +80,32 @@ Message answerTurn(const ChatResponse& response) {
   return turn;
 }
 
+std::size_t dropUnansweredToolCalls(std::vector<Message>& messages, std::size_t count) {
+  std::unordered_set<std::string_view> answered;
+  for (const auto& message : messages) {
+    for (const auto& part : message.content) {
+      if (part.kind == PartKind::ToolResult) answered.insert(part.toolCallId);
+    }
+  }
+  std::size_t dropped = 0;
+  count = std::min(count, messages.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& content = messages[i].content;
+    if (messages[i].role != Role::Assistant) continue;
+    const auto end = std::remove_if(content.begin(), content.end(), [&](const ContentPart& part) {
+      return part.kind == PartKind::ToolCall && answered.count(part.toolCallId) == 0;
+    });
+    dropped += static_cast<std::size_t>(content.end() - end);
+    content.erase(end, content.end());
+  }
+  // An assistant turn that was only those calls goes with them.
+  const auto emptied = std::remove_if(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(count), [](const Message& message) {
+    return message.role == Role::Assistant && message.content.empty();
+  });
+  messages.erase(emptied, messages.begin() + static_cast<std::ptrdiff_t>(count));
+  return dropped;
+}
+
 std::size_t keepLastTurns(std::vector<Message>& messages, std::size_t turns) {
   const auto starts = turnStarts(messages);
   if (turns == 0 || starts.size() <= turns) return 0;
@@ -84,10 +115,13 @@ std::size_t keepLastTurns(std::vector<Message>& messages, std::size_t turns) {
 ShapingReport shapeContext(ChatRequest& request, const ContextShaping& shaping) {
   ShapingReport report;
   if (shaping.dropDuplicates) {
+    std::unordered_set<std::string_view> seen;
+    std::vector<bool> keep;
+    for (const auto& prompt : request.system) keep.push_back(seen.insert(prompt).second);
     std::vector<std::string> system;
-    for (auto& prompt : request.system) {
-      if (std::find(system.begin(), system.end(), prompt) == system.end()) {
-        system.push_back(std::move(prompt));
+    for (std::size_t i = 0; i < keep.size(); ++i) {
+      if (keep[i]) {
+        system.push_back(std::move(request.system[i]));
       } else {
         ++report.duplicatesDropped;
       }

@@ -101,6 +101,7 @@ Report detailedHealth(const Sources& sources) {
   const bool draining = sources.server != nullptr && sources.server->draining;
   const char* status = draining ? "draining" : !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
   const auto cache = sources.generation.conversions.stats();
+  const auto kept = sources.conversations.stats();
   const auto& reloads = sources.reloads;
   json config{{"generation", sources.generation.number},
               {"loaded_at", utcTimestamp(sources.generation.loadedAt)},
@@ -115,7 +116,10 @@ Report detailedHealth(const Sources& sources) {
             {"providers", std::move(providers)},
             {"conversion_cache",
              {{"entries", cache.size}, {"capacity", cache.capacity}, {"hits", cache.hits}, {"misses", cache.misses},
-              {"evictions", cache.evictions}}}};
+              {"evictions", cache.evictions}}},
+            {"conversations",
+             {{"entries", kept.entries}, {"bytes", kept.bytes}, {"max_bytes", kept.maxBytes},
+              {"evictions", kept.evictions}, {"expirations", kept.expirations}}}};
   return {anyAvailable && !draining ? 200 : 503, status, body.dump()};
 }
 
@@ -172,6 +176,10 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kConversionMisses, static_cast<double>(cache.misses));
   writeScalar(out, families::kConversionEvictions, static_cast<double>(cache.evictions));
   writeScalar(out, families::kConversionEntries, static_cast<double>(cache.size));
+  const auto kept = sources.conversations.stats();
+  writeScalar(out, families::kConversationEntries, static_cast<double>(kept.entries));
+  writeScalar(out, families::kConversationBytes, static_cast<double>(kept.bytes));
+  writeScalar(out, families::kConversationEvictions, static_cast<double>(kept.evictions));
 
   writeHeader(out, families::kOAuthExpiry);
   for (const auto& provider : sources.generation.providers) {

@@ -5,25 +5,41 @@
 
 #include <openssl/rand.h>
 
+#include "llmgate/core/conversation.hpp"
 #include "llmgate/core/hex.hpp"
 
 namespace llmgate::proxy {
 namespace {
 
-std::size_t weight(const StoredConversation& conversation) {
-  constexpr std::size_t kPerPart = sizeof(core::ContentPart);
-  std::size_t bytes = conversation.response.size();
-  for (const auto& message : conversation.history) {
-    bytes += sizeof(core::Message) + message.name.size();
-    for (const auto& part : message.content) {
-      bytes += kPerPart + part.text.size() + part.imageUrl.size() + part.toolCallId.size() + part.toolName.size() +
-               part.arguments.size() + part.signature.size();
-    }
+std::size_t weight(const core::Message& message) {
+  std::size_t bytes = sizeof(core::Message) + message.name.size();
+  for (const auto& part : message.content) {
+    bytes += sizeof(core::ContentPart) + part.text.size() + part.imageUrl.size() + part.imageDetail.size() +
+             part.toolCallId.size() + part.toolName.size() + part.arguments.size() + part.signature.size();
   }
   return bytes;
 }
 
 }  // namespace
+
+std::size_t StoredConversation::bytes() const {
+  std::size_t total = response.size();
+  for (const auto& prompt : system) total += sizeof(std::string) + prompt.size();
+  for (const auto& message : history) total += weight(message);
+  return total;
+}
+
+bool StoredConversation::fitWithin(std::size_t maxBytes) {
+  std::size_t total = bytes();
+  if (total <= maxBytes) return true;
+  const auto starts = core::turnStarts(history);
+  std::size_t drop = 0;  // whole turns, oldest first; the last one stays
+  for (std::size_t turn = 0; turn + 1 < starts.size() && total > maxBytes; ++turn, ++drop) {
+    for (std::size_t i = starts[turn]; i < starts[turn + 1]; ++i) total -= weight(history[i]);
+  }
+  core::keepLastTurns(history, starts.size() - drop);
+  return bytes() <= maxBytes;
+}
 
 std::string ConversationStore::key(Kind kind, std::string_view caller, std::string_view id) {
   std::string out(kind == Kind::Response ? "r:" : "s:");
@@ -39,7 +55,7 @@ std::shared_ptr<const StoredConversation> ConversationStore::find(Kind kind, std
 
 void ConversationStore::store(Kind kind, std::string_view caller, std::string_view id, StoredConversation conversation,
                               std::chrono::seconds ttl) {
-  const std::size_t bytes = weight(conversation);
+  const std::size_t bytes = conversation.bytes();
   entries_.insert(key(kind, caller, id), std::make_shared<const StoredConversation>(std::move(conversation)), bytes,
                   core::BoundedCache<StoredConversation>::Clock::now() + ttl);
 }

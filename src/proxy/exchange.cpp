@@ -652,7 +652,8 @@ api::StreamWriter& Exchange::writer(const core::ChatEvent* first) {
     const bool start = first != nullptr && first->kind == core::EventKind::Start;
     const bool upstreamId = start && !first->id.empty() && plan_.responseId.empty();
     writer_ = api::makeStreamWriter(plan_.dialect, upstreamId ? first->id : defaultId(),
-                                    start && !first->name.empty() ? first->name : plan_.clientModel, plan_.includeUsage);
+                                    start && !first->name.empty() ? first->name : plan_.clientModel, plan_.includeUsage,
+                                    plan_.requestEcho);
   }
   return *writer_;
 }
@@ -676,23 +677,37 @@ void Exchange::finishClient() {
   if (response.id.empty() || !plan_.responseId.empty()) response.id = defaultId();
   if (response.model.empty()) response.model = plan_.clientModel;
   if (response.choices.empty()) response.choices.push_back(core::Choice{});
-  if (plan_.onAnswered && response.choices.front().finish != core::FinishReason::Error) {
-    // Kept before the answer's last byte leaves: a client that continues the conversation the
-    // moment it has the answer finds it.
-    try {
-      plan_.onAnswered(response);
-    } catch (const std::exception& error) {
-      log::message(spdlog::level::err, "request " + plan_.requestId + ": the conversation could not be kept: " + error.what());
-    }
-  }
+  // Kept before the answer's last byte leaves: a client that continues the conversation the
+  // moment it has the answer finds it.
+  const bool keep = plan_.onAnswered && response.choices.front().finish != core::FinishReason::Error;
   if (plan_.clientStream) {
     std::string out;
     writer(nullptr).finish(out);
+    if (keep) keepAnswer(response, writer_->answeredDocument());
     sink_->writeChunk(std::move(out));
     sink_->endStream();
     return;
   }
-  sink_->sendResponse(200, "application/json", api::encodeResponse(plan_.dialect, response), timingHeaders());
+  std::string body = api::encodeResponse(plan_.dialect, response, plan_.requestEcho);
+  if (keep) keepAnswer(response, body);
+  sink_->sendResponse(200, "application/json", std::move(body), timingHeaders());
+}
+
+void Exchange::keepAnswer(const core::ChatResponse& response, std::string_view document) noexcept {
+  const auto report = [this](const char* what) noexcept {
+    try {
+      log::message(spdlog::level::err, "request " + plan_.requestId + ": the conversation could not be kept: " + what);
+    } catch (...) {
+      // Not even the log line: the answer still goes.
+    }
+  };
+  try {
+    plan_.onAnswered(response, document);
+  } catch (const std::exception& error) {
+    report(error.what());
+  } catch (...) {
+    report("an exception of unknown type");
+  }
 }
 
 void Exchange::fail(GatewayError error) {

@@ -359,7 +359,7 @@ admin::Sources Gateway::adminSources(const Generation& generation) const {
     std::lock_guard lock(generationMutex_);
     reloads = reloads_;
   }
-  return admin::Sources{generation, metrics_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
+  return admin::Sources{generation, metrics_, conversations_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,
@@ -444,26 +444,44 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
   ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, generation->pool.order(routed->route));
   sink->log().stream = plan.clientStream;
-  // Decoded once when any candidate needs the IR, or the gateway takes part in the
-  // conversation; a bad request is a 400 before any attempt.
-  bool needsIr = dialect == core::Dialect::OpenAiResponses || !request.header("x-llmgate-session").empty() ||
-                 shapingFor(*generation->config, routed->route.label) != nullptr;
+  Conversation conversation{std::string(request.header("x-llmgate-session")), nullptr,
+                            shapingFor(*generation->config, routed->route.label)};
+  if (!conversation.session.empty()) {
+    if (!validSessionId(conversation.session)) {
+      sendError(request, *sink, invalidField("invalid_request", "x-llmgate-session",
+                                             "x-llmgate-session: 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
+      return;
+    }
+    conversation.prior = conversations_.find(ConversationStore::Kind::Session, caller, conversation.session);
+  }
+  // Decoded once when any candidate needs the IR or the gateway keeps the conversation; a bad
+  // request is then a 400 before any attempt. Shaping alone does not refuse what the fast path
+  // would have served.
+  bool needsIr = dialect == core::Dialect::OpenAiResponses || !conversation.session.empty();
   for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
-  if (needsIr) {
+  if (needsIr || conversation.shaping != nullptr) {
     const json document = core::parseJson(request.body());
-    auto decoded = api::decodeRequest(dialect, document);
-    if (!decoded.ok()) {
+    static const std::vector<core::Message> kNoTurns;
+    auto decoded = api::decodeRequest(dialect, document, conversation.prior ? conversation.prior->history : kNoTurns);
+    if (!decoded.ok() && needsIr) {
       sendError(request, *sink, decoded.error());
       return;
     }
-    if (const auto& dropped = decoded.value().droppedTools; !dropped.empty()) {
-      std::string names;
-      for (const auto& tool : dropped) names += (names.empty() ? "" : ", ") + tool;
-      log::message(spdlog::level::info, "request " + plan.requestId + ": tools no upstream can run were left out: " + names);
+    if (decoded.ok()) {
+      if (const auto& dropped = decoded.value().droppedTools; !dropped.empty()) {
+        std::string names;
+        for (const auto& tool : dropped) names += (names.empty() ? "" : ", ") + tool;
+        log::message(spdlog::level::info, "request " + plan.requestId + ": tools no upstream can run were left out: " + names);
+      }
+      plan.includeUsage = decoded.value().includeUsage;
+      if (dialect == core::Dialect::OpenAiResponses) plan.requestEcho = api::responses::requestEcho(document);
+      plan.request = std::move(decoded.value());
+      if (!continueConversation(*generation, request, *sink, caller, conversation, plan)) return;
+    } else {
+      log::message(spdlog::level::info, "request " + plan.requestId + ": not shaped (passed through as it came): " +
+                                            decoded.error().message);
+      sink->log().context = "shaping_skipped";
     }
-    plan.includeUsage = decoded.value().includeUsage;
-    plan.request = std::move(decoded.value());
-    if (!continueConversation(*generation, request, *sink, caller, routed->route, plan)) return;
   }
   plan.rawBody = std::move(request.body());
   std::make_shared<Exchange>(exchangeContext(generation, worker), std::move(sink), std::move(plan))->start();
@@ -496,19 +514,14 @@ void Gateway::handleCountTokens(const std::shared_ptr<Generation>& generation, s
 }
 
 bool Gateway::continueConversation(const Generation& generation, server::IncomingRequest& request,
-                                   server::ResponseSink& sink, const std::string& caller, const routing::Route& route,
-                                   ExchangePlan& plan) {
+                                   server::ResponseSink& sink, const std::string& caller,
+                                   const Conversation& conversation, ExchangePlan& plan) {
   using Kind = ConversationStore::Kind;
   core::ChatRequest& chat = *plan.request;
   const auto& settings = generation.config->conversations;
-  const std::string session(request.header("x-llmgate-session"));
-  if (!session.empty() && !validSessionId(session)) {
-    sendError(request, sink, invalidField("invalid_request", "x-llmgate-session",
-                                          "x-llmgate-session: 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
-    return false;
-  }
-  std::string context;  // what was done, for the response head and the access log
-  std::shared_ptr<const StoredConversation> prior;
+  const bool responses = plan.dialect == core::Dialect::OpenAiResponses;
+  std::vector<std::string> context;  // what was done, for the response head and the access log
+  auto prior = conversation.prior;
   if (!chat.previousResponseId.empty()) {
     prior = conversations_.find(Kind::Response, caller, chat.previousResponseId);
     if (!prior) {
@@ -519,47 +532,70 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
                                  " s on the gateway that answered them)."));
       return false;
     }
-  } else if (!session.empty()) {
-    prior = conversations_.find(Kind::Session, caller, session);
   }
+  // A stored response carries its inputs' system and developer messages; instructions (the
+  // first system entry when given) are the request's own.
+  const std::size_t instructions = responses && plan.requestEcho.contains("instructions") ? 1 : 0;
+  std::vector<std::string> inputSystem(chat.system.begin() + static_cast<std::ptrdiff_t>(std::min(instructions, chat.system.size())),
+                                       chat.system.end());
   if (prior) {
     chat.messages.insert(chat.messages.begin(), prior->history.begin(), prior->history.end());
-    context = "prior_turns=" + std::to_string(core::turnStarts(prior->history).size());
+    chat.system.insert(chat.system.begin() + static_cast<std::ptrdiff_t>(std::min(instructions, chat.system.size())),
+                       prior->system.begin(), prior->system.end());
+    inputSystem.insert(inputSystem.begin(), prior->system.begin(), prior->system.end());
+    context.push_back("prior_turns=" + std::to_string(core::turnStarts(prior->history).size()));
+    // Calls the kept turns made that this request does not answer: every upstream would refuse them.
+    if (const auto dropped = core::dropUnansweredToolCalls(chat.messages, prior->history.size())) {
+      context.push_back("unanswered_calls_dropped=" + std::to_string(dropped));
+    }
+    plan.rewritten = true;
   }
 
-  const bool storeResponse = plan.dialect == core::Dialect::OpenAiResponses && chat.store && settings.maxBytes > 0;
-  const bool keepSession = !session.empty() && settings.maxBytes > 0;
-  if (plan.dialect == core::Dialect::OpenAiResponses) plan.responseId = newResponseId();
+  const bool storeResponse = responses && chat.store && settings.maxBytes > 0;
+  const bool keepSession = !conversation.session.empty() && settings.maxBytes > 0;
+  if (responses) plan.responseId = newResponseId();
   if (storeResponse || keepSession) {
     // The conversation as the client has it (before shaping), the answer appended when it comes.
-    auto history = std::make_shared<std::vector<core::Message>>(chat.messages);
-    plan.onAnswered = [this, caller, session = keepSession ? session : std::string(),
-                       responseId = storeResponse ? plan.responseId : std::string(), history,
+    // One conversation weighs at most what one request may: a window slides to fit, a longer
+    // stored response is not kept.
+    auto kept = std::make_shared<StoredConversation>(StoredConversation{std::move(inputSystem), chat.messages, {}});
+    plan.onAnswered = [this, caller, session = keepSession ? conversation.session : std::string(),
+                       responseId = storeResponse ? plan.responseId : std::string(), kept,
+                       maxBytes = static_cast<std::size_t>(startConfig_->server.maxBodyBytes),
                        responseTtl = std::chrono::seconds(settings.responseTtlSeconds),
                        sessionTtl = std::chrono::seconds(settings.sessionTtlSeconds),
-                       sessionTurns = static_cast<std::size_t>(settings.sessionMaxTurns)](const core::ChatResponse& answer) {
-      history->push_back(core::answerTurn(answer));
+                       sessionTurns = static_cast<std::size_t>(settings.sessionMaxTurns),
+                       requestId = plan.requestId](const core::ChatResponse& answer, std::string_view document) {
+      kept->history.push_back(core::answerTurn(answer));
       if (!session.empty()) {
-        StoredConversation window{*history, {}};
+        // Sessions keep turns only: clients send their system prompt with every request.
+        StoredConversation window{{}, responseId.empty() ? std::move(kept->history) : kept->history, {}};
         core::keepLastTurns(window.history, sessionTurns);
+        window.fitWithin(maxBytes);
         conversations_.store(Kind::Session, caller, session, std::move(window), sessionTtl);
       }
       if (!responseId.empty()) {
-        StoredConversation stored{std::move(*history), api::responses::encodeResponse(answer)};
-        conversations_.store(Kind::Response, caller, responseId, std::move(stored), responseTtl);
+        kept->response = std::string(document);
+        if (kept->bytes() > maxBytes) {
+          log::message(spdlog::level::warn, "request " + requestId + ": response " + responseId +
+                                                " not stored: its conversation outweighs server.max_body_bytes");
+          return;
+        }
+        conversations_.store(Kind::Response, caller, responseId, std::move(*kept), responseTtl);
       }
     };
   }
 
-  if (const core::ContextShaping* shaping = shapingFor(*generation.config, route.label)) {
-    const core::ShapingReport report = core::shapeContext(chat, *shaping);
-    context += (context.empty() ? "" : ", ") + report.summary(*shaping);
+  if (conversation.shaping != nullptr) {
+    const core::ShapingReport report = core::shapeContext(chat, *conversation.shaping);
+    context.push_back(report.summary(*conversation.shaping));
     if (report.changed()) plan.rewritten = true;
   }
-  if (prior) plan.rewritten = true;
   if (!context.empty()) {
-    plan.responseHeaders.emplace_back("x-llmgate-context", context);
-    sink.log().context = std::move(context);
+    std::string summary;
+    for (const auto& step : context) summary += (summary.empty() ? "" : ", ") + step;
+    plan.responseHeaders.emplace_back("x-llmgate-context", summary);
+    sink.log().context = std::move(summary);
   }
   return true;
 }

@@ -40,6 +40,13 @@ Generation::Generation(std::shared_ptr<const config::Config> loaded, const std::
       pool(providers),
       refresher(oauthAccounts(providers), config->upstream),
       conversions(config->conversionCache),
-      catalog(std::make_shared<ModelCatalog>(providers)) {}
+      catalog(std::make_shared<ModelCatalog>(providers)) {
+  // Not an error: the name may be served by a provider enabled later (an unset key today).
+  for (const auto& [label, shaping] : config->contextShaping) {
+    if (label != "*" && !router.resolve(label)) {
+      log::message(spdlog::level::warn, "context_shaping." + label + " names no model, route or alias served now: it shapes nothing");
+    }
+  }
+}
 
 }  // namespace llmgate::proxy

@@ -165,11 +165,8 @@ TEST_F(Conversations, AStreamedResponseReadsBackWithTheIdsTheStreamGave) {
   const auto read = gateway.get("/v1/responses/" + completed["id"].get<std::string>());
   ASSERT_EQ(read.status, 200);
   const json stored = parsed(read);
-  EXPECT_EQ(stored["id"], completed["id"]);
-  ASSERT_EQ(stored["output"].size(), completed["output"].size());
-  EXPECT_EQ(stored["output"][0]["id"], completed["output"][0]["id"]);
+  EXPECT_EQ(stored, completed) << "the object response.completed carried, as it was";
   EXPECT_EQ(stored["output"][0]["content"][0]["text"], "answer 1");
-  EXPECT_EQ(stored["usage"], completed["usage"]);
 }
 
 TEST_F(Conversations, AnAnswerCutByAnErrorIsNotKept) {
@@ -305,6 +302,79 @@ TEST_F(Conversations, FittingTheWindowDropsWholeOldestTurns) {
   ASSERT_EQ(turns.size(), 3u) << "the first turn (the call and its result with it) went";
   EXPECT_EQ(turns[0], "user: " + big);
   EXPECT_EQ(contextOf(fitted).rfind("fit;trimmed=1;tokens=", 0), 0u) << contextOf(fitted);
+}
+
+TEST_F(Conversations, AReloadKeepsWhatIsStoredAndTheStoreIsReported) {
+  GatewayHarness gateway(config());
+  const auto first = gateway.post("/v1/responses", R"({"model":"gpt-4o","input":"hello"})");
+  ASSERT_EQ(first.status, 200);
+  ASSERT_TRUE(gateway.reload(config(R"("conversations":{"response_ttl_s":60},)")).ok);
+  const auto continued = gateway.post(
+      "/v1/responses", R"({"model":"gpt-4o","previous_response_id":")" + parsed(first)["id"].get<std::string>() + R"(","input":"again"})");
+  ASSERT_EQ(continued.status, 200) << continued.body;
+  EXPECT_EQ(contextOf(continued), "prior_turns=1");
+
+  const json health = parsed(gateway.get("/v1/health/detailed"));
+  EXPECT_EQ(health["conversations"]["entries"], 2);
+  EXPECT_GT(health["conversations"]["bytes"].get<std::size_t>(), 0u);
+  EXPECT_EQ(health["conversations"]["max_bytes"], 64 * 1024 * 1024);
+  const std::string metrics = gateway.get("/metrics").body;
+  EXPECT_NE(metrics.find("\nllmgate_conversations_entries 2\n"), std::string::npos);
+  EXPECT_NE(metrics.find("\nllmgate_conversations_evicted_total 0\n"), std::string::npos);
+}
+
+TEST_F(Conversations, AMessagesSessionAnswersToolCallsItKept) {
+  GatewayHarness gateway(config());
+  const auto ask = [&](const std::string& content) {
+    return gateway.post("/v1/messages", R"({"model":"gpt-4o","max_tokens":64,"tools":[{"name":"get_weather","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":)" + content + "}]}",
+                        {"x-llmgate-session: agent-1", "anthropic-version: 2023-06-01"});
+  };
+  const auto call = ask(R"("weather?")");
+  ASSERT_EQ(call.status, 200) << call.body;
+  EXPECT_EQ(parsed(call)["stop_reason"], "tool_use");
+  const auto result = ask(R"([{"type":"tool_result","tool_use_id":"call_w","content":"-3 C"}])");
+  ASSERT_EQ(result.status, 200) << "a tool result may answer a call the session kept: " << result.body;
+  EXPECT_EQ(upstreamTurns(1), (std::vector<std::string>{"user: weather?", "assistant: call call_w", "tool: result call_w -3 C"}));
+}
+
+TEST_F(Conversations, AKeptCallTheClientDoesNotAnswerIsDropped) {
+  GatewayHarness gateway(config());
+  const std::string tools = R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])";
+  const auto ask = [&](const std::string& text) {
+    return gateway.post("/v1/chat/completions", R"({"model":"gpt-4o",)" + tools + R"(,"messages":[{"role":"user","content":")" + text + R"("}]})",
+                        {"x-llmgate-session: s-drop"});
+  };
+  ASSERT_EQ(ask("weather?").status, 200);
+  const auto next = ask("never mind");
+  ASSERT_EQ(next.status, 200);
+  EXPECT_EQ(contextOf(next), "prior_turns=1, unanswered_calls_dropped=1");
+  EXPECT_EQ(upstreamTurns(1), (std::vector<std::string>{"user: weather?", "user: never mind"}))
+      << "an upstream refuses a tool call without its result; the session goes on without it";
+}
+
+TEST_F(Conversations, DeveloperInputItemsAreCarriedOverInstructionsAreNot) {
+  GatewayHarness gateway(config());
+  const auto first = gateway.post("/v1/responses", R"({"model":"gpt-4o","instructions":"Be brief.","input":[
+      {"role":"developer","content":"Answer in French."},{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const auto next = gateway.post("/v1/responses", R"({"model":"gpt-4o","instructions":"Be kind.","previous_response_id":")" +
+                                                      parsed(first)["id"].get<std::string>() + R"(","input":"again"})");
+  ASSERT_EQ(next.status, 200) << next.body;
+  EXPECT_EQ(upstreamTurns(1), (std::vector<std::string>{"system: Be kind.", "system: Answer in French.", "user: hi",
+                                                        "assistant: answer 1", "user: again"}));
+  EXPECT_EQ(parsed(next)["instructions"], "Be kind.");
+  EXPECT_EQ(parsed(next)["previous_response_id"], parsed(first)["id"]);
+}
+
+TEST_F(Conversations, ShapingLeavesWhatItCannotReadToTheFastPath) {
+  GatewayHarness gateway(config(R"("context_shaping":{"*":{"drop_duplicates":true}},)"));
+  // A content part the gateway's decoder does not take: without shaping it passes through, so
+  // shaping must not make it a 400.
+  const std::string body = R"({"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]})";
+  const auto answer = gateway.post("/v1/chat/completions", body);
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(upstream_.requests().back().body, body);
+  EXPECT_EQ(contextOf(answer), "");
 }
 
 }  // namespace

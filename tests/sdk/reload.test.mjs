@@ -19,7 +19,8 @@ const chat = (port, model, headers = {}) =>
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
   });
 
-async function until(condition, what, limitMs = 5000) {
+// Generous: the suites run in parallel with CLI tests that load both cores.
+async function until(condition, what, limitMs = 15000) {
   const end = Date.now() + limitMs;
   while (Date.now() < end) {
     if (await condition()) return;

@@ -84,6 +84,27 @@ TEST(Conversation, KeepLastTurnsNeverSeparatesACallFromItsResult) {
   EXPECT_EQ(texts(leading), (std::vector<std::string>{"s", "u2"})) << "what precedes the first turn stays";
 }
 
+TEST(Conversation, CutTurnsKeepTheSystemMessagesBetweenThem) {
+  std::vector<Message> messages{text(Role::User, "u1"), text(Role::System, "mid"), text(Role::Assistant, "a1"),
+                                text(Role::User, "u2")};
+  EXPECT_EQ(keepLastTurns(messages, 1), 1u);
+  EXPECT_EQ(texts(messages), (std::vector<std::string>{"mid", "u2"}));
+}
+
+TEST(Conversation, UnansweredToolCallsOfKeptTurnsGo) {
+  std::vector<Message> messages{text(Role::User, "u1"), toolCall("t1"), toolResult("t1"), text(Role::User, "u2"),
+                                toolCall("t2"), text(Role::User, "new")};
+  Message mixed = text(Role::Assistant, "let me check");
+  mixed.content.push_back(ContentPart::makeToolCall("t3", "lookup", "{}"));
+  messages.insert(messages.begin() + 5, mixed);
+  EXPECT_EQ(dropUnansweredToolCalls(messages, 6), 2u);
+  EXPECT_EQ(texts(messages), (std::vector<std::string>{"u1", "call:t1", "result:t1", "u2", "let me check", "new"}))
+      << "t1 is answered and stays; t2's message had only the call and goes; t3's text stays";
+  std::vector<Message> own{toolCall("mine"), text(Role::User, "x")};
+  EXPECT_EQ(dropUnansweredToolCalls(own, 0), 0u) << "the client's own messages are not touched";
+  EXPECT_EQ(own.size(), 2u);
+}
+
 TEST(Conversation, AnswerTurnCarriesTextThinkingAndToolCalls) {
   ChatResponse response;
   Choice choice;
@@ -204,6 +225,27 @@ TEST(BoundedCache, KeepsWithinItsBytesDroppingTheLeastRecentlyUsed) {
   EXPECT_EQ(cache.find("a"), nullptr);
 }
 
+TEST(BoundedCache, AnEntryTooLargeToKeepStillReplacesTheOldOne) {
+  BoundedCache<std::string> cache(1000);
+  const auto later = BoundedCache<std::string>::Clock::now() + std::chrono::hours(1);
+  cache.insert("window", std::make_shared<const std::string>("old"), 10, later);
+  cache.insert("window", std::make_shared<const std::string>("new"), 5000, later);
+  EXPECT_EQ(cache.find("window"), nullptr) << "a stale value must not be served in place of one not kept";
+  EXPECT_EQ(cache.stats().bytes, 0u);
+}
+
+TEST(BoundedCache, ExpiredEntriesArePurgedWithoutBeingAskedFor) {
+  BoundedCache<int> cache(1 << 20);
+  const auto now = BoundedCache<int>::Clock::now();
+  cache.insert("short", std::make_shared<const int>(1), 8, now + std::chrono::seconds(1));
+  cache.insert("long", std::make_shared<const int>(2), 8, now + std::chrono::hours(1));
+  cache.insert("short2", std::make_shared<const int>(3), 8, now + std::chrono::seconds(1));
+  EXPECT_EQ(cache.purgeExpired(now + std::chrono::seconds(2)), 2u);
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_EQ(cache.stats().expirations, 2u);
+  EXPECT_EQ(*cache.find("long"), 2);
+}
+
 TEST(BoundedCache, EntriesExpire) {
   BoundedCache<int> cache(1 << 20);
   const auto now = BoundedCache<int>::Clock::now();
@@ -257,6 +299,21 @@ TEST(ConversationStore, EntriesBelongToTheirCallerAndKind) {
   EXPECT_FALSE(store.erase(ConversationStore::Kind::Response, "bob", "resp_1"));
   EXPECT_TRUE(store.erase(ConversationStore::Kind::Response, "alice", "resp_1"));
   EXPECT_EQ(store.find(ConversationStore::Kind::Response, "alice", "resp_1"), nullptr);
+}
+
+TEST(ConversationStore, AConversationFitsWithinABoundByItsOldestTurns) {
+  StoredConversation conversation;
+  for (int turn = 0; turn < 10; ++turn) {
+    conversation.history.push_back(core::Message{core::Role::User, {core::ContentPart::makeText(std::string(1000, 'u'))}, ""});
+    conversation.history.push_back(core::Message{core::Role::Assistant, {core::ContentPart::makeText("a" + std::to_string(turn))}, ""});
+  }
+  const std::size_t perTurn = conversation.bytes() / 10;
+  EXPECT_TRUE(conversation.fitWithin(3 * perTurn + perTurn / 2));
+  ASSERT_EQ(conversation.history.size(), 6u);
+  EXPECT_EQ(conversation.history.back().joinedText(), "a9");
+  EXPECT_LE(conversation.bytes(), 3 * perTurn + perTurn / 2);
+  EXPECT_FALSE(conversation.fitWithin(10)) << "the last turn alone is larger";
+  EXPECT_EQ(conversation.history.size(), 2u);
 }
 
 TEST(ConversationStore, IdsAndSessionNames) {

@@ -8,24 +8,24 @@ namespace {
 TEST(GatewayAuth, NoKeysMeansOpen) {
   GatewayAuth auth({});
   EXPECT_FALSE(auth.enabled());
-  EXPECT_TRUE(auth.allows("", ""));
+  EXPECT_TRUE(auth.identify("", "").has_value());
 }
 
 TEST(GatewayAuth, AcceptsBearerOrXApiKeyForAnyConfiguredKey) {
   GatewayAuth auth({"key-one", "key-two"});
-  EXPECT_TRUE(auth.allows("Bearer key-one", ""));
-  EXPECT_TRUE(auth.allows("", "key-two"));
-  EXPECT_TRUE(auth.allows("Bearer wrong", "key-one"));  // x-api-key is checked first
+  EXPECT_TRUE(auth.identify("Bearer key-one", "").has_value());
+  EXPECT_TRUE(auth.identify("", "key-two").has_value());
+  EXPECT_TRUE(auth.identify("Bearer wrong", "key-one").has_value());  // x-api-key is checked first
 }
 
 TEST(GatewayAuth, RejectsMissingWrongAndMalformedCredentials) {
   GatewayAuth auth({"key-one"});
-  EXPECT_FALSE(auth.allows("", ""));
-  EXPECT_FALSE(auth.allows("Bearer key-on", ""));
-  EXPECT_FALSE(auth.allows("Bearer key-one2", ""));
-  EXPECT_FALSE(auth.allows("key-one", ""));
-  EXPECT_FALSE(auth.allows("Basic key-one", ""));
-  EXPECT_FALSE(auth.allows("Bearer ", ""));
+  EXPECT_FALSE(auth.identify("", "").has_value());
+  EXPECT_FALSE(auth.identify("Bearer key-on", "").has_value());
+  EXPECT_FALSE(auth.identify("Bearer key-one2", "").has_value());
+  EXPECT_FALSE(auth.identify("key-one", "").has_value());
+  EXPECT_FALSE(auth.identify("Basic key-one", "").has_value());
+  EXPECT_FALSE(auth.identify("Bearer ", "").has_value());
 }
 
 TEST(GatewayAuth, IdentifiesEachKeyByATagThatIsNotTheKey) {

@@ -412,5 +412,46 @@ TEST(ResponsesEncode, ItemIdsAreTheStreamsOwn) {
   EXPECT_EQ(whole[0]["id"], "rs_0_chatcmpl-7");
 }
 
+// The response object repeats the request's settings as the client sent them (the SDKs and
+// tools read them back from it), in both the whole answer and the stream's.
+TEST(ResponsesEncode, TheResponseObjectRepeatsItsRequest) {
+  const json body{{"model", "m"},
+                  {"input", "hi"},
+                  {"instructions", "Be brief."},
+                  {"tools", {{{"type", "function"}, {"name", "f"}, {"parameters", {{"type", "object"}}}}}},
+                  {"tool_choice", "required"},
+                  {"temperature", 0.2},
+                  {"max_output_tokens", 64},
+                  {"previous_response_id", "resp_1"},
+                  {"store", false},
+                  {"metadata", {{"team", "a"}}},
+                  {"truncation", 7}};
+  ASSERT_TRUE(decodeRequest(body).ok());
+  const json echo = requestEcho(body);
+  EXPECT_FALSE(echo.contains("truncation")) << "a member of the wrong type is not repeated";
+  EXPECT_FALSE(echo.contains("input"));
+  const json whole = json::parse(encodeResponse(answer(), echo));
+  StreamEncoder encoder("chatcmpl-7", "gpt-5", echo);
+  std::string out;
+  for (const auto& event : core::toEvents(answer())) encoder.encode(event, out);
+  encoder.finish(out);
+  const auto events = parseEvents(out);
+  for (const json& response : {whole, events.front()["response"], events.back()["response"]}) {
+    EXPECT_EQ(response["instructions"], "Be brief.");
+    EXPECT_EQ(response["tools"], body["tools"]);
+    EXPECT_EQ(response["tool_choice"], "required");
+    EXPECT_EQ(response["temperature"], 0.2);
+    EXPECT_EQ(response["max_output_tokens"], 64);
+    EXPECT_EQ(response["previous_response_id"], "resp_1");
+    EXPECT_EQ(response["store"], false);
+    EXPECT_EQ(response["metadata"], (json{{"team", "a"}}));
+    EXPECT_EQ(response["top_p"], nullptr) << "not given: the default";
+  }
+  const json plain = json::parse(encodeResponse(answer()));
+  EXPECT_EQ(plain["instructions"], nullptr);
+  EXPECT_EQ(plain["store"], true);
+  EXPECT_EQ(plain["tools"], json::array());
+}
+
 }  // namespace
 }  // namespace llmgate::api::responses

@@ -18,8 +18,10 @@
 namespace llmgate::api::anthropic {
 
 /// Decodes a parsed /v1/messages body. Errors are 400s naming the offending field.
-/// count_tokens bodies have no max_tokens: pass `requireMaxTokens = false`.
-core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body, bool requireMaxTokens = true);
+/// count_tokens bodies have no max_tokens: pass `requireMaxTokens = false`. `earlier` are turns
+/// the gateway puts before these (a session): tool results may answer their tool calls.
+core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body, bool requireMaxTokens = true,
+                                              const std::vector<core::Message>& earlier = {});
 
 /// Encodes a Message object (choice 0).
 std::string encodeResponse(const core::ChatResponse& response);

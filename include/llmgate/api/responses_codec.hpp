@@ -20,8 +20,14 @@ namespace llmgate::api::responses {
 /// Decodes a parsed /v1/responses body. Errors are 400s naming the offending field.
 core::Result<core::ChatRequest> decodeRequest(const nlohmann::json& body);
 
-/// Encodes a `response` object (status completed, or incomplete when the answer was cut).
-std::string encodeResponse(const core::ChatResponse& response);
+/// What a response object repeats of the request that asked for it, as the client sent it
+/// (instructions, tools, tool_choice, sampling, max_output_tokens, previous_response_id, store,
+/// metadata, ...), from the request body `decodeRequest` accepted.
+nlohmann::json requestEcho(const nlohmann::json& body);
+
+/// Encodes a `response` object (status completed, or incomplete when the answer was cut),
+/// repeating `echo` (requestEcho; null repeats nothing and leaves the defaults).
+std::string encodeResponse(const core::ChatResponse& response, const nlohmann::json& echo = {});
 
 /// Turns ChatEvents into the Responses event sequence: response.created, response.in_progress,
 /// then per output item (reasoning, message, function_call) its .added, deltas, .done events,
@@ -30,13 +36,15 @@ std::string encodeResponse(const core::ChatResponse& response);
 /// One per response; not thread-safe.
 class StreamEncoder : public StreamWriter {
  public:
-  StreamEncoder(std::string id, std::string model);
+  StreamEncoder(std::string id, std::string model, nlohmann::json echo = {});
 
   void encode(const core::ChatEvent& event, std::string& out) override;
   /// Ends the open items and appends response.completed (or response.incomplete).
   void finish(std::string& out) override;
   /// Appends an `error` event and response.failed.
   void encodeError(const core::GatewayError& error, std::string& out) override;
+  /// The response object response.completed (or .incomplete) carried.
+  std::string answeredDocument() const override;
 
  private:
   enum class ItemKind { Reasoning, Message, FunctionCall };
@@ -65,6 +73,7 @@ class StreamEncoder : public StreamWriter {
 
   std::string id_;
   std::string model_;
+  nlohmann::json echo_;
   std::int64_t createdAt_;
   std::uint64_t sequence_ = 0;
   bool begun_ = false;
@@ -74,6 +83,7 @@ class StreamEncoder : public StreamWriter {
   std::optional<std::size_t> reasoningItem_;
   core::FinishReason finish_ = core::FinishReason::None;
   core::Usage usage_;
+  nlohmann::json answered_;  ///< the final response object, once finished
 };
 
 }  // namespace llmgate::api::responses

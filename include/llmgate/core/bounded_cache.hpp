@@ -31,12 +31,12 @@ class BoundedCache {
   explicit BoundedCache(std::size_t maxBytes) : maxBytes_(maxBytes) {}
 
   /// Adds or replaces `key`, weighing `bytes` (its key included), until `expiresAt`. An entry
-  /// larger than the whole bound is not kept (and replaces nothing).
+  /// larger than the whole bound is not kept (what it would have replaced goes all the same).
   void insert(const std::string& key, std::shared_ptr<const Value> value, std::size_t bytes, Clock::time_point expiresAt) {
     bytes += key.size() + kEntryOverhead;
     std::lock_guard lock(mutex_);
-    if (bytes > maxBytes_) return;
     if (auto it = index_.find(key); it != index_.end()) remove(it->second);
+    if (bytes > maxBytes_) return;
     order_.push_front(Entry{key, std::move(value), bytes, expiresAt});
     index_.emplace(order_.front().key, order_.begin());
     bytes_ += bytes;
@@ -75,6 +75,23 @@ class BoundedCache {
     const bool live = it->second->expiresAt > now;
     remove(it->second);
     return live;
+  }
+
+  /// Removes every entry expired at `now` (expired entries otherwise go when they are looked up
+  /// or reach the least recently used end); returns how many went.
+  std::size_t purgeExpired(Clock::time_point now = Clock::now()) {
+    std::lock_guard lock(mutex_);
+    std::size_t purged = 0;
+    for (auto it = order_.begin(); it != order_.end();) {
+      auto next = std::next(it);
+      if (it->expiresAt <= now) {
+        remove(it);
+        ++purged;
+      }
+      it = next;
+    }
+    stats_.expirations += purged;
+    return purged;
   }
 
   BoundedCacheStats stats() const {

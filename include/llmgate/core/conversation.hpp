@@ -22,7 +22,13 @@ std::vector<std::size_t> turnStarts(const std::vector<Message>& messages);
 /// tool calls), for a conversation kept on the gateway.
 Message answerTurn(const ChatResponse& response);
 
-/// Drops the oldest turns of `messages` until at most `turns` remain; returns how many went.
+/// Removes the tool calls among the first `count` messages that no tool result in `messages`
+/// answers (and an assistant message left empty by that): kept turns whose calls the client
+/// never answered, which every upstream refuses. Returns how many calls went.
+std::size_t dropUnansweredToolCalls(std::vector<Message>& messages, std::size_t count);
+
+/// Drops the oldest turns of `messages` until at most `turns` remain (system messages between
+/// them stay); returns how many went.
 std::size_t keepLastTurns(std::vector<Message>& messages, std::size_t turns);
 
 /// Context shaping a route opts into; every step is off by default.

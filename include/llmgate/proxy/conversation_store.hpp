@@ -17,8 +17,17 @@
 namespace llmgate::proxy {
 
 struct StoredConversation {
+  /// Stored responses: the system and developer messages of the inputs so far (instructions are
+  /// not carried over, input items are, as OpenAI does).
+  std::vector<std::string> system;
   std::vector<core::Message> history;  ///< every turn so far, the answer's included
   std::string response;                ///< a stored response: the response object as the client got it
+
+  /// What it weighs in the store, about.
+  std::size_t bytes() const;
+  /// Drops the oldest turns until it weighs at most `maxBytes`; false when even its last turn
+  /// (and what is not conversation) weighs more.
+  bool fitWithin(std::size_t maxBytes);
 };
 
 class ConversationStore {
@@ -32,6 +41,9 @@ class ConversationStore {
   void store(Kind kind, std::string_view caller, std::string_view id, StoredConversation conversation,
              std::chrono::seconds ttl);
   bool erase(Kind kind, std::string_view caller, std::string_view id);
+  /// Forgets what has expired (a timer calls it: entries nobody asks for again would otherwise
+  /// stay until the byte bound pushes them out).
+  std::size_t purgeExpired() { return entries_.purgeExpired(); }
   core::BoundedCacheStats stats() const { return entries_.stats(); }
 
  private:

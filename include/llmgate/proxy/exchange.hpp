@@ -58,11 +58,13 @@ struct ExchangePlan {
   /// encoded from `request`, never from the client's body nor the conversion cache.
   bool rewritten = false;
   std::string responseId;              ///< the id the answer carries when the gateway chooses it
+  nlohmann::json requestEcho;          ///< what the answer repeats of the request (api::makeStreamWriter)
   server::HeaderList responseHeaders;  ///< added to the response head (what the gateway did)
-  /// Called with the whole answer when it completed (not cut by an error), before its last byte
-  /// is sent: what keeps conversations on the gateway. Set, it turns the passthrough off (the
-  /// answer is read through the IR).
-  std::function<void(const core::ChatResponse&)> onAnswered;
+  /// Called with the whole answer when it completed (not cut by an error), and the response
+  /// object the client got when its dialect has one (a stream's last one, else the body), before
+  /// the answer's last byte is sent: what keeps conversations on the gateway. Set, it turns the
+  /// passthrough off (the answer is read through the IR).
+  std::function<void(const core::ChatResponse&, std::string_view document)> onAnswered;
   resilience::Clock::time_point receivedAt = resilience::Clock::now();  ///< stage timings count from here
 };
 
@@ -102,6 +104,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void playLocal();
   void emit(const std::vector<core::ChatEvent>& events);
   void finishClient();
+  /// Hands a complete answer to plan_.onAnswered; a failure there is logged, the answer still goes.
+  void keepAnswer(const core::ChatResponse& response, std::string_view document) noexcept;
   void fail(core::GatewayError error);
   void cancel();
   void releaseEndpoint(const core::GatewayError* failure);

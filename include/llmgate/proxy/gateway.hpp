@@ -73,7 +73,9 @@ class Gateway : public server::RequestHandler {
   const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return current()->providers; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   GatewayMetrics& metrics() { return metrics_; }
-  const ConversationStore& conversations() const { return conversations_; }
+  /// Forgets the stored responses and sessions that have expired; call from a timer on the
+  /// signal thread.
+  std::size_t purgeExpiredConversations() { return conversations_.purgeExpired(); }
 
  private:
   void dispatch(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
@@ -90,11 +92,17 @@ class Gateway : public server::RequestHandler {
   void handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
                   std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect,
                   const std::string& caller);
+  /// What the gateway does with a chat request's conversation before decoding it.
+  struct Conversation {
+    std::string session;                               ///< x-llmgate-session, empty without
+    std::shared_ptr<const StoredConversation> prior;   ///< the session's kept turns
+    const core::ContextShaping* shaping = nullptr;     ///< the route's
+  };
   /// The conversation around a decoded request: the turns of the stored response or session it
   /// continues, what is kept of its answer, and the context shaping of its route. Answers the
-  /// error itself (an unknown previous_response_id, a malformed session id) and returns false.
+  /// error itself (an unknown previous_response_id) and returns false.
   bool continueConversation(const Generation& generation, server::IncomingRequest& request, server::ResponseSink& sink,
-                            const std::string& caller, const routing::Route& route, ExchangePlan& plan);
+                            const std::string& caller, const Conversation& conversation, ExchangePlan& plan);
   /// GET and DELETE /v1/responses/{id}.
   void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
   void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,

@@ -14,10 +14,6 @@ class GatewayAuth {
   explicit GatewayAuth(const std::vector<std::string>& keys);
   /// No keys configured: every request is allowed.
   bool enabled() const { return !digests_.empty(); }
-  /// Whether the presented credentials match a configured key.
-  bool allows(std::string_view authorization, std::string_view apiKey) const {
-    return identify(authorization, apiKey).has_value();
-  }
   /// Who is calling, for what the gateway keeps per caller (stored responses, sessions): a tag
   /// derived from the key's digest (never the key), empty when no keys are configured;
   /// nullopt when the credentials match no key.

@@ -49,6 +49,13 @@ inline constexpr FamilySpec kConversionMisses{"llmgate_conversion_cache_misses_t
 inline constexpr FamilySpec kConversionEvictions{"llmgate_conversion_cache_evictions_total", "counter",
                                                  "Conversions dropped to make room."};
 inline constexpr FamilySpec kConversionEntries{"llmgate_conversion_cache_entries", "gauge", "Conversions held."};
+inline constexpr FamilySpec kConversationEntries{"llmgate_conversations_entries", "gauge",
+                                                 "Stored responses and sessions held."};
+inline constexpr FamilySpec kConversationBytes{"llmgate_conversations_bytes", "gauge",
+                                               "Bytes held by stored responses and sessions (conversations.max_bytes bounds it)."};
+inline constexpr FamilySpec kConversationEvictions{
+    "llmgate_conversations_evicted_total", "counter",
+    "Stored responses and sessions dropped before their time to make room."};
 inline constexpr FamilySpec kOAuthExpiry{"llmgate_oauth_token_expiry_seconds", "gauge",
                                          "Seconds until each OAuth account's access token expires."};
 inline constexpr FamilySpec kOAuthRefreshes{"llmgate_oauth_refreshes_total", "counter",
@@ -75,6 +82,7 @@ inline constexpr std::array kAll{
     kTokens,           kRetries,          kFallbacks,           kActiveStreams,    kInternalErrors,
     kBreakerState,     kCoolingDown,      kUpstreamRequests,    kUpstreamConnections,
     kConversionHits,   kConversionMisses, kConversionEvictions, kConversionEntries,
+    kConversationEntries, kConversationBytes, kConversationEvictions,
     kOAuthExpiry,      kOAuthRefreshes,   kOpenConnections,     kInFlight,         kAcceptErrors,
     kConnectionsRefused, kSeriesOverflow, kUptime,        kConfigGeneration, kConfigReloads};
 

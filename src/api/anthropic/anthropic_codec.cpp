@@ -244,7 +244,8 @@ void appendUsage(std::string& out, const core::Usage& usage) {
 
 // ---- client side -------------------------------------------------------------------------
 
-core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxTokens) {
+core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxTokens,
+                                              const std::vector<core::Message>& earlier) {
   if (!body.is_object()) return fieldError("", "request body must be a JSON object, got " + typeName(body));
   core::ChatRequest request;
   request.sourceDialect = core::Dialect::Anthropic;
@@ -279,6 +280,11 @@ core::Result<core::ChatRequest> decodeRequest(const json& body, bool requireMaxT
     return fieldError("messages", "messages: required non-empty array", "missing_field");
   }
   std::set<std::string> toolUseIds;
+  for (const auto& message : earlier) {
+    for (const auto& part : message.content) {
+      if (part.kind == core::PartKind::ToolCall) toolUseIds.insert(part.toolCallId);
+    }
+  }
   for (std::size_t i = 0; i < messages->size(); ++i) {
     if (auto error = readMessage((*messages)[i], i, toolUseIds, request)) return std::move(*error);
   }

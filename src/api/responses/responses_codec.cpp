@@ -245,8 +245,8 @@ json responseError(core::ErrorKind kind, const std::string& message) {
 }
 
 json responseObject(const std::string& id, const std::string& model, std::int64_t createdAt, std::string_view status,
-                    const char* incompleteReason, json output, const core::Usage* usage) {
-  return json{{"id", id},
+                    const char* incompleteReason, json output, const core::Usage* usage, const json& echo) {
+  json object{{"id", id},
               {"object", "response"},
               {"created_at", createdAt},
               {"status", status},
@@ -262,7 +262,13 @@ json responseObject(const std::string& id, const std::string& model, std::int64_
               {"temperature", nullptr},
               {"top_p", nullptr},
               {"metadata", json::object()},
+              {"previous_response_id", nullptr},
+              {"store", true},
               {"usage", usage == nullptr ? json(nullptr) : usageJson(*usage)}};
+  if (echo.is_object()) {
+    for (const auto& [member, value] : echo.items()) object[member] = value;
+  }
+  return object;
 }
 
 json messageItem(const std::string& id, const std::string& text, const std::string& refusal, std::string_view status,
@@ -364,7 +370,21 @@ core::Result<core::ChatRequest> decodeRequest(const json& body) {
   return request;
 }
 
-std::string encodeResponse(const core::ChatResponse& response) {
+json requestEcho(const json& body) {
+  json echo = json::object();
+  if (!body.is_object()) return echo;
+  // Members the decoder type-checked, and the two it leaves to the client (metadata, truncation)
+  // when they have their documented types.
+  for (const char* member : {"instructions", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p",
+                             "max_output_tokens", "previous_response_id", "store", "reasoning", "text", "user"}) {
+    if (auto it = body.find(member); it != body.end() && !it->is_null()) echo[member] = *it;
+  }
+  if (auto it = body.find("metadata"); it != body.end() && it->is_object()) echo["metadata"] = *it;
+  if (auto it = body.find("truncation"); it != body.end() && it->is_string()) echo["truncation"] = *it;
+  return echo;
+}
+
+std::string encodeResponse(const core::ChatResponse& response, const json& echo) {
   json output = json::array();
   const std::string id = withPrefix("resp_", response.id);
   // Item ids as the stream encoder gives them, so that a streamed response read back later
@@ -384,13 +404,14 @@ std::string encodeResponse(const core::ChatResponse& response) {
   }
   const auto [status, reason] = statusOf(finish);
   return core::dumpJson(responseObject(id, response.model, response.created != 0 ? response.created : nowSeconds(),
-                                       status, reason, std::move(output), response.usage.present ? &response.usage : nullptr));
+                                       status, reason, std::move(output), response.usage.present ? &response.usage : nullptr,
+                                       echo));
 }
 
 // ---- stream encoder ----------------------------------------------------------------------
 
-StreamEncoder::StreamEncoder(std::string id, std::string model)
-    : id_(withPrefix("resp_", id)), model_(std::move(model)), createdAt_(nowSeconds()) {}
+StreamEncoder::StreamEncoder(std::string id, std::string model, json echo)
+    : id_(withPrefix("resp_", id)), model_(std::move(model)), echo_(std::move(echo)), createdAt_(nowSeconds()) {}
 
 void StreamEncoder::emit(std::string_view type, json data, std::string& out) {
   data["type"] = type;
@@ -453,7 +474,7 @@ json StreamEncoder::responseJson(std::string_view status) const {
   const auto [finalStatus, reason] = statusOf(finish_);
   const bool done = status != "in_progress";
   return responseObject(id_, model_, createdAt_, status, done ? reason : nullptr, std::move(output),
-                        done && usage_.present ? &usage_ : nullptr);
+                        done && usage_.present ? &usage_ : nullptr, echo_);
 }
 
 StreamEncoder::Item& StreamEncoder::openItem(ItemKind kind, std::string& out) {
@@ -637,8 +658,11 @@ void StreamEncoder::finish(std::string& out) {
   if (items_.empty()) openItem(ItemKind::Message, out);  // an empty answer is still a message
   closeOpenItems(out);
   const auto [status, reason] = statusOf(finish_);
-  emit(std::string("response.") + status, json{{"response", responseJson(status)}}, out);
+  answered_ = responseJson(status);
+  emit(std::string("response.") + status, json{{"response", answered_}}, out);
 }
+
+std::string StreamEncoder::answeredDocument() const { return answered_.is_null() ? std::string() : core::dumpJson(answered_); }
 
 void StreamEncoder::encodeError(const GatewayError& error, std::string& out) {
   // Opened and closed as a stream is, so that an SDK reading it reaches the error.
