@@ -278,6 +278,7 @@ int main(int argc, char** argv) {
                             " ms)");
   serveUntilSignalled(signalLoop, signals, server, std::chrono::milliseconds(config.server.drainTimeoutMs));
   server.stop();
+  llmgate::log::flush();  // the last requests' access lines before the last line
   llmgate::log::message(spdlog::level::info, "llmgate stopped");
   return 0;
 }

@@ -1,19 +1,174 @@
 #include "llmgate/log/log.hpp"
 
-#include <atomic>
+#include <unistd.h>
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/base_sink.h>
 
 #include "llmgate/core/json_text.hpp"
 
 namespace llmgate::log {
 namespace {
+
 std::atomic<bool> gJson{false};
+
+// Everything the process logs reaches standard error here: one write() per batch of whole lines
+// under one lock, so that no line is cut by another on a pipe.
+class ErrorStream {
+ public:
+  void write(std::string_view bytes) {
+    std::lock_guard lock(mutex_);
+    while (!bytes.empty()) {
+      const ssize_t written = ::write(STDERR_FILENO, bytes.data(), bytes.size());
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return;  // standard error is gone: nowhere to say so
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(written));
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+};
+
+ErrorStream& errorStream() {
+  static ErrorStream stream;
+  return stream;
 }
+
+// spdlog's messages go through the same stream as the access lines.
+class ErrorStreamSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(message, formatted);
+    errorStream().write(std::string_view(formatted.data(), formatted.size()));
+  }
+  void flush_() override {}
+};
+
+// Access lines are the one log line every request writes: each thread buffers its own and they
+// are written in batches (at 64 KiB, or every 200 ms by a background thread, and at exit), as
+// nginx's access_log buffer= and flush= do, so that a request costs its worker no system call
+// for its line.
+class AccessLines {
+ public:
+  static constexpr std::size_t kFlushBytes = 64 * 1024;
+  static constexpr std::chrono::milliseconds kFlushEvery{200};
+
+  AccessLines() : stream_(errorStream()), flusher_([this](std::stop_token stop) { flushPeriodically(stop); }) {}
+  ~AccessLines() {
+    flusher_.request_stop();
+    flusher_.join();
+    flushAll();
+  }
+
+  void append(std::string_view line) {
+    Buffer& buffer = mine();
+    std::string full;
+    {
+      std::lock_guard lock(buffer.mutex);
+      buffer.lines.append(line);
+      if (buffer.lines.size() < kFlushBytes) return;
+      full.swap(buffer.lines);
+    }
+    stream_.write(full);
+  }
+
+  void flushAll() {
+    std::vector<std::shared_ptr<Buffer>> buffers;
+    {
+      std::lock_guard lock(registryMutex_);
+      // A buffer only the registry holds belongs to a thread that ended: flushed a last time.
+      std::erase_if(buffers_, [&buffers](const std::shared_ptr<Buffer>& buffer) {
+        const bool threadEnded = buffer.use_count() == 1;
+        buffers.push_back(buffer);
+        return threadEnded;
+      });
+    }
+    for (const auto& buffer : buffers) {
+      std::string lines;
+      {
+        std::lock_guard lock(buffer->mutex);
+        lines.swap(buffer->lines);
+      }
+      if (!lines.empty()) stream_.write(lines);
+    }
+  }
+
+ private:
+  struct Buffer {
+    std::mutex mutex;  // taken by its thread and, every 200 ms, by the flusher
+    std::string lines;
+  };
+
+  Buffer& mine() {
+    thread_local std::shared_ptr<Buffer> buffer;
+    if (!buffer) {
+      buffer = std::make_shared<Buffer>();
+      std::lock_guard lock(registryMutex_);
+      buffers_.push_back(buffer);
+    }
+    return *buffer;
+  }
+
+  void flushPeriodically(std::stop_token stop) {
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    while (!wake.wait_for(lock, stop, kFlushEvery, [] { return false; })) {
+      if (stop.stop_requested()) return;
+      flushAll();
+    }
+  }
+
+  ErrorStream& stream_;  // constructed first, so destroyed after this
+  std::mutex registryMutex_;
+  std::vector<std::shared_ptr<Buffer>> buffers_;
+  std::jthread flusher_;
+};
+
+AccessLines& accessLines() {
+  static AccessLines lines;
+  return lines;
+}
+
+// "2026-12-01T16:10:53.212 " in local time, as spdlog's pattern writes it; the part up to the
+// second is formatted once a second per thread.
+void appendTimestamp(std::string& out) {
+  thread_local std::time_t cachedSecond = -1;
+  thread_local char cached[32];
+  const auto now = std::chrono::system_clock::now();
+  const auto sinceEpoch = now.time_since_epoch();
+  const std::time_t second = std::chrono::system_clock::to_time_t(now);
+  if (second != cachedSecond) {
+    std::tm local{};
+    localtime_r(&second, &local);
+    std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &local);
+    cachedSecond = second;
+  }
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(sinceEpoch).count() % 1000;
+  out += cached;
+  out += fmt::format(".{:03d} ", millis);
+}
+
+}  // namespace
 
 void setup(const std::string& level, const std::string& format) {
   spdlog::drop("llmgate");
-  auto logger = spdlog::stderr_logger_mt("llmgate");
+  auto logger = std::make_shared<spdlog::logger>("llmgate", std::make_shared<ErrorStreamSink>());
+  spdlog::register_logger(logger);
   gJson = format == "json";
   // In JSON mode every call site passes a ready JSON object as the message.
   logger->set_pattern(gJson ? "%v" : "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -54,12 +209,19 @@ void access(const AccessRecord& r) {
                            st.routedMs, st.convertMs, st.upstreamConnectMs, st.upstreamFirstByteMs,
                            st.upstreamMs, r.overheadMs(), st.attempts);
     }
-    spdlog::log(level, "access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
-                 "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}{}{}{}",
+    std::string line;
+    line.reserve(512);
+    appendTimestamp(line);
+    const auto levelName = spdlog::level::to_string_view(level);
+    line.append(levelName.data(), levelName.size());
+    fmt::format_to(std::back_inserter(line),
+                 " access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
+                 "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}{}{}{}\n",
                  r.method, r.path, r.status, h.model.empty() ? "-" : h.model, h.provider.empty() ? "-" : h.provider,
                  h.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, h.inputTokens, h.outputTokens, stages,
                  r.requestId, h.errorCode.empty() ? "" : " error=", h.errorCode, h.context.empty() ? "" : " context=\"",
                  h.context, h.context.empty() ? "" : "\"");
+    accessLines().append(line);
     return;
   }
   std::string line = "{\"level\":";
@@ -92,8 +254,13 @@ void access(const AccessRecord& r) {
     line += ",\"context\":";
     core::appendJsonString(line, h.context);
   }
-  line += "}";
-  spdlog::log(level, "{}", line);
+  line += "}\n";
+  accessLines().append(line);
+}
+
+void flush() {
+  accessLines().flushAll();
+  spdlog::default_logger()->flush();
 }
 
 }  // namespace llmgate::log

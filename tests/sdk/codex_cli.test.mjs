@@ -59,7 +59,7 @@ test('Codex with the mock: a text answer over /v1/responses, its hosted tools le
   const run = await codex(gateway.port, 'mock', 'say hi');
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /Hello from the llmgate mock provider\. You said: say hi/);
-  assert.match(gateway.log(), /access POST \/v1\/responses 200/);
+  assert.match(await gateway.logged(/access POST \/v1\/responses 200/), /access POST \/v1\/responses 200/);
   assert.match(gateway.log(), /tools no upstream can run were left out: .*web_search/);
 });
 

@@ -296,7 +296,7 @@ export function runCli(binary, args, { cwd, env }) {
 }
 
 /**
- * Starts llmgate on a free port with `providers`; resolves to { child, port, config, log(), stop() }
+ * Starts llmgate on a free port with `providers`; resolves to { child, port, config, log(), logged(pattern), stop() }
  * (`config`: the path of the config file it reads, for reload tests).
  * `server` is merged into the config's server block; `top` into the top level (auth,
  * context_shaping, conversations, ...); `openFilesLimit` starts it under that RLIMIT_NOFILE
@@ -319,7 +319,13 @@ export function startGateway(providers, { server, top, openFilesLimit } = {}) {
       const match = log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, port: Number(match[1]), config, log: () => log, stop: () => { child.kill('SIGTERM'); return exited; } });
+        // Access lines are written in batches every 200 ms: logged() waits for a line to come.
+        const logged = async (pattern, limitMs = 5000) => {
+          const end = Date.now() + limitMs;
+          while (!pattern.test(log) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+          return log;
+        };
+        resolve({ child, port: Number(match[1]), config, log: () => log, logged, stop: () => { child.kill('SIGTERM'); return exited; } });
       }
     });
     child.on('exit', (code) => reject(new Error(`llmgate exited with ${code}:\n${log}`)));

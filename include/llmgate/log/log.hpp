@@ -60,7 +60,11 @@ struct AccessRecord {
   double overheadMs() const { return durationMs - handler.stages.upstreamMs; }
 };
 
+/// Writes the access line of `record`. Lines are buffered per thread and written in batches
+/// (64 KiB, or every 200 ms, and at exit): no system call on the request's thread.
 void access(const AccessRecord& record);
+/// Writes the buffered access lines now.
+void flush();
 
 /// Logs a message at `level` as a JSON object in json mode (the message escaped), plain otherwise.
 void message(spdlog::level::level_enum level, std::string_view text);
