@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-500}
-rate=100  # requests a second: far below what llmgate does under callgrind (~1000)
+rate=100  # requests a second: well below what the proxies do under callgrind
 seconds=$(awk "BEGIN { print $requests / $rate }")
 scripts/deps.sh
 command -v valgrind >/dev/null && command -v nginx >/dev/null ||
@@ -97,7 +97,7 @@ nginx -c "$work/upstream.conf" &
 upstream_pid=$!
 profiled_pid=""
 cleanup() {
-  [ -n "$profiled_pid" ] && kill "$profiled_pid" 2>/dev/null || true
+  [ -n "$profiled_pid" ] && kill -KILL "$profiled_pid" 2>/dev/null || true
   kill "$upstream_pid" 2>/dev/null || true
   wait 2>/dev/null || true
 }
@@ -128,22 +128,23 @@ split_by_object() {
     END { printf "%d %d %d %d %d %d\n", total, own, curl, cxx, libc, other }'
 }
 
-# Runs "$@" under callgrind, warms it up, counts $requests requests of PORT PATH BODY EXPECT.
-# Prints: total own curl libstdcxx libc other (per request).
+# Runs "$@" under callgrind, warms it up, counts $requests requests of PORT PATH BODY EXPECT;
+# the profile stays in $work/NAME.callgrind. Prints: total own curl libstdcxx libc other (per
+# request).
 measure() {
-  local port=$1 path=$2 body=$3 expect=$4 binary=$5
-  shift 5
+  local name=$1 port=$2 path=$3 body=$4 expect=$5 binary=$6
+  shift 6
   local out="$work/callgrind.out"
   rm -f "$out"*
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" >"$work/profiled.log" 2>&1 &
   profiled_pid=$!
   wait_port "$port"
   "$client" 127.0.0.1 "$port" "$path" "$work/$body" 200 0.5 1 "$expect" >/dev/null
-  callgrind_control -i on "$profiled_pid" >/dev/null
+  callgrind_control -i on "$profiled_pid" >/dev/null 2>&1
   local figures
   figures=$("$client" 127.0.0.1 "$port" "$path" "$work/$body" "$rate" "$seconds" 1 "$expect")
-  callgrind_control -d "$profiled_pid" >/dev/null
-  kill "$profiled_pid" 2>/dev/null || true
+  callgrind_control -d "$profiled_pid" >/dev/null 2>&1
+  kill -KILL "$profiled_pid" 2>/dev/null || true  # no second, whole-run dump at exit
   wait "$profiled_pid" 2>/dev/null || true
   profiled_pid=""
   case "$figures" in
@@ -152,8 +153,8 @@ measure() {
   esac
   local done_requests
   done_requests=$(sed -n 's/^requests=\([0-9]*\).*/\1/p' <<<"$figures")
-  local dump
-  dump=$(ls -t "$out".* 2>/dev/null | head -1)
+  local dump="$work/$name.callgrind"
+  mv "$(ls -t "$out".* | head -1)" "$dump"
   split_by_object "$dump" "$binary" | awk -v n="$done_requests" '{ printf "%d %d %d %d %d %d\n", $1/n, $2/n, $3/n, $4/n, $5/n, $6/n }'
 }
 
@@ -169,12 +170,13 @@ echo "instructions per request (callgrind, user space; $requests requests after 
 printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc other
 nginx_binary=$(command -v nginx)
 row "nginx proxy_pass, non-streaming (reference)" \
-  "$(measure 18281 /v1/chat/completions plain.json Hello nginx "$nginx_binary" -c "$work/proxy.conf")"
+  "$(measure nginx 18281 /v1/chat/completions plain.json Hello nginx "$nginx_binary" -c "$work/proxy.conf")"
 llmgate=$(pwd)/build-release/llmgate
 for level in warn info; do
-  run() { measure 18282 "$1" "$2" "$3" build-release/llmgate "$llmgate" --config "$work/llmgate.json" --log-level "$level"; }
-  row "llmgate $level: passthrough, non-streaming" "$(run /v1/chat/completions plain.json Hello)"
-  row "llmgate $level: passthrough, streaming ($events events)" "$(run /v1/chat/completions stream.json DONE)" "$events"
-  row "llmgate $level: OpenAI client -> Anthropic upstream" "$(run /v1/chat/completions to-anthropic.json Hello)"
-  row "llmgate $level: Anthropic client -> OpenAI upstream" "$(run /v1/messages from-anthropic.json Hello)"
+  run() { measure "$1-$level" 18282 "$2" "$3" "$4" build-release/llmgate "$llmgate" --config "$work/llmgate.json" --log-level "$level"; }
+  row "llmgate $level: passthrough, non-streaming" "$(run passthrough /v1/chat/completions plain.json Hello)"
+  row "llmgate $level: passthrough, streaming ($events events)" "$(run stream /v1/chat/completions stream.json DONE)" "$events"
+  row "llmgate $level: OpenAI client -> Anthropic upstream" "$(run to-anthropic /v1/chat/completions to-anthropic.json Hello)"
+  row "llmgate $level: Anthropic client -> OpenAI upstream" "$(run from-anthropic /v1/messages from-anthropic.json Hello)"
 done
+echo "profiles: $work/*.callgrind (callgrind_annotate --inclusive=yes FILE shows where each goes)"

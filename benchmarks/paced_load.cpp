@@ -71,8 +71,9 @@ int connectTo(const Settings& settings) {
   return fd;
 }
 
-// Size of the whole answer once its head is in `in`; 0 while the head is incomplete or when the
-// answer has no Content-Length (every server measured here sends one for these requests).
+// Size of the whole answer once its head is in `in`; 0 while it is not known yet. A chunked
+// answer (a stream) is whole when its last chunk has come: one request is in flight per
+// connection, so that chunk ends what was received.
 std::size_t answerSize(std::string_view in) {
   const std::size_t headEnd = in.find("\r\n\r\n");
   if (headEnd == std::string_view::npos) return 0;
@@ -82,6 +83,9 @@ std::size_t answerSize(std::string_view in) {
     ++at;
     if (head.size() - at > 15 && strncasecmp(head.data() + at, "content-length:", 15) == 0) {
       return headEnd + 4 + std::strtoull(head.data() + at + 15, nullptr, 10);
+    }
+    if (head.size() - at > 26 && strncasecmp(head.data() + at, "transfer-encoding: chunked", 26) == 0) {
+      return in.size() > headEnd + 4 && in.ends_with("\r\n0\r\n\r\n") ? in.size() : 0;
     }
   }
   return 0;
@@ -174,7 +178,7 @@ int run(const Settings& settings) {
         break;
       }
       if (!connection.busy) continue;
-      if (connection.expected == 0) connection.expected = answerSize(connection.in);
+      if (connection.expected == 0) connection.expected = answerSize(connection.in);  // chunked: 0 until whole
       if (connection.expected == 0 || connection.in.size() < connection.expected) continue;
       const bool ok = connection.in.compare(0, 12, "HTTP/1.1 200") == 0 &&
                       connection.in.find(settings.expect) != std::string::npos;

@@ -1,6 +1,9 @@
 #include "llmgate/core/json_text.hpp"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -214,6 +217,23 @@ bool isValidJson(std::string_view s) {
     }
     if (i == kInvalid) return false;
   }
+}
+
+void appendFixed(std::string& out, double value, int decimals) {
+  static constexpr std::int64_t kScale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+  decimals = std::clamp(decimals, 0, 6);
+  const std::int64_t scale = kScale[decimals];
+  if (!(std::fabs(value) < 9e12)) value = 0;  // NaN and infinities too
+  const auto scaled = static_cast<std::int64_t>(std::llround(std::fabs(value) * static_cast<double>(scale)));
+  if (value < 0 && scaled != 0) out += '-';
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, scaled / scale).ptr);
+  if (decimals == 0) return;
+  out += '.';
+  std::int64_t fraction = scaled % scale;
+  char tail[6];
+  for (int i = decimals - 1; i >= 0; --i, fraction /= 10) tail[i] = static_cast<char>('0' + fraction % 10);
+  out.append(tail, static_cast<std::size_t>(decimals));
 }
 
 void appendJsonString(std::string& out, std::string_view text) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -196,66 +197,120 @@ void message(spdlog::level::level_enum level, std::string_view text) {
   spdlog::log(level, "{}", line);
 }
 
+namespace {
+
+// One access line, as text (`name=value`) or as a JSON object: the same members in the same
+// order, written without a formatter (this is on every request).
+class AccessLine {
+ public:
+  AccessLine(bool json, std::string_view level) : json_(json) {
+    line_.reserve(512);
+    if (json_) {
+      line_ += "{\"level\":";
+      core::appendJsonString(line_, level);
+      line_ += ",\"msg\":\"access\"";
+    } else {
+      appendTimestamp(line_);
+      line_ += level;
+      line_ += " access";
+    }
+  }
+  /// Text format: the value alone ("POST"), JSON: a member.
+  void bare(std::string_view name, std::string_view value) {
+    if (json_) return text(name, value);
+    line_ += ' ';
+    line_ += value;
+  }
+  void bare(std::string_view name, std::int64_t value) {
+    if (json_) return integer(name, value);
+    line_ += ' ';
+    appendInteger(value);
+  }
+  /// `quoted`: in text, quotes around a value that may hold spaces.
+  void text(std::string_view name, std::string_view value, bool quoted = false) {
+    key(name);
+    if (json_) {
+      core::appendJsonString(line_, value);
+    } else if (quoted) {
+      line_ += '"';
+      line_ += value;
+      line_ += '"';
+    } else {
+      line_ += value.empty() ? "-" : value;
+    }
+  }
+  void integer(std::string_view name, std::int64_t value) {
+    key(name);
+    appendInteger(value);
+  }
+  void boolean(std::string_view name, bool value) {
+    key(name);
+    line_ += value ? "true" : "false";
+  }
+  void milliseconds(std::string_view name, double value) {
+    key(name);
+    core::appendFixed(line_, value, 2);
+  }
+  std::string& finish() {
+    line_ += json_ ? "}\n" : "\n";
+    return line_;
+  }
+
+ private:
+  void key(std::string_view name) {
+    if (json_) {
+      line_ += ",\"";
+      line_ += name;
+      line_ += "\":";
+    } else {
+      line_ += ' ';
+      line_ += name;
+      line_ += '=';
+    }
+  }
+  void appendInteger(std::int64_t value) {
+    char digits[24];
+    line_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  }
+
+  bool json_;
+  std::string line_;
+};
+
+}  // namespace
+
 void access(const AccessRecord& r) {
   const RequestLog& h = r.handler;
   const Stages& st = h.stages;
   const auto level = h.quiet ? spdlog::level::debug : spdlog::level::info;
   if (!spdlog::should_log(level)) return;
-  if (!gJson) {
-    std::string stages;
-    if (st.attempts > 0) {
-      stages = fmt::format(" routed_ms={:.2f} convert_ms={:.2f} upstream_connect_ms={:.2f} upstream_ttfb_ms={:.2f} "
-                           "upstream_ms={:.2f} overhead_ms={:.2f} attempts={}",
-                           st.routedMs, st.convertMs, st.upstreamConnectMs, st.upstreamFirstByteMs,
-                           st.upstreamMs, r.overheadMs(), st.attempts);
-    }
-    std::string line;
-    line.reserve(512);
-    appendTimestamp(line);
-    const auto levelName = spdlog::level::to_string_view(level);
-    line.append(levelName.data(), levelName.size());
-    fmt::format_to(std::back_inserter(line),
-                 " access {} {} {} model={} provider={} stream={} bytes_in={} bytes_out={} duration_ms={:.2f} "
-                 "ttfb_ms={:.2f} tokens_in={} tokens_out={}{} request_id={}{}{}{}{}{}\n",
-                 r.method, r.path, r.status, h.model.empty() ? "-" : h.model, h.provider.empty() ? "-" : h.provider,
-                 h.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, h.inputTokens, h.outputTokens, stages,
-                 r.requestId, h.errorCode.empty() ? "" : " error=", h.errorCode, h.context.empty() ? "" : " context=\"",
-                 h.context, h.context.empty() ? "" : "\"");
-    accessLines().append(line);
-    return;
-  }
-  std::string line = "{\"level\":";
   const auto levelName = spdlog::level::to_string_view(level);
-  core::appendJsonString(line, std::string_view(levelName.data(), levelName.size()));
-  line += ",\"msg\":\"access\",\"method\":";
-  core::appendJsonString(line, r.method);
-  line += ",\"path\":";
-  core::appendJsonString(line, r.path);
-  line += fmt::format(",\"status\":{},\"model\":", r.status);
-  core::appendJsonString(line, h.model);
-  line += ",\"provider\":";
-  core::appendJsonString(line, h.provider);
-  line += fmt::format(",\"stream\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.2f},\"ttfb_ms\":{:.2f},"
-                      "\"tokens_in\":{},\"tokens_out\":{}",
-                      h.stream, r.bytesIn, r.bytesOut, r.durationMs, r.firstByteMs, h.inputTokens, h.outputTokens);
+  AccessLine line(gJson, std::string_view(levelName.data(), levelName.size()));
+  line.bare("method", r.method);
+  line.bare("path", r.path);
+  line.bare("status", r.status);
+  line.text("model", h.model);
+  line.text("provider", h.provider);
+  line.boolean("stream", h.stream);
+  line.integer("bytes_in", static_cast<std::int64_t>(r.bytesIn));
+  line.integer("bytes_out", static_cast<std::int64_t>(r.bytesOut));
+  line.milliseconds("duration_ms", r.durationMs);
+  line.milliseconds("ttfb_ms", r.firstByteMs);
+  line.integer("tokens_in", h.inputTokens);
+  line.integer("tokens_out", h.outputTokens);
   if (st.attempts > 0) {
-    line += fmt::format(",\"routed_ms\":{:.2f},\"convert_ms\":{:.2f},\"upstream_connect_ms\":{:.2f},"
-                        "\"upstream_ttfb_ms\":{:.2f},\"upstream_ms\":{:.2f},\"overhead_ms\":{:.2f},\"attempts\":{}",
-                        st.routedMs, st.convertMs, st.upstreamConnectMs, st.upstreamFirstByteMs,
-                        st.upstreamMs, r.overheadMs(), st.attempts);
+    line.milliseconds("routed_ms", st.routedMs);
+    line.milliseconds("convert_ms", st.convertMs);
+    line.milliseconds("upstream_connect_ms", st.upstreamConnectMs);
+    line.milliseconds("upstream_ttfb_ms", st.upstreamFirstByteMs);
+    line.milliseconds("upstream_ms", st.upstreamMs);
+    line.milliseconds("overhead_ms", r.overheadMs());
+    line.integer("attempts", st.attempts);
   }
-  line += ",\"request_id\":";
-  core::appendJsonString(line, r.requestId);
-  if (!h.errorCode.empty()) {
-    line += ",\"error\":";
-    core::appendJsonString(line, h.errorCode);
-  }
-  if (!h.context.empty()) {
-    line += ",\"context\":";
-    core::appendJsonString(line, h.context);
-  }
-  line += "}\n";
-  accessLines().append(line);
+  line.text("request_id", r.requestId);
+  if (!h.errorCode.empty()) line.text("error", h.errorCode);
+  if (!h.context.empty()) line.text("context", h.context, true);
+  accessLines().append(line.finish());
 }
 
 void flush() {

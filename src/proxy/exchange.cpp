@@ -44,15 +44,7 @@ void appendTiming(std::string& value, std::string_view name, double ms) {
   if (!value.empty()) value += ", ";
   value += name;
   value += ";dur=";
-  const auto micros = static_cast<std::uint64_t>(std::max(0.0, ms) * 1000.0 + 0.5);
-  char digits[24];
-  auto end = std::to_chars(digits, digits + sizeof digits, micros / 1000).ptr;
-  *end++ = '.';
-  const auto fraction = micros % 1000;
-  *end++ = static_cast<char>('0' + fraction / 100);
-  *end++ = static_cast<char>('0' + fraction / 10 % 10);
-  *end++ = static_cast<char>('0' + fraction % 10);
-  value.append(digits, end);
+  core::appendFixed(value, std::max(0.0, ms), 3);
 }
 
 // Every streamed event is searched for these: Boyer-Moore-Horspool skips most of the event,

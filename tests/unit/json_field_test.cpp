@@ -109,3 +109,32 @@ TEST(JsonValidation, AgreesWithNlohmannOnTheGrammar) {
 
 }  // namespace
 }  // namespace llmgate::core
+
+namespace llmgate::core {
+namespace {
+
+TEST(AppendFixed, WritesWhatPrintfWouldForLogValues) {
+  const auto fixed = [](double value, int decimals) {
+    std::string out;
+    appendFixed(out, value, decimals);
+    return out;
+  };
+  EXPECT_EQ(fixed(0, 2), "0.00");
+  EXPECT_EQ(fixed(-1, 2), "-1.00");
+  EXPECT_EQ(fixed(12.345678, 3), "12.346");
+  EXPECT_EQ(fixed(0.005, 2), "0.01");
+  EXPECT_EQ(fixed(1999.999, 2), "2000.00");
+  EXPECT_EQ(fixed(-0.001, 2), "0.00") << "no negative zero";
+  EXPECT_EQ(fixed(7.5, 0), "8");
+  EXPECT_EQ(fixed(0.1234567, 9), "0.123457") << "at most six decimals";
+  EXPECT_EQ(fixed(std::nan(""), 2), "0.00");
+  EXPECT_EQ(fixed(1e300, 2), "0.00");
+  for (double value : {0.01, 3.14159, 42.0, 123456.789, 0.999}) {
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%.2f", value);
+    EXPECT_EQ(fixed(value, 2), expected) << value;
+  }
+}
+
+}  // namespace
+}  // namespace llmgate::core
