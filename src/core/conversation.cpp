@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace llmgate::core {
@@ -47,10 +48,26 @@ void appendField(std::string& out, std::string_view step, std::string_view name,
 }  // namespace
 
 std::vector<std::size_t> turnStarts(const std::vector<Message>& messages) {
-  std::vector<std::size_t> starts;
+  // No turn starts between a tool call and its result, however a client ordered them: the
+  // messages after a call, up to its result, are marked (a difference array, one pass each way).
+  std::unordered_map<std::string_view, std::size_t> calls;
+  std::vector<int> inside(messages.size() + 1, 0);
   for (std::size_t i = 0; i < messages.size(); ++i) {
+    for (const auto& part : messages[i].content) {
+      if (part.kind == PartKind::ToolCall) calls.emplace(part.toolCallId, i);
+      if (part.kind != PartKind::ToolResult) continue;
+      if (auto call = calls.find(part.toolCallId); call != calls.end() && call->second < i) {
+        ++inside[call->second + 1];
+        --inside[i + 1];
+      }
+    }
+  }
+  std::vector<std::size_t> starts;
+  int open = 0;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    open += inside[i];
     const Message& message = messages[i];
-    if (message.role != Role::User || onlyToolResults(message)) continue;
+    if (open > 0 || message.role != Role::User || onlyToolResults(message)) continue;
     // User messages in a row, before any answer, are one turn.
     if (i > 0 && messages[i - 1].role == Role::User) continue;
     starts.push_back(i);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "llmgate/api/anthropic_codec.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/api/responses_codec.hpp"
+#include "llmgate/core/conversation.hpp"
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "providers/openai/openai_codec.hpp"
@@ -40,6 +42,40 @@ void reencode(const core::ChatRequest& request) {
   if (auto gemini = llmgate::providers::gemini::encodeRequest(request); gemini.ok()) {
     if (!json::accept(core::dumpJson(gemini.value()))) std::abort();
   }
+}
+
+// Context shaping with every step on keeps the last message and never leaves a tool result
+// without the call it answered; what it leaves (and what is left once unanswered calls go)
+// still encodes for every upstream.
+void shape(const core::ChatRequest& decoded) {
+  core::ChatRequest request = decoded;
+  core::ContextShaping steps;
+  steps.keepLastTurns = 2;
+  steps.dropDuplicates = true;
+  steps.contextWindowTokens = 64;
+  steps.reservedOutputTokens = 16;
+  core::shapeContext(request, steps);
+  if (decoded.messages.empty() != request.messages.empty()) std::abort();
+  if (!decoded.messages.empty() && decoded.messages.back().content.size() != request.messages.back().content.size()) std::abort();
+  std::set<std::string> calledBefore;
+  std::set<std::string> calledAfter;
+  for (const auto& message : decoded.messages) {
+    for (const auto& part : message.content) {
+      if (part.kind == core::PartKind::ToolCall) calledBefore.insert(part.toolCallId);
+    }
+  }
+  for (const auto& message : request.messages) {
+    for (const auto& part : message.content) {
+      if (part.kind == core::PartKind::ToolCall) calledAfter.insert(part.toolCallId);
+      if (part.kind == core::PartKind::ToolResult && calledBefore.count(part.toolCallId) > 0 &&
+          calledAfter.count(part.toolCallId) == 0) {
+        std::abort();  // a result whose call was cut away
+      }
+    }
+  }
+  reencode(request);
+  core::dropUnansweredToolCalls(request.messages, request.messages.size() / 2);
+  reencode(request);
 }
 
 void decodeAsUpstreamAnswers(const json& parsed, const std::string& text) {
@@ -109,9 +145,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const json parsed = core::parseJson(body);
   decodeAsUpstreamAnswers(parsed, body);
   if (parsed.is_discarded()) return 0;
-  if (auto openai = api::openai::decodeRequest(parsed); openai.ok()) reencode(openai.value());
-  if (auto anthropic = api::anthropic::decodeRequest(parsed); anthropic.ok()) reencode(anthropic.value());
-  if (auto responses = api::responses::decodeRequest(parsed); responses.ok()) reencode(responses.value());
+  for (auto decoded : {api::openai::decodeRequest(parsed), api::anthropic::decodeRequest(parsed),
+                       api::responses::decodeRequest(parsed)}) {
+    if (!decoded.ok()) continue;
+    reencode(decoded.value());
+    shape(decoded.value());
+  }
+  core::ChatResponse answer;
+  answer.id = "x";
+  answer.choices.push_back(core::Choice{});
+  if (!json::accept(api::responses::encodeResponse(answer, api::responses::requestEcho(parsed)))) std::abort();
   if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
     if (!core::replaceTopLevelString(body, "model", "new\"model")) std::abort();
     const json rewritten = core::parseJson(body);

@@ -62,6 +62,14 @@ TEST(Conversation, TurnsStartAtUserMessagesThatAreNotOnlyToolResults) {
   EXPECT_TRUE(turnStarts({}).empty());
 }
 
+TEST(Conversation, NoTurnStartsBetweenACallAndItsResult) {
+  // A client that put its next question before the tool's result: cutting there would keep the
+  // result and drop its call.
+  std::vector<Message> messages{text(Role::User, "u1"), toolCall("t1"), text(Role::User, "meanwhile"), toolResult("t1"),
+                                text(Role::Assistant, "a1"), text(Role::User, "u2")};
+  EXPECT_EQ(turnStarts(messages), (std::vector<std::size_t>{0, 5}));
+}
+
 TEST(Conversation, KeepLastTurnsNeverSeparatesACallFromItsResult) {
   auto messages = agentConversation();
   EXPECT_EQ(keepLastTurns(messages, 2), 2u);
