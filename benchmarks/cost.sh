@@ -30,40 +30,10 @@ client=build-release/benchmarks/llmgate_paced_load
 work=/tmp/llmgate-cost
 rm -rf "$work" && mkdir -p "$work"
 events=42
-{
-  printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
-  for i in $(seq 1 $((events - 2))); do
-    printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" token%d"},"finish_reason":null}]}\n\n' "$i"
-  done
-  printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
-  printf 'data: [DONE]\n\n'
-} > "$work/stream.sse"
-plain='{"id":"chatcmpl-cost","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the cost upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15}}'
-message='{"id":"msg_cost","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello from the cost upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":6}}'
-
 # The upstream: 18280 fixed JSON answers (both schemas), 18283 the SSE stream. nginx as the
 # reference proxy: 18281 -> 18280 with upstream keep-alive.
-cat > "$work/upstream.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/upstream.pid;
-error_log $work/upstream-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:18280;
-    location = /v1/chat/completions { default_type application/json; return 200 '$plain'; }
-    location = /v1/messages { default_type application/json; return 200 '$message'; }
-  }
-  server {
-    listen 127.0.0.1:18283;
-    location = /v1/chat/completions { error_page 405 =200 /stream.sse; return 405; }
-    location = /stream.sse { internal; root $work; default_type text/event-stream; }
-  }
-}
-CONF
+source benchmarks/static_upstream.sh
+write_static_upstream "$work" 18280 18283
 cat > "$work/proxy.conf" <<CONF
 worker_processes 1;
 master_process off;

@@ -24,42 +24,10 @@ cmake --build build-release --target llmgate llmgate_paced_load >/dev/null
 
 work=/tmp/llmgate-load
 mkdir -p "$work"
-# 40 content chunks, role first, finish, usage, [DONE]: the shape of a real OpenAI stream.
-{
-  printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
-  for i in $(seq 1 40); do
-    printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" token%d"},"finish_reason":null}]}\n\n' "$i"
-  done
-  printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
-  printf 'data: [DONE]\n\n'
-} > "$work/stream.sse"
-plain='{"id":"chatcmpl-load","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the load upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15}}'
-message='{"id":"msg_load","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello from the load upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":6}}'
-
 # The upstream (static answers; 18180 JSON, 18183 the SSE stream) and nginx as a plain reverse
 # proxy with upstream keep-alive (18181 -> 18180, 18184 -> 18183).
-cat > "$work/upstream.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/upstream.pid;
-error_log $work/upstream-error.log;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:18180 reuseport;
-    location = /v1/chat/completions { default_type application/json; return 200 '$plain'; }
-    location = /v1/messages { default_type application/json; return 200 '$message'; }
-  }
-  server {
-    listen 127.0.0.1:18183 reuseport;
-    # POSTs cannot be served from a file directly: the 405 redirects (as a GET) to the stream.
-    location = /v1/chat/completions { error_page 405 =200 /stream.sse; return 405; }
-    location = /stream.sse { internal; root $work; default_type text/event-stream; }
-  }
-}
-CONF
+source benchmarks/static_upstream.sh
+write_static_upstream "$work" 18180 18183
 cat > "$work/proxy.conf" <<CONF
 worker_processes 1;
 daemon off;

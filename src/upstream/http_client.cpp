@@ -336,6 +336,15 @@ CURL* HttpClient::acquireEasy() {
   return easy;
 }
 
+std::shared_ptr<CURLU> HttpClient::parsedUrl(const std::string& url) {
+  if (auto found = parsedUrls_.find(url); found != parsedUrls_.end()) return found->second;
+  std::shared_ptr<CURLU> parsed(curl_url(), &curl_url_cleanup);
+  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return nullptr;
+  if (parsedUrls_.size() >= kMaxParsedUrls) parsedUrls_.clear();
+  parsedUrls_.emplace(url, parsed);
+  return parsed;
+}
+
 void HttpClient::releaseEasy(CURL* easy) {
   // Reused handles avoid per-request malloc churn and re-setting the shared options; the next
   // start() overwrites every per-transfer option, so no curl_easy_reset is needed.
@@ -357,7 +366,14 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   // No "Expect: 100-continue" round trip for large bodies.
   transfer->headerList_ = curl_slist_append(transfer->headerList_, "Expect:");
 
-  curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
+  // A parsed URL wins over CURLOPT_URL, which is set only when there is none (setting it, even to
+  // null, costs libcurl about 8k instructions a request).
+  transfer->url_ = parsedUrl(req.url);
+  if (transfer->url_) {
+    curl_easy_setopt(easy, CURLOPT_CURLU, transfer->url_.get());
+  } else {
+    curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
+  }
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeouts.connect.count()));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(0, req.timeouts.total.count())));
@@ -393,6 +409,7 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   auto entry = active_.find(easy);
   auto keep = entry == active_.end() ? nullptr : entry->second;  // the handler may drop the last other reference
   curl_multi_remove_handle(multi_, easy);
+  curl_easy_setopt(easy, CURLOPT_CURLU, nullptr);  // a reused handle takes CURLOPT_URL again when a URL cannot be parsed
   transfer.easy_ = nullptr;
   transfer.deadline_.cancel();
   curl_slist_free_all(transfer.headerList_);

@@ -240,4 +240,48 @@ TEST(UpstreamClient, CancelFromInsideTheBodyCallbackIsSafe) {
 }
 
 }  // namespace
+// URLs are parsed once per client and the parsed ones dropped beyond a bound: transfers in
+// flight when that happens keep theirs, every path reaches the upstream as it was given, and a
+// URL libcurl cannot parse fails its transfer alone.
+TEST(UpstreamClient, ParsedUrlsAreReusedAndDroppedSafely) {
+  TestUpstream upstream([](const RecordedRequest& request) { return ScriptedResponse::json(200, "{\"path\":\"" + request.target + "\"}"); });
+  boost::asio::io_context io;
+  upstream::HttpClient client(io, config::UpstreamPoolConfig{});
+  constexpr int kTransfers = 300;  // beyond the bound of 256 distinct URLs
+  std::vector<std::shared_ptr<Recorder>> recorders;
+  std::vector<std::shared_ptr<upstream::Transfer>> transfers;
+  for (int i = 0; i < kTransfers; ++i) {
+    auto request = requestTo(upstream);
+    request.url = upstream.baseUrl() + "/models/m" + std::to_string(i % 280) + ":generate?alt=sse";
+    recorders.push_back(std::make_shared<Recorder>());
+    transfers.push_back(client.start(std::move(request), recorders.back()));
+  }
+  auto broken = requestTo(upstream);
+  broken.url = "http://[::1";
+  auto brokenRecorder = std::make_shared<Recorder>();
+  client.start(std::move(broken), brokenRecorder);
+  runUntil(io, [&] {
+    for (const auto& recorder : recorders) {
+      if (!recorder->result) return false;
+    }
+    return brokenRecorder->result.has_value();
+  });
+  for (int i = 0; i < kTransfers; ++i) {
+    ASSERT_TRUE(recorders[i]->result) << i;
+    EXPECT_FALSE(*recorders[i]->result) << i << ": " << recorders[i]->result->message();
+    EXPECT_EQ(recorders[i]->body, "{\"path\":\"/v1/models/m" + std::to_string(i % 280) + ":generate?alt=sse\"}");
+  }
+  ASSERT_TRUE(brokenRecorder->result);
+  EXPECT_TRUE(*brokenRecorder->result) << "an unparsable URL is an error for its transfer";
+  // Sequential reuse after the bound was passed: handles and parsed URLs still right.
+  for (int i = 0; i < 3; ++i) {
+    auto again = std::make_shared<Recorder>();
+    client.start(requestTo(upstream), again);
+    runUntil(io, [&] { return again->result.has_value(); });
+    ASSERT_TRUE(again->result);
+    EXPECT_FALSE(*again->result);
+    EXPECT_EQ(again->body, "{\"path\":\"/v1/chat/completions\"}");
+  }
+}
+
 }  // namespace llmgate::testing

@@ -90,6 +90,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   HttpClient& client_;
   CURL* easy_ = nullptr;
   curl_slist* headerList_ = nullptr;
+  std::shared_ptr<CURLU> url_;  ///< the parsed URL the easy handle reads while this runs
   Request request_;
   std::shared_ptr<TransferHandler> handler_;
   boost::asio::steady_timer deadline_;
@@ -148,6 +149,9 @@ class HttpClient {
   static void notifyFinished(TransferHandler& handler, Transfer& transfer, std::error_code ec) noexcept;
   CURL* acquireEasy();
   void releaseEasy(CURL* easy);
+  /// `url` parsed once per worker (libcurl would parse and re-assemble the string on every
+  /// request); null when libcurl cannot parse it (the transfer then fails with its error).
+  std::shared_ptr<CURLU> parsedUrl(const std::string& url);
 
   boost::asio::io_context& io_;
   CURLM* multi_ = nullptr;
@@ -159,6 +163,10 @@ class HttpClient {
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> active_;
   std::vector<CURL*> idleEasy_;
+  /// Few distinct URLs (a provider's endpoints); cleared beyond kMaxParsedUrls (Gemini's carry
+  /// the model), transfers in flight keep theirs.
+  static constexpr std::size_t kMaxParsedUrls = 256;
+  std::unordered_map<std::string, std::shared_ptr<CURLU>> parsedUrls_;
   long maxConnectionAge_;
   ClientStats stats_;
 };
