@@ -312,6 +312,27 @@ HttpClient::~HttpClient() {
   for (CURL* easy : idleEasy_) curl_easy_cleanup(easy);
 }
 
+namespace {
+
+// Whether the environment names a proxy (http_proxy, HTTPS_PROXY, all_proxy, ...), read once:
+// without one, libcurl is told so and stops looking the variables up on every request.
+bool environmentNamesAProxy() {
+  static const bool named = [] {
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+      const std::string_view variable(*entry);
+      const std::string_view name = variable.substr(0, variable.find('='));
+      if (name.size() < 6 || variable.size() == name.size() + 1) continue;
+      std::string lower(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.ends_with("_proxy") && lower != "no_proxy") return true;
+    }
+    return false;
+  }();
+  return named;
+}
+
+}  // namespace
+
 CURL* HttpClient::acquireEasy() {
   if (!idleEasy_.empty()) {
     CURL* easy = idleEasy_.back();
@@ -329,6 +350,7 @@ CURL* HttpClient::acquireEasy() {
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!environmentNamesAProxy()) curl_easy_setopt(easy, CURLOPT_PROXY, "");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
   curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, maxConnectionAge_);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::onWrite);

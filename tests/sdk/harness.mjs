@@ -302,14 +302,14 @@ export function runCli(binary, args, { cwd, env }) {
  * context_shaping, conversations, ...); `openFilesLimit` starts it under that RLIMIT_NOFILE
  * (soft and hard).
  */
-export function startGateway(providers, { server, top, openFilesLimit } = {}) {
+export function startGateway(providers, { server, top, openFilesLimit, env } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'llmgate-sdk-'));
   const config = path.join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ ...top, ...(server ? { server } : {}), providers }));
   const args = ['--config', config, '--host', '127.0.0.1', '--port', '0', '--threads', '2'];
   const child = openFilesLimit
-    ? spawn('sh', ['-c', `ulimit -n ${openFilesLimit} && exec "$0" "$@"`, binary, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    ? spawn('sh', ['-c', `ulimit -n ${openFilesLimit} && exec "$0" "$@"`, binary, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env })
+    : spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   return new Promise((resolve, reject) => {
     let log = '';
