@@ -10,7 +10,7 @@
 # event); OpenAI client -> Anthropic upstream; Anthropic client -> OpenAI upstream; each at log
 # level warn and info (info writes one access-log line per request). Each line splits the cost
 # into llmgate's own code, libcurl, the C++ runtime (libstdc++), libc (the allocator among it)
-# and the rest (OpenSSL, zlib, the loader), user space only.
+# and the rest (spdlog and fmt, OpenSSL, zlib, the loader), user space only.
 #
 #   benchmarks/cost.sh [REQUESTS=500]
 set -euo pipefail
@@ -123,6 +123,7 @@ measure() {
   esac
   local done_requests
   done_requests=$(sed -n 's/^requests=\([0-9]*\).*/\1/p' <<<"$figures")
+  [ "${done_requests:-0}" -gt 0 ] || { echo "cost: no request counted ($figures)" >&2; return 1; }
   local dump="$work/$name.callgrind"
   mv "$(ls -t "$out".* | head -1)" "$dump"
   split_by_object "$dump" "$binary" | awk -v n="$done_requests" '{ printf "%d %d %d %d %d %d\n", $1/n, $2/n, $3/n, $4/n, $5/n, $6/n }'
@@ -130,6 +131,8 @@ measure() {
 
 row() {  # label figures [per-event divisor]
   local label=$1
+  # measure runs in a command substitution, where set -e does not reach: its failure stops here.
+  [ -n "$2" ] || { echo "cost: $label: no figures (see $work/profiled.log)" >&2; exit 1; }
   read -r total own curl cxx libc other <<<"$2"
   printf '%-46s %9s %9s %9s %9s %9s %9s' "$label" "$total" "$own" "$curl" "$cxx" "$libc" "$other"
   if [ -n "${3:-}" ]; then printf '   %s per event' "$((total / $3))"; fi

@@ -220,6 +220,8 @@ bool isValidJson(std::string_view s) {
 }
 
 void appendFixed(std::string& out, double value, int decimals) {
+  // Integer arithmetic: std::to_chars's exact fixed notation costs about 1.4k instructions a
+  // number, and these are on every request (Server-Timing, the access line).
   static constexpr std::int64_t kScale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
   decimals = std::clamp(decimals, 0, 6);
   const std::int64_t scale = kScale[decimals];

@@ -31,10 +31,8 @@ class ErrorStream {
     std::lock_guard lock(mutex_);
     while (!bytes.empty()) {
       const ssize_t written = ::write(STDERR_FILENO, bytes.data(), bytes.size());
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        return;  // standard error is gone: nowhere to say so
-      }
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) return;  // standard error is gone (or full): nowhere to say so
       bytes.remove_prefix(static_cast<std::size_t>(written));
     }
   }
@@ -77,17 +75,24 @@ class AccessLines {
 
   void append(std::string_view line) {
     Buffer& buffer = mine();
-    std::string full;
     {
       std::lock_guard lock(buffer.mutex);
       buffer.lines.append(line);
       if (buffer.lines.size() < kFlushBytes) return;
+    }
+    // Full: written now, after whatever a flush has already taken (flushing_ keeps the order).
+    std::lock_guard flushing(flushing_);
+    std::string full;
+    {
+      std::lock_guard lock(buffer.mutex);
       full.swap(buffer.lines);
     }
     stream_.write(full);
   }
 
+  /// Returns once every line appended before the call is written.
   void flushAll() {
+    std::lock_guard flushing(flushing_);
     std::vector<std::shared_ptr<Buffer>> buffers;
     {
       std::lock_guard lock(registryMutex_);
@@ -135,6 +140,7 @@ class AccessLines {
   }
 
   ErrorStream& stream_;  // constructed first, so destroyed after this
+  std::mutex flushing_;  // held from taking lines to having written them: no flush overtakes another
   std::mutex registryMutex_;
   std::vector<std::shared_ptr<Buffer>> buffers_;
   std::jthread flusher_;
@@ -161,7 +167,9 @@ void appendTimestamp(std::string& out) {
   }
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(sinceEpoch).count() % 1000;
   out += cached;
-  out += fmt::format(".{:03d} ", millis);
+  const char digits[] = {'.', static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                         static_cast<char>('0' + millis % 10), ' '};
+  out.append(digits, sizeof digits);
 }
 
 }  // namespace

@@ -571,8 +571,14 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
         // Sessions keep turns only: clients send their system prompt with every request.
         StoredConversation window{{}, responseId.empty() ? std::move(kept->history) : kept->history, {}};
         core::keepLastTurns(window.history, sessionTurns);
-        window.fitWithin(maxBytes);
-        conversations_.store(Kind::Session, caller, session, std::move(window), sessionTtl);
+        if (window.fitWithin(maxBytes)) {
+          conversations_.store(Kind::Session, caller, session, std::move(window), sessionTtl);
+        } else {
+          // Its last turn alone is too large: the session starts afresh rather than go on stale.
+          conversations_.erase(Kind::Session, caller, session);
+          log::message(spdlog::level::warn, "request " + requestId + ": session window not kept: its last turn outweighs "
+                                                                     "server.max_body_bytes");
+        }
       }
       if (!responseId.empty()) {
         kept->response = std::string(document);

@@ -350,7 +350,10 @@ CURL* HttpClient::acquireEasy() {
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (!environmentNamesAProxy()) curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  if (!environmentNamesAProxy()) {
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, "");  // else no_proxy and NO_PROXY are still read per request
+  }
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
   curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, maxConnectionAge_);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::onWrite);
@@ -431,7 +434,7 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   auto entry = active_.find(easy);
   auto keep = entry == active_.end() ? nullptr : entry->second;  // the handler may drop the last other reference
   curl_multi_remove_handle(multi_, easy);
-  curl_easy_setopt(easy, CURLOPT_CURLU, nullptr);  // a reused handle takes CURLOPT_URL again when a URL cannot be parsed
+  curl_easy_setopt(easy, CURLOPT_CURLU, nullptr);  // no pointer to a parsed URL that may go
   transfer.easy_ = nullptr;
   transfer.deadline_.cancel();
   curl_slist_free_all(transfer.headerList_);
@@ -439,7 +442,13 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   active_.erase(easy);
   // Only HEAD transfers change the method on their own; the next one on this handle sets its own.
   if (transfer.request_.headOnly) curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
-  releaseEasy(easy);
+  if (transfer.url_) {
+    releaseEasy(easy);
+  } else {
+    // libcurl 7.88 keeps a URL string it was given for every later transfer of the handle
+    // (its retry on a dead pooled connection re-reads it): a handle given one is not reused.
+    curl_easy_cleanup(easy);
+  }
   auto handler = std::move(transfer.handler_);
   if (transfer.handlerFailed_) {
     // curl saw our write callback refuse the bytes; the handler hears why.

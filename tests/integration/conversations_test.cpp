@@ -53,6 +53,7 @@ ScriptedResponse answerer(const RecordedRequest& request, std::atomic<int>& coun
                                                           {"finish_reason", "tool_calls"}}}}}
                                                  .dump());
   }
+  if (last == "big") return ScriptedResponse::json(200, completion(std::string(5000, 'x')));
   if (!stream) return ScriptedResponse::json(200, completion("answer " + std::to_string(n)));
   if (last == "break") {
     return ScriptedResponse::sse({chunk({{"role", "assistant"}, {"content", "half"}}),
@@ -375,6 +376,20 @@ TEST_F(Conversations, ShapingLeavesWhatItCannotReadToTheFastPath) {
   ASSERT_EQ(answer.status, 200) << answer.body;
   EXPECT_EQ(upstream_.requests().back().body, body);
   EXPECT_EQ(contextOf(answer), "");
+}
+
+TEST_F(Conversations, AWindowLargerThanARequestMayBeStartsAfresh) {
+  GatewayHarness gateway(config(R"("server":{"max_body_bytes":4096},)"));
+  const auto ask = [&](const std::string& text) {
+    return gateway.post("/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + text + R"("}]})",
+                        {"x-llmgate-session: s-big"});
+  };
+  ASSERT_EQ(ask("one").status, 200);
+  EXPECT_EQ(contextOf(ask("big")), "prior_turns=1");
+  const auto after = ask("three");
+  ASSERT_EQ(after.status, 200);
+  EXPECT_EQ(contextOf(after), "") << "not the stale window from before the large answer";
+  EXPECT_EQ(upstreamTurns(2), (std::vector<std::string>{"user: three"}));
 }
 
 }  // namespace

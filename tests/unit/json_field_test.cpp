@@ -1,6 +1,10 @@
 #include "llmgate/core/json_field.hpp"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -124,12 +128,14 @@ TEST(AppendFixed, WritesWhatPrintfWouldForLogValues) {
   EXPECT_EQ(fixed(12.345678, 3), "12.346");
   EXPECT_EQ(fixed(0.005, 2), "0.01");
   EXPECT_EQ(fixed(1999.999, 2), "2000.00");
-  EXPECT_EQ(fixed(-0.001, 2), "0.00") << "no negative zero";
   EXPECT_EQ(fixed(7.5, 0), "8");
   EXPECT_EQ(fixed(0.1234567, 9), "0.123457") << "at most six decimals";
   EXPECT_EQ(fixed(std::nan(""), 2), "0.00");
+  EXPECT_EQ(fixed(std::numeric_limits<double>::infinity(), 2), "0.00");
   EXPECT_EQ(fixed(1e300, 2), "0.00");
-  for (double value : {0.01, 3.14159, 42.0, 123456.789, 0.999}) {
+  EXPECT_EQ(fixed(-0.001, 2), "0.00") << "no negative zero";
+  EXPECT_EQ(fixed(0.125, 2), "0.13") << "a tie goes away from zero (printf: 0.12)";
+  for (double value : {0.01, 3.14159, 42.0, 123456.789, 0.999, 1e-9, 412.7049}) {
     char expected[64];
     std::snprintf(expected, sizeof expected, "%.2f", value);
     EXPECT_EQ(fixed(value, 2), expected) << value;

@@ -10,9 +10,10 @@ namespace llmgate::core {
 /// Appends `text` as a quoted JSON string (RFC 8259 escaping; invalid UTF-8 passes through).
 void appendJsonString(std::string& out, std::string_view text);
 
-/// Appends `value` with `decimals` (at most 6) digits after the point, rounded ("-1.00",
-/// "12.346"): what printf's %.Nf writes for the values logs and headers carry, without a
-/// formatter. Values beyond +-9e12 are written as 0.
+/// Appends `value` with `decimals` (at most 6) digits after the point ("-1.00", "12.346")
+/// without a formatter: printf's %.Nf except on exact ties of the binary value, rounded here
+/// away from zero (0.125 -> "0.13", printf "0.12"), and no "-0.00". NaN, infinities and values
+/// beyond +-9e12 are written as 0.
 void appendFixed(std::string& out, double value, int decimals);
 
 /// Whether `text` is one JSON value per RFC 8259 (surrounding whitespace allowed): the grammar,
