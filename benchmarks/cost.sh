@@ -34,22 +34,12 @@ events=42
 # reference proxy: 18281 -> 18280 with upstream keep-alive.
 source benchmarks/static_upstream.sh
 write_static_upstream "$work" 18280 18283
-cat > "$work/proxy.conf" <<CONF
-worker_processes 1;
-master_process off;
-daemon off;
-pid $work/proxy.pid;
-error_log $work/proxy-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+write_nginx_conf "$work" proxy "master_process off;"$'\n' <<CONF
   upstream backend { server 127.0.0.1:18280; keepalive 16; }
   server {
     listen 127.0.0.1:18281;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
-}
 CONF
 cat > "$work/llmgate.json" <<CONF
 {"server": {"host": "127.0.0.1", "port": 18282, "threads": 1},

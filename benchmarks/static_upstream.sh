@@ -1,5 +1,20 @@
-# Sourced by scripts/load.sh and benchmarks/cost.sh: the static loopback upstream both measure
-# against, so that both see the same bytes.
+# Sourced by scripts/load.sh and benchmarks/cost.sh: the nginx configurations they run, above all
+# the static loopback upstream both measure against, so that both see the same bytes.
+#
+#   write_nginx_conf DIR NAME [MAIN_DIRECTIVES] < HTTP_BLOCK
+# writes DIR/NAME.conf: one foreground worker, its pid and error log in DIR, no access log,
+# unlimited keep-alive requests, and the http block's servers read from standard input.
+write_nginx_conf() {
+  local dir=$1 name=$2 main=${3:-}
+  {
+    printf 'worker_processes 1;\ndaemon off;\n%s' "$main"
+    printf 'pid %s/%s.pid;\nerror_log %s/%s-error.log;\nevents { worker_connections 8192; }\n' "$dir" "$name" "$dir" "$name"
+    printf 'http {\n  access_log off;\n  keepalive_requests 1000000;\n'
+    cat
+    printf '}\n'
+  } > "$dir/$name.conf"
+}
+
 #   write_static_upstream DIR JSON_PORT SSE_PORT
 # writes DIR/stream.sse (an OpenAI stream of 42 events: role, 40 content chunks, finish,
 # [DONE]) and DIR/upstream.conf: one nginx worker answering POST /v1/chat/completions (OpenAI)
@@ -17,15 +32,7 @@ write_static_upstream() {
   } > "$dir/stream.sse"
   local plain='{"id":"chatcmpl-load","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the load upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15}}'
   local message='{"id":"msg_load","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello from the load upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":6}}'
-  cat > "$dir/upstream.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/upstream.pid;
-error_log $dir/upstream-error.log;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+  write_nginx_conf "$dir" upstream <<CONF
   server {
     listen 127.0.0.1:$json_port reuseport;
     location = /v1/chat/completions { default_type application/json; return 200 '$plain'; }
@@ -37,6 +44,5 @@ http {
     location = /v1/chat/completions { error_page 405 =200 /stream.sse; return 405; }
     location = /stream.sse { internal; root $dir; default_type text/event-stream; }
   }
-}
 CONF
 }

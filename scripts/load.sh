@@ -28,15 +28,7 @@ mkdir -p "$work"
 # proxy with upstream keep-alive (18181 -> 18180, 18184 -> 18183).
 source benchmarks/static_upstream.sh
 write_static_upstream "$work" 18180 18183
-cat > "$work/proxy.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/proxy.pid;
-error_log $work/proxy-error.log;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+write_nginx_conf "$work" proxy <<CONF
   upstream plain { server 127.0.0.1:18180; keepalive 64; }
   upstream stream { server 127.0.0.1:18183; keepalive 64; }
   server {
@@ -47,7 +39,6 @@ http {
     listen 127.0.0.1:18184 reuseport;
     location / { proxy_pass http://stream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
   }
-}
 CONF
 cat > "$work/llmgate.json" <<CONF
 {"log": {"level": "warn"}, "providers": [

@@ -158,8 +158,8 @@ ShapingReport shapeContext(ChatRequest& request, const ContextShaping& shaping) 
   }
   // After the repeats are gone, so that a repeated message does not count as a turn.
   if (shaping.keepLastTurns > 0) report.turnsDropped = keepLastTurns(request.messages, shaping.keepLastTurns);
-  report.estimatedTokens = estimateInputTokens(request);
   if (shaping.contextWindowTokens > 0) {
+    report.estimatedTokens = estimateInputTokens(request);  // only this step needs it
     const std::int64_t budget =
         shaping.contextWindowTokens - request.maxTokens.value_or(shaping.reservedOutputTokens);
     // Oldest turns first, whole turns only.

@@ -29,15 +29,19 @@ using nlohmann::json;
 
 constexpr std::string_view kJson = "application/json";
 
+constexpr std::string_view kStoredResponses = "/v1/responses/";  // followed by a response id
+
 // The context shaping `label`'s route opted into, else the one for every route ("*"), else none.
 const core::ContextShaping* shapingFor(const config::Config& config, const std::string& label) {
+  if (config.contextShaping.empty()) return nullptr;  // the common case, on every request
   auto it = config.contextShaping.find(label);
   if (it == config.contextShaping.end()) it = config.contextShaping.find("*");
   return it == config.contextShaping.end() ? nullptr : &it->second;
 }
 
-GatewayError invalidField(std::string_view code, std::string param, std::string message) {
-  auto error = GatewayError::make(ErrorKind::InvalidRequest, std::string(code), std::move(message));
+// An error about one request field or parameter, which it names.
+GatewayError paramError(ErrorKind kind, std::string code, std::string param, std::string message) {
+  auto error = GatewayError::make(kind, std::move(code), std::move(message));
   error.param = std::move(param);
   return error;
 }
@@ -259,7 +263,6 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
   }
   enum class Endpoint { Chat, Messages, Responses, StoredResponse, CountTokens, Models, HealthDetailed, Performance };
   std::optional<Endpoint> endpoint;
-  constexpr std::string_view kStoredResponses = "/v1/responses/";
   if (path == "/v1/chat/completions") endpoint = Endpoint::Chat;
   if (path == "/v1/messages") endpoint = Endpoint::Messages;
   if (path == "/v1/responses") endpoint = Endpoint::Responses;
@@ -339,9 +342,7 @@ void Gateway::handlePerformance(const Generation& generation, server::IncomingRe
   if (auto given = request.queryParameter("window"); !given.empty()) {
     auto [end, ec] = std::from_chars(given.data(), given.data() + given.size(), seconds);
     if (ec != std::errc() || end != given.data() + given.size() || seconds < 1 || seconds > 3600) {
-      auto error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "window: seconds between 1 and 3600");
-      error.param = "window";
-      sendError(request, sink, error);
+      sendError(request, sink, paramError(ErrorKind::InvalidRequest, "invalid_request", "window", "window: seconds between 1 and 3600"));
       return;
     }
   }
@@ -394,26 +395,21 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
     }
   }
   if (model.empty()) {
-    auto error = GatewayError::make(ErrorKind::InvalidRequest, "missing_field", "model: required non-empty string");
-    error.param = "model";
-    sendError(request, sink, error);
+    sendError(request, sink, paramError(ErrorKind::InvalidRequest, "missing_field", "model", "model: required non-empty string"));
     return std::nullopt;
   }
   const std::string_view streamText = lastValue("stream");
   if (!streamText.empty() && streamText != "true" && streamText != "false" && streamText != "null") {
-    auto error = GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "stream: expected boolean");
-    error.param = "stream";
-    sendError(request, sink, error);
+    sendError(request, sink, paramError(ErrorKind::InvalidRequest, "invalid_request", "stream", "stream: expected boolean"));
     return std::nullopt;
   }
   sink.log().model = core::clipped(model);
   auto route = generation.router.resolve(model);
   if (!route) {
     sink.log().modelLabel = routing::kOtherModel;
-    auto error = GatewayError::make(ErrorKind::NotFound, "model_not_found",
-                                    "The model `" + core::clipped(model) + "` does not exist or is not served by this gateway");
-    error.param = "model";
-    sendError(request, sink, error);
+    sendError(request, sink,
+              paramError(ErrorKind::NotFound, "model_not_found", "model",
+                         "The model `" + core::clipped(model) + "` does not exist or is not served by this gateway"));
     return std::nullopt;
   }
   sink.log().modelLabel = route->label;
@@ -448,8 +444,8 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
                             shapingFor(*generation->config, routed->route.label)};
   if (!conversation.session.empty()) {
     if (!validSessionId(conversation.session)) {
-      sendError(request, *sink, invalidField("invalid_request", "x-llmgate-session",
-                                             "x-llmgate-session: 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
+      sendError(request, *sink, paramError(ErrorKind::InvalidRequest, "invalid_request", "x-llmgate-session",
+                                           "x-llmgate-session: 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
       return;
     }
     conversation.prior = conversations_.find(ConversationStore::Kind::Session, caller, conversation.session);
@@ -526,7 +522,7 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
     prior = conversations_.find(Kind::Response, caller, chat.previousResponseId);
     if (!prior) {
       sendError(request, sink,
-                invalidField("previous_response_not_found", "previous_response_id",
+                paramError(ErrorKind::InvalidRequest, "previous_response_not_found", "previous_response_id",
                              "Previous response with id '" + core::clipped(chat.previousResponseId) +
                                  "' not found (stored responses live " + std::to_string(settings.responseTtlSeconds) +
                                  " s on the gateway that answered them)."));
@@ -535,13 +531,12 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
   }
   // A stored response carries its inputs' system and developer messages; instructions (the
   // first system entry when given) are the request's own.
-  const std::size_t instructions = responses && plan.requestEcho.contains("instructions") ? 1 : 0;
-  std::vector<std::string> inputSystem(chat.system.begin() + static_cast<std::ptrdiff_t>(std::min(instructions, chat.system.size())),
-                                       chat.system.end());
+  const auto firstInputSystem =
+      chat.system.begin() + (responses && plan.requestEcho.contains("instructions") && !chat.system.empty() ? 1 : 0);
+  std::vector<std::string> inputSystem(firstInputSystem, chat.system.end());
   if (prior) {
     chat.messages.insert(chat.messages.begin(), prior->history.begin(), prior->history.end());
-    chat.system.insert(chat.system.begin() + static_cast<std::ptrdiff_t>(std::min(instructions, chat.system.size())),
-                       prior->system.begin(), prior->system.end());
+    chat.system.insert(firstInputSystem, prior->system.begin(), prior->system.end());
     inputSystem.insert(inputSystem.begin(), prior->system.begin(), prior->system.end());
     context.push_back("prior_turns=" + std::to_string(core::turnStarts(prior->history).size()));
     // Calls the kept turns made that this request does not answer: every upstream would refuse them.
@@ -608,11 +603,10 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
 
 void Gateway::handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller) {
   using Kind = ConversationStore::Kind;
-  const std::string id(request.path().substr(std::string_view("/v1/responses/").size()));
+  const std::string id(request.path().substr(kStoredResponses.size()));
   const auto notFound = [&] {
-    auto error = GatewayError::make(ErrorKind::NotFound, "not_found", "Response with id '" + core::clipped(id) + "' not found.");
-    error.param = "response_id";
-    sendError(request, sink, error);
+    sendError(request, sink,
+              paramError(ErrorKind::NotFound, "not_found", "response_id", "Response with id '" + core::clipped(id) + "' not found."));
   };
   if (request.method() == "DELETE") {
     if (!conversations_.erase(Kind::Response, caller, id)) return notFound();

@@ -235,6 +235,28 @@ std::vector<json> parseEvents(const std::string& sse) {
   return events;
 }
 
+// The events of the stream of response `id` that `events` make, finished.
+std::vector<json> streamOf(const std::vector<core::ChatEvent>& events, const std::string& id = "x", const json& echo = {}) {
+  StreamEncoder encoder(id, "m", echo);
+  std::string out;
+  for (const auto& event : events) encoder.encode(event, out);
+  encoder.finish(out);
+  return parseEvents(out);
+}
+
+// A delta of `kind` (thinking, refusal).
+core::ChatEvent delta(core::EventKind kind, std::string text) {
+  core::ChatEvent event = core::ChatEvent::textDelta(std::move(text));
+  event.kind = kind;
+  return event;
+}
+
+std::vector<std::string> typesOf(const std::vector<json>& events) {
+  std::vector<std::string> types;
+  for (const auto& event : events) types.push_back(event["type"]);
+  return types;
+}
+
 TEST(ResponsesStream, TextThenAToolCallInTheOrderTheSdkAssembles) {
   StreamEncoder encoder("chatcmpl-9", "gpt-5");
   std::string out;
@@ -278,15 +300,8 @@ TEST(ResponsesStream, TextThenAToolCallInTheOrderTheSdkAssembles) {
 }
 
 TEST(ResponsesStream, ReasoningComesAsASummaryItemBeforeTheMessage) {
-  StreamEncoder encoder("x", "m");
-  std::string out;
-  core::ChatEvent thinking = core::ChatEvent::textDelta("Think.");
-  thinking.kind = core::EventKind::ThinkingDelta;
-  encoder.encode(thinking, out);
-  encoder.encode(core::ChatEvent::textDelta("Done."), out);
-  encoder.encode(core::ChatEvent::finished(core::FinishReason::Length), out);
-  encoder.finish(out);
-  const auto events = parseEvents(out);
+  const auto events = streamOf({delta(core::EventKind::ThinkingDelta, "Think."), core::ChatEvent::textDelta("Done."),
+                                core::ChatEvent::finished(core::FinishReason::Length)});
   const json& last = events.back();
   EXPECT_EQ(last["type"], "response.incomplete");
   EXPECT_EQ(last["response"]["incomplete_details"]["reason"], "max_output_tokens");
@@ -302,9 +317,7 @@ TEST(ResponsesStream, AnEmptyAnswerIsStillOneMessageAndAnErrorFailsTheResponse) 
   empty.finish(out);
   auto events = parseEvents(out);
   EXPECT_EQ(events.back()["response"]["output"][0]["content"][0]["text"], "");
-  std::vector<std::string> types;
-  for (const auto& event : events) types.push_back(event["type"]);
-  EXPECT_EQ(types, (std::vector<std::string>{"response.created", "response.in_progress", "response.output_item.added",
+  EXPECT_EQ(typesOf(events), (std::vector<std::string>{"response.created", "response.in_progress", "response.output_item.added",
                                              "response.content_part.added", "response.output_text.done",
                                              "response.content_part.done", "response.output_item.done",
                                              "response.completed"}));
@@ -321,21 +334,8 @@ TEST(ResponsesStream, AnEmptyAnswerIsStillOneMessageAndAnErrorFailsTheResponse) 
   EXPECT_EQ(events.back()["response"]["error"]["message"], "upstream went silent");
 }
 
-std::vector<std::string> typesOf(const std::vector<json>& events) {
-  std::vector<std::string> types;
-  for (const auto& event : events) types.push_back(event["type"]);
-  return types;
-}
-
 TEST(ResponsesStream, ARefusalThenTextKeepTheirPartsInTheOrderTheyOpened) {
-  StreamEncoder encoder("x", "m");
-  std::string out;
-  core::ChatEvent refusal = core::ChatEvent::textDelta("I can't.");
-  refusal.kind = core::EventKind::RefusalDelta;
-  encoder.encode(refusal, out);
-  encoder.encode(core::ChatEvent::textDelta(" But here is why."), out);
-  encoder.finish(out);
-  const auto events = parseEvents(out);
+  const auto events = streamOf({delta(core::EventKind::RefusalDelta, "I can't."), core::ChatEvent::textDelta(" But here is why.")});
   for (const auto& event : events) {
     if (event["type"] == "response.refusal.delta") EXPECT_EQ(event["content_index"], 0);
     if (event["type"] == "response.output_text.delta") EXPECT_EQ(event["content_index"], 1);
@@ -351,15 +351,9 @@ TEST(ResponsesStream, ARefusalThenTextKeepTheirPartsInTheOrderTheyOpened) {
 // Some OpenAI-compatible upstreams send a content chunk between a call's argument deltas: the
 // call stays open and its arguments whole.
 TEST(ResponsesStream, TextBetweenArgumentDeltasLeavesTheCallOpen) {
-  StreamEncoder encoder("x", "m");
-  std::string out;
-  encoder.encode(core::ChatEvent::toolCallStart(0, "call_1", "exec_command"), out);
-  encoder.encode(core::ChatEvent::toolCallDelta(0, R"({"cmd":)"), out);
-  encoder.encode(core::ChatEvent::textDelta("\n"), out);
-  encoder.encode(core::ChatEvent::toolCallDelta(0, R"("ls"})"), out);
-  encoder.encode(core::ChatEvent::finished(core::FinishReason::ToolCalls), out);
-  encoder.finish(out);
-  const auto events = parseEvents(out);
+  const auto events = streamOf({core::ChatEvent::toolCallStart(0, "call_1", "exec_command"),
+                                core::ChatEvent::toolCallDelta(0, R"({"cmd":)"), core::ChatEvent::textDelta("\n"),
+                                core::ChatEvent::toolCallDelta(0, R"("ls"})"), core::ChatEvent::finished(core::FinishReason::ToolCalls)});
   std::size_t argumentsDone = 0;
   for (const auto& event : events) {
     if (event["type"] == "response.function_call_arguments.done") {
@@ -384,12 +378,7 @@ TEST(ResponsesStream, AnErrorBeforeAnyEventStillOpensTheResponseFirst) {
 }
 
 TEST(ResponsesStream, AnAnswerTheUpstreamEndedWithAnErrorFails) {
-  StreamEncoder encoder("x", "m");
-  std::string out;
-  encoder.encode(core::ChatEvent::textDelta("par"), out);
-  encoder.encode(core::ChatEvent::finished(core::FinishReason::Error), out);
-  encoder.finish(out);
-  const auto events = parseEvents(out);
+  const auto events = streamOf({core::ChatEvent::textDelta("par"), core::ChatEvent::finished(core::FinishReason::Error)});
   EXPECT_EQ(events.back()["type"], "response.failed");
   EXPECT_EQ(events.back()["response"]["error"]["code"], "server_error");
   auto response = answer();
@@ -397,14 +386,13 @@ TEST(ResponsesStream, AnAnswerTheUpstreamEndedWithAnErrorFails) {
   EXPECT_EQ(json::parse(encodeResponse(response))["status"], "failed");
 }
 
+// The events a stream of answer() carries, repeating `echo`.
+std::vector<json> streamedAnswer(const json& echo = {}) { return streamOf(core::toEvents(answer()), "chatcmpl-7", echo); }
+
 // A streamed response read back later (GET /v1/responses/{id}) is encoded from the answer
 // assembled: its items must carry the ids the stream gave them.
 TEST(ResponsesEncode, ItemIdsAreTheStreamsOwn) {
-  StreamEncoder encoder("chatcmpl-7", "gpt-5");
-  std::string out;
-  for (const auto& event : core::toEvents(answer())) encoder.encode(event, out);
-  encoder.finish(out);
-  const json streamed = parseEvents(out).back()["response"]["output"];
+  const json streamed = streamedAnswer().back()["response"]["output"];
   const json whole = json::parse(encodeResponse(answer()))["output"];
   ASSERT_EQ(streamed.size(), 3u);
   ASSERT_EQ(whole.size(), 3u);
@@ -431,11 +419,7 @@ TEST(ResponsesEncode, TheResponseObjectRepeatsItsRequest) {
   EXPECT_FALSE(echo.contains("truncation")) << "a member of the wrong type is not repeated";
   EXPECT_FALSE(echo.contains("input"));
   const json whole = json::parse(encodeResponse(answer(), echo));
-  StreamEncoder encoder("chatcmpl-7", "gpt-5", echo);
-  std::string out;
-  for (const auto& event : core::toEvents(answer())) encoder.encode(event, out);
-  encoder.finish(out);
-  const auto events = parseEvents(out);
+  const auto events = streamedAnswer(echo);
   for (const json& response : {whole, events.front()["response"], events.back()["response"]}) {
     EXPECT_EQ(response["instructions"], "Be brief.");
     EXPECT_EQ(response["tools"], body["tools"]);

@@ -46,7 +46,7 @@ struct ShapingReport {
   std::size_t duplicatesDropped = 0;  ///< system prompts and messages
   std::size_t turnsTrimmed = 0;       ///< by the context window
   bool overWindow = false;            ///< still larger than the window with only its last turn left
-  std::int64_t estimatedTokens = 0;   ///< the request's estimate after shaping
+  std::int64_t estimatedTokens = 0;   ///< the request's estimate after shaping (fit step only)
   bool changed() const { return turnsDropped + duplicatesDropped + turnsTrimmed > 0; }
   /// "dedupe;dropped=1, last_turns;dropped=2, fit;trimmed=3;tokens=812": for a response header
   /// and the access log; empty when shaping was off.
