@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -219,6 +221,64 @@ void JsonReader::rejectUnknownKeys(const std::vector<std::string_view>& known) c
   }
 }
 
+namespace {
+
+bool isSha256Hex(const std::string& text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+GatewayKey parseGatewayKey(const json& block, const std::string& path) {
+  if (!block.is_object()) throw ConfigError(path + ": expected object");
+  JsonReader reader(block, path);
+  reader.rejectUnknownKeys({"name", "key", "key_sha256", "disabled", "models", "rpm", "tpm", "max_concurrent",
+                            "budget_tokens", "budget_period"});
+  GatewayKey key;
+  key.name = reader.requiredString("name");
+  key.key = reader.string("key", "");
+  key.keySha256 = reader.string("key_sha256", "");
+  if (key.key.empty() == key.keySha256.empty()) reader.fail("key", "give the key or its key_sha256 (one of them)");
+  if (!key.keySha256.empty() && !isSha256Hex(key.keySha256)) reader.fail("key_sha256", "expected 64 lowercase hex digits");
+  key.disabled = reader.boolean("disabled", false);
+  key.models = reader.stringList("models");
+  constexpr std::int64_t kMax = 1'000'000'000'000;
+  key.rpm = reader.integer("rpm", 0, 0, kMax);
+  key.tpm = reader.integer("tpm", 0, 0, kMax);
+  key.maxConcurrent = reader.integer("max_concurrent", 0, 0, 1'000'000);
+  key.budgetTokens = reader.integer("budget_tokens", 0, 0, kMax);
+  key.budgetPeriod = reader.string("budget_period", key.budgetPeriod);
+  if (key.budgetPeriod != "hour" && key.budgetPeriod != "day" && key.budgetPeriod != "week" && key.budgetPeriod != "month") {
+    reader.fail("budget_period", "expected hour, day, week or month");
+  }
+  return key;
+}
+
+}  // namespace
+
+std::vector<GatewayKey> parseGatewayKeys(const json& list, const std::string& path) {
+  if (!list.is_array()) throw ConfigError(path + ": expected array of key objects");
+  std::vector<GatewayKey> keys;
+  for (std::size_t i = 0; i < list.size(); ++i) keys.push_back(parseGatewayKey(list[i], path + "[" + std::to_string(i) + "]"));
+  return keys;
+}
+
+std::vector<GatewayKey> loadGatewayKeysFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw ConfigError("auth.keys_file: cannot read " + path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  json root;
+  try {
+    root = json::parse(text.str());
+  } catch (const json::parse_error& error) {
+    throw ConfigError("auth.keys_file: " + path + ": invalid JSON: " + error.what());
+  }
+  // The list itself, or an object holding it under "keys".
+  if (root.is_object() && root.contains("keys")) return parseGatewayKeys(root["keys"], path + ": keys");
+  return parseGatewayKeys(root, path);
+}
+
 Config parseConfig(const std::string& text, const EnvLookup& env) {
   json root;
   try {
@@ -233,7 +293,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
 
   JsonReader top(root, "");
   top.rejectUnknownKeys({"server", "log", "upstream", "conversion_cache", "conversations", "context_shaping", "auth",
-                         "providers", "aliases", "routes"});
+                         "redis", "providers", "aliases", "routes"});
   Config config;
 
   // Missing variables outside a provider block have no safe meaning.
@@ -329,11 +389,28 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   if (const json* auth = top.find("auth")) {
     if (!auth->is_object()) top.fail("auth", "expected object");
     JsonReader reader(*auth, "auth");
-    reader.rejectUnknownKeys({"api_keys"});
+    reader.rejectUnknownKeys({"api_keys", "keys", "keys_file"});
     // Empty entries come from optional variables (${LLMGATE_API_KEY:-}) and mean "no key".
     for (auto& key : reader.stringList("api_keys")) {
       if (!key.empty()) config.apiKeys.push_back(std::move(key));
     }
+    if (const json* keys = reader.find("keys")) config.gatewayKeys = parseGatewayKeys(*keys, "auth.keys");
+    config.keysFile = reader.string("keys_file", "");
+    if (!config.keysFile.empty()) {
+      for (auto& key : loadGatewayKeysFile(config.keysFile)) config.gatewayKeys.push_back(std::move(key));
+    }
+    std::set<std::string> names;
+    for (const auto& key : config.gatewayKeys) {
+      if (!names.insert(key.name).second) throw ConfigError("auth: two keys are named \"" + key.name + "\"");
+    }
+  }
+  if (const json* redis = top.find("redis")) {
+    if (!redis->is_object()) top.fail("redis", "expected object");
+    JsonReader reader(*redis, "redis");
+    reader.rejectUnknownKeys({"url", "timeout_ms", "key_prefix"});
+    config.redis.url = reader.string("url", "");
+    config.redis.timeoutMs = reader.integer("timeout_ms", config.redis.timeoutMs, 1, 60000);
+    config.redis.keyPrefix = reader.string("key_prefix", config.redis.keyPrefix);
   }
   config.aliases = top.stringMap("aliases");
   if (const json* routes = top.find("routes")) {
@@ -422,7 +499,10 @@ bool holdsCredentials(const ProviderConfig& provider) {
 }  // namespace
 
 std::string exposureProblem(const Config& config) {
-  if (isLoopback(config.server.host) || !config.apiKeys.empty() || config.server.allowUnauthenticated) return {};
+  if (isLoopback(config.server.host) || !config.apiKeys.empty() || !config.gatewayKeys.empty() ||
+      config.server.allowUnauthenticated) {
+    return {};
+  }
   std::string exposed;
   for (const auto& provider : config.providers) {
     if (!provider.enabled || !holdsCredentials(provider)) continue;
@@ -465,6 +545,9 @@ std::vector<std::string> keepRestartOnlySettings(const Config& inForce, Config& 
   keepSetting("upstream.idle_seconds", inForce.upstream.idleSeconds, loaded.upstream.idleSeconds, changed);
   keepSetting("log.format", inForce.log.format, loaded.log.format, changed);
   keepSetting("conversations.max_bytes", inForce.conversations.maxBytes, loaded.conversations.maxBytes, changed);
+  keepSetting("redis.url", inForce.redis.url, loaded.redis.url, changed);
+  keepSetting("redis.timeout_ms", inForce.redis.timeoutMs, loaded.redis.timeoutMs, changed);
+  keepSetting("redis.key_prefix", inForce.redis.keyPrefix, loaded.redis.keyPrefix, changed);
   return changed;
 }
 

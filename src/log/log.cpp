@@ -318,6 +318,7 @@ void access(const AccessRecord& r) {
   line.text("request_id", r.requestId);
   if (!h.errorCode.empty()) line.text("error", h.errorCode);
   if (!h.context.empty()) line.text("context", h.context, true);
+  if (!h.keyName.empty()) line.text("key", h.keyName);
   accessLines().append(line.finish());
 }
 

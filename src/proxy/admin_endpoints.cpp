@@ -99,7 +99,13 @@ Report detailedHealth(const Sources& sources) {
   }
   // A draining replica is on its way out: readiness probes must see it as such.
   const bool draining = sources.server != nullptr && sources.server->draining;
-  const char* status = draining ? "draining" : !anyAvailable ? "unavailable" : anyImpaired ? "degraded" : "ok";
+  // Redis down costs only the sharing of limits: degraded, still serving (200).
+  const auto shared = sources.limiter.sharedState();
+  const bool sharedDown = shared.configured && shared.connected < shared.workers;
+  const char* status = draining          ? "draining"
+                       : !anyAvailable   ? "unavailable"
+                       : anyImpaired || sharedDown ? "degraded"
+                                         : "ok";
   const auto cache = sources.generation.conversions.stats();
   const auto kept = sources.conversations.stats();
   const auto& reloads = sources.reloads;
@@ -119,7 +125,16 @@ Report detailedHealth(const Sources& sources) {
               {"evictions", cache.evictions}}},
             {"conversations",
              {{"entries", kept.entries}, {"bytes", kept.bytes}, {"max_bytes", kept.maxBytes},
-              {"evictions", kept.evictions}, {"expirations", kept.expirations}}}};
+              {"evictions", kept.evictions}, {"expirations", kept.expirations}}},
+            {"shared_state",
+             {{"backend", shared.configured ? "redis" : "memory"},
+              {"status", !shared.configured ? "local" : sharedDown ? "degraded: limits held per replica" : "ok"},
+              {"connections", shared.connected},
+              {"workers", shared.workers},
+              {"connects", shared.connects},
+              {"failures", shared.failures},
+              {"timeouts", shared.timeouts},
+              {"local_decisions", shared.localDecisions}}}};
   return {anyAvailable && !draining ? 200 : 503, status, body.dump()};
 }
 
@@ -180,6 +195,27 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kConversationEntries, static_cast<double>(kept.entries));
   writeScalar(out, families::kConversationBytes, static_cast<double>(kept.bytes));
   writeScalar(out, families::kConversationEvictions, static_cast<double>(kept.evictions));
+
+  const auto keys = sources.limiter.usage();
+  writeHeader(out, families::kKeyRequests);
+  for (const auto& key : keys) writeSample(out, families::kKeyRequests.name, {{"key", key.name}}, static_cast<double>(key.requests));
+  writeHeader(out, families::kKeyTokens);
+  for (const auto& key : keys) {
+    writeSample(out, families::kKeyTokens.name, {{"key", key.name}, {"direction", "input"}}, static_cast<double>(key.inputTokens));
+    writeSample(out, families::kKeyTokens.name, {{"key", key.name}, {"direction", "output"}}, static_cast<double>(key.outputTokens));
+  }
+  writeHeader(out, families::kKeyRejected);
+  for (const auto& key : keys) {
+    for (const auto& [reason, count] : key.rejected) {
+      writeSample(out, families::kKeyRejected.name, {{"key", key.name}, {"reason", reason}}, static_cast<double>(count));
+    }
+  }
+  writeHeader(out, families::kKeyInFlight);
+  for (const auto& key : keys) writeSample(out, families::kKeyInFlight.name, {{"key", key.name}}, static_cast<double>(key.inFlight));
+  const auto shared = sources.limiter.sharedState();
+  writeScalar(out, families::kRedisConnections, static_cast<double>(shared.connected));
+  writeScalar(out, families::kRedisFailures, static_cast<double>(shared.failures));
+  writeScalar(out, families::kLocalDecisions, static_cast<double>(shared.localDecisions));
 
   writeHeader(out, families::kOAuthExpiry);
   for (const auto& provider : sources.generation.providers) {

@@ -140,9 +140,71 @@ void Exchange::start() {
   }
   sink_->onClientGone([self = shared_from_this()] { self->contain("client disconnect", [&] { self->cancel(); }); });
   contain("start", [&] {
-    if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
-    runAttempt();
+    if (plan_.limitedKey != nullptr) {
+      admit();
+    } else {
+      begin();
+    }
   });
+}
+
+void Exchange::begin() {
+  if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
+  runAttempt();
+}
+
+void Exchange::admit() {
+  context_.limiter.admit(context_.worker, *plan_.limitedKey, plan_.estimatedTokens,
+                         [self = shared_from_this()](const limits::Decision& decision,
+                                                     std::shared_ptr<limits::Admission> admission) {
+    self->contain("admission", [&] { self->admitted(decision, std::move(admission)); });
+  });
+}
+
+void Exchange::admitted(const limits::Decision& decision, std::shared_ptr<limits::Admission> admission) {
+  if (done_) {
+    // The client left while it was decided: nothing went upstream, so nothing is charged but
+    // the request, and the hold goes with `admission`.
+    if (admission) admission->reportUsage(0, 0);
+    return;
+  }
+  auto& headers = plan_.responseHeaders;
+  if (decision.limitRequests >= 0) {
+    headers.emplace_back("x-ratelimit-limit-requests", std::to_string(decision.limitRequests));
+    headers.emplace_back("x-ratelimit-remaining-requests", std::to_string(decision.remainingRequests));
+    headers.emplace_back("x-ratelimit-reset-requests", limits::resetText(decision.resetRequests));
+  }
+  if (decision.limitTokens >= 0) {
+    headers.emplace_back("x-ratelimit-limit-tokens", std::to_string(decision.limitTokens));
+    headers.emplace_back("x-ratelimit-remaining-tokens", std::to_string(decision.remainingTokens));
+    headers.emplace_back("x-ratelimit-reset-tokens", limits::resetText(decision.resetTokens));
+  }
+  if (decision.admitted) {
+    admission_ = std::move(admission);
+    begin();
+    return;
+  }
+  const auto& key = *plan_.limitedKey;
+  const std::int64_t waitMs = decision.retryAfter.count();
+  headers.emplace_back("retry-after-ms", std::to_string(waitMs));
+  GatewayError error;
+  if (decision.reason == "budget") {
+    error = GatewayError::make(ErrorKind::RateLimited, "insufficient_quota",
+                               "The token budget of key `" + key.name + "` (" + std::to_string(key.budgetTokens) +
+                                   " tokens per " + key.budgetPeriod + ") is used up; it renews in " +
+                                   limits::resetText(decision.retryAfter) + ".");
+  } else {
+    const std::string what = decision.reason == "rpm"   ? "requests per minute (limit " + std::to_string(key.rpm) + ")"
+                             : decision.reason == "tpm" ? "tokens per minute (limit " + std::to_string(key.tpm) + ")"
+                                                        : "requests at once (limit " + std::to_string(key.maxConcurrent) + ")";
+    error = GatewayError::make(ErrorKind::RateLimited, "rate_limit_exceeded",
+                               "Rate limit reached for key `" + key.name + "` on " + what + ". Please try again in " +
+                                   limits::resetText(decision.retryAfter) + ".");
+  }
+  error.retryAfter = std::to_string((waitMs + 999) / 1000);
+  log::message(spdlog::level::info, "request " + plan_.requestId + ": key " + key.name + " over its " + decision.reason +
+                                        (decision.shared ? " limit (shared)" : " limit"));
+  fail(std::move(error));
 }
 
 
@@ -454,6 +516,7 @@ void Exchange::noteUsage(const core::Usage& usage) {
   if (!usage.present) return;
   sink_->log().inputTokens = usage.inputTokens;
   sink_->log().outputTokens = usage.outputTokens;
+  if (admission_) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
 }
 
 void Exchange::applyBackpressure() {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fnmatch.h>
+
 #include <boost/asio/post.hpp>
 
 #include "llmgate/api/anthropic_codec.hpp"
@@ -39,6 +41,14 @@ const core::ContextShaping* shapingFor(const config::Config& config, const std::
   return it == config.contextShaping.end() ? nullptr : &it->second;
 }
 
+// Whether `key` may use `model` (as the client named it) on route `label`.
+bool mayUse(const config::GatewayKey& key, const std::string& model, const std::string& label) {
+  if (key.models.empty()) return true;
+  return std::any_of(key.models.begin(), key.models.end(), [&](const std::string& pattern) {
+    return pattern == model || pattern == label || ::fnmatch(pattern.c_str(), model.c_str(), 0) == 0;
+  });
+}
+
 // An error about one request field or parameter, which it names.
 GatewayError paramError(ErrorKind kind, std::string code, std::string param, std::string message) {
   auto error = GatewayError::make(kind, std::move(code), std::move(message));
@@ -52,7 +62,8 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector
     : factories_(factories),
       startConfig_(config),
       current_(std::make_shared<Generation>(std::move(config), factories_, 1)),
-      conversations_(static_cast<std::size_t>(startConfig_->conversations.maxBytes)) {}
+      conversations_(static_cast<std::size_t>(startConfig_->conversations.maxBytes)),
+      limiter_(startConfig_->redis) {}
 
 std::shared_ptr<Generation> Gateway::current() const {
   std::lock_guard lock(generationMutex_);
@@ -60,7 +71,7 @@ std::shared_ptr<Generation> Gateway::current() const {
 }
 
 ExchangeContext Gateway::exchangeContext(const std::shared_ptr<Generation>& generation, std::size_t worker) {
-  return ExchangeContext{*loops_[worker], *clients_[worker], metrics_, generation};
+  return ExchangeContext{*loops_[worker], *clients_[worker], metrics_, limiter_, worker, generation};
 }
 
 std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::IncomingRequest& request,
@@ -87,6 +98,7 @@ void Gateway::attachWorkers(const std::vector<boost::asio::io_context*>& loops,
   clients_.clear();
   for (auto* loop : loops) clients_.push_back(std::make_unique<upstream::HttpClient>(*loop, generation->config->upstream));
   workerGenerations_.assign(loops.size(), generation);
+  limiter_.attach(loops);
   generation->refresher.start();
   prewarm(*generation);
 }
@@ -122,6 +134,7 @@ void Gateway::detachWorkers() {
     for (const auto& old : retired_) old->refresher.stop();
   }
   workerGenerations_.clear();
+  limiter_.detach();
   clients_.clear();
   loops_.clear();
 }
@@ -285,25 +298,27 @@ void Gateway::dispatch(const std::shared_ptr<Generation>& generation, server::In
     sendError(request, *sink, error);
     return;
   }
-  const auto caller = generation->auth.identify(request.header("authorization"), request.header("x-api-key"));
-  const bool authorized = caller.has_value();
+  const Caller caller = generation->auth.identify(request.header("authorization"), request.header("x-api-key"));
+  const bool authorized = caller.known;
   // The detailed health answers everyone, with its details for key holders only.
   if (!authorized && *endpoint != Endpoint::HealthDetailed) {
     sendError(request, *sink,
               GatewayError::make(ErrorKind::Authentication, "invalid_api_key",
-                                 "missing or invalid gateway API key (send Authorization: Bearer <key> or x-api-key)"));
+                                 caller.revoked ? "this gateway API key has been revoked"
+                                                : "missing or invalid gateway API key (send Authorization: Bearer <key> or x-api-key)"));
     return;
   }
+  if (caller.key != nullptr) sink->log().keyName = caller.key->name;
   switch (*endpoint) {
-    case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi, *caller); return;
+    case Endpoint::Chat: handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAi, caller); return;
     case Endpoint::Messages:
-      handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic, *caller);
+      handleChat(generation, request, std::move(sink), worker, core::Dialect::Anthropic, caller);
       return;
     case Endpoint::Responses:
-      handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAiResponses, *caller);
+      handleChat(generation, request, std::move(sink), worker, core::Dialect::OpenAiResponses, caller);
       return;
-    case Endpoint::StoredResponse: handleStoredResponse(request, *sink, *caller); return;
-    case Endpoint::CountTokens: handleCountTokens(generation, request, std::move(sink), worker); return;
+    case Endpoint::StoredResponse: handleStoredResponse(request, *sink, caller.tag); return;
+    case Endpoint::CountTokens: handleCountTokens(generation, request, std::move(sink), worker, caller); return;
     case Endpoint::HealthDetailed: handleHealthDetailed(*generation, *sink, authorized); return;
     case Endpoint::Performance: handlePerformance(*generation, request, *sink); return;
     case Endpoint::Models:
@@ -360,11 +375,11 @@ admin::Sources Gateway::adminSources(const Generation& generation) const {
     std::lock_guard lock(generationMutex_);
     reloads = reloads_;
   }
-  return admin::Sources{generation, metrics_, conversations_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
+  return admin::Sources{generation, metrics_, conversations_, limiter_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,
-                                                      server::ResponseSink& sink) {
+                                                      server::ResponseSink& sink, const Caller& caller) {
   // Validated without building a document: a passthrough request never needs one, and building
   // and freeing it was the largest cost of the fast path. Requests that are translated parse it
   // when they decode.
@@ -413,6 +428,17 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
     return std::nullopt;
   }
   sink.log().modelLabel = route->label;
+  if (caller.key != nullptr && !mayUse(*caller.key, model, route->label)) {
+    // As each API says it: OpenAI does not tell a model it withholds from one that is not
+    // there; Anthropic answers a permission error.
+    const bool anthropic = api::dialectForPath(request.path()) == core::Dialect::Anthropic;
+    sendError(request, sink,
+              anthropic ? paramError(ErrorKind::PermissionDenied, "model_not_allowed", "model",
+                                     "This API key (" + caller.key->name + ") may not use the model `" + core::clipped(model) + "`")
+                        : paramError(ErrorKind::NotFound, "model_not_found", "model",
+                                     "The model `" + core::clipped(model) + "` does not exist or you do not have access to it."));
+    return std::nullopt;
+  }
   sink.log().provider = route->targets.front().provider->name();
   return Routed{std::move(model), streamText == "true", std::move(*route)};
 }
@@ -433,9 +459,9 @@ ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& ro
 
 void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
                          std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect,
-                         const std::string& caller) {
+                         const Caller& caller) {
   sink->log().dialect = std::string(api::dialectName(dialect));
-  auto routed = parseAndRoute(*generation, request, *sink);
+  auto routed = parseAndRoute(*generation, request, *sink, caller);
   if (!routed) return;
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
   ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, generation->pool.order(routed->route));
@@ -448,7 +474,7 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
                                            "x-llmgate-session: 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
       return;
     }
-    conversation.prior = conversations_.find(ConversationStore::Kind::Session, caller, conversation.session);
+    conversation.prior = conversations_.find(ConversationStore::Kind::Session, caller.tag, conversation.session);
   }
   // Decoded once when any candidate needs the IR or the gateway keeps the conversation; a bad
   // request is then a 400 before any attempt. Shaping alone does not refuse what the fast path
@@ -472,20 +498,22 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
       plan.includeUsage = decoded.value().includeUsage;
       if (dialect == core::Dialect::OpenAiResponses) plan.requestEcho = api::responses::requestEcho(document);
       plan.request = std::move(decoded.value());
-      if (!continueConversation(*generation, request, *sink, caller, conversation, plan)) return;
+      if (!continueConversation(*generation, request, *sink, caller.tag, conversation, plan)) return;
     } else {
       log::message(spdlog::level::info, "request " + plan.requestId + ": not shaped (passed through as it came): " +
                                             decoded.error().message);
       sink->log().context = "shaping_skipped";
     }
   }
+  plan.limitedKey = caller.key;
+  plan.estimatedTokens = core::tokensForChars(request.body().size());
   plan.rawBody = std::move(request.body());
   std::make_shared<Exchange>(exchangeContext(generation, worker), std::move(sink), std::move(plan))->start();
 }
 
 void Gateway::handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
-                                std::shared_ptr<server::ResponseSink> sink, std::size_t worker) {
-  auto routed = parseAndRoute(*generation, request, *sink);
+                                std::shared_ptr<server::ResponseSink> sink, std::size_t worker, const Caller& caller) {
+  auto routed = parseAndRoute(*generation, request, *sink, caller);
   if (!routed) return;
   std::vector<routing::Target> counting;
   for (const auto& target : generation->pool.order(routed->route)) {

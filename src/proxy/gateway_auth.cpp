@@ -6,9 +6,26 @@
 #include "llmgate/core/hex.hpp"
 
 namespace llmgate::proxy {
+namespace {
 
-GatewayAuth::GatewayAuth(const std::vector<std::string>& keys) {
-  for (const auto& key : keys) digests_.push_back(digest(key));
+int hexValue(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+}  // namespace
+
+GatewayAuth::GatewayAuth(const std::vector<std::string>& plain, const std::vector<config::GatewayKey>& named) {
+  for (const auto& key : plain) entries_.push_back({digest(key), nullptr});
+  for (const auto& key : named) {
+    Entry entry{{}, &key};
+    if (!key.key.empty()) {
+      entry.digest = digest(key.key);
+    } else {
+      // key_sha256 was checked to be 64 lowercase hex digits when the config was read.
+      for (std::size_t i = 0; i < entry.digest.size(); ++i) {
+        entry.digest[i] = static_cast<unsigned char>(hexValue(key.keySha256[2 * i]) * 16 + hexValue(key.keySha256[2 * i + 1]));
+      }
+    }
+    entries_.push_back(entry);
+  }
 }
 
 GatewayAuth::Digest GatewayAuth::digest(std::string_view key) {
@@ -17,8 +34,8 @@ GatewayAuth::Digest GatewayAuth::digest(std::string_view key) {
   return out;
 }
 
-std::optional<std::string> GatewayAuth::identify(std::string_view authorization, std::string_view apiKey) const {
-  if (!enabled()) return std::string();
+Caller GatewayAuth::identify(std::string_view authorization, std::string_view apiKey) const {
+  if (!enabled()) return Caller{true, false, {}, nullptr};
   std::string_view presented = apiKey;
   if (presented.empty()) {
     constexpr std::string_view kBearer = "Bearer ";
@@ -26,19 +43,20 @@ std::optional<std::string> GatewayAuth::identify(std::string_view authorization,
       presented = authorization.substr(kBearer.size());
     }
   }
-  if (presented.empty()) return std::nullopt;
+  if (presented.empty()) return {};
   const Digest candidate = digest(presented);
-  bool match = false;
+  const Entry* matched = nullptr;
   // Every configured key is compared, so timing does not reveal which one matched.
-  for (const auto& stored : digests_) {
-    match |= CRYPTO_memcmp(stored.data(), candidate.data(), stored.size()) == 0;
+  for (const auto& entry : entries_) {
+    if (CRYPTO_memcmp(entry.digest.data(), candidate.data(), candidate.size()) == 0) matched = &entry;
   }
-  if (!match) return std::nullopt;
+  if (matched == nullptr) return {};
+  if (matched->named != nullptr && matched->named->disabled) return Caller{false, true, {}, nullptr};
   // A second digest of the key's digest: the tag says nothing about the key nor about the
   // digest it is compared with.
   Digest tag{};
   SHA256(candidate.data(), candidate.size(), tag.data());
-  return core::hexEncode(tag.data(), 8);
+  return Caller{true, false, core::hexEncode(tag.data(), 8), matched->named};
 }
 
 }  // namespace llmgate::proxy

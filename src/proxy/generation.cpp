@@ -36,7 +36,7 @@ Generation::Generation(std::shared_ptr<const config::Config> loaded, const std::
       config(std::move(loaded)),
       providers(buildProviders(*config, factories)),
       router(*config, providers),
-      auth(config->apiKeys),
+      auth(config->apiKeys, config->gatewayKeys),
       pool(providers),
       refresher(oauthAccounts(providers), config->upstream),
       conversions(config->conversionCache),

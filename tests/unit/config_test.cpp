@@ -106,6 +106,53 @@ TEST(Config, ConversationsAndContextShaping) {
             "conversations.session_max_turns: must be between 1 and 100000");
 }
 
+TEST(Config, NamedGatewayKeysAndRedis) {
+  const Config set = parseConfig(R"({"providers":[{"name":"m","type":"mock","models":["mock"]}],
+    "auth":{"api_keys":["plain"],
+            "keys":[{"name":"team-a","key":"${TEAM_KEY}","models":["gpt-*"],"rpm":60,"tpm":1000,"max_concurrent":4,
+                     "budget_tokens":100000,"budget_period":"month"},
+                    {"name":"ci","key_sha256":"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae","disabled":true}]},
+    "redis":{"url":"redis://cache:6379","timeout_ms":20,"key_prefix":"gw1:"}})",
+                                 envOf({{"TEAM_KEY", "sk-team"}}));
+  ASSERT_EQ(set.gatewayKeys.size(), 2u);
+  const auto& team = set.gatewayKeys[0];
+  EXPECT_EQ(team.name, "team-a");
+  EXPECT_EQ(team.key, "sk-team");
+  EXPECT_EQ(team.models, std::vector<std::string>{"gpt-*"});
+  EXPECT_EQ(team.rpm, 60);
+  EXPECT_EQ(team.tpm, 1000);
+  EXPECT_EQ(team.maxConcurrent, 4);
+  EXPECT_EQ(team.budgetTokens, 100000);
+  EXPECT_EQ(team.budgetPeriod, "month");
+  EXPECT_TRUE(set.gatewayKeys[1].disabled);
+  EXPECT_TRUE(set.gatewayKeys[1].key.empty());
+  EXPECT_EQ(set.apiKeys, std::vector<std::string>{"plain"});
+  EXPECT_EQ(set.redis.url, "redis://cache:6379");
+  EXPECT_EQ(set.redis.timeoutMs, 20);
+  EXPECT_EQ(set.redis.keyPrefix, "gw1:");
+  const Config defaults = parseConfig(kMinimal, envOf({}));
+  EXPECT_TRUE(defaults.redis.url.empty());
+  EXPECT_EQ(defaults.redis.timeoutMs, 50);
+
+  const std::string providers = R"("providers":[{"name":"m","type":"mock"}])";
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":[{"name":"a"}]}})"),
+            "auth.keys[0].key: give the key or its key_sha256 (one of them)");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":[{"name":"a","key":"k","key_sha256":"ab"}]}})"),
+            "auth.keys[0].key: give the key or its key_sha256 (one of them)");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":[{"name":"a","key_sha256":"ABC"}]}})"),
+            "auth.keys[0].key_sha256: expected 64 lowercase hex digits");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":[{"name":"a","key":"k","budget_period":"year"}]}})"),
+            "auth.keys[0].budget_period: expected hour, day, week or month");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":[{"name":"a","key":"k","rpm":-1}]}})"),
+            "auth.keys[0].rpm: must be between 0 and 1000000000000");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":[{"name":"a","key":"k"},{"name":"a","key":"j"}]}})"),
+            "auth: two keys are named \"a\"");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys":{"name":"a"}}})"), "auth.keys: expected array of key objects");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"auth":{"keys_file":"/nonexistent/keys.json"}})"),
+            "auth.keys_file: cannot read /nonexistent/keys.json");
+  EXPECT_EQ(errorOf("{" + providers + R"(,"redis":{"timeout_ms":0}})"), "redis.timeout_ms: must be between 1 and 60000");
+}
+
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(errorOf(R"({"server":{"port":"abc"},"providers":[{"name":"m","type":"mock"}]})"),
             "server.port: expected integer, got \"abc\"");

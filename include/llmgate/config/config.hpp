@@ -110,6 +110,27 @@ struct ConversationsConfig {
   std::int64_t sessionMaxTurns = 50;           ///< a session keeps its last N turns
 };
 
+/// A named gateway key (auth.keys, auth.keys_file): what it may use and how much.
+struct GatewayKey {
+  std::string name;       ///< in metrics and the access log (the key itself never is)
+  std::string key;        ///< the key as clients send it, or
+  std::string keySha256;  ///< its SHA-256 in hex, so that the file need not hold the key
+  bool disabled = false;  ///< revoked: answered 401 like an unknown key
+  std::vector<std::string> models;  ///< model names, route names or globs it may use; empty = all
+  std::int64_t rpm = 0;             ///< requests per minute (token bucket); 0 = no limit
+  std::int64_t tpm = 0;             ///< tokens per minute, input + output; 0 = no limit
+  std::int64_t maxConcurrent = 0;   ///< requests in flight at once, per replica; 0 = no limit
+  std::int64_t budgetTokens = 0;    ///< tokens per budget period; 0 = no budget
+  std::string budgetPeriod = "day"; ///< hour | day | week | month, in UTC
+};
+
+/// Shared state for several replicas (rate limits and budgets); empty url = in memory only.
+struct RedisConfig {
+  std::string url;                 ///< redis://[[user]:password@]host[:port][/db]
+  std::int64_t timeoutMs = 50;     ///< a command slower than this is answered from local state
+  std::string keyPrefix = "llmgate:";
+};
+
 struct LogConfig {
   std::string level = "info";
   std::string format = "text";  ///< text | json
@@ -129,7 +150,10 @@ struct Config {
   ConversationsConfig conversations;
   /// Context shaping by route label (a model, route or alias name of the config), "*" for the rest.
   std::map<std::string, core::ContextShaping> contextShaping;
-  std::vector<std::string> apiKeys;  ///< gateway keys; empty = auth off
+  std::vector<std::string> apiKeys;  ///< gateway keys without a name or limits
+  std::vector<GatewayKey> gatewayKeys;  ///< named keys (auth.keys and auth.keys_file); both empty = auth off
+  std::string keysFile;                 ///< auth.keys_file, read again at every reload
+  RedisConfig redis;
   std::vector<ProviderConfig> providers;
   std::map<std::string, std::string> aliases;  ///< alias -> model or provider/model
   std::map<std::string, RouteConfig> routes;
@@ -157,6 +181,11 @@ Config parseConfig(const std::string& text, const EnvLookup& env);
 
 /// Reads, parses and validates a file. Throws ConfigError.
 Config loadConfigFile(const std::string& path, const EnvLookup& env);
+
+/// A list of gateway key objects (auth.keys). Throws ConfigError naming `path`.
+std::vector<GatewayKey> parseGatewayKeys(const nlohmann::json& list, const std::string& path);
+/// auth.keys_file: that list as a JSON file, or an object with it under "keys".
+std::vector<GatewayKey> loadGatewayKeysFile(const std::string& path);
 
 /// Result of ${VAR} / ${VAR:-default} substitution in one string.
 struct Substitution {

@@ -42,6 +42,7 @@ struct RequestLog {
   /// What the gateway did to the conversation: turns taken from a stored response or session,
   /// and context shaping (x-llmgate-context); empty when nothing.
   std::string context;
+  std::string keyName;  ///< the named gateway key that sent it (never the key itself)
   Stages stages;
 };
 

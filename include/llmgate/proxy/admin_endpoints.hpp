@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "llmgate/core/chat.hpp"
+#include "llmgate/limits/key_limiter.hpp"
 #include "llmgate/proxy/conversation_store.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/generation.hpp"
@@ -34,6 +35,7 @@ struct Sources {
   const Generation& generation;
   const GatewayMetrics& metrics;
   const ConversationStore& conversations;
+  const limits::KeyLimiter& limiter;
   const std::vector<std::unique_ptr<upstream::HttpClient>>& clients;
   const server::ServerState* server;  ///< null until the server runs
   std::chrono::steady_clock::time_point startedAt;

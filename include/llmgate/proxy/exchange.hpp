@@ -18,6 +18,7 @@
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/auth/token_refresher.hpp"
 #include "llmgate/balancing/upstream_pool.hpp"
+#include "llmgate/limits/key_limiter.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/resilience/retry_policy.hpp"
@@ -38,6 +39,8 @@ struct ExchangeContext {
   boost::asio::io_context& loop;  ///< the worker's: every callback of the Exchange runs here
   upstream::HttpClient& client;   ///< the worker's
   GatewayMetrics& metrics;
+  limits::KeyLimiter& limiter;  ///< the Gateway's
+  std::size_t worker;
   std::shared_ptr<Generation> generation;
 };
 
@@ -66,6 +69,10 @@ struct ExchangePlan {
   /// passthrough off (the answer is read through the IR).
   std::function<void(const core::ChatResponse&, std::string_view document)> onAnswered;
   resilience::Clock::time_point receivedAt = resilience::Clock::now();  ///< stage timings count from here
+  /// The named gateway key whose limits the request is admitted under (the exchange's first
+  /// step); null for none. Points into the generation's config.
+  const config::GatewayKey* limitedKey = nullptr;
+  std::int64_t estimatedTokens = 0;  ///< charged to the key's tokens per minute until the answer says
 };
 
 class Exchange : public std::enable_shared_from_this<Exchange>, public upstream::TransferHandler {
@@ -92,6 +99,12 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void takeResponseHead(const upstream::ResponseHead& head);
   void takeBody(std::string_view bytes);
   void takeCompletion(std::error_code ec);
+  /// Admits the request under its key's limits, then begins it; refused, a 429 with the
+  /// x-ratelimit-* headers.
+  void admit();
+  void admitted(const limits::Decision& decision, std::shared_ptr<limits::Admission> admission);
+  /// The first attempt, and the keep-alive comments of a stream.
+  void begin();
   void runAttempt();
   /// No candidate takes traffic: wait for the first that will (when that is soon enough), else
   /// send anyway to the one that will be soonest. False when nothing can be tried at all.
@@ -164,6 +177,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   bool credentialRefreshed_ = false;  // an OAuth token is refreshed at most once per request
   bool countedAsStream_ = false;      // in the active-streams gauge
 
+  std::shared_ptr<limits::Admission> admission_;  // the key's hold, released when the exchange ends
   std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;
   std::vector<core::ChatEvent> events_;

@@ -12,6 +12,7 @@
 #include "llmgate/auth/token_refresher.hpp"
 #include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/config/config.hpp"
+#include "llmgate/limits/key_limiter.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/admin_endpoints.hpp"
 #include "llmgate/proxy/conversation_store.hpp"
@@ -73,6 +74,7 @@ class Gateway : public server::RequestHandler {
   const std::vector<std::unique_ptr<providers::Provider>>& providers() const { return current()->providers; }
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   GatewayMetrics& metrics() { return metrics_; }
+  const limits::KeyLimiter& limiter() const { return limiter_; }
   /// Forgets the stored responses and sessions that have expired; call from a timer on the
   /// signal thread.
   std::size_t purgeExpiredConversations() { return conversations_.purgeExpired(); }
@@ -91,7 +93,7 @@ class Gateway : public server::RequestHandler {
   /// /v1/chat/completions and /v1/messages: the same path, in the client's dialect.
   void handleChat(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
                   std::shared_ptr<server::ResponseSink> sink, std::size_t worker, core::Dialect dialect,
-                  const std::string& caller);
+                  const Caller& caller);
   /// What the gateway does with a chat request's conversation before decoding it.
   struct Conversation {
     std::string session;                               ///< x-llmgate-session, empty without
@@ -106,7 +108,7 @@ class Gateway : public server::RequestHandler {
   /// GET and DELETE /v1/responses/{id}.
   void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
   void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
-                         std::shared_ptr<server::ResponseSink> sink, std::size_t worker);
+                         std::shared_ptr<server::ResponseSink> sink, std::size_t worker, const Caller& caller);
   /// Answers once the upstreams' own lists are known (ModelCatalog::whenListed).
   void handleModels(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
                     std::shared_ptr<server::ResponseSink> sink, core::Dialect dialect, std::size_t worker);
@@ -123,7 +125,7 @@ class Gateway : public server::RequestHandler {
   };
   /// Parses the body and resolves its model; answers the error itself and returns nullopt.
   std::optional<Routed> parseAndRoute(const Generation& generation, server::IncomingRequest& request,
-                                      server::ResponseSink& sink);
+                                      server::ResponseSink& sink, const Caller& caller);
   /// What every Exchange of this request shares: ids, hints, candidates, deadline.
   ExchangePlan planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
                        std::vector<routing::Target> candidates) const;
@@ -151,8 +153,9 @@ class Gateway : public server::RequestHandler {
   std::shared_ptr<const server::ServerState> serverState_;
   std::vector<std::unique_ptr<upstream::HttpClient>> clients_;
   GatewayMetrics metrics_;
-  /// Outlives generations: a reload keeps the conversations.
+  /// Outlive generations: a reload keeps the conversations and what each key has spent.
   ConversationStore conversations_;
+  limits::KeyLimiter limiter_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 

@@ -56,6 +56,20 @@ inline constexpr FamilySpec kConversationBytes{"llmgate_conversations_bytes", "g
 inline constexpr FamilySpec kConversationEvictions{
     "llmgate_conversations_evicted_total", "counter",
     "Stored responses and sessions dropped before their time to make room."};
+inline constexpr FamilySpec kKeyRequests{"llmgate_key_requests_total", "counter",
+                                         "Requests admitted, by named gateway key (its name, never the key)."};
+inline constexpr FamilySpec kKeyTokens{"llmgate_key_tokens_total", "counter",
+                                       "Tokens the answers reported, by named gateway key and direction."};
+inline constexpr FamilySpec kKeyRejected{"llmgate_key_rejected_total", "counter",
+                                         "Requests refused 429 by a key's limits, by key and reason (rpm, tpm, concurrency, budget)."};
+inline constexpr FamilySpec kKeyInFlight{"llmgate_key_in_flight_requests", "gauge", "Requests in flight, by named gateway key."};
+inline constexpr FamilySpec kRedisConnections{"llmgate_redis_connections", "gauge",
+                                              "Redis connections up (one per worker when redis.url is set)."};
+inline constexpr FamilySpec kRedisFailures{"llmgate_redis_failures_total", "counter",
+                                           "Redis commands that got no reply (down, slow or refused); none failed a request."};
+inline constexpr FamilySpec kLocalDecisions{
+    "llmgate_limits_local_decisions_total", "counter",
+    "Admissions decided by this replica alone because Redis did not answer (limits then hold per replica)."};
 inline constexpr FamilySpec kOAuthExpiry{"llmgate_oauth_token_expiry_seconds", "gauge",
                                          "Seconds until each OAuth account's access token expires."};
 inline constexpr FamilySpec kOAuthRefreshes{"llmgate_oauth_refreshes_total", "counter",
@@ -83,6 +97,8 @@ inline constexpr std::array kAll{
     kBreakerState,     kCoolingDown,      kUpstreamRequests,    kUpstreamConnections,
     kConversionHits,   kConversionMisses, kConversionEvictions, kConversionEntries,
     kConversationEntries, kConversationBytes, kConversationEvictions,
+    kKeyRequests,      kKeyTokens,        kKeyRejected,         kKeyInFlight,
+    kRedisConnections, kRedisFailures,    kLocalDecisions,
     kOAuthExpiry,      kOAuthRefreshes,   kOpenConnections,     kInFlight,         kAcceptErrors,
     kConnectionsRefused, kSeriesOverflow, kUptime,        kConfigGeneration, kConfigReloads};
 

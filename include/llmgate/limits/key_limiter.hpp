@@ -1,0 +1,127 @@
+// What a named gateway key may spend: requests and tokens per minute (token buckets), requests
+// in flight, and a token budget per period. In memory per process, or shared by every replica
+// through Redis (one atomic script per admission) when redis.url is set; a Redis that is down or
+// slow costs a request nothing but the sharing: it is then decided here, per replica.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "llmgate/config/config.hpp"
+#include "llmgate/redis/redis_client.hpp"
+
+namespace llmgate::limits {
+
+/// What was decided for one request, and what the x-ratelimit-* headers say about it.
+struct Decision {
+  bool admitted = true;
+  std::string reason;                    ///< when refused: rpm | tpm | concurrency | budget
+  std::chrono::milliseconds retryAfter{0};
+  bool shared = false;                   ///< decided by Redis, for every replica
+  // -1 where the key has no such limit
+  std::int64_t limitRequests = -1, remainingRequests = -1;
+  std::int64_t limitTokens = -1, remainingTokens = -1;
+  std::chrono::milliseconds resetRequests{0}, resetTokens{0};  ///< until the bucket is full again
+};
+
+/// A key's counters, for /metrics (by name: never the key).
+struct KeyUsage {
+  std::string name;
+  std::uint64_t requests = 0;  ///< admitted
+  std::uint64_t inputTokens = 0, outputTokens = 0;
+  std::map<std::string, std::uint64_t> rejected;  ///< by reason
+  std::int64_t inFlight = 0;
+  std::int64_t budgetUsed = 0;  ///< this period, as this replica last knew it
+};
+
+struct KeyState;
+class KeyLimiter;
+
+/// An admitted request's hold on its key: the slot it takes among the key's requests in flight
+/// and the tokens it was charged on estimate. Released when destroyed, with the tokens settled
+/// to what the answer reported (or the estimate when it reported none).
+class Admission {
+ public:
+  Admission(KeyLimiter& limiter, std::shared_ptr<KeyState> state, const config::GatewayKey& key,
+            std::int64_t estimatedTokens, std::weak_ptr<redis::Client> sharedBy);
+  ~Admission();
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+  /// What the answer used; the last report counts.
+  void reportUsage(std::int64_t inputTokens, std::int64_t outputTokens);
+
+ private:
+  KeyLimiter& limiter_;
+  std::shared_ptr<KeyState> state_;
+  std::int64_t tpm_ = 0;
+  std::int64_t budgetTokens_ = 0;
+  std::string budgetPeriod_;
+  std::int64_t estimate_ = 0;
+  std::int64_t inputTokens_ = -1, outputTokens_ = -1;
+  std::weak_ptr<redis::Client> sharedBy_;  ///< the worker's Redis connection when Redis decided
+};
+
+/// Redis as the limiter sees it, for /v1/health/detailed and /metrics.
+struct SharedStateReport {
+  bool configured = false;
+  std::int64_t connected = 0;  ///< connections up (one per worker)
+  std::int64_t workers = 0;
+  std::uint64_t connects = 0, failures = 0, timeouts = 0;
+  std::uint64_t localDecisions = 0;  ///< admissions decided locally because Redis did not answer
+};
+
+class KeyLimiter {
+ public:
+  /// `redis` from the config the process started with (a restart changes it).
+  explicit KeyLimiter(config::RedisConfig redis);
+  ~KeyLimiter();
+
+  /// One Redis connection per worker loop, when configured.
+  void attach(const std::vector<boost::asio::io_context*>& loops);
+  void detach();
+
+  using Done = std::function<void(const Decision&, std::shared_ptr<Admission>)>;
+  /// Decides whether `key` may send a request estimated at `estimatedTokens`; calls `done` on
+  /// `worker`'s loop (at once when decided in memory) with the decision and, when admitted, the
+  /// hold to keep until the request ends. `key` must stay valid until `done` is called.
+  void admit(std::size_t worker, const config::GatewayKey& key, std::int64_t estimatedTokens, Done done);
+
+  std::vector<KeyUsage> usage() const;
+  SharedStateReport sharedState() const;
+
+ private:
+  friend class Admission;
+  std::shared_ptr<KeyState> stateOf(const std::string& name);
+  /// Takes a slot among the key's requests in flight; false when they are all taken.
+  bool takeSlot(KeyState& state, const config::GatewayKey& key);
+  Decision decideLocally(KeyState& state, const config::GatewayKey& key, std::int64_t estimatedTokens);
+  void decideShared(std::size_t worker, const config::GatewayKey& key, std::int64_t estimatedTokens,
+                    std::shared_ptr<KeyState> state, Done done, bool loaded);
+  void finish(std::shared_ptr<KeyState> state, const config::GatewayKey& key, std::int64_t estimatedTokens,
+              Decision decision, const Done& done, std::weak_ptr<redis::Client> sharedBy);
+  std::string redisKey(const std::string& kind, const std::string& name) const;
+  /// The Redis key of `name`'s budget in the period that holds now, and that period's end.
+  std::string budgetKey(const std::string& name, const std::string& period, std::chrono::seconds& untilEnd) const;
+
+  const config::RedisConfig redisConfig_;
+  std::string scriptSha_;
+  mutable std::mutex statesMutex_;
+  std::map<std::string, std::shared_ptr<KeyState>> states_;  ///< by key name: survives reloads
+  redis::ConnectionStats redisStats_;
+  std::vector<std::shared_ptr<redis::Client>> clients_;  ///< one per worker; empty without Redis
+  std::atomic<std::uint64_t> localDecisions_{0};
+};
+
+/// Seconds as OpenAI writes them in x-ratelimit-reset-*: "20ms", "1s", "6m0s", "1h2m3s".
+std::string resetText(std::chrono::milliseconds wait);
+
+}  // namespace llmgate::limits
