@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -223,6 +224,13 @@ void JsonReader::rejectUnknownKeys(const std::vector<std::string_view>& known) c
 
 namespace {
 
+// A parse error without the text it stopped in ("last read: '...'"): a key may be that text.
+std::string withoutTextRead(const json::parse_error& error) {
+  std::string what = error.what();
+  if (const auto cut = what.find("; last read"); cut != std::string::npos) what.erase(cut);
+  return what;
+}
+
 bool isSha256Hex(const std::string& text) {
   return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -256,6 +264,37 @@ GatewayKey parseGatewayKey(const json& block, const std::string& path) {
 
 }  // namespace
 
+void parseRedisUrl(RedisConfig& redis) {
+  const auto fail = [](const std::string& what) { throw ConfigError("redis.url: " + what); };
+  const auto number = [&](std::string_view text, int min, int max, const char* what) {
+    int value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) fail(what);
+    return value;
+  };
+  constexpr std::string_view kScheme = "redis://";
+  std::string_view rest = redis.url;
+  if (rest.rfind(kScheme, 0) != 0) fail("expected redis://[[user]:password@]host[:port][/db]");
+  rest.remove_prefix(kScheme.size());
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view credentials = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    const auto colon = credentials.find(':');
+    redis.user = colon == std::string_view::npos ? std::string() : std::string(credentials.substr(0, colon));
+    redis.password = std::string(colon == std::string_view::npos ? credentials : credentials.substr(colon + 1));
+  }
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    if (slash + 1 < rest.size()) redis.database = number(rest.substr(slash + 1), 0, 1 << 20, "the database after / must be a number");
+    rest = rest.substr(0, slash);
+  }
+  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+    redis.port = number(rest.substr(colon + 1), 1, 65535, "the port must be a number from 1 to 65535");
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty()) fail("no host");
+  redis.host = std::string(rest);
+}
+
 std::vector<GatewayKey> parseGatewayKeys(const json& list, const std::string& path) {
   if (!list.is_array()) throw ConfigError(path + ": expected array of key objects");
   std::vector<GatewayKey> keys;
@@ -272,7 +311,7 @@ std::vector<GatewayKey> loadGatewayKeysFile(const std::string& path) {
   try {
     root = json::parse(text.str());
   } catch (const json::parse_error& error) {
-    throw ConfigError("auth.keys_file: " + path + ": invalid JSON: " + error.what());
+    throw ConfigError("auth.keys_file: " + path + ": invalid JSON: " + withoutTextRead(error));
   }
   // The list itself, or an object holding it under "keys".
   if (root.is_object() && root.contains("keys")) return parseGatewayKeys(root["keys"], path + ": keys");
@@ -284,7 +323,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   try {
     root = json::parse(text);
   } catch (const json::parse_error& error) {
-    throw ConfigError(std::string("invalid JSON: ") + error.what());
+    throw ConfigError("invalid JSON: " + withoutTextRead(error));
   }
   if (!root.is_object()) throw ConfigError("top level: expected object, got " + typeName(root));
 
@@ -292,7 +331,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
   substituteTree(root, "", env, missing);
 
   JsonReader top(root, "");
-  top.rejectUnknownKeys({"server", "log", "upstream", "conversion_cache", "conversations", "context_shaping", "auth",
+  top.rejectUnknownKeys({"server", "log", "upstream", "conversion_cache", "conversations", "context_shaping", "response_cache", "auth",
                          "redis", "providers", "aliases", "routes"});
   Config config;
 
@@ -367,6 +406,28 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     c.sessionTtlSeconds = reader.integer("session_ttl_s", c.sessionTtlSeconds, 1, 30LL * 86400);
     c.sessionMaxTurns = reader.integer("session_max_turns", c.sessionMaxTurns, 1, 100000);
   }
+  if (const json* cache = top.find("response_cache")) {
+    if (!cache->is_object()) top.fail("response_cache", "expected object");
+    JsonReader reader(*cache, "response_cache");
+    reader.rejectUnknownKeys({"max_bytes", "ttl_s", "routes"});
+    auto& c = config.responseCache;
+    c.maxBytes = reader.integer("max_bytes", c.maxBytes, 0, 1LL << 40);
+    c.ttlSeconds = reader.integer("ttl_s", c.ttlSeconds, 1, 30LL * 86400);
+    if (const json* routes = reader.find("routes")) {
+      if (!routes->is_object()) reader.fail("routes", "expected object of {route: cache settings}");
+      for (const auto& [label, block] : routes->items()) {
+        const std::string path = "response_cache.routes." + label;
+        if (!block.is_object()) throw ConfigError(path + ": expected object");
+        JsonReader route(block, path);
+        route.rejectUnknownKeys({"sampled", "coalesce", "ttl_s"});
+        ResponseCacheRoute settings;
+        settings.sampled = route.boolean("sampled", false);
+        settings.coalesce = route.boolean("coalesce", false);
+        settings.ttlSeconds = route.integer("ttl_s", 0, 0, 30LL * 86400);
+        c.routes.emplace(label, settings);
+      }
+    }
+  }
   if (const json* shaping = top.find("context_shaping")) {
     if (!shaping->is_object()) top.fail("context_shaping", "expected object of {route: shaping}");
     for (const auto& [label, block] : shaping->items()) {
@@ -411,6 +472,7 @@ Config parseConfig(const std::string& text, const EnvLookup& env) {
     config.redis.url = reader.string("url", "");
     config.redis.timeoutMs = reader.integer("timeout_ms", config.redis.timeoutMs, 1, 60000);
     config.redis.keyPrefix = reader.string("key_prefix", config.redis.keyPrefix);
+    if (!config.redis.url.empty()) parseRedisUrl(config.redis);
   }
   config.aliases = top.stringMap("aliases");
   if (const json* routes = top.find("routes")) {
@@ -545,6 +607,7 @@ std::vector<std::string> keepRestartOnlySettings(const Config& inForce, Config& 
   keepSetting("upstream.idle_seconds", inForce.upstream.idleSeconds, loaded.upstream.idleSeconds, changed);
   keepSetting("log.format", inForce.log.format, loaded.log.format, changed);
   keepSetting("conversations.max_bytes", inForce.conversations.maxBytes, loaded.conversations.maxBytes, changed);
+  keepSetting("response_cache.max_bytes", inForce.responseCache.maxBytes, loaded.responseCache.maxBytes, changed);
   keepSetting("redis.url", inForce.redis.url, loaded.redis.url, changed);
   keepSetting("redis.timeout_ms", inForce.redis.timeoutMs, loaded.redis.timeoutMs, changed);
   keepSetting("redis.key_prefix", inForce.redis.keyPrefix, loaded.redis.keyPrefix, changed);

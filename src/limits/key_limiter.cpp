@@ -22,6 +22,7 @@ constexpr double kMinuteMs = 60000.0;
 // Redis' clock, the same for all), refuses when one is short, else takes from both. Returns
 // {reason or "", wait ms, requests left, tokens left, budget used}.
 constexpr const char* kAdmitScript = R"(
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rpm, tpm, cost, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -44,8 +45,26 @@ else
   if tpm > 0 then tk = tk - cost end
 end
 redis.call('HSET', KEYS[1], 'r', tostring(r), 't', tostring(tk), 'at', now)
-redis.call('PEXPIRE', KEYS[1], 120000)
+local keep = 120000
+if tpm > 0 then keep = math.max(keep, math.ceil((tpm - tk) * 60000 / tpm) + 60000) end
+redis.call('PEXPIRE', KEYS[1], keep)
 return {reason, math.ceil(wait), math.floor(r), math.floor(tk), used}
+)";
+
+// What an answer used, once it ended: the tokens its estimate over- or under-charged given back
+// to the bucket (only when the bucket is still there: it keeps its time), and the budget spent.
+constexpr const char* kSettleScript = R"(
+local refund, used, ttl, tpm = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if tpm > 0 and refund ~= 0 and redis.call('HEXISTS', KEYS[1], 'at') == 1 then
+  local level = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], 't', refund))
+  local keep = math.ceil(math.max(tpm - level, 0) * 60000 / tpm) + 60000
+  if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+end
+if used > 0 and ttl > 0 then
+  redis.call('INCRBY', KEYS[2], used)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return 1
 )";
 
 // A bucket refilled at `perMinute` up to `perMinute`, by the time elapsed.
@@ -114,21 +133,28 @@ std::string resetText(milliseconds wait) {
 }
 
 Admission::Admission(KeyLimiter& limiter, std::shared_ptr<KeyState> state, const config::GatewayKey& key,
-                     std::int64_t estimatedTokens, std::weak_ptr<redis::Client> sharedBy)
+                     std::int64_t estimatedTokens, std::weak_ptr<redis::Client> redis)
     : limiter_(limiter),
       state_(std::move(state)),
       tpm_(key.tpm),
       budgetTokens_(key.budgetTokens),
       budgetPeriod_(key.budgetPeriod),
       estimate_(estimatedTokens),
-      sharedBy_(std::move(sharedBy)) {}
+      redis_(std::move(redis)) {}
 
 void Admission::reportUsage(std::int64_t inputTokens, std::int64_t outputTokens) {
-  inputTokens_ = inputTokens;
-  outputTokens_ = outputTokens;
+  // Counts only grow along an answer; a later report may carry one of them alone (Anthropic's
+  // message_delta has the output only).
+  inputTokens_ = std::max(inputTokens_, inputTokens);
+  outputTokens_ = std::max(outputTokens_, outputTokens);
 }
 
 Admission::~Admission() {
+  if (!admitted_) {
+    std::lock_guard lock(state_->mutex);
+    --state_->inFlight;
+    return;
+  }
   try {
     const bool reported = inputTokens_ >= 0 || outputTokens_ >= 0;
     const std::int64_t used = reported ? std::max<std::int64_t>(inputTokens_, 0) + std::max<std::int64_t>(outputTokens_, 0) : estimate_;
@@ -140,7 +166,10 @@ Admission::~Admission() {
         state_->inputTokens += static_cast<std::uint64_t>(std::max<std::int64_t>(inputTokens_, 0));
         state_->outputTokens += static_cast<std::uint64_t>(std::max<std::int64_t>(outputTokens_, 0));
       }
-      if (tpm_ > 0) state_->tokens = std::min(static_cast<double>(tpm_), state_->tokens + static_cast<double>(refund));
+      // The local bucket was charged only when it decided.
+      if (tpm_ > 0 && !decidedShared_) {
+        state_->tokens = std::min(static_cast<double>(tpm_), state_->tokens + static_cast<double>(refund));
+      }
       if (budgetTokens_ > 0) {
         const auto period = budgetWindowStart(budgetPeriod_);
         if (state_->budgetPeriodStart != period) {
@@ -150,19 +179,18 @@ Admission::~Admission() {
         state_->budgetUsed += used;
       }
     }
-    const auto client = sharedBy_.lock();
-    if (!client || !client->ready()) return;
-    const auto ignore = [](const redis::Reply*) {};
-    if (tpm_ > 0 && refund != 0) {
-      client->command({"HINCRBYFLOAT", limiter_.redisKey("limits", state_->name), "t", std::to_string(refund)}, ignore);
-    }
-    if (budgetTokens_ > 0 && used > 0) {
-      std::chrono::seconds untilEnd{0};
-      auto key = limiter_.budgetKey(state_->name, budgetPeriod_, untilEnd);
-      client->command({"INCRBY", key, std::to_string(used)}, ignore);
-      // Kept a day past its period: long enough for a replica whose clock lags.
-      client->command({"EXPIRE", std::move(key), std::to_string(untilEnd.count() + 86400)}, ignore);
-    }
+    const auto client = redis_.lock();
+    const bool refundShared = tpm_ > 0 && decidedShared_ && refund != 0;
+    const bool spend = budgetTokens_ > 0 && used > 0;
+    if (!client || (!refundShared && !spend)) return;
+    std::chrono::seconds untilEnd{0};
+    auto budgetKey = limiter_.budgetKey(state_->name, budgetPeriod_, untilEnd);
+    // Sent even when Redis did not decide, and kept until it is back when it is down: what was
+    // spent counts for every replica.
+    client->commandEventually({"EVAL", kSettleScript, "2", limiter_.limitsKey(state_->name), std::move(budgetKey),
+                               std::to_string(refundShared ? refund : 0), std::to_string(spend ? used : 0),
+                               // Kept a day past its period: long enough for a replica whose clock lags.
+                               std::to_string(spend ? untilEnd.count() + 86400 : 0), std::to_string(tpm_)});
   } catch (...) {
     // A destructor: what could not be settled stays charged at the estimate.
   }
@@ -178,14 +206,8 @@ KeyLimiter::~KeyLimiter() { detach(); }
 
 void KeyLimiter::attach(const std::vector<boost::asio::io_context*>& loops) {
   if (redisConfig_.url.empty()) return;
-  std::string error;
-  const auto endpoint = redis::parseUrl(redisConfig_.url, error);
-  if (!endpoint) {
-    log::message(spdlog::level::err, "redis.url: " + error + "; limits are kept per replica");
-    return;
-  }
   for (auto* loop : loops) {
-    clients_.push_back(std::make_shared<redis::Client>(*loop, *endpoint, milliseconds(redisConfig_.timeoutMs), redisStats_));
+    clients_.push_back(std::make_shared<redis::Client>(*loop, redisConfig_, redisStats_));
     clients_.back()->open();
   }
 }
@@ -205,15 +227,14 @@ std::shared_ptr<KeyState> KeyLimiter::stateOf(const std::string& name) {
   return state;
 }
 
-std::string KeyLimiter::redisKey(const std::string& kind, const std::string& name) const {
-  return redisConfig_.keyPrefix + kind + ":" + name;
-}
+// A key's Redis keys share one hash tag, {name}: one slot, so that a script may touch both on a cluster.
+std::string KeyLimiter::limitsKey(const std::string& name) const { return redisConfig_.keyPrefix + "{" + name + "}:limits"; }
 
 std::string KeyLimiter::budgetKey(const std::string& name, const std::string& period, std::chrono::seconds& untilEnd) const {
   const auto now = std::chrono::system_clock::now();
   const auto [start, end] = periodAround(period, now);
   untilEnd = std::chrono::duration_cast<std::chrono::seconds>(end - now);
-  return redisConfig_.keyPrefix + "budget:" + name + ":" + period + ":" + std::to_string(start.time_since_epoch().count());
+  return redisConfig_.keyPrefix + "{" + name + "}:budget:" + period + ":" + std::to_string(start.time_since_epoch().count());
 }
 
 bool KeyLimiter::takeSlot(KeyState& state, const config::GatewayKey& key) {
@@ -286,86 +307,114 @@ void KeyLimiter::admit(std::size_t worker, const config::GatewayKey& key, std::i
     done(refused, nullptr);
     return;
   }
+  // Holds the slot from here: whatever happens next (an exception included) gives it back.
+  auto hold = std::make_shared<Admission>(*this, std::move(state), key, estimatedTokens,
+                                          worker < clients_.size() ? clients_[worker] : nullptr);
   const bool limited = key.rpm > 0 || key.tpm > 0 || key.budgetTokens > 0;
   if (limited && worker < clients_.size() && clients_[worker]->ready()) {
-    decideShared(worker, key, estimatedTokens, std::move(state), std::move(done), true);
+    decideShared(worker, key, std::move(hold), std::move(done), true);
     return;
   }
   if (limited && !clients_.empty()) localDecisions_.fetch_add(1);
-  auto decision = decideLocally(*state, key, estimatedTokens);
-  finish(std::move(state), key, estimatedTokens, std::move(decision), done, {});
+  auto decision = decideLocally(*hold->state_, key, estimatedTokens);
+  finish(std::move(hold), std::move(decision), done);
 }
 
-void KeyLimiter::decideShared(std::size_t worker, const config::GatewayKey& key, std::int64_t estimatedTokens,
-                              std::shared_ptr<KeyState> state, Done done, bool loaded) {
+void KeyLimiter::decideShared(std::size_t worker, const config::GatewayKey& key, std::shared_ptr<Admission> hold, Done done,
+                              bool loaded) {
   auto client = clients_[worker];
   std::chrono::seconds untilBudgetEnd{0};
   std::vector<std::string> args{loaded ? "EVALSHA" : "EVAL", loaded ? scriptSha_ : std::string(kAdmitScript), "2",
-                                redisKey("limits", key.name), budgetKey(key.name, key.budgetPeriod, untilBudgetEnd),
-                                std::to_string(key.rpm), std::to_string(key.tpm), std::to_string(estimatedTokens),
+                                limitsKey(key.name), budgetKey(key.name, key.budgetPeriod, untilBudgetEnd),
+                                std::to_string(key.rpm), std::to_string(key.tpm), std::to_string(hold->estimate_),
                                 std::to_string(key.budgetTokens)};
-  client->command(std::move(args), [this, worker, &key, estimatedTokens, state, done = std::move(done), loaded,
-                                    untilBudgetEnd, weak = std::weak_ptr<redis::Client>(client)](const redis::Reply* reply) mutable {
-    // The first use on a connection loads the script (Redis keeps it until it restarts).
-    if (reply != nullptr && reply->type == redis::Reply::Type::Error && loaded && reply->text.rfind("NOSCRIPT", 0) == 0 &&
-        worker < clients_.size()) {
-      decideShared(worker, key, estimatedTokens, std::move(state), std::move(done), false);
-      return;
-    }
-    const auto& items = reply != nullptr ? reply->elements : std::vector<redis::Reply>{};
-    const bool readable = reply != nullptr && reply->type == redis::Reply::Type::Array && items.size() == 5 &&
-                          items[0].type == redis::Reply::Type::String &&
-                          std::all_of(items.begin() + 1, items.end(), [](const auto& item) { return item.type == redis::Reply::Type::Integer; });
-    if (!readable) {
-      if (reply != nullptr) {
-        log::message(spdlog::level::warn, "redis: unexpected answer to the limits script" +
-                                              (reply->type == redis::Reply::Type::Error ? ": " + reply->text : std::string()));
+  client->command(args, [this, worker, &key, hold = std::move(hold), done = std::move(done), loaded,
+                         untilBudgetEnd](const redis::Reply* reply) mutable {
+    try {
+      // The first use on a connection loads the script (Redis keeps it until it restarts).
+      if (reply != nullptr && reply->type == redis::Reply::Type::Error && loaded && reply->text.rfind("NOSCRIPT", 0) == 0 &&
+          worker < clients_.size()) {
+        decideShared(worker, key, std::move(hold), std::move(done), false);
+        return;
       }
-      localDecisions_.fetch_add(1);
-      auto decision = decideLocally(*state, key, estimatedTokens);
-      finish(std::move(state), key, estimatedTokens, std::move(decision), done, {});
-      return;
+      auto decision = sharedDecision(reply, key, untilBudgetEnd);
+      if (!decision) {
+        localDecisions_.fetch_add(1);
+        decision = decideLocally(*hold->state_, key, hold->estimate_);
+      } else {
+        std::lock_guard lock(hold->state_->mutex);
+        hold->state_->budgetPeriodStart = budgetWindowStart(key.budgetPeriod);
+        hold->state_->budgetUsed = decision->budgetUsed;
+      }
+      finish(std::move(hold), std::move(*decision), done);
+    } catch (const std::exception& error) {
+      // Limits are never a reason to fail a request: admitted without them (the slot goes back).
+      log::message(spdlog::level::err, std::string("limits: deciding failed, admitted without limits: ") + error.what());
+      hold.reset();
+      done(Decision{}, nullptr);
     }
-    Decision decision;
-    decision.shared = true;
-    decision.reason = items[0].text;
-    decision.admitted = decision.reason.empty();
-    decision.retryAfter = decision.reason == "budget" ? std::chrono::duration_cast<milliseconds>(untilBudgetEnd)
-                                                      : milliseconds(items[1].integer);
-    if (key.rpm > 0) {
-      decision.limitRequests = key.rpm;
-      decision.remainingRequests = std::max<long long>(items[2].integer, 0);
-      decision.resetRequests = msToFill(static_cast<double>(key.rpm - decision.remainingRequests), key.rpm);
-    }
-    if (key.tpm > 0) {
-      decision.limitTokens = key.tpm;
-      decision.remainingTokens = std::max<long long>(items[3].integer, 0);
-      decision.resetTokens = msToFill(static_cast<double>(key.tpm - decision.remainingTokens), key.tpm);
-    }
-    {
-      std::lock_guard lock(state->mutex);
-      state->budgetUsed = items[4].integer;
-    }
-    finish(std::move(state), key, estimatedTokens, std::move(decision), done, weak);
   });
 }
 
-void KeyLimiter::finish(std::shared_ptr<KeyState> state, const config::GatewayKey& key, std::int64_t estimatedTokens,
-                        Decision decision, const Done& done, std::weak_ptr<redis::Client> sharedBy) {
+std::optional<Decision> KeyLimiter::sharedDecision(const redis::Reply* reply, const config::GatewayKey& key,
+                                                   std::chrono::seconds untilBudgetEnd) {
+  const auto& items = reply != nullptr ? reply->elements : std::vector<redis::Reply>{};
+  const bool readable = reply != nullptr && reply->type == redis::Reply::Type::Array && items.size() == 5 &&
+                        items[0].type == redis::Reply::Type::String &&
+                        std::all_of(items.begin() + 1, items.end(), [](const auto& item) { return item.type == redis::Reply::Type::Integer; });
+  if (!readable) {
+    // Once in a while: a Redis that refuses scripts (NOAUTH, READONLY, CROSSSLOT) would say it per request.
+    const auto now = Clock::now().time_since_epoch().count();
+    auto last = lastWarning_.load();
+    if (reply != nullptr && now - last > std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(10)).count() &&
+        lastWarning_.compare_exchange_strong(last, now)) {
+      log::message(spdlog::level::warn, "redis: unexpected answer to the limits script" +
+                                            (reply->type == redis::Reply::Type::Error ? ": " + reply->text : std::string()) +
+                                            " (decided locally; said at most every 10 s)");
+    }
+    return std::nullopt;
+  }
+  Decision decision;
+  decision.shared = true;
+  decision.reason = items[0].text;
+  if (!decision.reason.empty() && decision.reason != "rpm" && decision.reason != "tpm" && decision.reason != "budget") {
+    return std::nullopt;
+  }
+  decision.admitted = decision.reason.empty();
+  decision.retryAfter = decision.reason == "budget" ? std::chrono::duration_cast<milliseconds>(untilBudgetEnd)
+                                                    : milliseconds(std::max<long long>(items[1].integer, 0));
+  if (key.rpm > 0) {
+    decision.limitRequests = key.rpm;
+    decision.remainingRequests = std::clamp<long long>(items[2].integer, 0, key.rpm);
+    decision.resetRequests = msToFill(static_cast<double>(key.rpm - decision.remainingRequests), key.rpm);
+  }
+  if (key.tpm > 0) {
+    decision.limitTokens = key.tpm;
+    decision.remainingTokens = std::clamp<long long>(items[3].integer, 0, key.tpm);
+    decision.resetTokens = msToFill(static_cast<double>(key.tpm - decision.remainingTokens), key.tpm);
+  }
+  decision.budgetUsed = items[4].integer;
+  return decision;
+}
+
+void KeyLimiter::finish(std::shared_ptr<Admission> hold, Decision decision, const Done& done) {
+  auto& state = *hold->state_;
   if (!decision.admitted) {
     {
-      std::lock_guard lock(state->mutex);
-      --state->inFlight;
-      ++state->rejected[decision.reason];
+      std::lock_guard lock(state.mutex);
+      ++state.rejected[decision.reason];
     }
+    hold.reset();  // the slot goes back; nothing was charged
     done(decision, nullptr);
     return;
   }
   {
-    std::lock_guard lock(state->mutex);
-    ++state->admitted;
+    std::lock_guard lock(state.mutex);
+    ++state.admitted;
   }
-  done(decision, std::make_shared<Admission>(*this, std::move(state), key, estimatedTokens, std::move(sharedBy)));
+  hold->admitted_ = true;
+  hold->decidedShared_ = decision.shared;
+  done(decision, std::move(hold));
 }
 
 std::vector<KeyUsage> KeyLimiter::usage() const {

@@ -319,6 +319,7 @@ void access(const AccessRecord& r) {
   if (!h.errorCode.empty()) line.text("error", h.errorCode);
   if (!h.context.empty()) line.text("context", h.context, true);
   if (!h.keyName.empty()) line.text("key", h.keyName);
+  if (!h.cache.empty()) line.text("cache", h.cache);
   accessLines().append(line.finish());
 }
 

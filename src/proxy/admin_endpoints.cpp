@@ -108,6 +108,7 @@ Report detailedHealth(const Sources& sources) {
                                          : "ok";
   const auto cache = sources.generation.conversions.stats();
   const auto kept = sources.conversations.stats();
+  const auto answers = sources.responseCache.stats();
   const auto& reloads = sources.reloads;
   json config{{"generation", sources.generation.number},
               {"loaded_at", utcTimestamp(sources.generation.loadedAt)},
@@ -126,6 +127,10 @@ Report detailedHealth(const Sources& sources) {
             {"conversations",
              {{"entries", kept.entries}, {"bytes", kept.bytes}, {"max_bytes", kept.maxBytes},
               {"evictions", kept.evictions}, {"expirations", kept.expirations}}},
+            {"response_cache",
+             {{"entries", answers.store.entries}, {"bytes", answers.store.bytes}, {"max_bytes", answers.store.maxBytes},
+              {"hits", answers.hits}, {"misses", answers.misses}, {"evictions", answers.store.evictions},
+              {"expirations", answers.store.expirations}}},
             {"shared_state",
              {{"backend", shared.configured ? "redis" : "memory"},
               {"status", !shared.configured ? "local" : sharedDown ? "degraded: limits held per replica" : "ok"},
@@ -196,6 +201,12 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kConversationBytes, static_cast<double>(kept.bytes));
   writeScalar(out, families::kConversationEvictions, static_cast<double>(kept.evictions));
 
+  const auto answers = sources.responseCache.stats();
+  writeScalar(out, families::kCacheHits, static_cast<double>(answers.hits));
+  writeScalar(out, families::kCacheMisses, static_cast<double>(answers.misses));
+  writeScalar(out, families::kCacheEvictions, static_cast<double>(answers.store.evictions));
+  writeScalar(out, families::kCacheEntries, static_cast<double>(answers.store.entries));
+  writeScalar(out, families::kCacheBytes, static_cast<double>(answers.store.bytes));
   const auto keys = sources.limiter.usage();
   writeHeader(out, families::kKeyRequests);
   for (const auto& key : keys) writeSample(out, families::kKeyRequests.name, {{"key", key.name}}, static_cast<double>(key.requests));

@@ -149,6 +149,15 @@ void Exchange::start() {
 }
 
 void Exchange::begin() {
+  if (plan_.cachedAnswer) {
+    // Served from the cache: no upstream tokens spent, and an id of its own.
+    if (admission_) admission_->reportUsage(0, 0);
+    core::ChatResponse answer = *plan_.cachedAnswer;
+    answer.id.clear();
+    mode_ = Mode::Local;
+    startLocal(providers::LocalReply{core::toEvents(answer), {}, {}});
+    return;
+  }
   if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
   runAttempt();
 }
@@ -516,7 +525,7 @@ void Exchange::noteUsage(const core::Usage& usage) {
   if (!usage.present) return;
   sink_->log().inputTokens = usage.inputTokens;
   sink_->log().outputTokens = usage.outputTokens;
-  if (admission_) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
+  if (admission_ && !plan_.cachedAnswer) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
 }
 
 void Exchange::applyBackpressure() {

@@ -41,6 +41,15 @@ const core::ContextShaping* shapingFor(const config::Config& config, const std::
   return it == config.contextShaping.end() ? nullptr : &it->second;
 }
 
+// The response-cache settings `label`'s route opted into, else those for every route ("*"), else none.
+const config::ResponseCacheRoute* cacheRouteFor(const config::Config& config, const std::string& label) {
+  const auto& routes = config.responseCache.routes;
+  if (routes.empty()) return nullptr;
+  auto it = routes.find(label);
+  if (it == routes.end()) it = routes.find("*");
+  return it == routes.end() ? nullptr : &it->second;
+}
+
 // Whether `key` may use `model` (as the client named it) on route `label`.
 bool mayUse(const config::GatewayKey& key, const std::string& model, const std::string& label) {
   if (key.models.empty()) return true;
@@ -63,7 +72,9 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector
       startConfig_(config),
       current_(std::make_shared<Generation>(std::move(config), factories_, 1)),
       conversations_(static_cast<std::size_t>(startConfig_->conversations.maxBytes)),
-      limiter_(startConfig_->redis) {}
+      limiter_(startConfig_->redis),
+      responseCacheBytes_(static_cast<std::size_t>(startConfig_->responseCache.maxBytes)),
+      responseCache_(responseCacheBytes_) {}
 
 std::shared_ptr<Generation> Gateway::current() const {
   std::lock_guard lock(generationMutex_);
@@ -375,7 +386,7 @@ admin::Sources Gateway::adminSources(const Generation& generation) const {
     std::lock_guard lock(generationMutex_);
     reloads = reloads_;
   }
-  return admin::Sources{generation, metrics_, conversations_, limiter_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
+  return admin::Sources{generation, metrics_, conversations_, limiter_, responseCache_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,
@@ -466,6 +477,14 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
   sink->log().stages.routedMs = std::chrono::duration<double, std::milli>(resilience::Clock::now() - request.receivedAt()).count();
   ExchangePlan plan = planFor(request, *routed, dialect, routed->stream, generation->pool.order(routed->route));
   sink->log().stream = plan.clientStream;
+  const std::string_view cacheHeader = request.header("x-llmgate-cache");
+  if (!cacheHeader.empty() && cacheHeader != "on" && cacheHeader != "off" && cacheHeader != "refresh") {
+    sendError(request, *sink, paramError(ErrorKind::InvalidRequest, "invalid_request", "x-llmgate-cache",
+                                         "x-llmgate-cache: expected on, off or refresh"));
+    return;
+  }
+  const CacheUse cache{cacheRouteFor(*generation->config, routed->route.label), cacheHeader};
+  const bool cacheWanted = responseCacheBytes_ > 0 && cacheHeader != "off" && (cache.route != nullptr || !cacheHeader.empty());
   Conversation conversation{std::string(request.header("x-llmgate-session")), nullptr,
                             shapingFor(*generation->config, routed->route.label)};
   if (!conversation.session.empty()) {
@@ -481,7 +500,8 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
   // would have served.
   bool needsIr = dialect == core::Dialect::OpenAiResponses || !conversation.session.empty();
   for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
-  if (needsIr || conversation.shaping != nullptr) {
+  std::string cacheStatus = "bypass";
+  if (needsIr || conversation.shaping != nullptr || cacheWanted) {
     const json document = core::parseJson(request.body());
     static const std::vector<core::Message> kNoTurns;
     auto decoded = api::decodeRequest(dialect, document, conversation.prior ? conversation.prior->history : kNoTurns);
@@ -499,11 +519,17 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
       if (dialect == core::Dialect::OpenAiResponses) plan.requestEcho = api::responses::requestEcho(document);
       plan.request = std::move(decoded.value());
       if (!continueConversation(*generation, request, *sink, caller.tag, conversation, plan)) return;
+      if (cacheWanted) cacheStatus = useResponseCache(routed->route.label, document, cache, conversation, plan);
     } else {
       log::message(spdlog::level::info, "request " + plan.requestId + ": not shaped (passed through as it came): " +
                                             decoded.error().message);
       sink->log().context = "shaping_skipped";
     }
+  }
+  // Said on every answer once the cache is in use (configured on a route, or asked for).
+  if (!generation->config->responseCache.routes.empty() || !cacheHeader.empty()) {
+    plan.responseHeaders.emplace_back("x-llmgate-cache-status", cacheStatus);
+    sink->log().cache = cacheStatus;
   }
   plan.limitedKey = caller.key;
   plan.estimatedTokens = core::tokensForChars(request.body().size());
@@ -627,6 +653,30 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
     sink.log().context = std::move(summary);
   }
   return true;
+}
+
+std::string Gateway::useResponseCache(const std::string& label, const json& document, const CacheUse& cache,
+                                      const Conversation& conversation, ExchangePlan& plan) {
+  // A continued conversation is not what its body says: its earlier turns live on the gateway.
+  if (!conversation.session.empty() || !plan.request->previousResponseId.empty()) return "bypass";
+  const bool forced = cache.header == "on" || cache.header == "refresh";
+  if (!forced && !(cache.route != nullptr && cache.route->sampled) && !ResponseCache::deterministic(document)) {
+    return "bypass";  // a sampled answer: another one is as right, and expected
+  }
+  const std::string key = ResponseCache::keyOf(plan.dialect, label, document);
+  std::string status = "refresh";
+  if (cache.header != "refresh") {
+    plan.cachedAnswer = responseCache_.find(key);
+    if (plan.cachedAnswer) return "hit";
+    status = "miss";
+  }
+  const auto& settings = current()->config->responseCache;
+  const std::chrono::seconds ttl(cache.route != nullptr && cache.route->ttlSeconds > 0 ? cache.route->ttlSeconds : settings.ttlSeconds);
+  plan.onAnswered = [this, key, ttl, kept = std::move(plan.onAnswered)](const core::ChatResponse& answer, std::string_view document) {
+    if (kept) kept(answer, document);
+    responseCache_.store(key, answer, ttl);
+  };
+  return status;
 }
 
 void Gateway::handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller) {

@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <map>
+
 #include "llmgate/core/hex.hpp"
 
 namespace llmgate::proxy {
@@ -25,6 +27,14 @@ GatewayAuth::GatewayAuth(const std::vector<std::string>& plain, const std::vecto
       }
     }
     entries_.push_back(entry);
+  }
+  // One key, one caller: the same key twice (one entry disabled, say) would be decided by order.
+  std::map<Digest, const Entry*> seen;
+  for (const auto& entry : entries_) {
+    auto [it, added] = seen.emplace(entry.digest, &entry);
+    if (added) continue;
+    const auto nameOf = [](const Entry* e) { return e->named != nullptr ? "key \"" + e->named->name + "\"" : std::string("an api_keys entry"); };
+    throw config::ConfigError("auth: the same key is given twice (" + nameOf(it->second) + " and " + nameOf(&entry) + ")");
   }
 }
 

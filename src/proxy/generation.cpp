@@ -42,11 +42,13 @@ Generation::Generation(std::shared_ptr<const config::Config> loaded, const std::
       conversions(config->conversionCache),
       catalog(std::make_shared<ModelCatalog>(providers)) {
   // Not an error: the name may be served by a provider enabled later (an unset key today).
-  for (const auto& [label, shaping] : config->contextShaping) {
+  const auto checkLabel = [&](const std::string& section, const std::string& label) {
     if (label != "*" && !router.resolve(label)) {
-      log::message(spdlog::level::warn, "context_shaping." + label + " names no model, route or alias served now: it shapes nothing");
+      log::message(spdlog::level::warn, section + "." + label + " names no model, route or alias served now: it does nothing");
     }
-  }
+  };
+  for (const auto& entry : config->contextShaping) checkLabel("context_shaping", entry.first);
+  for (const auto& entry : config->responseCache.routes) checkLabel("response_cache.routes", entry.first);
 }
 
 }  // namespace llmgate::proxy

@@ -1,24 +1,47 @@
 #include "llmgate/redis/redis_client.hpp"
 
 #include <algorithm>
-#include <charconv>
 
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/read.h>
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include "llmgate/log/log.hpp"
 
 namespace llmgate::redis {
 namespace {
 
-constexpr std::chrono::milliseconds kMaxBackoff{5000};
+using Clock = std::chrono::steady_clock;
 
-bool parseNumber(std::string_view text, int& out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size();
+constexpr std::chrono::milliseconds kMaxBackoff{5000};
+constexpr std::chrono::milliseconds kMinConnectTime{1000};
+// Replies llmgate asks for are small: a larger array, or this much read without a whole reply,
+// is a server that is not answering what it was asked.
+constexpr int kMaxArrayElements = 1024;
+constexpr std::size_t kMaxUnparsedBytes = 8 * 1024 * 1024;
+
+// hiredis' own reply functions, with arrays bounded.
+redisReplyObjectFunctions boundedFunctions() {
+  redisReader* probe = redisReaderCreate();
+  redisReplyObjectFunctions functions = *probe->fn;
+  redisReaderFree(probe);
+  return functions;
 }
+const redisReplyObjectFunctions kDefaultFunctions = boundedFunctions();
+
+void* createBoundedArray(const redisReadTask* task, int elements) {
+  if (elements > kMaxArrayElements) return nullptr;  // the reader reports it as an error
+  return kDefaultFunctions.createArray(task, elements);
+}
+
+redisReplyObjectFunctions kBoundedFunctions = [] {
+  redisReplyObjectFunctions functions = kDefaultFunctions;
+  functions.createArray = &createBoundedArray;
+  return functions;
+}();
 
 Reply copyReply(const redisReply& from) {
   Reply to;
@@ -47,57 +70,8 @@ Reply copyReply(const redisReply& from) {
 
 }  // namespace
 
-std::optional<Endpoint> parseUrl(std::string_view url, std::string& error) {
-  constexpr std::string_view kScheme = "redis://";
-  if (url.rfind(kScheme, 0) != 0) {
-    error = "expected redis://[[user]:password@]host[:port][/db]";
-    return std::nullopt;
-  }
-  std::string_view rest = url.substr(kScheme.size());
-  Endpoint endpoint;
-  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-    const std::string_view credentials = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    const auto colon = credentials.find(':');
-    if (colon == std::string_view::npos) {
-      endpoint.password = std::string(credentials);
-    } else {
-      endpoint.user = std::string(credentials.substr(0, colon));
-      endpoint.password = std::string(credentials.substr(colon + 1));
-    }
-  }
-  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
-    const std::string_view database = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    if (!database.empty() && (!parseNumber(database, endpoint.database) || endpoint.database < 0)) {
-      error = "the database after / must be a number";
-      return std::nullopt;
-    }
-  }
-  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-    if (!parseNumber(rest.substr(colon + 1), endpoint.port) || endpoint.port < 1 || endpoint.port > 65535) {
-      error = "the port must be a number from 1 to 65535";
-      return std::nullopt;
-    }
-    rest = rest.substr(0, colon);
-  }
-  if (rest.empty()) {
-    error = "no host";
-    return std::nullopt;
-  }
-  endpoint.host = std::string(rest);
-  return endpoint;
-}
-
-struct Client::Pending {
-  ReplyHandler handler;
-  std::chrono::steady_clock::time_point deadline;
-  bool answered = false;
-};
-
-Client::Client(boost::asio::io_context& loop, Endpoint endpoint, std::chrono::milliseconds timeout,
-               ConnectionStats& stats)
-    : loop_(loop), endpoint_(std::move(endpoint)), timeout_(timeout), stats_(stats), reconnect_(loop), deadline_(loop) {}
+Client::Client(boost::asio::io_context& loop, const config::RedisConfig& settings, ConnectionStats& stats)
+    : loop_(loop), settings_(settings), stats_(stats), resolver_(loop), socket_(loop), reconnect_(loop), deadline_(loop) {}
 
 Client::~Client() { close(); }
 
@@ -108,166 +82,96 @@ void Client::open() {
 }
 
 void Client::close() {
+  if (ready_) stats_.connected.fetch_sub(1);
   closed_ = true;
+  ready_ = connecting_ = false;
+  ++connection_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  resolver_.cancel();
   reconnect_.cancel();
   deadline_.cancel();
   // Handlers are dropped, not called: whoever waits on them is being torn down as well.
-  for (auto& pending : pending_) pending->answered = true;
-  if (context_ != nullptr) redisAsyncFree(context_);  // runs cleanup(), which forgets the context
   pending_.clear();
+  deferred_.clear();
+  if (reader_ != nullptr) {
+    redisReaderFree(reader_);
+    reader_ = nullptr;
+  }
 }
 
 void Client::connect() {
-  redisAsyncContext* context = redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port);
-  if (context == nullptr) {
-    scheduleReconnect();
-    return;
-  }
-  if (context->err != 0) {
-    log::message(spdlog::level::warn, std::string("redis: cannot connect to ") + endpoint_.host + ":" +
-                                          std::to_string(endpoint_.port) + ": " + context->errstr);
-    redisAsyncFree(context);
-    scheduleReconnect();
-    return;
-  }
-  context_ = context;
-  ++connection_;
-  context->data = this;
-  context->ev.data = this;
-  context->ev.addRead = &Client::addRead;
-  context->ev.delRead = &Client::delRead;
-  context->ev.addWrite = &Client::addWrite;
-  context->ev.delWrite = &Client::delWrite;
-  context->ev.cleanup = &Client::cleanup;
-  socket_.emplace(loop_, context->c.fd);
-  redisAsyncSetConnectCallback(context, &Client::onConnect);
-  redisAsyncSetDisconnectCallback(context, &Client::onDisconnect);
-  // Sent first on the new connection, so every later command runs authenticated on its database.
-  if (!endpoint_.password.empty()) {
-    std::vector<std::string> auth{"AUTH"};
-    if (!endpoint_.user.empty()) auth.push_back(endpoint_.user);
-    auth.push_back(endpoint_.password);
-    command(std::move(auth), [](const Reply* reply) {
-      if (reply != nullptr && reply->type == Reply::Type::Error) log::message(spdlog::level::err, "redis: AUTH refused: " + reply->text);
+  connecting_ = true;
+  const auto serial = ++connection_;
+  reader_ = redisReaderCreateWithFunctions(&kBoundedFunctions);
+  armDeadline();
+  resolver_.async_resolve(settings_.host, std::to_string(settings_.port),
+                          [weak = weak_from_this(), serial](const boost::system::error_code& ec,
+                                                            const boost::asio::ip::tcp::resolver::results_type& results) {
+    auto self = weak.lock();
+    if (!self || self->connection_ != serial) return;
+    if (ec) return self->drop("cannot resolve " + self->settings_.host + ": " + ec.message());
+    boost::asio::async_connect(self->socket_, results,
+                               [weak, serial](const boost::system::error_code& ec, const boost::asio::ip::tcp::endpoint&) {
+      auto self = weak.lock();
+      if (!self || self->connection_ != serial) return;
+      if (ec) return self->drop("cannot connect: " + ec.message());
+      self->onConnected();
     });
-  }
-  if (endpoint_.database != 0) command({"SELECT", std::to_string(endpoint_.database)}, [](const Reply*) {});
-}
-
-void Client::onConnect(const redisAsyncContext* context, int status) {
-  auto* self = static_cast<Client*>(context->data);
-  if (status != REDIS_OK) {
-    log::message(spdlog::level::warn, "redis: cannot connect to " + self->endpoint_.host + ":" +
-                                          std::to_string(self->endpoint_.port) + ": " +
-                                          (context->errstr != nullptr ? context->errstr : "unknown error"));
-    return;  // hiredis frees the context next: cleanup() schedules the next try
-  }
-  self->ready_ = true;
-  self->backoff_ = std::chrono::milliseconds(100);
-  self->stats_.connected.fetch_add(1);
-  self->stats_.connects.fetch_add(1);
-  log::message(spdlog::level::info, "redis: connected to " + self->endpoint_.host + ":" + std::to_string(self->endpoint_.port));
-}
-
-void Client::onDisconnect(const redisAsyncContext* context, int status) {
-  if (status == REDIS_OK) return;  // ours (close or a deadline): said there
-  auto* self = static_cast<Client*>(context->data);
-  log::message(spdlog::level::warn, "redis: connection to " + self->endpoint_.host + ":" + std::to_string(self->endpoint_.port) +
-                                        " lost: " + (context->errstr != nullptr ? context->errstr : "closed by the server"));
-}
-
-void Client::cleanup(void* data) {
-  auto* self = static_cast<Client*>(data);
-  if (self->ready_) self->stats_.connected.fetch_sub(1);
-  self->ready_ = false;
-  self->context_ = nullptr;
-  self->wantRead_ = self->wantWrite_ = false;
-  // The descriptor is hiredis' to close: released, which also ends the waits on it.
-  if (self->socket_) {
-    self->socket_->release();
-    self->socket_.reset();
-  }
-  self->reading_ = self->writing_ = false;
-  if (!self->closed_) self->scheduleReconnect();
-}
-
-void Client::scheduleReconnect() {
-  if (closed_) return;
-  reconnect_.expires_after(backoff_);
-  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-  reconnect_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->closed_ || self->context_ != nullptr) return;
-    self->connect();
   });
 }
 
-void Client::addRead(void* data) {
-  auto* self = static_cast<Client*>(data);
-  self->wantRead_ = true;
-  if (!self->reading_) self->watchReadable();
-}
-
-void Client::delRead(void* data) { static_cast<Client*>(data)->wantRead_ = false; }
-
-void Client::addWrite(void* data) {
-  auto* self = static_cast<Client*>(data);
-  self->wantWrite_ = true;
-  if (!self->writing_) self->watchWritable();
-}
-
-void Client::delWrite(void* data) { static_cast<Client*>(data)->wantWrite_ = false; }
-
-void Client::watchReadable() {
-  if (!socket_) return;
-  reading_ = true;
-  socket_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                      [weak = weak_from_this(), serial = connection_](boost::system::error_code ec) {
-    auto self = weak.lock();
-    // A wait of a connection that has gone since (its descriptor released) ends here.
-    if (!self || self->connection_ != serial || self->context_ == nullptr) return;
-    self->reading_ = false;
-    if (ec) return;
-    redisAsyncHandleRead(self->context_);  // may run reply handlers, and may free the connection
-    if (self->connection_ == serial && self->context_ != nullptr && self->wantRead_ && !self->reading_) self->watchReadable();
-  });
-}
-
-void Client::watchWritable() {
-  if (!socket_) return;
-  writing_ = true;
-  socket_->async_wait(boost::asio::posix::stream_descriptor::wait_write,
-                      [weak = weak_from_this(), serial = connection_](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (!self || self->connection_ != serial || self->context_ == nullptr) return;
-    self->writing_ = false;
-    if (ec) return;
-    redisAsyncHandleWrite(self->context_);
-    if (self->connection_ == serial && self->context_ != nullptr && self->wantWrite_ && !self->writing_) self->watchWritable();
-  });
-}
-
-void Client::answer(Pending& pending, const Reply* reply) noexcept {
-  if (pending.answered) return;
-  pending.answered = true;
-  try {
-    pending.handler(reply);
-  } catch (const std::exception& error) {
-    log::message(spdlog::level::err, std::string("redis: a reply handler failed: ") + error.what());
-  } catch (...) {
-    log::message(spdlog::level::err, "redis: a reply handler failed");
+void Client::onConnected() {
+  boost::system::error_code ignored;
+  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+  readMore();
+  // Authenticated and on its database before anything else; ready once it answers a PING
+  // (a server that accepts connections but never answers is not ready).
+  const auto deadline = Clock::now() + std::max<std::chrono::milliseconds>(kMinConnectTime, std::chrono::milliseconds(settings_.timeoutMs));
+  if (!settings_.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!settings_.user.empty()) auth.push_back(settings_.user);
+    auth.push_back(settings_.password);
+    send(auth, Pending{nullptr, deadline, true});
   }
+  if (settings_.database != 0) send({"SELECT", std::to_string(settings_.database)}, Pending{nullptr, deadline, true});
+  send({"PING"}, Pending{nullptr, deadline, true});
 }
 
-void Client::command(std::vector<std::string> args, ReplyHandler handler) {
-  auto pending = std::make_shared<Pending>(Pending{std::move(handler), std::chrono::steady_clock::now() + timeout_, false});
-  const auto fail = [&] {
+void Client::answerHandshake(const Reply& reply) {
+  if (reply.type == Reply::Type::Error) return drop("refused: " + reply.text);
+  if (reply.type != Reply::Type::Status || reply.text != "PONG") return;  // AUTH and SELECT say OK
+  connecting_ = false;
+  ready_ = true;
+  backoff_ = std::chrono::milliseconds(100);
+  stats_.connected.fetch_add(1);
+  stats_.connects.fetch_add(1);
+  log::message(spdlog::level::info, "redis: connected to " + settings_.host + ":" + std::to_string(settings_.port));
+  auto deferred = std::move(deferred_);
+  deferred_.clear();
+  for (const auto& args : deferred) send(args, Pending{nullptr, Clock::now() + std::chrono::milliseconds(settings_.timeoutMs), false});
+}
+
+void Client::command(const std::vector<std::string>& args, ReplyHandler handler) {
+  if (!ready_) {
     stats_.failures.fetch_add(1);
-    boost::asio::post(loop_, [pending] { answer(*pending, nullptr); });
-  };
-  // Before the connection is up, commands wait in hiredis' buffer: only the first ones (AUTH,
-  // SELECT) are sent then; the others do without Redis rather than wait for a connect.
-  if (context_ == nullptr || (!ready_ && !args.empty() && args[0] != "AUTH" && args[0] != "SELECT")) return fail();
+    boost::asio::post(loop_, [handler = std::move(handler)] {
+      Pending pending{handler, {}, false};
+      answer(pending, nullptr);
+    });
+    return;
+  }
+  send(args, Pending{std::move(handler), Clock::now() + std::chrono::milliseconds(settings_.timeoutMs), false});
+}
+
+void Client::commandEventually(const std::vector<std::string>& args) {
+  if (ready_) return command(args, nullptr);
+  if (closed_) return;
+  if (deferred_.size() >= kMaxDeferred) deferred_.pop_front();
+  deferred_.push_back(args);
+}
+
+void Client::send(const std::vector<std::string>& args, Pending pending) {
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
   argv.reserve(args.size());
@@ -276,65 +180,147 @@ void Client::command(std::vector<std::string> args, ReplyHandler handler) {
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  if (redisAsyncCommandArgv(context_, &Client::onReply, pending.get(), static_cast<int>(argv.size()), argv.data(),
-                            lengths.data()) != REDIS_OK) {
-    return fail();
+  char* formatted = nullptr;
+  const int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  if (length < 0) {
+    stats_.failures.fetch_add(1);
+    boost::asio::post(loop_, [pending = std::move(pending)]() mutable { answer(pending, nullptr); });
+    return;
   }
+  outgoing_.append(formatted, static_cast<std::size_t>(length));
+  redisFreeCommand(formatted);
   pending_.push_back(std::move(pending));
+  flush();
   armDeadline();
 }
 
-void Client::onReply(redisAsyncContext* context, void* reply, void* data) {
-  auto* self = static_cast<Client*>(context->data);
-  auto* pending = static_cast<Pending*>(data);
-  // Replies come in the order the commands went: this one is the oldest still pending.
-  std::shared_ptr<Pending> keep;
-  if (!self->pending_.empty() && self->pending_.front().get() == pending) {
-    keep = std::move(self->pending_.front());
-    self->pending_.erase(self->pending_.begin());
-  }
-  if (pending->answered) return;
-  if (reply == nullptr) {
-    self->stats_.failures.fetch_add(1);
-    answer(*pending, nullptr);
-    return;
-  }
-  Reply copied;
-  try {
-    copied = copyReply(*static_cast<const redisReply*>(reply));
-  } catch (const std::exception&) {
-    self->stats_.failures.fetch_add(1);
-    answer(*pending, nullptr);
-    return;
-  }
-  answer(*pending, &copied);
-}
-
-void Client::armDeadline() {
-  if (deadlineArmed_ || pending_.empty()) return;
-  deadlineArmed_ = true;
-  deadline_.expires_at(pending_.front()->deadline);
-  deadline_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+void Client::flush() {
+  if (writeInFlight_ || outgoing_.empty()) return;
+  writeInFlight_ = true;
+  writing_.swap(outgoing_);
+  boost::asio::async_write(socket_, boost::asio::buffer(writing_),
+                           [weak = weak_from_this(), serial = connection_](const boost::system::error_code& ec, std::size_t) {
     auto self = weak.lock();
-    if (!self || ec == boost::asio::error::operation_aborted) return;
-    self->deadlineArmed_ = false;
-    if (self->closed_ || self->pending_.empty()) return;
-    if (self->pending_.front()->deadline <= std::chrono::steady_clock::now()) {
-      // Redis is slow: every command behind this one would be as late. Start again.
-      self->stats_.timeouts.fetch_add(1);
-      log::message(spdlog::level::warn, "redis: no reply within " + std::to_string(self->timeout_.count()) +
-                                            " ms; reconnecting (requests go on with local state)");
-      self->drop();
-      return;
-    }
-    self->armDeadline();
+    if (!self || self->connection_ != serial) return;
+    self->writeInFlight_ = false;
+    self->writing_.clear();
+    if (ec) return self->drop("write failed: " + ec.message());
+    self->flush();
   });
 }
 
-void Client::drop() {
-  if (context_ == nullptr) return;
-  redisAsyncFree(context_);  // pending handlers get no reply; cleanup() schedules the reconnect
+void Client::readMore() {
+  socket_.async_read_some(boost::asio::buffer(readBuffer_),
+                          [weak = weak_from_this(), serial = connection_](const boost::system::error_code& ec, std::size_t bytes) {
+    auto self = weak.lock();
+    if (!self || self->connection_ != serial) return;
+    if (ec) return self->drop(ec == boost::asio::error::eof ? std::string("closed by the server") : ec.message());
+    try {
+      self->take(bytes);
+    } catch (const std::exception& error) {
+      return self->drop(std::string("reading a reply failed: ") + error.what());
+    }
+    if (self->connection_ == serial) self->readMore();
+  });
+}
+
+void Client::take(std::size_t bytes) {
+  const auto serial = connection_;
+  if (redisReaderFeed(reader_, readBuffer_.data(), bytes) != REDIS_OK) return drop("out of memory reading a reply");
+  while (connection_ == serial) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader_, &raw) != REDIS_OK) return drop(std::string("not the Redis protocol: ") + reader_->errstr);
+    if (raw == nullptr) break;  // the rest of the reply has not come yet
+    std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw), &freeReplyObject);
+    if (pending_.empty()) return drop("a reply to no command");
+    Pending pending = std::move(pending_.front());
+    pending_.pop_front();
+    Reply copied = copyReply(*reply);
+    if (pending.handshake) {
+      answerHandshake(copied);
+    } else {
+      answer(pending, &copied);
+    }
+  }
+  if (connection_ == serial && reader_->len - reader_->pos > kMaxUnparsedBytes) drop("a reply larger than any llmgate asks for");
+}
+
+void Client::answer(Pending& pending, const Reply* reply) noexcept {
+  if (!pending.handler) return;
+  try {
+    auto handler = std::move(pending.handler);
+    handler(reply);
+  } catch (const std::exception& error) {
+    log::message(spdlog::level::err, std::string("redis: a reply handler failed: ") + error.what());
+  } catch (...) {
+    log::message(spdlog::level::err, "redis: a reply handler failed");
+  }
+}
+
+void Client::drop(const std::string& why) {
+  if (closed_) return;
+  log::message(spdlog::level::warn, "redis: " + settings_.host + ":" + std::to_string(settings_.port) + ": " + why +
+                                        " (requests go on with local state; reconnecting in " +
+                                        std::to_string(backoff_.count()) + " ms)");
+  if (ready_) stats_.connected.fetch_sub(1);
+  ready_ = connecting_ = false;
+  ++connection_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  resolver_.cancel();
+  deadline_.cancel();
+  deadlineArmed_ = false;
+  outgoing_.clear();
+  writing_.clear();
+  writeInFlight_ = false;
+  if (reader_ != nullptr) {
+    redisReaderFree(reader_);
+    reader_ = nullptr;
+  }
+  reconnect_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  reconnect_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_ || self->ready_ || self->connecting_) return;
+    self->connect();
+  });
+  auto pending = std::move(pending_);
   pending_.clear();
+  for (auto& entry : pending) {
+    if (entry.handshake) continue;
+    stats_.failures.fetch_add(1);
+    answer(entry, nullptr);
+  }
+}
+
+void Client::armDeadline() {
+  Clock::time_point when;
+  if (connecting_ && pending_.empty()) {
+    when = Clock::now() + std::max<std::chrono::milliseconds>(kMinConnectTime, std::chrono::milliseconds(settings_.timeoutMs));
+  } else if (!pending_.empty()) {
+    when = pending_.front().deadline;
+  } else {
+    return;
+  }
+  // Armed for a later time (the connection's, while a command is due sooner): armed again.
+  if (deadlineArmed_ && when >= armedFor_) return;
+  deadlineArmed_ = true;
+  armedFor_ = when;
+  deadline_.expires_at(when);
+  deadline_.async_wait([weak = weak_from_this(), serial = connection_, when](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self || ec == boost::asio::error::operation_aborted || self->connection_ != serial) return;
+    self->deadlineArmed_ = false;
+    const auto now = Clock::now();
+    const bool late = self->pending_.empty() ? self->connecting_ && when <= now : self->pending_.front().deadline <= now;
+    if (late) {
+      // Redis is slow (or not Redis): every command behind this one would be as late.
+      self->stats_.timeouts.fetch_add(1);
+      return self->drop(self->connecting_ ? "no answer to the connection in time"
+                                          : "no reply within " + std::to_string(self->settings_.timeoutMs) + " ms");
+    }
+    self->armDeadline();
+  });
 }
 
 }  // namespace llmgate::redis

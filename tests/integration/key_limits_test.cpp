@@ -272,7 +272,7 @@ TEST_F(SharedLimits, TwoGatewaysAdmitExactlyTheLimitBetweenThem) {
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(first.gateway().limiter().sharedState().localDecisions, 0u);
   EXPECT_EQ(second.gateway().limiter().sharedState().localDecisions, 0u);
-  EXPECT_NE(redis_.cli("HGET llmgate:limits:shared at"), "") << "the buckets live in Redis";
+  EXPECT_NE(redis_.cli("HGET 'llmgate:{shared}:limits' at"), "") << "the buckets live in Redis";
 }
 
 TEST_F(SharedLimits, ABudgetSpentOnOneGatewayIsSpentOnTheOther) {
@@ -289,6 +289,21 @@ TEST_F(SharedLimits, ABudgetSpentOnOneGatewayIsSpentOnTheOther) {
   // 14 of 10 spent, 7 on each replica: neither would know alone.
   EXPECT_TRUE(eventually([&] { return first.post("/v1/chat/completions", kChat, bearer("sk-b")).status == 429; }));
   EXPECT_EQ(second.post("/v1/chat/completions", kChat, bearer("sk-b")).status, 429);
+}
+
+TEST_F(SharedLimits, WhatWasSpentWhileRedisWasDownReachesItWhenItIsBack) {
+  ASSERT_TRUE(redis_.running());
+  GatewayHarness gateway(sharedConfig(R"([{"name":"spender","key":"sk-s","budget_tokens":1000}])"));
+  ASSERT_TRUE(connected(gateway));
+  redis_.stop();
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(gateway.post("/v1/chat/completions", kChat, bearer("sk-s")).status, 200);
+  ASSERT_TRUE(settled(gateway.gateway(), "spender"));
+  redis_.start();  // empty: what it holds now came from the gateway's queue
+  ASSERT_TRUE(connected(gateway));
+  EXPECT_TRUE(eventually([&] {
+    const std::string key = redis_.cli("--scan --pattern 'llmgate:{spender}:budget:*'");
+    return !key.empty() && redis_.cli("GET '" + key + "'") == "14";
+  })) << "two answers of 7 tokens";
 }
 
 TEST_F(SharedLimits, RedisDyingOrHangingNeverFailsARequest) {
@@ -333,8 +348,8 @@ TEST_F(SharedLimits, RedisDyingOrHangingNeverFailsARequest) {
   EXPECT_TRUE(connected(first));
 }
 
-// A server on the Redis port that answers every command with `reply` (bytes of the wrong type,
-// or not RESP at all), then keeps or closes the connection.
+// A server on the Redis port that answers the connection's PING, then every read with `reply`
+// (bytes of the wrong type, more replies than commands, or not RESP at all).
 class WrongRedis {
  public:
   explicit WrongRedis(std::string reply) : reply_(std::move(reply)) {
@@ -353,8 +368,11 @@ class WrongRedis {
         if (fd < 0) return;
         connections_.push_back(std::thread([this, fd] {
           char buffer[4096];
+          bool greeted = false;
           while (::read(fd, buffer, sizeof buffer) > 0) {
-            if (::write(fd, reply_.data(), reply_.size()) < 0) break;
+            const std::string out = greeted ? reply_ : "+PONG\r\n";
+            greeted = true;
+            if (::write(fd, out.data(), out.size()) < 0) break;
           }
           ::close(fd);
         }));
@@ -383,8 +401,12 @@ TEST_P(WrongRedisReplies, AreDecidedLocallyAndNeverFailARequest) {
   WrongRedis redis(GetParam());
   GatewayHarness gateway(config(R"([{"name":"w","key":"sk-w","rpm":5}])",
                                 R"("redis":{"url":")" + redis.url() + R"(","timeout_ms":50},)"));
+  // Ready once its PING was answered: the wrong bytes come in reply to the limits script.
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().limiter().sharedState().connected > 0; }));
   for (int i = 0; i < 5; ++i) {
+    const auto started = std::chrono::steady_clock::now();
     EXPECT_EQ(gateway.post("/v1/chat/completions", kChat, bearer("sk-w")).status, 200) << i;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500)) << "at most redis.timeout_ms waited";
   }
   EXPECT_EQ(gateway.post("/v1/chat/completions", kChat, bearer("sk-w")).status, 429) << "the local limit held";
   EXPECT_EQ(gateway.get("/health").status, 200);
@@ -398,7 +420,9 @@ INSTANTIATE_TEST_SUITE_P(Bytes, WrongRedisReplies,
                                            "*2\r\n$1\r\nx\r\n",                      // an array of the wrong length
                                            "*9999999999\r\n",                          // an absurd length
                                            "HTTP/1.1 400 Bad Request\r\n\r\n",       // not RESP at all
-                                           "$5\r\nab"));                               // cut short
+                                           "$5\r\nab",                                 // cut short
+                                           "+OK\r\n+OK\r\n+OK\r\n",                   // more replies than commands
+                                           "*2000\r\n"));                              // an array larger than any asked for
 
 }  // namespace
 }  // namespace llmgate::testing

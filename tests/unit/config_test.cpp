@@ -153,6 +153,30 @@ TEST(Config, NamedGatewayKeysAndRedis) {
   EXPECT_EQ(errorOf("{" + providers + R"(,"redis":{"timeout_ms":0}})"), "redis.timeout_ms: must be between 1 and 60000");
 }
 
+TEST(Config, RedisUrlsAsOperatorsWriteThem) {
+  const auto redisOf = [](const std::string& url) {
+    return parseConfig(R"({"providers":[{"name":"m","type":"mock"}],"redis":{"url":")" + url + R"("}})", envOf({})).redis;
+  };
+  const auto plain = redisOf("redis://cache:6380");
+  EXPECT_EQ(plain.host, "cache");
+  EXPECT_EQ(plain.port, 6380);
+  EXPECT_TRUE(plain.password.empty());
+  const auto full = redisOf("redis://app:s3cret@10.0.0.5:6379/2");
+  EXPECT_EQ(full.user, "app");
+  EXPECT_EQ(full.password, "s3cret");
+  EXPECT_EQ(full.host, "10.0.0.5");
+  EXPECT_EQ(full.database, 2);
+  const auto password = redisOf("redis://:pw@localhost");
+  EXPECT_EQ(password.user, "");
+  EXPECT_EQ(password.password, "pw");
+  EXPECT_EQ(password.port, 6379);
+  for (const std::string bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:x", "redis://:pw@h/db"}) {
+    const std::string error = errorOf(R"({"providers":[{"name":"m","type":"mock"}],"redis":{"url":")" + bad + R"("}})");
+    EXPECT_EQ(error.rfind("redis.url: ", 0), 0u) << bad << ": " << error;
+    EXPECT_EQ(error.find("pw"), std::string::npos) << "the url (and its password) is not repeated";
+  }
+}
+
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(errorOf(R"({"server":{"port":"abc"},"providers":[{"name":"m","type":"mock"}]})"),
             "server.port: expected integer, got \"abc\"");

@@ -86,5 +86,21 @@ TEST(GatewayAuth, NamedKeysCarryTheirLimitsAndMayBeGivenByDigest) {
   EXPECT_FALSE(auth.identify("Bearer " + named[1].keySha256, "").known) << "the digest itself is not a key";
 }
 
+TEST(GatewayAuth, TheSameKeyTwiceIsAConfigErrorNamingNoKey) {
+  std::vector<config::GatewayKey> named(2);
+  named[0].name = "a";
+  named[0].key = "sk-dup";
+  named[1].name = "b";
+  named[1].key = "sk-dup";
+  named[1].disabled = true;
+  try {
+    GatewayAuth auth({}, named);
+    FAIL() << "accepted";
+  } catch (const config::ConfigError& error) {
+    EXPECT_STREQ(error.what(), "auth: the same key is given twice (key \"a\" and key \"b\")");
+  }
+  EXPECT_THROW(GatewayAuth({"sk-dup"}, std::vector<config::GatewayKey>(named.begin(), named.begin() + 1)), config::ConfigError);
+}
+
 }  // namespace
 }  // namespace llmgate::proxy

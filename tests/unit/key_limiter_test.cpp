@@ -87,6 +87,37 @@ TEST(KeyLimiter, TokensAreChargedOnEstimateThenSettledToWhatWasUsed) {
   EXPECT_EQ(usage[0].outputTokens, 5u);
 }
 
+TEST(KeyLimiter, UsageReportedInPiecesCountsWhole) {
+  KeyLimiter limiter({});
+  auto limited = key("pieces");
+  limited.budgetTokens = 1000;
+  {
+    auto outcome = admitNow(limiter, limited, 50);
+    // Anthropic's stream: message_start has the input, message_delta the output alone.
+    outcome.admission->reportUsage(120, 0);
+    outcome.admission->reportUsage(0, 30);
+  }
+  const auto usage = limiter.usage();
+  EXPECT_EQ(usage[0].inputTokens, 120u);
+  EXPECT_EQ(usage[0].outputTokens, 30u);
+  EXPECT_EQ(usage[0].budgetUsed, 150);
+}
+
+TEST(KeyLimiter, ARefusedRequestGivesItsSlotBackAndIsChargedNothing) {
+  KeyLimiter limiter({});
+  auto limited = key("refused");
+  limited.rpm = 1;
+  limited.maxConcurrent = 5;
+  limited.budgetTokens = 100;
+  auto first = admitNow(limiter, limited, 10);
+  ASSERT_TRUE(first.decision.admitted);
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(admitNow(limiter, limited, 10).decision.admitted);
+  EXPECT_EQ(limiter.usage()[0].inFlight, 1) << "only the admitted one";
+  first.admission.reset();
+  EXPECT_EQ(limiter.usage()[0].inFlight, 0);
+  EXPECT_EQ(limiter.usage()[0].budgetUsed, 10) << "the estimate: the answer reported nothing";
+}
+
 TEST(KeyLimiter, ARequestLargerThanTheWholeBucketWaitsForAFullOne) {
   KeyLimiter limiter({});
   auto limited = key("big");
@@ -165,30 +196,6 @@ TEST(KeyLimiter, ThreadsSharingAKeyNeverAdmitMoreThanItsLimit) {
   // The bucket refills 100 a minute: a few more may come back while the threads run.
   EXPECT_GE(admitted.load(), 100);
   EXPECT_LE(admitted.load(), 102);
-}
-
-TEST(RedisUrl, ParsesWhatOperatorsWrite) {
-  std::string error;
-  auto plain = redis::parseUrl("redis://cache:6380", error);
-  ASSERT_TRUE(plain);
-  EXPECT_EQ(plain->host, "cache");
-  EXPECT_EQ(plain->port, 6380);
-  EXPECT_TRUE(plain->password.empty());
-  auto full = redis::parseUrl("redis://app:s3cret@10.0.0.5:6379/2", error);
-  ASSERT_TRUE(full);
-  EXPECT_EQ(full->user, "app");
-  EXPECT_EQ(full->password, "s3cret");
-  EXPECT_EQ(full->host, "10.0.0.5");
-  EXPECT_EQ(full->database, 2);
-  auto password = redis::parseUrl("redis://:pw@localhost", error);
-  ASSERT_TRUE(password);
-  EXPECT_EQ(password->user, "");
-  EXPECT_EQ(password->password, "pw");
-  EXPECT_EQ(password->port, 6379);
-  for (const auto* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:x", "redis://h/db"}) {
-    EXPECT_FALSE(redis::parseUrl(bad, error)) << bad;
-    EXPECT_FALSE(error.empty());
-  }
 }
 
 }  // namespace

@@ -110,6 +110,21 @@ struct ConversationsConfig {
   std::int64_t sessionMaxTurns = 50;           ///< a session keeps its last N turns
 };
 
+/// How a route uses the response cache (response_cache.routes).
+struct ResponseCacheRoute {
+  bool sampled = false;          ///< also answers sampled with temperature > 0 (or the provider's default)
+  bool coalesce = false;         ///< identical requests in flight wait for the first and share its answer
+  std::int64_t ttlSeconds = 0;   ///< 0: response_cache.ttl_s
+};
+
+/// Exact-match cache of complete answers, opt-in per route and per request (x-llmgate-cache).
+struct ResponseCacheConfig {
+  std::int64_t maxBytes = 64LL * 1024 * 1024;  ///< all entries together; 0 caches nothing (restart to change)
+  std::int64_t ttlSeconds = 120;
+  /// By route label (a model, route or alias name of the config), "*" for the rest.
+  std::map<std::string, ResponseCacheRoute> routes;
+};
+
 /// A named gateway key (auth.keys, auth.keys_file): what it may use and how much.
 struct GatewayKey {
   std::string name;       ///< in metrics and the access log (the key itself never is)
@@ -129,6 +144,12 @@ struct RedisConfig {
   std::string url;                 ///< redis://[[user]:password@]host[:port][/db]
   std::int64_t timeoutMs = 50;     ///< a command slower than this is answered from local state
   std::string keyPrefix = "llmgate:";
+  // what the url says
+  std::string host;
+  int port = 6379;
+  std::string user;
+  std::string password;
+  int database = 0;
 };
 
 struct LogConfig {
@@ -148,6 +169,7 @@ struct Config {
   UpstreamPoolConfig upstream;
   ConversionCacheConfig conversionCache;
   ConversationsConfig conversations;
+  ResponseCacheConfig responseCache;
   /// Context shaping by route label (a model, route or alias name of the config), "*" for the rest.
   std::map<std::string, core::ContextShaping> contextShaping;
   std::vector<std::string> apiKeys;  ///< gateway keys without a name or limits
@@ -181,6 +203,10 @@ Config parseConfig(const std::string& text, const EnvLookup& env);
 
 /// Reads, parses and validates a file. Throws ConfigError.
 Config loadConfigFile(const std::string& path, const EnvLookup& env);
+
+/// Fills `redis`'s host, port, user, password and database from its url; throws ConfigError
+/// (which never repeats the url: it may hold a password) when it is not a redis:// URL.
+void parseRedisUrl(RedisConfig& redis);
 
 /// A list of gateway key objects (auth.keys). Throws ConfigError naming `path`.
 std::vector<GatewayKey> parseGatewayKeys(const nlohmann::json& list, const std::string& path);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct Decision {
   std::int64_t limitRequests = -1, remainingRequests = -1;
   std::int64_t limitTokens = -1, remainingTokens = -1;
   std::chrono::milliseconds resetRequests{0}, resetTokens{0};  ///< until the bucket is full again
+  std::int64_t budgetUsed = 0;  ///< what Redis says the budget's period has spent (shared decisions)
 };
 
 /// A key's counters, for /metrics (by name: never the key).
@@ -46,13 +48,15 @@ struct KeyUsage {
 struct KeyState;
 class KeyLimiter;
 
-/// An admitted request's hold on its key: the slot it takes among the key's requests in flight
-/// and the tokens it was charged on estimate. Released when destroyed, with the tokens settled
-/// to what the answer reported (or the estimate when it reported none).
+/// A request's hold on its key: the slot it takes among the key's requests in flight from the
+/// moment it asks, and once admitted the tokens it was charged on estimate. Released when
+/// destroyed; an admitted one settles its tokens and budget to what the answer reported (or
+/// the estimate when it reported nothing).
 class Admission {
  public:
+  /// `redis`: the worker's connection when Redis is configured, which records what was spent.
   Admission(KeyLimiter& limiter, std::shared_ptr<KeyState> state, const config::GatewayKey& key,
-            std::int64_t estimatedTokens, std::weak_ptr<redis::Client> sharedBy);
+            std::int64_t estimatedTokens, std::weak_ptr<redis::Client> redis);
   ~Admission();
   Admission(const Admission&) = delete;
   Admission& operator=(const Admission&) = delete;
@@ -67,7 +71,10 @@ class Admission {
   std::string budgetPeriod_;
   std::int64_t estimate_ = 0;
   std::int64_t inputTokens_ = -1, outputTokens_ = -1;
-  std::weak_ptr<redis::Client> sharedBy_;  ///< the worker's Redis connection when Redis decided
+  std::weak_ptr<redis::Client> redis_;
+  bool admitted_ = false;
+  bool decidedShared_ = false;  ///< Redis charged the buckets, not this process
+  friend class KeyLimiter;
 };
 
 /// Redis as the limiter sees it, for /v1/health/detailed and /metrics.
@@ -104,11 +111,13 @@ class KeyLimiter {
   /// Takes a slot among the key's requests in flight; false when they are all taken.
   bool takeSlot(KeyState& state, const config::GatewayKey& key);
   Decision decideLocally(KeyState& state, const config::GatewayKey& key, std::int64_t estimatedTokens);
-  void decideShared(std::size_t worker, const config::GatewayKey& key, std::int64_t estimatedTokens,
-                    std::shared_ptr<KeyState> state, Done done, bool loaded);
-  void finish(std::shared_ptr<KeyState> state, const config::GatewayKey& key, std::int64_t estimatedTokens,
-              Decision decision, const Done& done, std::weak_ptr<redis::Client> sharedBy);
-  std::string redisKey(const std::string& kind, const std::string& name) const;
+  void decideShared(std::size_t worker, const config::GatewayKey& key, std::shared_ptr<Admission> hold, Done done,
+                    bool loaded);
+  /// The admission script's reply read; nullopt when it is not what the script returns.
+  std::optional<Decision> sharedDecision(const redis::Reply* reply, const config::GatewayKey& key,
+                                         std::chrono::seconds untilBudgetEnd);
+  void finish(std::shared_ptr<Admission> hold, Decision decision, const Done& done);
+  std::string limitsKey(const std::string& name) const;
   /// The Redis key of `name`'s budget in the period that holds now, and that period's end.
   std::string budgetKey(const std::string& name, const std::string& period, std::chrono::seconds& untilEnd) const;
 
@@ -119,6 +128,7 @@ class KeyLimiter {
   redis::ConnectionStats redisStats_;
   std::vector<std::shared_ptr<redis::Client>> clients_;  ///< one per worker; empty without Redis
   std::atomic<std::uint64_t> localDecisions_{0};
+  std::atomic<std::chrono::steady_clock::rep> lastWarning_{0};
 };
 
 /// Seconds as OpenAI writes them in x-ratelimit-reset-*: "20ms", "1s", "6m0s", "1h2m3s".

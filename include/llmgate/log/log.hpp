@@ -43,6 +43,7 @@ struct RequestLog {
   /// and context shaping (x-llmgate-context); empty when nothing.
   std::string context;
   std::string keyName;  ///< the named gateway key that sent it (never the key itself)
+  std::string cache;    ///< x-llmgate-cache-status, when the response cache is in use
   Stages stages;
 };
 

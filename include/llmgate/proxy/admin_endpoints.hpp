@@ -15,6 +15,7 @@
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/generation.hpp"
 #include "llmgate/proxy/model_catalog.hpp"
+#include "llmgate/proxy/response_cache.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/upstream/http_client.hpp"
@@ -36,6 +37,7 @@ struct Sources {
   const GatewayMetrics& metrics;
   const ConversationStore& conversations;
   const limits::KeyLimiter& limiter;
+  const ResponseCache& responseCache;
   const std::vector<std::unique_ptr<upstream::HttpClient>>& clients;
   const server::ServerState* server;  ///< null until the server runs
   std::chrono::steady_clock::time_point startedAt;

@@ -72,6 +72,8 @@ struct ExchangePlan {
   /// The named gateway key whose limits the request is admitted under (the exchange's first
   /// step); null for none. Points into the generation's config.
   const config::GatewayKey* limitedKey = nullptr;
+  /// The response cache's answer to this request: played to the client instead of any attempt.
+  std::shared_ptr<const core::ChatResponse> cachedAnswer;
   std::int64_t estimatedTokens = 0;  ///< charged to the key's tokens per minute until the answer says
 };
 

@@ -23,6 +23,7 @@
 #include "llmgate/proxy/gateway_auth.hpp"
 #include "llmgate/proxy/generation.hpp"
 #include "llmgate/proxy/model_catalog.hpp"
+#include "llmgate/proxy/response_cache.hpp"
 #include "llmgate/resilience/retry_policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
@@ -77,7 +78,7 @@ class Gateway : public server::RequestHandler {
   const limits::KeyLimiter& limiter() const { return limiter_; }
   /// Forgets the stored responses and sessions that have expired; call from a timer on the
   /// signal thread.
-  std::size_t purgeExpiredConversations() { return conversations_.purgeExpired(); }
+  std::size_t purgeExpiredConversations() { return conversations_.purgeExpired() + responseCache_.purgeExpired(); }
 
  private:
   void dispatch(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
@@ -105,6 +106,15 @@ class Gateway : public server::RequestHandler {
   /// error itself (an unknown previous_response_id) and returns false.
   bool continueConversation(const Generation& generation, server::IncomingRequest& request, server::ResponseSink& sink,
                             const std::string& caller, const Conversation& conversation, ExchangePlan& plan);
+  /// How a request may use the response cache: its route's settings, and x-llmgate-cache.
+  struct CacheUse {
+    const config::ResponseCacheRoute* route = nullptr;
+    std::string_view header;  ///< on | off | refresh | empty
+  };
+  /// Looks the decoded request up in the response cache (a hit is served from it) and has the
+  /// answer kept when it completes; returns the x-llmgate-cache-status.
+  std::string useResponseCache(const std::string& label, const nlohmann::json& document, const CacheUse& cache,
+                               const Conversation& conversation, ExchangePlan& plan);
   /// GET and DELETE /v1/responses/{id}.
   void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
   void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
@@ -156,6 +166,8 @@ class Gateway : public server::RequestHandler {
   /// Outlive generations: a reload keeps the conversations and what each key has spent.
   ConversationStore conversations_;
   limits::KeyLimiter limiter_;
+  const std::size_t responseCacheBytes_;
+  ResponseCache responseCache_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 

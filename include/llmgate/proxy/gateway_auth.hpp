@@ -25,7 +25,8 @@ struct Caller {
 
 class GatewayAuth {
  public:
-  /// `named` must outlive this (the generation's config holds both).
+  /// `named` must outlive this (the generation's config holds both). Throws config::ConfigError
+  /// when one key is given twice.
   GatewayAuth(const std::vector<std::string>& plain, const std::vector<config::GatewayKey>& named);
   /// No keys configured: every request is allowed.
   bool enabled() const { return !entries_.empty(); }

@@ -56,6 +56,14 @@ inline constexpr FamilySpec kConversationBytes{"llmgate_conversations_bytes", "g
 inline constexpr FamilySpec kConversationEvictions{
     "llmgate_conversations_evicted_total", "counter",
     "Stored responses and sessions dropped before their time to make room."};
+inline constexpr FamilySpec kCacheHits{"llmgate_response_cache_hits_total", "counter", "Answers served from the response cache."};
+inline constexpr FamilySpec kCacheMisses{"llmgate_response_cache_misses_total", "counter",
+                                         "Response cache lookups that found nothing (the answer is then kept)."};
+inline constexpr FamilySpec kCacheEvictions{"llmgate_response_cache_evictions_total", "counter",
+                                            "Cached answers dropped before their time to make room."};
+inline constexpr FamilySpec kCacheEntries{"llmgate_response_cache_entries", "gauge", "Answers in the response cache."};
+inline constexpr FamilySpec kCacheBytes{"llmgate_response_cache_bytes", "gauge",
+                                        "Bytes held by the response cache (response_cache.max_bytes bounds it)."};
 inline constexpr FamilySpec kKeyRequests{"llmgate_key_requests_total", "counter",
                                          "Requests admitted, by named gateway key (its name, never the key)."};
 inline constexpr FamilySpec kKeyTokens{"llmgate_key_tokens_total", "counter",
@@ -97,6 +105,7 @@ inline constexpr std::array kAll{
     kBreakerState,     kCoolingDown,      kUpstreamRequests,    kUpstreamConnections,
     kConversionHits,   kConversionMisses, kConversionEvictions, kConversionEntries,
     kConversationEntries, kConversationBytes, kConversationEvictions,
+    kCacheHits,        kCacheMisses,      kCacheEvictions,      kCacheEntries,     kCacheBytes,
     kKeyRequests,      kKeyTokens,        kKeyRejected,         kKeyInFlight,
     kRedisConnections, kRedisFailures,    kLocalDecisions,
     kOAuthExpiry,      kOAuthRefreshes,   kOpenConnections,     kInFlight,         kAcceptErrors,

@@ -1,37 +1,29 @@
-// One Redis connection driven by a worker's Asio loop (hiredis' asynchronous API, as libcurl's
-// multi interface is driven): commands are pipelined on it, each with a deadline, and a lost or
-// slow connection is dropped and reopened with backoff. Callers treat "no reply" as "Redis is
-// not there" and go on with local state: nothing here may fail a request.
+// One Redis connection on a worker's Asio loop: the socket, name resolution and timers are
+// Asio's; hiredis only writes commands and parses replies (its reader), so nothing Redis sends
+// can stop the process (hiredis' own asynchronous context asserts on a reply it did not expect).
+// Commands are pipelined, each with a deadline; a lost, slow or misbehaving connection is
+// dropped and reopened with backoff. Callers treat "no reply" as "Redis is not there" and go
+// on with local state: nothing here may fail a request.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-struct redisAsyncContext;
+#include "llmgate/config/config.hpp"
+
+struct redisReader;
 
 namespace llmgate::redis {
-
-/// Where Redis is: `redis://[[user]:password@]host[:port][/db]`.
-struct Endpoint {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  std::string user;
-  std::string password;
-  int database = 0;
-};
-/// Parses a redis:// URL; nullopt (and why in `error`) when it is not one.
-std::optional<Endpoint> parseUrl(std::string_view url, std::string& error);
 
 /// A reply, copied out of hiredis' own.
 struct Reply {
@@ -45,9 +37,9 @@ struct Reply {
 /// What every client of a process counts together (the health report and /metrics read it).
 struct ConnectionStats {
   std::atomic<std::int64_t> connected{0};  ///< connections up now
-  std::atomic<std::uint64_t> connects{0};  ///< connections opened, first ones included
+  std::atomic<std::uint64_t> connects{0};  ///< connections made ready, first ones included
   std::atomic<std::uint64_t> failures{0};  ///< commands without a reply (down, slow, refused)
-  std::atomic<std::uint64_t> timeouts{0};  ///< of those, the ones over their deadline
+  std::atomic<std::uint64_t> timeouts{0};  ///< connections dropped because a reply was late
 };
 
 class Client : public std::enable_shared_from_this<Client> {
@@ -56,7 +48,7 @@ class Client : public std::enable_shared_from_this<Client> {
   /// passed. Called on the loop's thread, never from inside `command`.
   using ReplyHandler = std::function<void(const Reply* reply)>;
 
-  Client(boost::asio::io_context& loop, Endpoint endpoint, std::chrono::milliseconds timeout, ConnectionStats& stats);
+  Client(boost::asio::io_context& loop, const config::RedisConfig& settings, ConnectionStats& stats);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -66,48 +58,54 @@ class Client : public std::enable_shared_from_this<Client> {
   /// Drops the connection and every pending command without calling their handlers. On the
   /// loop's thread, or once it has stopped.
   void close();
+  /// Connected, authenticated, and answering (a PING came back).
   bool ready() const { return ready_; }
   /// Sends a command; `handler` is called once, on the loop.
-  void command(std::vector<std::string> args, ReplyHandler handler);
+  void command(const std::vector<std::string>& args, ReplyHandler handler);
+  /// A command whose reply does not matter but whose effect does (a usage to record): sent now
+  /// when connected, else kept (up to kMaxDeferred, oldest dropped) and sent after the next connect.
+  void commandEventually(const std::vector<std::string>& args);
+  static constexpr std::size_t kMaxDeferred = 10000;
 
  private:
-  struct Pending;
-  static void onConnect(const redisAsyncContext* context, int status);
-  static void onDisconnect(const redisAsyncContext* context, int status);
-  static void onReply(redisAsyncContext* context, void* reply, void* pending);
-  static void addRead(void* self);
-  static void delRead(void* self);
-  static void addWrite(void* self);
-  static void delWrite(void* self);
-  static void cleanup(void* self);
+  struct Pending {
+    ReplyHandler handler;
+    std::chrono::steady_clock::time_point deadline;
+    bool handshake = false;  ///< AUTH, SELECT or PING of a new connection
+  };
   void connect();
-  void watchReadable();
-  void watchWritable();
-  /// The connection is gone (hiredis frees it): forget it and come back after a backoff.
-  void lost();
-  void scheduleReconnect();
-  /// Ends the connection from outside hiredis' callbacks (a deadline passed).
-  void drop();
+  void onConnected();
+  void send(const std::vector<std::string>& args, Pending pending);
+  void flush();
+  void readMore();
+  void take(std::size_t bytes);
+  void answerHandshake(const Reply& reply);
+  /// Ends the connection: pending handlers get no reply, and the next try comes after a backoff.
+  void drop(const std::string& why);
+  void armDeadline();
   static void answer(Pending& pending, const Reply* reply) noexcept;
 
   boost::asio::io_context& loop_;
-  const Endpoint endpoint_;
-  const std::chrono::milliseconds timeout_;
+  const config::RedisConfig settings_;
   ConnectionStats& stats_;
-  redisAsyncContext* context_ = nullptr;
-  std::uint64_t connection_ = 0;  ///< which connection a wait on the socket belongs to
-  std::optional<boost::asio::posix::stream_descriptor> socket_;
-  bool wantRead_ = false, reading_ = false;
-  bool wantWrite_ = false, writing_ = false;
+  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::ip::tcp::socket socket_;
+  std::uint64_t connection_ = 0;  ///< which connection an operation in flight belongs to
+  bool connecting_ = false;
   bool ready_ = false;
   bool closed_ = false;
+  redisReader* reader_ = nullptr;
+  std::deque<Pending> pending_;  ///< in the order the replies come
+  std::string outgoing_;         ///< formatted commands not yet written
+  std::string writing_;          ///< what the write in flight holds
+  bool writeInFlight_ = false;
+  std::vector<char> readBuffer_ = std::vector<char>(16384);
+  std::deque<std::vector<std::string>> deferred_;
   std::chrono::milliseconds backoff_{100};
   boost::asio::steady_timer reconnect_;
-  /// Pending commands still waiting for their reply, oldest first (for their deadlines).
-  std::vector<std::shared_ptr<Pending>> pending_;
   boost::asio::steady_timer deadline_;
   bool deadlineArmed_ = false;
-  void armDeadline();
+  std::chrono::steady_clock::time_point armedFor_;
 };
 
 }  // namespace llmgate::redis
