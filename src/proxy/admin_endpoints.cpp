@@ -207,6 +207,7 @@ std::string prometheusText(const Sources& sources) {
   writeScalar(out, families::kCacheEvictions, static_cast<double>(answers.store.evictions));
   writeScalar(out, families::kCacheEntries, static_cast<double>(answers.store.entries));
   writeScalar(out, families::kCacheBytes, static_cast<double>(answers.store.bytes));
+  writeScalar(out, families::kCoalesced, static_cast<double>(sources.coalesced));
   const auto keys = sources.limiter.usage();
   writeHeader(out, families::kKeyRequests);
   for (const auto& key : keys) writeSample(out, families::kKeyRequests.name, {{"key", key.name}}, static_cast<double>(key.requests));

@@ -6,6 +6,8 @@
 #include <functional>
 #include <random>
 
+#include <boost/asio/post.hpp>
+
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/generation.hpp"
@@ -77,6 +79,8 @@ Exchange::Exchange(ExchangeContext context, std::shared_ptr<server::ResponseSink
 
 Exchange::~Exchange() {
   if (countedAsStream_) context_.metrics.activeStreams.add(-1);
+  if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Failed);  // no-op once it ended
+  stopFollowing();
 }
 
 template <class Step>
@@ -149,6 +153,17 @@ void Exchange::start() {
 }
 
 void Exchange::begin() {
+  if (plan_.flight && !plan_.leadsFlight) {
+    // Nothing of its own goes upstream: its tokens are the leader's.
+    if (admission_) admission_->reportUsage(0, 0);
+    follower_ = plan_.flight->follow([loop = &context_.loop, weak = weak_from_this()] {
+      boost::asio::post(*loop, [weak] {
+        if (auto self = weak.lock()) self->contain("coalesced answer", [&] { self->follow(); });
+      });
+    });
+    follow();
+    return;
+  }
   if (plan_.cachedAnswer) {
     // Served from the cache: no upstream tokens spent, and an id of its own.
     if (admission_) admission_->reportUsage(0, 0);
@@ -160,6 +175,45 @@ void Exchange::begin() {
   }
   if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
   runAttempt();
+}
+
+void Exchange::follow() {
+  if (done_ || !plan_.flight) return;
+  auto read = plan_.flight->read(flightCursor_);
+  for (auto& event : read.events) {
+    if (event.kind == core::EventKind::Start) event.id.clear();  // an id of its own
+  }
+  // The stream's head goes with its first event: until then a failed leader leaves this
+  // request free to ask on its own and answer with any status.
+  if (plan_.clientStream && !read.events.empty() && !sink_->started()) {
+    sink_->startStream(200, "text/event-stream", timingHeaders());
+  }
+  emit(read.events);
+  if (done_) return;
+  // A client that reads slower than the answer comes is cut rather than buffered without end.
+  if (sink_->queuedBytes() > kMaxFollowerBacklog) {
+    fail(GatewayError::make(ErrorKind::Unavailable, "client_too_slow",
+                            "this client fell too far behind the shared answer it was waiting for"));
+    return;
+  }
+  if (read.state == Flight::State::Landed) {
+    finishClient();
+  } else if (read.state == Flight::State::Failed) {
+    // The leader got no answer: this request asks on its own, from the start.
+    stopFollowing();
+    plan_.flight.reset();
+    if (contentSent_) {
+      fail(GatewayError::make(ErrorKind::Upstream, "upstream_error", "the shared answer was cut short"));
+      return;
+    }
+    accumulator_ = core::ResponseAccumulator{};
+    begin();
+  }
+}
+
+void Exchange::stopFollowing() {
+  if (plan_.flight && !plan_.leadsFlight && follower_ != 0) plan_.flight->unfollow(follower_);
+  follower_ = 0;
 }
 
 void Exchange::admit() {
@@ -529,7 +583,8 @@ void Exchange::noteUsage(const core::Usage& usage) {
 }
 
 void Exchange::applyBackpressure() {
-  if (!transfer_ || !sink_->congested()) return;
+  // Headless, nobody reads this client's queue: the followers read at their own pace.
+  if (!transfer_ || headless_ || !sink_->congested()) return;
   transfer_->pause();
   sink_->onDrained([self = shared_from_this()] {
     self->contain("client drained", [&] {
@@ -724,6 +779,7 @@ api::StreamWriter& Exchange::writer(const core::ChatEvent* first) {
 
 void Exchange::emit(const std::vector<core::ChatEvent>& events) {
   if (events.empty() || done_) return;
+  if (plan_.flight && plan_.leadsFlight) plan_.flight->publish(events);
   std::string out;
   for (const auto& event : events) {
     if (event.kind == core::EventKind::UsageReport) noteUsage(event.usage);
@@ -744,6 +800,8 @@ void Exchange::finishClient() {
   // Kept before the answer's last byte leaves: a client that continues the conversation the
   // moment it has the answer finds it.
   const bool keep = plan_.onAnswered && response.choices.front().finish != core::FinishReason::Error;
+  if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Landed);
+  stopFollowing();
   if (plan_.clientStream) {
     std::string out;
     writer(nullptr).finish(out);
@@ -776,6 +834,8 @@ void Exchange::keepAnswer(const core::ChatResponse& response, std::string_view d
 
 void Exchange::fail(GatewayError error) {
   if (done_) return;
+  if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Failed);
+  stopFollowing();
   endUpstreamWait();
   releaseEndpoint(&error);
   done_ = true;
@@ -802,6 +862,22 @@ void Exchange::fail(GatewayError error) {
 
 void Exchange::cancel() {
   if (done_) return;
+  stopFollowing();
+  if (plan_.flight && plan_.leadsFlight && !headless_) {
+    // Others wait on this answer: it goes on without its client until the last of them leaves.
+    headless_ = true;
+    const bool followed = plan_.flight->leaderLeft([loop = &context_.loop, weak = weak_from_this()] {
+      boost::asio::post(*loop, [weak] {
+        if (auto self = weak.lock()) self->contain("last follower gone", [&] { self->cancel(); });
+      });
+    });
+    if (followed) {
+      log::message(spdlog::level::info, "request " + plan_.requestId + ": client went away; the upstream call goes on for " +
+                                            std::to_string(plan_.flight->followers()) + " identical requests waiting on it");
+      return;
+    }
+  }
+  if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Failed);
   endUpstreamWait();
   done_ = true;
   if (transfer_) {

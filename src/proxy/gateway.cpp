@@ -386,7 +386,7 @@ admin::Sources Gateway::adminSources(const Generation& generation) const {
     std::lock_guard lock(generationMutex_);
     reloads = reloads_;
   }
-  return admin::Sources{generation, metrics_, conversations_, limiter_, responseCache_, clients_, serverState_.get(), startedAt_, std::move(reloads)};
+  return admin::Sources{generation, metrics_, conversations_, limiter_, responseCache_, flights_.coalesced(), clients_, serverState_.get(), startedAt_, std::move(reloads)};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,
@@ -669,6 +669,16 @@ std::string Gateway::useResponseCache(const std::string& label, const json& docu
     plan.cachedAnswer = responseCache_.find(key);
     if (plan.cachedAnswer) return "hit";
     status = "miss";
+    if (cache.route != nullptr && cache.route->coalesce) {
+      auto boarding = flights_.board(key);
+      plan.flight = std::move(boarding.flight);
+      plan.leadsFlight = boarding.leads;
+      if (!boarding.leads) {
+        // The answer is the leader's, which keeps it.
+        plan.responseHeaders.emplace_back("x-llmgate-coalesced", "true");
+        return status;
+      }
+    }
   }
   const auto& settings = current()->config->responseCache;
   const std::chrono::seconds ttl(cache.route != nullptr && cache.route->ttlSeconds > 0 ? cache.route->ttlSeconds : settings.ttlSeconds);

@@ -38,6 +38,7 @@ struct Sources {
   const ConversationStore& conversations;
   const limits::KeyLimiter& limiter;
   const ResponseCache& responseCache;
+  std::uint64_t coalesced;  ///< requests that followed an identical one in flight
   const std::vector<std::unique_ptr<upstream::HttpClient>>& clients;
   const server::ServerState* server;  ///< null until the server runs
   std::chrono::steady_clock::time_point startedAt;

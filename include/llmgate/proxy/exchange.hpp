@@ -19,6 +19,7 @@
 #include "llmgate/auth/token_refresher.hpp"
 #include "llmgate/balancing/upstream_pool.hpp"
 #include "llmgate/limits/key_limiter.hpp"
+#include "llmgate/proxy/flight.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/resilience/retry_policy.hpp"
@@ -74,6 +75,10 @@ struct ExchangePlan {
   const config::GatewayKey* limitedKey = nullptr;
   /// The response cache's answer to this request: played to the client instead of any attempt.
   std::shared_ptr<const core::ChatResponse> cachedAnswer;
+  /// In-flight coalescing: the flight this request leads (its answer is published to the
+  /// followers) or follows (its answer is the leader's).
+  std::shared_ptr<Flight> flight;
+  bool leadsFlight = false;
   std::int64_t estimatedTokens = 0;  ///< charged to the key's tokens per minute until the answer says
 };
 
@@ -107,6 +112,10 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void admitted(const limits::Decision& decision, std::shared_ptr<limits::Admission> admission);
   /// The first attempt, and the keep-alive comments of a stream.
   void begin();
+  /// A follower: writes what the leader published since last time; ends with the leader's
+  /// answer, or asks on its own when the leader got none.
+  void follow();
+  void stopFollowing();
   void runAttempt();
   /// No candidate takes traffic: wait for the first that will (when that is soon enough), else
   /// send anyway to the one that will be soonest. False when nothing can be tried at all.
@@ -166,6 +175,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// Reads a passthrough stream along for usage and errors; such events are small, so a larger
   /// one only stops the reading (the relay goes on).
   static constexpr std::size_t kMaxScannedEventBytes = 1024 * 1024;
+  /// What a follower may have queued towards its client before it is cut.
+  static constexpr std::size_t kMaxFollowerBacklog = 4 * 1024 * 1024;
   stream::SseParser passthroughScanner_{kMaxScannedEventBytes};
 
   // across attempts
@@ -180,6 +191,9 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   bool countedAsStream_ = false;      // in the active-streams gauge
 
   std::shared_ptr<limits::Admission> admission_;  // the key's hold, released when the exchange ends
+  std::uint64_t follower_ = 0;  // this follower's id in plan_.flight
+  std::size_t flightCursor_ = 0;
+  bool headless_ = false;  // a leader whose client left, going on for its followers
   std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;
   std::vector<core::ChatEvent> events_;

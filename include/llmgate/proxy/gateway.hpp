@@ -19,6 +19,7 @@
 #include "llmgate/proxy/conversion_cache.hpp"
 #include "llmgate/proxy/error_response.hpp"
 #include "llmgate/proxy/exchange.hpp"
+#include "llmgate/proxy/flight.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
 #include "llmgate/proxy/gateway_auth.hpp"
 #include "llmgate/proxy/generation.hpp"
@@ -76,6 +77,8 @@ class Gateway : public server::RequestHandler {
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   GatewayMetrics& metrics() { return metrics_; }
   const limits::KeyLimiter& limiter() const { return limiter_; }
+  /// Requests that followed an identical one in flight instead of asking the upstream.
+  std::uint64_t coalescedRequests() const { return flights_.coalesced(); }
   /// Forgets the stored responses and sessions that have expired; call from a timer on the
   /// signal thread.
   std::size_t purgeExpiredConversations() { return conversations_.purgeExpired() + responseCache_.purgeExpired(); }
@@ -168,6 +171,7 @@ class Gateway : public server::RequestHandler {
   limits::KeyLimiter limiter_;
   const std::size_t responseCacheBytes_;
   ResponseCache responseCache_;
+  Flights flights_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 };
 

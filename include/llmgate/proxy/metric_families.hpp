@@ -64,6 +64,8 @@ inline constexpr FamilySpec kCacheEvictions{"llmgate_response_cache_evictions_to
 inline constexpr FamilySpec kCacheEntries{"llmgate_response_cache_entries", "gauge", "Answers in the response cache."};
 inline constexpr FamilySpec kCacheBytes{"llmgate_response_cache_bytes", "gauge",
                                         "Bytes held by the response cache (response_cache.max_bytes bounds it)."};
+inline constexpr FamilySpec kCoalesced{"llmgate_coalesced_requests_total", "counter",
+                                       "Requests that followed an identical one in flight instead of asking the upstream."};
 inline constexpr FamilySpec kKeyRequests{"llmgate_key_requests_total", "counter",
                                          "Requests admitted, by named gateway key (its name, never the key)."};
 inline constexpr FamilySpec kKeyTokens{"llmgate_key_tokens_total", "counter",
@@ -105,7 +107,7 @@ inline constexpr std::array kAll{
     kBreakerState,     kCoolingDown,      kUpstreamRequests,    kUpstreamConnections,
     kConversionHits,   kConversionMisses, kConversionEvictions, kConversionEntries,
     kConversationEntries, kConversationBytes, kConversationEvictions,
-    kCacheHits,        kCacheMisses,      kCacheEvictions,      kCacheEntries,     kCacheBytes,
+    kCacheHits,        kCacheMisses,      kCacheEvictions,      kCacheEntries,     kCacheBytes,       kCoalesced,
     kKeyRequests,      kKeyTokens,        kKeyRejected,         kKeyInFlight,
     kRedisConnections, kRedisFailures,    kLocalDecisions,
     kOAuthExpiry,      kOAuthRefreshes,   kOpenConnections,     kInFlight,         kAcceptErrors,

@@ -1,0 +1,94 @@
+#include "llmgate/proxy/flight.hpp"
+
+namespace llmgate::proxy {
+
+void Flight::notifyFollowers(std::unique_lock<std::mutex>& lock) {
+  std::vector<Notify> notify;
+  notify.reserve(followers_.size());
+  for (const auto& [id, callback] : followers_) notify.push_back(callback);
+  lock.unlock();
+  for (const auto& callback : notify) callback();
+}
+
+void Flight::publish(const std::vector<core::ChatEvent>& events) {
+  if (events.empty()) return;
+  std::unique_lock lock(mutex_);
+  if (state_ != State::Flying) return;
+  events_.insert(events_.end(), events.begin(), events.end());
+  notifyFollowers(lock);
+}
+
+void Flight::end(State state) {
+  registry_.land(key_, this);
+  std::unique_lock lock(mutex_);
+  if (state_ != State::Flying) return;
+  state_ = state;
+  cancelLeader_ = nullptr;
+  notifyFollowers(lock);
+}
+
+bool Flight::leaderLeft(Notify cancelLeader) {
+  std::lock_guard lock(mutex_);
+  if (followers_.empty() || state_ != State::Flying) return false;
+  cancelLeader_ = std::move(cancelLeader);
+  return true;
+}
+
+std::uint64_t Flight::follow(Notify notify) {
+  std::lock_guard lock(mutex_);
+  const auto id = nextFollower_++;
+  followers_.emplace(id, std::move(notify));
+  return id;
+}
+
+void Flight::unfollow(std::uint64_t follower) {
+  Notify cancel;
+  {
+    std::lock_guard lock(mutex_);
+    if (followers_.erase(follower) == 0 || !followers_.empty()) return;
+    cancel = std::move(cancelLeader_);
+    cancelLeader_ = nullptr;
+  }
+  if (cancel) cancel();  // nobody waits any more for the leader that had lost its client
+}
+
+Flight::Read Flight::read(std::size_t& cursor) const {
+  std::lock_guard lock(mutex_);
+  Read out;
+  if (cursor < events_.size()) out.events.assign(events_.begin() + static_cast<std::ptrdiff_t>(cursor), events_.end());
+  cursor = events_.size();
+  out.state = state_;
+  return out;
+}
+
+std::size_t Flight::followers() const {
+  std::lock_guard lock(mutex_);
+  return followers_.size();
+}
+
+Flights::Boarding Flights::board(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto& slot = flying_[key];
+  if (auto flight = slot.lock()) {
+    ++coalesced_;
+    return {std::move(flight), false};
+  }
+  auto flight = std::make_shared<Flight>(*this, key);
+  slot = flight;
+  return {std::move(flight), true};
+}
+
+void Flights::land(const std::string& key, const Flight* flight) {
+  std::lock_guard lock(mutex_);
+  auto it = flying_.find(key);
+  if (it == flying_.end()) return;
+  auto current = it->second.lock();
+  if (!current || current.get() == flight) flying_.erase(it);
+}
+
+std::uint64_t Flights::coalesced() const {
+  std::lock_guard lock(mutex_);
+  return coalesced_;
+}
+
+}  // namespace llmgate::proxy

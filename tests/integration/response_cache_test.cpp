@@ -1,0 +1,366 @@
+// The response cache end to end over loopback: what hits and what misses, one answer for a
+// client that streams and one that does not, what is never kept, the x-llmgate-cache controls,
+// expiry, and what /metrics says. The upstream numbers its answers, so a hit is the same number.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "gateway_harness.hpp"
+#include "test_upstream.hpp"
+
+namespace llmgate::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string chunk(const json& delta, const json& finish = nullptr) {
+  return "data: " +
+         json{{"id", "c1"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "gpt-4o"},
+              {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}}
+             .dump() +
+         "\n\n";
+}
+
+class ResponseCacheTest : public ::testing::Test {
+ protected:
+  std::string config(const std::string& routes = R"({"gpt-4o":{},"gpt-sampled":{"sampled":true},"gpt-brief":{"ttl_s":1}})") const {
+    return R"({"response_cache":{"routes":)" + routes + R"(},"providers":[
+        {"name":"up","type":"openai","base_url":")" + upstream_.baseUrl() + R"(","api_key":"sk-up","retry":{"max_attempts":1},
+         "models":["gpt-4o","gpt-sampled","gpt-brief","gpt-other"]}]})";
+  }
+  static std::string chat(const std::string& model, const std::string& text, const std::string& extra = R"(,"temperature":0)") {
+    return R"({"model":")" + model + R"(","messages":[{"role":"user","content":")" + text + R"("}])" + extra + "}";
+  }
+  static std::string answerOf(const HttpResult& result) {
+    const json body = json::parse(result.body, nullptr, false);
+    if (!body.is_object() || !body.contains("choices")) return "<" + result.body + ">";
+    return body["choices"][0]["message"]["content"].get<std::string>();
+  }
+  static std::string status(const HttpResult& result) {
+    auto it = result.headers.find("x-llmgate-cache-status");
+    return it == result.headers.end() ? "<none>" : it->second;
+  }
+
+  std::atomic<int> calls_{0};
+  // Answers "answer N"; "fail" gets a 500, "cut" a stream cut by an error event.
+  TestUpstream upstream_{[this](const RecordedRequest& request) {
+    const int n = ++calls_;
+    const json body = json::parse(request.body, nullptr, false);
+    const std::string text = body["messages"].back()["content"].get<std::string>();
+    const std::string answer = "answer " + std::to_string(n);
+    if (text == "fail") return ScriptedResponse::json(500, R"({"error":{"message":"boom","type":"server_error"}})");
+    if (body.value("stream", false)) {
+      if (text == "cut") {
+        return ScriptedResponse::sse({chunk({{"role", "assistant"}, {"content", "half"}}),
+                                      "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"});
+      }
+      return ScriptedResponse::sse({chunk({{"role", "assistant"}, {"content", answer}}), chunk(json::object(), "stop"),
+                                    "data: [DONE]\n\n"});
+    }
+    return ScriptedResponse::json(
+        200, json{{"id", "chatcmpl-" + std::to_string(n)}, {"object", "chat.completion"}, {"created", 1}, {"model", "gpt-4o"},
+                  {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", answer}}}, {"finish_reason", "stop"}}}},
+                  {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 2}, {"total_tokens", 7}}}}
+                 .dump());
+  }};
+};
+
+TEST_F(ResponseCacheTest, TheSameRequestIsAnsweredOnceHoweverItsJsonIsWritten) {
+  GatewayHarness gateway(config());
+  const auto first = gateway.post("/v1/chat/completions", chat("gpt-4o", "hi"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(status(first), "miss");
+  const auto second = gateway.post("/v1/chat/completions", chat("gpt-4o", "hi"));
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(status(second), "hit");
+  EXPECT_EQ(answerOf(second), answerOf(first));
+  EXPECT_NE(json::parse(second.body)["id"], json::parse(first.body)["id"]) << "a hit is an answer of its own";
+  EXPECT_EQ(json::parse(second.body)["usage"]["total_tokens"], 7);
+  // Members in another order, other whitespace, a user and stream:false: the same question.
+  const auto reordered = gateway.post("/v1/chat/completions",
+                                      R"({ "temperature" : 0, "user":"u-42", "stream":false,
+                                           "messages" : [ {"content":"hi", "role":"user"} ], "model":"gpt-4o" })");
+  EXPECT_EQ(status(reordered), "hit");
+  EXPECT_EQ(answerOf(reordered), answerOf(first));
+  EXPECT_EQ(calls_.load(), 1);
+}
+
+TEST_F(ResponseCacheTest, WhatChangesTheAnswerChangesTheEntry) {
+  GatewayHarness gateway(config());
+  ASSERT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-4o", "hi"))), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-4o", "hello"))), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-4o", "hi", R"(,"temperature":0,"max_tokens":5)"))), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-sampled", "hi"))), "miss") << "another route";
+  EXPECT_EQ(calls_.load(), 4);
+}
+
+TEST_F(ResponseCacheTest, OneAnswerServesAClientThatStreamsAndOneThatDoesNot) {
+  GatewayHarness gateway(config());
+  const auto plain = gateway.post("/v1/chat/completions", chat("gpt-4o", "both"));
+  ASSERT_EQ(status(plain), "miss");
+  std::string streamed;
+  const auto stream = gateway.stream("/v1/chat/completions", chat("gpt-4o", "both", R"(,"temperature":0,"stream":true)"),
+                                     [&](const std::string& piece) {
+                                       streamed += piece;
+                                       return true;
+                                     });
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_EQ(status(stream), "hit");
+  EXPECT_EQ(clientAnswer(core::Dialect::OpenAi, streamed, true).choices.at(0).text, answerOf(plain));
+  EXPECT_NE(streamed.find("data: [DONE]"), std::string::npos);
+
+  // And the other way: a streamed answer kept, then read whole.
+  std::string first;
+  gateway.stream("/v1/chat/completions", chat("gpt-4o", "streamed first", R"(,"temperature":0,"stream":true)"),
+                 [&](const std::string& piece) {
+                   first += piece;
+                   return true;
+                 });
+  const auto whole = gateway.post("/v1/chat/completions", chat("gpt-4o", "streamed first"));
+  EXPECT_EQ(status(whole), "hit");
+  EXPECT_EQ(answerOf(whole), clientAnswer(core::Dialect::OpenAi, first, true).choices.at(0).text);
+  EXPECT_EQ(calls_.load(), 2);
+}
+
+TEST_F(ResponseCacheTest, SampledAnswersAreKeptOnlyWhenTheRouteOrTheRequestSaysSo) {
+  GatewayHarness gateway(config());
+  const std::string sampled = chat("gpt-4o", "sampled", R"(,"temperature":0.7)");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", sampled)), "bypass");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", sampled)), "bypass");
+  const std::string unset = chat("gpt-4o", "no temperature", "");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", unset)), "bypass") << "the provider's default samples";
+  EXPECT_EQ(calls_.load(), 3);
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", sampled, {"x-llmgate-cache: on"})), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", sampled, {"x-llmgate-cache: on"})), "hit");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-sampled", "s", R"(,"temperature":1)"))), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-sampled", "s", R"(,"temperature":1)"))), "hit");
+  // A route without cache settings caches only when asked.
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-other", "o"))), "bypass");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-other", "o"), {"x-llmgate-cache: on"})), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-other", "o"), {"x-llmgate-cache: on"})), "hit");
+  EXPECT_EQ(calls_.load(), 7);
+}
+
+TEST_F(ResponseCacheTest, OffSkipsItAndRefreshReplacesTheEntry) {
+  GatewayHarness gateway(config());
+  const auto kept = gateway.post("/v1/chat/completions", chat("gpt-4o", "q"));
+  ASSERT_EQ(status(kept), "miss");
+  const auto off = gateway.post("/v1/chat/completions", chat("gpt-4o", "q"), {"x-llmgate-cache: off"});
+  EXPECT_EQ(status(off), "bypass");
+  EXPECT_NE(answerOf(off), answerOf(kept));
+  const auto refreshed = gateway.post("/v1/chat/completions", chat("gpt-4o", "q"), {"x-llmgate-cache: refresh"});
+  EXPECT_EQ(status(refreshed), "refresh");
+  const auto after = gateway.post("/v1/chat/completions", chat("gpt-4o", "q"));
+  EXPECT_EQ(status(after), "hit");
+  EXPECT_EQ(answerOf(after), answerOf(refreshed));
+  EXPECT_EQ(calls_.load(), 3);
+  const auto bad = gateway.post("/v1/chat/completions", chat("gpt-4o", "q"), {"x-llmgate-cache: maybe"});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["error"]["param"], "x-llmgate-cache");
+}
+
+TEST_F(ResponseCacheTest, ErrorsAndCutStreamsAreNeverKept) {
+  GatewayHarness gateway(config());
+  EXPECT_EQ(gateway.post("/v1/chat/completions", chat("gpt-4o", "fail")).status, 500);
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-4o", "fail"))), "miss");
+  const std::string cut = chat("gpt-4o", "cut", R"(,"temperature":0,"stream":true)");
+  gateway.stream("/v1/chat/completions", cut, [](const std::string&) { return true; });
+  const auto again = gateway.stream("/v1/chat/completions", cut, [](const std::string&) { return true; });
+  EXPECT_EQ(status(again), "miss");
+  EXPECT_EQ(calls_.load(), 4);
+}
+
+TEST_F(ResponseCacheTest, EntriesExpire) {
+  GatewayHarness gateway(config());
+  ASSERT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-brief", "e"))), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-brief", "e"))), "hit");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the route's ttl_s is 1
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-brief", "e"))), "miss");
+}
+
+TEST_F(ResponseCacheTest, TheAnthropicDialectGetsItsOwnShapeFromTheCache) {
+  GatewayHarness gateway(config());
+  const std::string body = R"({"model":"gpt-4o","max_tokens":10,"temperature":0,"messages":[{"role":"user","content":"a"}]})";
+  const auto first = gateway.post("/v1/messages", body);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(status(first), "miss");
+  const auto second = gateway.post("/v1/messages", body);
+  EXPECT_EQ(status(second), "hit");
+  const json answer = json::parse(second.body);
+  EXPECT_EQ(answer["type"], "message");
+  EXPECT_EQ(answer["content"][0]["text"], json::parse(first.body)["content"][0]["text"]);
+  EXPECT_EQ(calls_.load(), 1);
+}
+
+TEST_F(ResponseCacheTest, CountedInMetricsAndHealthAndSilentWhenNotConfigured) {
+  {
+    GatewayHarness gateway(config());
+    gateway.post("/v1/chat/completions", chat("gpt-4o", "m"));
+    gateway.post("/v1/chat/completions", chat("gpt-4o", "m"));
+    gateway.post("/v1/chat/completions", chat("gpt-4o", "m"));
+    const auto metrics = gateway.get("/metrics").body;
+    EXPECT_NE(metrics.find("llmgate_response_cache_hits_total 2"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("llmgate_response_cache_misses_total 1"), std::string::npos);
+    EXPECT_NE(metrics.find("llmgate_response_cache_entries 1"), std::string::npos);
+    const json health = json::parse(gateway.get("/v1/health/detailed").body);
+    EXPECT_EQ(health["response_cache"]["hits"], 2);
+    EXPECT_GT(health["response_cache"]["bytes"].get<int>(), 0);
+  }
+  GatewayHarness plain(R"({"providers":[{"name":"up","type":"openai","base_url":")" + upstream_.baseUrl() +
+                       R"(","api_key":"sk-up","models":["gpt-4o"]}]})");
+  const auto result = plain.post("/v1/chat/completions", chat("gpt-4o", "m"));
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.headers.count("x-llmgate-cache-status"), 0u) << "no cache configured, nothing said";
+}
+
+TEST_F(ResponseCacheTest, AHitCountsAsAKeysRequestButSpendsNoTokens) {
+  GatewayHarness gateway(R"({"auth":{"keys":[{"name":"k","key":"sk-k","rpm":100,"budget_tokens":1000}]},)"
+                         R"("response_cache":{"routes":{"*":{}}},"providers":[
+      {"name":"up","type":"openai","base_url":")" + upstream_.baseUrl() + R"(","api_key":"sk-up","models":["gpt-4o"]}]})");
+  for (int i = 0; i < 3; ++i) {
+    const auto result = gateway.post("/v1/chat/completions", chat("gpt-4o", "k"), {"Authorization: Bearer sk-k"});
+    ASSERT_EQ(result.status, 200);
+    EXPECT_EQ(result.headers.at("x-ratelimit-remaining-requests"), std::to_string(99 - i));
+  }
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().limiter().usage().at(0).inFlight == 0; }));
+  const auto usage = gateway.gateway().limiter().usage().at(0);
+  EXPECT_EQ(usage.requests, 3u);
+  EXPECT_EQ(usage.budgetUsed, 7) << "the one answer that came from the upstream";
+}
+
+}  // namespace
+}  // namespace llmgate::testing
+
+namespace llmgate::testing {
+namespace {
+
+// Sends a request over a raw socket and returns it open: closing it is a client that leaves.
+int sendAndKeepOpen(const std::string& url, const std::string& body) {
+  const auto port = std::stoi(url.substr(url.rfind(':') + 1));
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return -1;
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (::write(fd, request.data(), request.size()) < 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class Coalescing : public ::testing::Test {
+ protected:
+  std::string config() const {
+    return R"({"response_cache":{"routes":{"gpt-shared":{"coalesce":true}}},"providers":[
+        {"name":"up","type":"openai","base_url":")" + upstream_.baseUrl() + R"(","api_key":"sk-up","retry":{"max_attempts":1},
+         "models":["gpt-shared"]}]})";
+  }
+  static std::string body(bool stream) {
+    return std::string(R"({"model":"gpt-shared","temperature":0,"messages":[{"role":"user","content":"same"}])") +
+           (stream ? R"(,"stream":true})" : "}");
+  }
+  std::atomic<bool> release_{false};
+  std::atomic<int> calls_{0};
+  // One streamed answer in three pieces, held back until the test releases it.
+  TestUpstream upstream_{[this](const RecordedRequest&) {
+    ++calls_;
+    auto response = ScriptedResponse::sse({chunk({{"role", "assistant"}, {"content", "shared "}}), chunk({{"content", "answer"}}),
+                                           chunk(json::object(), "stop"), "data: [DONE]\n\n"});
+    response.gate = [this] { return release_.load(); };
+    response.gateIndex = 1;
+    return response;
+  }};
+};
+
+TEST_F(Coalescing, AHundredIdenticalRequestsMakeOneUpstreamCall) {
+  GatewayHarness gateway(config());
+  constexpr int kClients = 100;
+  std::vector<HttpResult> results(kClients);
+  std::vector<std::string> streamed(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      // Half stream, half do not: one answer serves both.
+      if (i % 2 == 0) {
+        results[i] = gateway.stream("/v1/chat/completions", body(true), [&, i](const std::string& piece) {
+          streamed[i] += piece;
+          return true;
+        });
+      } else {
+        results[i] = gateway.post("/v1/chat/completions", body(false));
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == kClients - 1; }, std::chrono::seconds(20)))
+      << gateway.gateway().coalescedRequests() << " followed";
+  release_ = true;
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(calls_.load(), 1);
+  int coalesced = 0;
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_EQ(results[i].status, 200) << i << ": " << results[i].body;
+    const std::string text = i % 2 == 0 ? clientAnswer(core::Dialect::OpenAi, streamed[i], true).choices.at(0).text
+                                        : json::parse(results[i].body)["choices"][0]["message"]["content"].get<std::string>();
+    EXPECT_EQ(text, "shared answer") << i;
+    coalesced += results[i].headers.count("x-llmgate-coalesced");
+  }
+  EXPECT_EQ(coalesced, kClients - 1);
+  EXPECT_NE(gateway.get("/metrics").body.find("llmgate_coalesced_requests_total 99"), std::string::npos);
+  // Kept by the leader: the next one is a hit.
+  EXPECT_EQ(gateway.post("/v1/chat/completions", body(false)).headers.at("x-llmgate-cache-status"), "hit");
+  EXPECT_EQ(calls_.load(), 1);
+}
+
+TEST_F(Coalescing, TheCallGoesOnWhileAnyoneWaitsAndEndsWhenTheLastLeaves) {
+  GatewayHarness gateway(config());
+  // The leader's client leaves; its follower still gets the whole answer.
+  const int leader = sendAndKeepOpen(gateway.url(""), body(true));
+  ASSERT_GE(leader, 0);
+  ASSERT_TRUE(eventually([&] { return calls_.load() == 1; }));
+  std::string streamed;
+  HttpResult follower;
+  std::thread reader([&] {
+    follower = gateway.stream("/v1/chat/completions", body(true), [&](const std::string& piece) {
+      streamed += piece;
+      return true;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 1; }));
+  ::close(leader);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the gateway sees it leave
+  EXPECT_FALSE(upstream_.lastPeerGone().has_value()) << "the upstream call was not cancelled";
+  release_ = true;
+  reader.join();
+  EXPECT_EQ(follower.status, 200);
+  EXPECT_EQ(clientAnswer(core::Dialect::OpenAi, streamed, true).choices.at(0).text, "shared answer");
+  EXPECT_EQ(calls_.load(), 1);
+
+  // Everyone leaves before the answer: the upstream call is cancelled.
+  release_ = false;
+  const std::string other = R"({"model":"gpt-shared","temperature":0,"stream":true,"messages":[{"role":"user","content":"other"}]})";
+  const int first = sendAndKeepOpen(gateway.url(""), other);
+  ASSERT_TRUE(eventually([&] { return calls_.load() == 2; }));
+  const int second = sendAndKeepOpen(gateway.url(""), other);
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 2; }));
+  const auto goneBefore = upstream_.lastPeerGone();
+  ::close(first);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(upstream_.lastPeerGone(), goneBefore) << "one still waits: the call goes on";
+  ::close(second);
+  EXPECT_TRUE(eventually([&] { return upstream_.lastPeerGone() != goneBefore; })) << "the last one left: cancelled";
+  release_ = true;
+}
+
+}  // namespace
+}  // namespace llmgate::testing
