@@ -205,8 +205,8 @@ int run(const Settings& settings) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 9) {
-    std::fprintf(stderr, "usage: %s HOST PORT PATH BODY_FILE RATE SECONDS CONNECTIONS EXPECT\n", argv[0]);
+  if (argc < 9) {
+    std::fprintf(stderr, "usage: %s HOST PORT PATH BODY_FILE RATE SECONDS CONNECTIONS EXPECT [HEADER: VALUE]...\n", argv[0]);
     return 2;
   }
   Settings settings;
@@ -214,9 +214,11 @@ int main(int argc, char** argv) {
   settings.port = std::atoi(argv[2]);
   std::ifstream file(argv[4], std::ios::binary);
   const std::string body((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::string extraHeaders;
+  for (int i = 9; i < argc; ++i) extraHeaders += std::string(argv[i]) + "\r\n";
   settings.request = std::string("POST ") + argv[3] + " HTTP/1.1\r\nHost: " + argv[1] +
                      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                     "\r\n\r\n" + body;
+                     "\r\n" + extraHeaders + "\r\n" + body;
   settings.rate = std::atof(argv[5]);
   settings.seconds = std::atof(argv[6]);
   settings.connections = std::atoi(argv[7]);

@@ -79,8 +79,12 @@ Exchange::Exchange(ExchangeContext context, std::shared_ptr<server::ResponseSink
 
 Exchange::~Exchange() {
   if (countedAsStream_) context_.metrics.activeStreams.add(-1);
-  if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Failed);  // no-op once it ended
-  stopFollowing();
+  try {
+    if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Failed);  // no-op once it ended
+    stopFollowing();
+  } catch (...) {
+    // Out of memory telling the followers: they end with their own deadlines.
+  }
 }
 
 template <class Step>
@@ -161,6 +165,19 @@ void Exchange::begin() {
         if (auto self = weak.lock()) self->contain("coalesced answer", [&] { self->follow(); });
       });
     });
+    if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
+    if (plan_.deadline) {
+      // Its own deadline holds, whatever the leader's is.
+      timer_.expires_at(*plan_.deadline);
+      timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || !self->plan_.flight || self->plan_.leadsFlight) return;
+        self->contain("deadline", [&] {
+          self->fail(GatewayError::make(ErrorKind::Timeout, "deadline_exceeded",
+                                        "the request's deadline passed while it waited for an identical one in flight"));
+        });
+      });
+    }
     follow();
     return;
   }
@@ -179,7 +196,26 @@ void Exchange::begin() {
 
 void Exchange::follow() {
   if (done_ || !plan_.flight) return;
-  auto read = plan_.flight->read(flightCursor_);
+  if (sink_->started() && sink_->congested()) {
+    // Its client reads slower than the answer comes: it reads on when its queue drains, and
+    // is cut rather than buffered without end when it falls too far behind.
+    if (plan_.flight->bytesBehind(flightCursor_) > kMaxFollowerBacklog) {
+      fail(GatewayError::make(ErrorKind::Unavailable, "client_too_slow",
+                              "this client fell too far behind the shared answer it was waiting for"));
+      return;
+    }
+    if (!awaitingDrain_) {
+      awaitingDrain_ = true;
+      sink_->onDrained([weak = weak_from_this()] {
+        if (auto self = weak.lock()) {
+          self->awaitingDrain_ = false;
+          self->contain("coalesced answer", [&] { self->follow(); });
+        }
+      });
+    }
+    return;
+  }
+  auto read = plan_.flight->read(flightCursor_, kFollowBatch);
   for (auto& event : read.events) {
     if (event.kind == core::EventKind::Start) event.id.clear();  // an id of its own
   }
@@ -190,10 +226,11 @@ void Exchange::follow() {
   }
   emit(read.events);
   if (done_) return;
-  // A client that reads slower than the answer comes is cut rather than buffered without end.
-  if (sink_->queuedBytes() > kMaxFollowerBacklog) {
-    fail(GatewayError::make(ErrorKind::Unavailable, "client_too_slow",
-                            "this client fell too far behind the shared answer it was waiting for"));
+  if (read.left > 0) {
+    // The rest after other work on this loop has had its turn.
+    boost::asio::post(context_.loop, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->contain("coalesced answer", [&] { self->follow(); });
+    });
     return;
   }
   if (read.state == Flight::State::Landed) {
@@ -202,13 +239,32 @@ void Exchange::follow() {
     // The leader got no answer: this request asks on its own, from the start.
     stopFollowing();
     plan_.flight.reset();
+    timer_.cancel();
+    keepalive_.cancel();
     if (contentSent_) {
       fail(GatewayError::make(ErrorKind::Upstream, "upstream_error", "the shared answer was cut short"));
       return;
     }
     accumulator_ = core::ResponseAccumulator{};
+    writer_.reset();
     begin();
   }
+}
+
+bool Exchange::goHeadless(const char* why) {
+  // Others wait on this answer: it goes on without its client until the last of them leaves.
+  headless_ = true;
+  const bool followed = plan_.flight->leaderLeft([loop = &context_.loop, weak = weak_from_this()] {
+    boost::asio::post(*loop, [weak] {
+      if (auto self = weak.lock()) self->contain("last follower gone", [&] { self->cancel(); });
+    });
+  });
+  if (!followed) return false;
+  // Paused for this client's queue, it would wait for a drain that no longer comes.
+  if (transfer_) transfer_->resume();
+  log::message(spdlog::level::info, "request " + plan_.requestId + ": " + why + "; the upstream call goes on for " +
+                                        std::to_string(plan_.flight->followers()) + " identical requests waiting on it");
+  return true;
 }
 
 void Exchange::stopFollowing() {
@@ -482,7 +538,7 @@ void Exchange::playLocal() {
       if (!ec) self->contain("local reply", [&] { self->playLocal(); });
     });
   };
-  if (sink_->congested()) {
+  if (sink_->congested() && !headless_) {
     sink_->onDrained(next);
   } else {
     next();
@@ -579,12 +635,19 @@ void Exchange::noteUsage(const core::Usage& usage) {
   if (!usage.present) return;
   sink_->log().inputTokens = usage.inputTokens;
   sink_->log().outputTokens = usage.outputTokens;
-  if (admission_ && !plan_.cachedAnswer) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
+  const bool following = plan_.flight && !plan_.leadsFlight;
+  if (admission_ && !plan_.cachedAnswer && !following) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
 }
 
 void Exchange::applyBackpressure() {
   // Headless, nobody reads this client's queue: the followers read at their own pace.
   if (!transfer_ || headless_ || !sink_->congested()) return;
+  if (plan_.flight && plan_.leadsFlight && plan_.flight->followers() > 0) {
+    // Others read this answer too: this client's pace does not hold them back. Too far
+    // behind, it is cut, as a follower would be, and the call goes on for the others.
+    if (sink_->queuedBytes() > kMaxFollowerBacklog && goHeadless("client too slow, cut")) sink_->abort();
+    return;
+  }
   transfer_->pause();
   sink_->onDrained([self = shared_from_this()] {
     self->contain("client drained", [&] {
@@ -863,20 +926,7 @@ void Exchange::fail(GatewayError error) {
 void Exchange::cancel() {
   if (done_) return;
   stopFollowing();
-  if (plan_.flight && plan_.leadsFlight && !headless_) {
-    // Others wait on this answer: it goes on without its client until the last of them leaves.
-    headless_ = true;
-    const bool followed = plan_.flight->leaderLeft([loop = &context_.loop, weak = weak_from_this()] {
-      boost::asio::post(*loop, [weak] {
-        if (auto self = weak.lock()) self->contain("last follower gone", [&] { self->cancel(); });
-      });
-    });
-    if (followed) {
-      log::message(spdlog::level::info, "request " + plan_.requestId + ": client went away; the upstream call goes on for " +
-                                            std::to_string(plan_.flight->followers()) + " identical requests waiting on it");
-      return;
-    }
-  }
+  if (plan_.flight && plan_.leadsFlight && !headless_ && goHeadless("client went away")) return;
   if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Failed);
   endUpstreamWait();
   done_ = true;

@@ -1,5 +1,7 @@
 #include "llmgate/proxy/flight.hpp"
 
+#include <algorithm>
+
 namespace llmgate::proxy {
 
 void Flight::notifyFollowers(std::unique_lock<std::mutex>& lock) {
@@ -7,14 +9,24 @@ void Flight::notifyFollowers(std::unique_lock<std::mutex>& lock) {
   notify.reserve(followers_.size());
   for (const auto& [id, callback] : followers_) notify.push_back(callback);
   lock.unlock();
-  for (const auto& callback : notify) callback();
+  for (const auto& callback : notify) {
+    try {
+      callback();
+    } catch (...) {
+      // That follower ends with its own deadline; the others are still told.
+    }
+  }
 }
 
 void Flight::publish(const std::vector<core::ChatEvent>& events) {
   if (events.empty()) return;
   std::unique_lock lock(mutex_);
   if (state_ != State::Flying) return;
-  events_.insert(events_.end(), events.begin(), events.end());
+  for (const auto& event : events) {
+    ends_.push_back((ends_.empty() ? 0 : ends_.back()) + sizeof(core::ChatEvent) + event.text.size() + event.id.size() +
+                    event.name.size());
+    events_.push_back(event);
+  }
   notifyFollowers(lock);
 }
 
@@ -52,13 +64,23 @@ void Flight::unfollow(std::uint64_t follower) {
   if (cancel) cancel();  // nobody waits any more for the leader that had lost its client
 }
 
-Flight::Read Flight::read(std::size_t& cursor) const {
+Flight::Read Flight::read(std::size_t& cursor, std::size_t most) const {
   std::lock_guard lock(mutex_);
   Read out;
-  if (cursor < events_.size()) out.events.assign(events_.begin() + static_cast<std::ptrdiff_t>(cursor), events_.end());
-  cursor = events_.size();
+  const std::size_t end = std::min(events_.size(), cursor + most);
+  if (cursor < end) {
+    out.events.assign(events_.begin() + static_cast<std::ptrdiff_t>(cursor), events_.begin() + static_cast<std::ptrdiff_t>(end));
+    cursor = end;
+  }
+  out.left = events_.size() - cursor;
   out.state = state_;
   return out;
+}
+
+std::size_t Flight::bytesBehind(std::size_t cursor) const {
+  std::lock_guard lock(mutex_);
+  if (ends_.empty() || cursor >= ends_.size()) return 0;
+  return ends_.back() - (cursor == 0 ? 0 : ends_[cursor - 1]);
 }
 
 std::size_t Flight::followers() const {

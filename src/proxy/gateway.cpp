@@ -519,7 +519,7 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
       if (dialect == core::Dialect::OpenAiResponses) plan.requestEcho = api::responses::requestEcho(document);
       plan.request = std::move(decoded.value());
       if (!continueConversation(*generation, request, *sink, caller.tag, conversation, plan)) return;
-      if (cacheWanted) cacheStatus = useResponseCache(routed->route.label, document, cache, conversation, plan);
+      if (cacheWanted) cacheStatus = useResponseCache(*generation->config, document, cache, conversation, plan);
     } else {
       log::message(spdlog::level::info, "request " + plan.requestId + ": not shaped (passed through as it came): " +
                                             decoded.error().message);
@@ -655,15 +655,18 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
   return true;
 }
 
-std::string Gateway::useResponseCache(const std::string& label, const json& document, const CacheUse& cache,
+std::string Gateway::useResponseCache(const config::Config& config, const json& document, const CacheUse& cache,
                                       const Conversation& conversation, ExchangePlan& plan) {
   // A continued conversation is not what its body says: its earlier turns live on the gateway.
   if (!conversation.session.empty() || !plan.request->previousResponseId.empty()) return "bypass";
+  if (ResponseCache::uncachable(document) != nullptr) return "bypass";
   const bool forced = cache.header == "on" || cache.header == "refresh";
   if (!forced && !(cache.route != nullptr && cache.route->sampled) && !ResponseCache::deterministic(document)) {
     return "bypass";  // a sampled answer: another one is as right, and expected
   }
-  const std::string key = ResponseCache::keyOf(plan.dialect, label, document);
+  std::vector<std::string> destinations;
+  for (const auto& target : plan.candidates) destinations.push_back(target.provider->name() + '/' + target.upstreamModel);
+  const std::string key = ResponseCache::keyOf(plan.dialect, std::move(destinations), plan.hints.anthropicBeta, document);
   std::string status = "refresh";
   if (cache.header != "refresh") {
     plan.cachedAnswer = responseCache_.find(key);
@@ -680,7 +683,7 @@ std::string Gateway::useResponseCache(const std::string& label, const json& docu
       }
     }
   }
-  const auto& settings = current()->config->responseCache;
+  const auto& settings = config.responseCache;
   const std::chrono::seconds ttl(cache.route != nullptr && cache.route->ttlSeconds > 0 ? cache.route->ttlSeconds : settings.ttlSeconds);
   plan.onAnswered = [this, key, ttl, kept = std::move(plan.onAnswered)](const core::ChatResponse& answer, std::string_view document) {
     if (kept) kept(answer, document);

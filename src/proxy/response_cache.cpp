@@ -1,5 +1,7 @@
 #include "llmgate/proxy/response_cache.hpp"
 
+#include <algorithm>
+
 #include <openssl/sha.h>
 
 #include "llmgate/core/hex.hpp"
@@ -9,7 +11,7 @@ namespace {
 
 // Members that change how or to whom an answer is delivered, not what it says.
 constexpr const char* kNotInKey[] = {"stream", "stream_options", "user", "metadata", "store", "safety_identifier",
-                                     "prompt_cache_key", "service_tier", "model"};
+                                     "prompt_cache_key"};
 
 std::size_t weight(const core::ChatResponse& answer) {
   std::size_t bytes = sizeof(core::ChatResponse) + answer.id.size() + answer.model.size();
@@ -23,14 +25,29 @@ std::size_t weight(const core::ChatResponse& answer) {
 
 }  // namespace
 
-std::string ResponseCache::keyOf(core::Dialect dialect, const std::string& label, const nlohmann::json& body) {
+std::string ResponseCache::keyOf(core::Dialect dialect, std::vector<std::string> destinations, const std::string& hints,
+                                 const nlohmann::json& body) {
   nlohmann::json canonical = body;
   for (const char* member : kNotInKey) canonical.erase(member);
+  // Load balancing changes the order, not the places.
+  std::sort(destinations.begin(), destinations.end());
+  std::string text = std::to_string(static_cast<int>(dialect)) + '\n';
+  for (const auto& destination : destinations) text += destination + '\n';
   // nlohmann's objects keep their members sorted: dump() is the same text for any member order.
-  const std::string text = std::to_string(static_cast<int>(dialect)) + '\n' + label + '\n' + canonical.dump();
+  text += hints + '\n' + canonical.dump();
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   return core::hexEncode(digest, sizeof digest);
+}
+
+const char* ResponseCache::uncachable(const nlohmann::json& body) {
+  for (const char* member : {"logprobs", "top_logprobs", "logit_bias", "audio", "modalities", "prediction"}) {
+    const auto it = body.find(member);
+    if (it != body.end() && !it->is_null() && *it != false) return member;
+  }
+  const auto choices = body.find("n");
+  if (choices != body.end() && choices->is_number() && *choices != 1) return "n";
+  return nullptr;
 }
 
 bool ResponseCache::deterministic(const nlohmann::json& body) {

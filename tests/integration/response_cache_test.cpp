@@ -101,6 +101,17 @@ TEST_F(ResponseCacheTest, WhatChangesTheAnswerChangesTheEntry) {
   EXPECT_EQ(calls_.load(), 4);
 }
 
+TEST_F(ResponseCacheTest, ModelsMatchedByOnePatternNeverShareAnEntry) {
+  GatewayHarness gateway(R"({"response_cache":{"routes":{"*":{}}},"providers":[
+      {"name":"up","type":"openai","base_url":")" + upstream_.baseUrl() + R"(","api_key":"sk-up","models":["gpt-*"]}]})");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-small", "same"))), "miss");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-large", "same"))), "miss") << "another upstream model";
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-small", "same"))), "hit");
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-small", "same", R"(,"temperature":0,"logprobs":true)"))),
+            "bypass") << "log probabilities would be lost";
+  EXPECT_EQ(calls_.load(), 3);
+}
+
 TEST_F(ResponseCacheTest, OneAnswerServesAClientThatStreamsAndOneThatDoesNot) {
   GatewayHarness gateway(config());
   const auto plain = gateway.post("/v1/chat/completions", chat("gpt-4o", "both"));
@@ -272,13 +283,22 @@ class Coalescing : public ::testing::Test {
   }
   std::atomic<bool> release_{false};
   std::atomic<int> calls_{0};
-  // One streamed answer in three pieces, held back until the test releases it.
-  TestUpstream upstream_{[this](const RecordedRequest&) {
+  // "shared answer", streamed in three pieces (the first sent at once) or whole, held back
+  // until the test releases it: the request that leads may be either kind.
+  TestUpstream upstream_{[this](const RecordedRequest& request) {
     ++calls_;
-    auto response = ScriptedResponse::sse({chunk({{"role", "assistant"}, {"content", "shared "}}), chunk({{"content", "answer"}}),
-                                           chunk(json::object(), "stop"), "data: [DONE]\n\n"});
+    const bool stream = json::parse(request.body, nullptr, false).value("stream", false);
+    auto response =
+        stream ? ScriptedResponse::sse({chunk({{"role", "assistant"}, {"content", "shared "}}), chunk({{"content", "answer"}}),
+                                        chunk(json::object(), "stop"), "data: [DONE]\n\n"})
+               : ScriptedResponse::json(200, json{{"id", "chatcmpl-s"}, {"object", "chat.completion"}, {"created", 1},
+                                                  {"model", "gpt-shared"},
+                                                  {"choices", {{{"index", 0},
+                                                                {"message", {{"role", "assistant"}, {"content", "shared answer"}}},
+                                                                {"finish_reason", "stop"}}}}}
+                                                 .dump());
     response.gate = [this] { return release_.load(); };
-    response.gateIndex = 1;
+    response.gateIndex = stream ? 1 : 0;
     return response;
   }};
 };
@@ -360,6 +380,108 @@ TEST_F(Coalescing, TheCallGoesOnWhileAnyoneWaitsAndEndsWhenTheLastLeaves) {
   ::close(second);
   EXPECT_TRUE(eventually([&] { return upstream_.lastPeerGone() != goneBefore; })) << "the last one left: cancelled";
   release_ = true;
+}
+
+// 32 MB of answer at 50 MB/s, held back after its first event: far more than the socket
+// buffers and the 4 MiB a client may fall behind the others, at a pace a reading client keeps.
+class CoalescingBigAnswer : public Coalescing {
+ protected:
+  CoalescingBigAnswer() {
+    events_.push_back(chunk({{"role", "assistant"}, {"content", ""}}));
+    const std::string piece(100000, 'x');
+    for (int i = 0; i < 320; ++i) events_.push_back(chunk({{"content", piece}}));
+    events_.push_back(chunk(json::object(), "stop"));
+    events_.push_back("data: [DONE]\n\n");
+  }
+  std::string bigConfig() const {
+    return R"({"response_cache":{"routes":{"gpt-shared":{"coalesce":true}}},"providers":[
+      {"name":"up","type":"openai","base_url":")" + big_.baseUrl() + R"(","api_key":"sk-up","models":["gpt-shared"]}]})";
+  }
+  // Reads what a client that never read was sent, until the gateway stops sending.
+  static std::string drain(int fd) {
+    std::string received;
+    char buffer[65536];
+    timeval wait{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) received.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    return received;
+  }
+  std::vector<std::string> events_;
+  std::atomic<bool> releaseBig_{false};
+  TestUpstream big_{[this](const RecordedRequest&) {
+    auto response = ScriptedResponse::sse(events_, std::chrono::milliseconds(2));
+    response.gate = [this] { return releaseBig_.load(); };
+    response.gateIndex = 1;
+    return response;
+  }};
+};
+
+TEST_F(CoalescingBigAnswer, AFollowerThatDoesNotReadIsCutAndSlowsNoOne) {
+  GatewayHarness gateway(bigConfig());
+  HttpResult leader;
+  std::string buffered;
+  std::thread reader([&] {
+    leader = gateway.stream("/v1/chat/completions", body(true), [&](const std::string& data) {
+      buffered += data;
+      return true;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return big_.requests().size() == 1; }));
+  const int slow = sendAndKeepOpen(gateway.url(""), body(true));  // never reads
+  ASSERT_GE(slow, 0);
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 1; }));
+  releaseBig_ = true;
+  reader.join();
+  ASSERT_EQ(leader.status, 200);
+  EXPECT_EQ(clientAnswer(core::Dialect::OpenAi, buffered, true).choices.at(0).text.size(), 32000000u)
+      << "the leader got it all while the follower read nothing";
+  // What the slow one was sent: the start of the answer, then the error that cut it.
+  const std::string received = drain(slow);
+  EXPECT_LT(received.size(), 32000000u);
+  EXPECT_NE(received.find("client_too_slow"), std::string::npos) << received.substr(received.size() > 300 ? received.size() - 300 : 0);
+}
+
+TEST_F(CoalescingBigAnswer, ALeaderThatDoesNotReadIsCutAndItsFollowersGetTheWholeAnswer) {
+  GatewayHarness gateway(bigConfig());
+  const int slowLeader = sendAndKeepOpen(gateway.url(""), body(true));  // never reads
+  ASSERT_GE(slowLeader, 0);
+  ASSERT_TRUE(eventually([&] { return big_.requests().size() == 1; }));
+  HttpResult follower;
+  std::string buffered;
+  std::thread reader([&] {
+    follower = gateway.stream("/v1/chat/completions", body(true), [&](const std::string& data) {
+      buffered += data;
+      return true;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 1; }));
+  releaseBig_ = true;
+  reader.join();
+  ASSERT_EQ(follower.status, 200);
+  EXPECT_EQ(clientAnswer(core::Dialect::OpenAi, buffered, true).choices.at(0).text.size(), 32000000u)
+      << "the leader's pace held no one back";
+  EXPECT_LT(drain(slowLeader).size(), 32000000u) << "the leader's own client was cut";
+}
+
+TEST_F(Coalescing, AFollowerSpendsNoneOfItsKeysTokens) {
+  GatewayHarness gateway(R"({"auth":{"keys":[{"name":"k","key":"sk-k","budget_tokens":100000}]},)"
+                         R"("response_cache":{"routes":{"gpt-shared":{"coalesce":true}}},"providers":[
+      {"name":"up","type":"openai","base_url":")" + upstream_.baseUrl() + R"(","api_key":"sk-up","models":["gpt-shared"]}]})");
+  HttpResult first, second;
+  // Streamed: the upstream's stream reports no usage, so the leader is charged its estimate.
+  std::thread leader([&] { first = gateway.post("/v1/chat/completions", body(true), {"Authorization: Bearer sk-k"}); });
+  ASSERT_TRUE(eventually([&] { return calls_.load() == 1; }));
+  std::thread follower([&] { second = gateway.post("/v1/chat/completions", body(true), {"Authorization: Bearer sk-k"}); });
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 1; }));
+  release_ = true;
+  leader.join();
+  follower.join();
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(second.status, 200);
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().limiter().usage().at(0).inFlight == 0; }));
+  // The leader is charged its estimate, the follower nothing.
+  EXPECT_EQ(gateway.gateway().limiter().usage().at(0).budgetUsed, core::tokensForChars(body(true).size()));
 }
 
 }  // namespace

@@ -116,6 +116,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// answer, or asks on its own when the leader got none.
   void follow();
   void stopFollowing();
+  /// A leader whose client left (or was cut): goes on for its followers; false when none wait.
+  bool goHeadless(const char* why);
   void runAttempt();
   /// No candidate takes traffic: wait for the first that will (when that is soon enough), else
   /// send anyway to the one that will be soonest. False when nothing can be tried at all.
@@ -175,8 +177,11 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// Reads a passthrough stream along for usage and errors; such events are small, so a larger
   /// one only stops the reading (the relay goes on).
   static constexpr std::size_t kMaxScannedEventBytes = 1024 * 1024;
-  /// What a follower may have queued towards its client before it is cut.
+  /// How far behind the leader a client may fall (a follower, or a leader with followers)
+  /// before it is cut.
   static constexpr std::size_t kMaxFollowerBacklog = 4 * 1024 * 1024;
+  /// Events a follower writes at a time.
+  static constexpr std::size_t kFollowBatch = 64;
   stream::SseParser passthroughScanner_{kMaxScannedEventBytes};
 
   // across attempts
@@ -194,6 +199,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::uint64_t follower_ = 0;  // this follower's id in plan_.flight
   std::size_t flightCursor_ = 0;
   bool headless_ = false;  // a leader whose client left, going on for its followers
+  bool awaitingDrain_ = false;  // a follower waiting for its client's queue to drain
   std::unique_ptr<api::StreamWriter> writer_;
   core::ResponseAccumulator accumulator_;
   std::vector<core::ChatEvent> events_;

@@ -41,11 +41,15 @@ class Flight {
   std::uint64_t follow(Notify notify);
   void unfollow(std::uint64_t follower);
   struct Read {
-    std::vector<core::ChatEvent> events;  ///< those after the follower's cursor
+    std::vector<core::ChatEvent> events;  ///< up to the most asked for, from the follower's cursor
+    std::size_t left = 0;                 ///< events published and still unread after these
     State state = State::Flying;
   };
-  /// What was published since `cursor` (which moves to the end), and how the flight stands.
-  Read read(std::size_t& cursor) const;
+  /// Up to `most` events published from `cursor` on (which moves past them), and how the
+  /// flight stands.
+  Read read(std::size_t& cursor, std::size_t most) const;
+  /// How far a follower at `cursor` is behind the leader, in bytes of answer.
+  std::size_t bytesBehind(std::size_t cursor) const;
   std::size_t followers() const;
 
  private:
@@ -55,6 +59,7 @@ class Flight {
   const std::string key_;
   mutable std::mutex mutex_;
   std::vector<core::ChatEvent> events_;
+  std::vector<std::size_t> ends_;  ///< bytes of answer up to the end of each event
   State state_ = State::Flying;
   std::map<std::uint64_t, Notify> followers_;
   std::uint64_t nextFollower_ = 1;

@@ -116,7 +116,7 @@ class Gateway : public server::RequestHandler {
   };
   /// Looks the decoded request up in the response cache (a hit is served from it) and has the
   /// answer kept when it completes; returns the x-llmgate-cache-status.
-  std::string useResponseCache(const std::string& label, const nlohmann::json& document, const CacheUse& cache,
+  std::string useResponseCache(const config::Config& config, const nlohmann::json& document, const CacheUse& cache,
                                const Conversation& conversation, ExchangePlan& plan);
   /// GET and DELETE /v1/responses/{id}.
   void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
