@@ -30,7 +30,6 @@ wait_port() {
   echo "cost: nothing listens on port $1" >&2
   return 1
 }
-wait_port 18280
 
 # Sums callgrind_annotate's self cost per object into: total llmgate curl libstdcxx libc other.
 split_by_object() {

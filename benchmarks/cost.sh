@@ -55,6 +55,7 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+wait_port 18280
 
 echo "instructions per request (callgrind, user space; $requests requests after a warm-up, one at a time)"
 printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc other

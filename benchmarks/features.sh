@@ -28,7 +28,7 @@ write_static_upstream "$work" 18290 18293
 gateway_config() {  # FILE [EXTRA TOP-LEVEL MEMBERS]
   cat > "$1" <<CONF
 {"server": {"host": "127.0.0.1", "port": 18292, "threads": 1},
- "auth": {"keys": [{"name": "bench", "key": "sk-bench", "rpm": 100000000, "tpm": 100000000000}]},
+ "auth": {"api_keys": ["sk-plain"], "keys": [{"name": "bench", "key": "sk-bench", "rpm": 100000000, "tpm": 100000000000}]},
  "response_cache": {"routes": {"gpt-cached": {}}},
  ${2:-}
  "providers": [
@@ -56,19 +56,20 @@ wait_port 18294
 
 llmgate=$(pwd)/build-release/llmgate
 key=("Authorization: Bearer sk-bench")
+plain=("Authorization: Bearer sk-plain")  # a key without limits: what the baseline and the cache rows send
 echo "instructions per request (callgrind, user space, log level warn; $requests requests after a warm-up, one at a time)"
 printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc other
 run() {  # NAME CONFIG BODY EXPECT
   measure "$1" 18292 /v1/chat/completions "$3" "$4" build-release/llmgate "$llmgate" --config "$work/$2" --log-level warn
 }
-extra_headers=()
-row "passthrough, no key (baseline)" "$(run passthrough memory.json plain.json Hello)"
+extra_headers=("${plain[@]}")
+row "passthrough, plain key (baseline)" "$(run passthrough memory.json plain.json Hello)"
 extra_headers=("${key[@]}")
 row "named key, limits in memory" "$(run key-memory memory.json plain.json Hello)"
 row "named key, limits in Redis" "$(run key-redis redis.json plain.json Hello)"
-extra_headers=()
+extra_headers=("${plain[@]}")
 row "response cache hit" "$(run cache-hit memory.json cached.json Hello)"
-extra_headers=("x-llmgate-cache: refresh")
+extra_headers=("${plain[@]}" "x-llmgate-cache: refresh")
 row "response cache miss path (refresh)" "$(run cache-refresh memory.json cached.json Hello)"
 extra_headers=()
 
@@ -86,10 +87,10 @@ latency() {  # LABEL CONFIG BODY [HEADER]
   kill "$pid" && wait "$pid" 2>/dev/null || true
   printf '%-46s %s\n' "$label" "$(sed 's/ max_us=.*//' <<<"$figures")"
 }
-latency "passthrough, no key (baseline)" memory.json plain.json
+latency "passthrough, plain key (baseline)" memory.json plain.json "${plain[@]}"
 latency "named key, limits in memory" memory.json plain.json "${key[@]}"
 latency "named key, limits in Redis" redis.json plain.json "${key[@]}"
-latency "response cache hit" memory.json cached.json
+latency "response cache hit" memory.json cached.json "${plain[@]}"
 
 echo
 echo "coalescing: 100 identical requests at once; the upstream answers each call in 300 ms"

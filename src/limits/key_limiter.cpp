@@ -187,7 +187,9 @@ Admission::~Admission() {
     auto budgetKey = limiter_.budgetKey(state_->name, budgetPeriod_, untilEnd);
     // Sent even when Redis did not decide, and kept until it is back when it is down: what was
     // spent counts for every replica.
-    client->commandEventually({"EVAL", kSettleScript, "2", limiter_.limitsKey(state_->name), std::move(budgetKey),
+    // By its SHA: every connection loads it first (after a SCRIPT FLUSH, until the next
+    // connection, what is settled is lost).
+    client->commandEventually({"EVALSHA", limiter_.settleSha_, "2", limiter_.limitsKey(state_->name), std::move(budgetKey),
                                std::to_string(refundShared ? refund : 0), std::to_string(spend ? used : 0),
                                // Kept a day past its period: long enough for a replica whose clock lags.
                                std::to_string(spend ? untilEnd.count() + 86400 : 0), std::to_string(tpm_)});
@@ -197,9 +199,13 @@ Admission::~Admission() {
 }
 
 KeyLimiter::KeyLimiter(config::RedisConfig redis) : redisConfig_(std::move(redis)) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(kAdmitScript), std::char_traits<char>::length(kAdmitScript), digest);
-  scriptSha_ = core::hexEncode(digest, SHA_DIGEST_LENGTH);
+  const auto sha1 = [](const char* script) {
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(script), std::char_traits<char>::length(script), digest);
+    return core::hexEncode(digest, SHA_DIGEST_LENGTH);
+  };
+  scriptSha_ = sha1(kAdmitScript);
+  settleSha_ = sha1(kSettleScript);
 }
 
 KeyLimiter::~KeyLimiter() { detach(); }
@@ -207,7 +213,8 @@ KeyLimiter::~KeyLimiter() { detach(); }
 void KeyLimiter::attach(const std::vector<boost::asio::io_context*>& loops) {
   if (redisConfig_.url.empty()) return;
   for (auto* loop : loops) {
-    clients_.push_back(std::make_shared<redis::Client>(*loop, redisConfig_, redisStats_));
+    clients_.push_back(std::make_shared<redis::Client>(*loop, redisConfig_, redisStats_,
+                                                       std::vector<std::string>{kAdmitScript, kSettleScript}));
     clients_.back()->open();
   }
 }

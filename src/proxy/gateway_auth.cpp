@@ -15,9 +15,9 @@ int hexValue(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 }  // namespace
 
 GatewayAuth::GatewayAuth(const std::vector<std::string>& plain, const std::vector<config::GatewayKey>& named) {
-  for (const auto& key : plain) entries_.push_back({digest(key), nullptr});
+  for (const auto& key : plain) entries_.push_back({digest(key), nullptr, {}});
   for (const auto& key : named) {
-    Entry entry{{}, &key};
+    Entry entry{{}, &key, {}};
     if (!key.key.empty()) {
       entry.digest = digest(key.key);
     } else {
@@ -27,6 +27,13 @@ GatewayAuth::GatewayAuth(const std::vector<std::string>& plain, const std::vecto
       }
     }
     entries_.push_back(entry);
+  }
+  // A second digest of the key's digest: the tag says nothing about the key nor about the
+  // digest it is compared with. Made once here, not per request.
+  for (auto& entry : entries_) {
+    Digest tag{};
+    SHA256(entry.digest.data(), entry.digest.size(), tag.data());
+    entry.tag = core::hexEncode(tag.data(), 8);
   }
   // One key, one caller: the same key twice (one entry disabled, say) would be decided by order.
   std::map<Digest, const Entry*> seen;
@@ -62,11 +69,7 @@ Caller GatewayAuth::identify(std::string_view authorization, std::string_view ap
   }
   if (matched == nullptr) return {};
   if (matched->named != nullptr && matched->named->disabled) return Caller{false, true, {}, nullptr};
-  // A second digest of the key's digest: the tag says nothing about the key nor about the
-  // digest it is compared with.
-  Digest tag{};
-  SHA256(candidate.data(), candidate.size(), tag.data());
-  return Caller{true, false, core::hexEncode(tag.data(), 8), matched->named};
+  return Caller{true, false, matched->tag, matched->named};
 }
 
 }  // namespace llmgate::proxy

@@ -27,14 +27,20 @@ std::size_t weight(const core::ChatResponse& answer) {
 
 std::string ResponseCache::keyOf(core::Dialect dialect, std::vector<std::string> destinations, const std::string& hints,
                                  const nlohmann::json& body) {
-  nlohmann::json canonical = body;
-  for (const char* member : kNotInKey) canonical.erase(member);
   // Load balancing changes the order, not the places.
   std::sort(destinations.begin(), destinations.end());
   std::string text = std::to_string(static_cast<int>(dialect)) + '\n';
   for (const auto& destination : destinations) text += destination + '\n';
-  // nlohmann's objects keep their members sorted: dump() is the same text for any member order.
-  text += hints + '\n' + canonical.dump();
+  text += hints + '\n';
+  // nlohmann's objects keep their members sorted: the same text for any member order (written
+  // member by member, the body is not copied to leave some out).
+  for (const auto& [name, value] : body.items()) {
+    if (std::find(std::begin(kNotInKey), std::end(kNotInKey), name) != std::end(kNotInKey)) continue;
+    text += name;
+    text += '=';
+    text += value.dump();
+    text += '\n';
+  }
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   return core::hexEncode(digest, sizeof digest);

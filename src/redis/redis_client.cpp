@@ -1,6 +1,7 @@
 #include "llmgate/redis/redis_client.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -70,8 +71,16 @@ Reply copyReply(const redisReply& from) {
 
 }  // namespace
 
-Client::Client(boost::asio::io_context& loop, const config::RedisConfig& settings, ConnectionStats& stats)
-    : loop_(loop), settings_(settings), stats_(stats), resolver_(loop), socket_(loop), reconnect_(loop), deadline_(loop) {}
+Client::Client(boost::asio::io_context& loop, const config::RedisConfig& settings, ConnectionStats& stats,
+               std::vector<std::string> scripts)
+    : loop_(loop),
+      settings_(settings),
+      stats_(stats),
+      scripts_(std::move(scripts)),
+      resolver_(loop),
+      socket_(loop),
+      reconnect_(loop),
+      deadline_(loop) {}
 
 Client::~Client() { close(); }
 
@@ -132,15 +141,18 @@ void Client::onConnected() {
     std::vector<std::string> auth{"AUTH"};
     if (!settings_.user.empty()) auth.push_back(settings_.user);
     auth.push_back(settings_.password);
-    send(auth, Pending{nullptr, deadline, true});
+    send(auth, Pending{nullptr, deadline, Role::Setup});
   }
-  if (settings_.database != 0) send({"SELECT", std::to_string(settings_.database)}, Pending{nullptr, deadline, true});
-  send({"PING"}, Pending{nullptr, deadline, true});
+  if (settings_.database != 0) send({"SELECT", std::to_string(settings_.database)}, Pending{nullptr, deadline, Role::Setup});
+  // Loaded on every connection (a restarted Redis has forgotten them), so that EVALSHA finds them.
+  for (const auto& script : scripts_) send({"SCRIPT", "LOAD", script}, Pending{nullptr, deadline, Role::Setup});
+  send({"PING"}, Pending{nullptr, deadline, Role::Ping});
 }
 
-void Client::answerHandshake(const Reply& reply) {
+void Client::answerHandshake(Role role, const Reply& reply) {
   if (reply.type == Reply::Type::Error) return drop("refused: " + reply.text);
-  if (reply.type != Reply::Type::Status || reply.text != "PONG") return;  // AUTH and SELECT say OK
+  if (role == Role::Setup) return;  // OK, or a script's SHA
+  if (reply.type != Reply::Type::Status || reply.text != "PONG") return drop("not Redis: PING was not answered PONG");
   connecting_ = false;
   ready_ = true;
   backoff_ = std::chrono::milliseconds(100);
@@ -149,19 +161,19 @@ void Client::answerHandshake(const Reply& reply) {
   log::message(spdlog::level::info, "redis: connected to " + settings_.host + ":" + std::to_string(settings_.port));
   auto deferred = std::move(deferred_);
   deferred_.clear();
-  for (const auto& args : deferred) send(args, Pending{nullptr, Clock::now() + std::chrono::milliseconds(settings_.timeoutMs), false});
+  for (const auto& args : deferred) send(args, Pending{nullptr, Clock::now() + std::chrono::milliseconds(settings_.timeoutMs), Role::Command});
 }
 
 void Client::command(const std::vector<std::string>& args, ReplyHandler handler) {
   if (!ready_) {
     stats_.failures.fetch_add(1);
     boost::asio::post(loop_, [handler = std::move(handler)] {
-      Pending pending{handler, {}, false};
+      Pending pending{handler, {}, Role::Command};
       answer(pending, nullptr);
     });
     return;
   }
-  send(args, Pending{std::move(handler), Clock::now() + std::chrono::milliseconds(settings_.timeoutMs), false});
+  send(args, Pending{std::move(handler), Clock::now() + std::chrono::milliseconds(settings_.timeoutMs), Role::Command});
 }
 
 void Client::commandEventually(const std::vector<std::string>& args) {
@@ -172,23 +184,20 @@ void Client::commandEventually(const std::vector<std::string>& args) {
 }
 
 void Client::send(const std::vector<std::string>& args, Pending pending) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  argv.reserve(args.size());
-  lengths.reserve(args.size());
+  // RESP: an array of bulk strings (hiredis' formatter goes through printf: 8k instructions a command).
+  const auto appendLength = [this](char type, std::size_t length) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
+    outgoing_ += type;
+    outgoing_.append(digits, end);
+    outgoing_ += "\r\n";
+  };
+  appendLength('*', args.size());
   for (const auto& arg : args) {
-    argv.push_back(arg.data());
-    lengths.push_back(arg.size());
+    appendLength('$', arg.size());
+    outgoing_ += arg;
+    outgoing_ += "\r\n";
   }
-  char* formatted = nullptr;
-  const int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
-  if (length < 0) {
-    stats_.failures.fetch_add(1);
-    boost::asio::post(loop_, [pending = std::move(pending)]() mutable { answer(pending, nullptr); });
-    return;
-  }
-  outgoing_.append(formatted, static_cast<std::size_t>(length));
-  redisFreeCommand(formatted);
   pending_.push_back(std::move(pending));
   flush();
   armDeadline();
@@ -236,8 +245,8 @@ void Client::take(std::size_t bytes) {
     Pending pending = std::move(pending_.front());
     pending_.pop_front();
     Reply copied = copyReply(*reply);
-    if (pending.handshake) {
-      answerHandshake(copied);
+    if (pending.role != Role::Command) {
+      answerHandshake(pending.role, copied);
     } else {
       answer(pending, &copied);
     }
@@ -287,7 +296,7 @@ void Client::drop(const std::string& why) {
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& entry : pending) {
-    if (entry.handshake) continue;
+    if (entry.role != Role::Command) continue;
     stats_.failures.fetch_add(1);
     answer(entry, nullptr);
   }

@@ -348,7 +348,7 @@ TEST_F(SharedLimits, RedisDyingOrHangingNeverFailsARequest) {
   EXPECT_TRUE(connected(first));
 }
 
-// A server on the Redis port that answers the connection's PING, then every read with `reply`
+// A server on the Redis port that answers the connection's setup, then every read with `reply`
 // (bytes of the wrong type, more replies than commands, or not RESP at all).
 class WrongRedis {
  public:
@@ -370,7 +370,8 @@ class WrongRedis {
           char buffer[4096];
           bool greeted = false;
           while (::read(fd, buffer, sizeof buffer) > 0) {
-            const std::string out = greeted ? reply_ : "+PONG\r\n";
+            // The connection's setup: two scripts loaded (their SHA), then PONG.
+            const std::string out = greeted ? reply_ : "$1\r\na\r\n$1\r\nb\r\n+PONG\r\n";
             greeted = true;
             if (::write(fd, out.data(), out.size()) < 0) break;
           }

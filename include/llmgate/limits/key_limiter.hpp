@@ -123,6 +123,7 @@ class KeyLimiter {
 
   const config::RedisConfig redisConfig_;
   std::string scriptSha_;
+  std::string settleSha_;
   mutable std::mutex statesMutex_;
   std::map<std::string, std::shared_ptr<KeyState>> states_;  ///< by key name: survives reloads
   redis::ConnectionStats redisStats_;

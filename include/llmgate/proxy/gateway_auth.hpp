@@ -39,6 +39,7 @@ class GatewayAuth {
   struct Entry {
     Digest digest;
     const config::GatewayKey* named;
+    std::string tag;  ///< Caller::tag
   };
   std::vector<Entry> entries_;
 };

@@ -48,7 +48,9 @@ class Client : public std::enable_shared_from_this<Client> {
   /// passed. Called on the loop's thread, never from inside `command`.
   using ReplyHandler = std::function<void(const Reply* reply)>;
 
-  Client(boost::asio::io_context& loop, const config::RedisConfig& settings, ConnectionStats& stats);
+  /// `scripts` are loaded (SCRIPT LOAD) on every connection before it is ready.
+  Client(boost::asio::io_context& loop, const config::RedisConfig& settings, ConnectionStats& stats,
+         std::vector<std::string> scripts = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -68,10 +70,16 @@ class Client : public std::enable_shared_from_this<Client> {
   static constexpr std::size_t kMaxDeferred = 10000;
 
  private:
+  /// What a pending command is to the connection.
+  enum class Role {
+    Command,  ///< a caller's
+    Setup,    ///< AUTH, SELECT, SCRIPT LOAD of a new connection: an error ends it
+    Ping,     ///< the last of them: its PONG makes the connection ready
+  };
   struct Pending {
     ReplyHandler handler;
     std::chrono::steady_clock::time_point deadline;
-    bool handshake = false;  ///< AUTH, SELECT or PING of a new connection
+    Role role = Role::Command;
   };
   void connect();
   void onConnected();
@@ -79,7 +87,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void flush();
   void readMore();
   void take(std::size_t bytes);
-  void answerHandshake(const Reply& reply);
+  void answerHandshake(Role role, const Reply& reply);
   /// Ends the connection: pending handlers get no reply, and the next try comes after a backoff.
   void drop(const std::string& why);
   void armDeadline();
@@ -88,6 +96,7 @@ class Client : public std::enable_shared_from_this<Client> {
   boost::asio::io_context& loop_;
   const config::RedisConfig settings_;
   ConnectionStats& stats_;
+  const std::vector<std::string> scripts_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::ip::tcp::socket socket_;
   std::uint64_t connection_ = 0;  ///< which connection an operation in flight belongs to
