@@ -91,18 +91,26 @@ void Client::open() {
 }
 
 void Client::close() {
-  if (ready_) stats_.connected.fetch_sub(1);
   closed_ = true;
-  ready_ = connecting_ = false;
-  ++connection_;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-  resolver_.cancel();
+  endConnection();
   reconnect_.cancel();
-  deadline_.cancel();
   // Handlers are dropped, not called: whoever waits on them is being torn down as well.
   pending_.clear();
   deferred_.clear();
+}
+
+void Client::endConnection() {
+  if (ready_) stats_.connected.fetch_sub(1);
+  ready_ = connecting_ = false;
+  ++connection_;  // what is still in flight for the old one is ignored
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  resolver_.cancel();
+  deadline_.cancel();
+  deadlineArmed_ = false;
+  outgoing_.clear();
+  writing_.clear();
+  writeInFlight_ = false;
   if (reader_ != nullptr) {
     redisReaderFree(reader_);
     reader_ = nullptr;
@@ -271,21 +279,7 @@ void Client::drop(const std::string& why) {
   log::message(spdlog::level::warn, "redis: " + settings_.host + ":" + std::to_string(settings_.port) + ": " + why +
                                         " (requests go on with local state; reconnecting in " +
                                         std::to_string(backoff_.count()) + " ms)");
-  if (ready_) stats_.connected.fetch_sub(1);
-  ready_ = connecting_ = false;
-  ++connection_;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-  resolver_.cancel();
-  deadline_.cancel();
-  deadlineArmed_ = false;
-  outgoing_.clear();
-  writing_.clear();
-  writeInFlight_ = false;
-  if (reader_ != nullptr) {
-    redisReaderFree(reader_);
-    reader_ = nullptr;
-  }
+  endConnection();
   reconnect_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, kMaxBackoff);
   reconnect_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {

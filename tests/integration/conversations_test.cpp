@@ -25,13 +25,7 @@ std::string completion(const std::string& text) {
       .dump();
 }
 
-std::string chunk(const json& delta, const json& finish = nullptr) {
-  return "data: " +
-         json{{"id", "c1"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "gpt-4o"},
-              {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}}
-             .dump() +
-         "\n\n";
-}
+std::string chunk(const json& delta, const json& finish = nullptr) { return openAiChunk(delta.dump(), finish.dump()); }
 
 // Answers "answer N" (N counts the requests), streamed when asked; a user turn "weather?" gets a
 // tool call; "break" gets a stream cut by an error event.

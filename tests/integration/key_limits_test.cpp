@@ -239,6 +239,16 @@ class SharedLimits : public KeyLimits {
   std::string sharedConfig(const std::string& keys) const {
     return config(keys, R"("redis":{"url":")" + redis_.url() + R"(","timeout_ms":50},)");
   }
+  // Two gateways (replicas) with `keys`, both connected to the test's Redis.
+  struct Replicas {
+    std::unique_ptr<GatewayHarness> first, second;
+  };
+  Replicas replicas(const std::string& keys) const {
+    Replicas both{std::make_unique<GatewayHarness>(sharedConfig(keys)), std::make_unique<GatewayHarness>(sharedConfig(keys))};
+    EXPECT_TRUE(connected(*both.first));
+    EXPECT_TRUE(connected(*both.second));
+    return both;
+  }
   static bool connected(GatewayHarness& gateway) {
     return eventually([&] {
       const auto state = gateway.gateway().limiter().sharedState();
@@ -250,11 +260,9 @@ class SharedLimits : public KeyLimits {
 
 TEST_F(SharedLimits, TwoGatewaysAdmitExactlyTheLimitBetweenThem) {
   ASSERT_TRUE(redis_.running());
-  const std::string keys = R"([{"name":"shared","key":"sk-shared","rpm":10}])";
-  GatewayHarness first(sharedConfig(keys));
-  GatewayHarness second(sharedConfig(keys));
-  ASSERT_TRUE(connected(first));
-  ASSERT_TRUE(connected(second));
+  auto both = replicas(R"([{"name":"shared","key":"sk-shared","rpm":10}])");
+  GatewayHarness& first = *both.first;
+  GatewayHarness& second = *both.second;
   std::atomic<int> admitted{0}, refused{0}, other{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
@@ -277,11 +285,9 @@ TEST_F(SharedLimits, TwoGatewaysAdmitExactlyTheLimitBetweenThem) {
 
 TEST_F(SharedLimits, ABudgetSpentOnOneGatewayIsSpentOnTheOther) {
   ASSERT_TRUE(redis_.running());
-  const std::string keys = R"([{"name":"b","key":"sk-b","budget_tokens":10,"budget_period":"month"}])";
-  GatewayHarness first(sharedConfig(keys));
-  GatewayHarness second(sharedConfig(keys));
-  ASSERT_TRUE(connected(first));
-  ASSERT_TRUE(connected(second));
+  auto both = replicas(R"([{"name":"b","key":"sk-b","budget_tokens":10,"budget_period":"month"}])");
+  GatewayHarness& first = *both.first;
+  GatewayHarness& second = *both.second;
   ASSERT_EQ(first.post("/v1/chat/completions", kChat, bearer("sk-b")).status, 200);
   ASSERT_TRUE(settled(first.gateway(), "b"));
   ASSERT_EQ(second.post("/v1/chat/completions", kChat, bearer("sk-b")).status, 200);
@@ -308,11 +314,9 @@ TEST_F(SharedLimits, WhatWasSpentWhileRedisWasDownReachesItWhenItIsBack) {
 
 TEST_F(SharedLimits, RedisDyingOrHangingNeverFailsARequest) {
   ASSERT_TRUE(redis_.running());
-  const std::string keys = R"([{"name":"k","key":"sk-k","rpm":1000}])";
-  GatewayHarness first(sharedConfig(keys));
-  GatewayHarness second(sharedConfig(keys));
-  ASSERT_TRUE(connected(first));
-  ASSERT_TRUE(connected(second));
+  auto both = replicas(R"([{"name":"k","key":"sk-k","rpm":1000}])");
+  GatewayHarness& first = *both.first;
+  GatewayHarness& second = *both.second;
   ASSERT_EQ(first.post("/v1/chat/completions", kChat, bearer("sk-k")).status, 200);
 
   redis_.stop();

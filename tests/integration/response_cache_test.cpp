@@ -20,13 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string chunk(const json& delta, const json& finish = nullptr) {
-  return "data: " +
-         json{{"id", "c1"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", "gpt-4o"},
-              {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}}
-             .dump() +
-         "\n\n";
-}
+std::string chunk(const json& delta, const json& finish = nullptr) { return openAiChunk(delta.dump(), finish.dump()); }
 
 class ResponseCacheTest : public ::testing::Test {
  protected:

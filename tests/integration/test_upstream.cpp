@@ -100,6 +100,11 @@ ScriptedResponse ScriptedResponse::json(int status, std::string body) {
   return response;
 }
 
+std::string openAiChunk(const std::string& delta, const std::string& finishReason) {
+  return R"(data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":)" +
+         delta + R"(,"finish_reason":)" + finishReason + "}]}\n\n";
+}
+
 ScriptedResponse ScriptedResponse::sse(std::vector<std::string> events, std::chrono::milliseconds delay) {
   ScriptedResponse response;
   response.headers.emplace_back("Content-Type", "text/event-stream");

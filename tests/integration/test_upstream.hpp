@@ -46,6 +46,10 @@ struct ScriptedResponse {
   static ScriptedResponse sse(std::vector<std::string> events, std::chrono::milliseconds delay = {});
 };
 
+/// One OpenAI Chat Completions stream event ("data: {...}\n\n") carrying `delta` (a JSON
+/// object) and `finishReason` (a JSON string or null).
+std::string openAiChunk(const std::string& delta, const std::string& finishReason = "null");
+
 class TestUpstream {
  public:
   using Handler = std::function<ScriptedResponse(const RecordedRequest&)>;

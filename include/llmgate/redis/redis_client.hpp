@@ -90,6 +90,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void answerHandshake(Role role, const Reply& reply);
   /// Ends the connection: pending handlers get no reply, and the next try comes after a backoff.
   void drop(const std::string& why);
+  /// Closes the socket and forgets the connection's state (not its pending commands).
+  void endConnection();
   void armDeadline();
   static void answer(Pending& pending, const Reply* reply) noexcept;
 
