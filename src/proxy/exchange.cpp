@@ -268,7 +268,13 @@ bool Exchange::goHeadless(const char* why) {
 }
 
 void Exchange::stopFollowing() {
-  if (plan_.flight && !plan_.leadsFlight && follower_ != 0) plan_.flight->unfollow(follower_);
+  if (!plan_.flight || plan_.leadsFlight || leftFlight_) return;
+  leftFlight_ = true;
+  if (follower_ != 0) {
+    plan_.flight->unfollow(follower_);
+  } else {
+    plan_.flight->unboard();  // it had not followed yet
+  }
   follower_ = 0;
 }
 

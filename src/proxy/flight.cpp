@@ -41,13 +41,14 @@ void Flight::end(State state) {
 
 bool Flight::leaderLeft(Notify cancelLeader) {
   std::lock_guard lock(mutex_);
-  if (followers_.empty() || state_ != State::Flying) return false;
+  if ((followers_.empty() && boarding_ == 0) || state_ != State::Flying) return false;
   cancelLeader_ = std::move(cancelLeader);
   return true;
 }
 
 std::uint64_t Flight::follow(Notify notify) {
   std::lock_guard lock(mutex_);
+  if (boarding_ > 0) --boarding_;
   const auto id = nextFollower_++;
   followers_.emplace(id, std::move(notify));
   return id;
@@ -57,11 +58,23 @@ void Flight::unfollow(std::uint64_t follower) {
   Notify cancel;
   {
     std::lock_guard lock(mutex_);
-    if (followers_.erase(follower) == 0 || !followers_.empty()) return;
+    if (followers_.erase(follower) == 0 || !followers_.empty() || boarding_ > 0) return;
     cancel = std::move(cancelLeader_);
     cancelLeader_ = nullptr;
   }
   if (cancel) cancel();  // nobody waits any more for the leader that had lost its client
+}
+
+void Flight::unboard() {
+  Notify cancel;
+  {
+    std::lock_guard lock(mutex_);
+    if (boarding_ == 0) return;
+    if (--boarding_ > 0 || !followers_.empty()) return;
+    cancel = std::move(cancelLeader_);
+    cancelLeader_ = nullptr;
+  }
+  if (cancel) cancel();
 }
 
 Flight::Read Flight::read(std::size_t& cursor, std::size_t most) const {
@@ -93,6 +106,9 @@ Flights::Boarding Flights::board(const std::string& key) {
   auto& slot = flying_[key];
   if (auto flight = slot.lock()) {
     ++coalesced_;
+    // Counted as waiting from now: a leader whose client leaves before this one follows goes on.
+    std::lock_guard flightLock(flight->mutex_);
+    ++flight->boarding_;
     return {std::move(flight), false};
   }
   auto flight = std::make_shared<Flight>(*this, key);

@@ -197,6 +197,7 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
 
   std::shared_ptr<limits::Admission> admission_;  // the key's hold, released when the exchange ends
   std::uint64_t follower_ = 0;  // this follower's id in plan_.flight
+  bool leftFlight_ = false;     // a follower that stopped following (or left before it did)
   std::size_t flightCursor_ = 0;
   bool headless_ = false;  // a leader whose client left, going on for its followers
   bool awaitingDrain_ = false;  // a follower waiting for its client's queue to drain

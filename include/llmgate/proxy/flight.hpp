@@ -37,9 +37,10 @@ class Flight {
   /// client, and `cancelLeader` is called once the last of them leaves); false when none do.
   bool leaderLeft(Notify cancelLeader);
 
-  // A follower's side.
+  // A follower's side: boarded (Flights::board) until it follows, or leaves before it does.
   std::uint64_t follow(Notify notify);
   void unfollow(std::uint64_t follower);
+  void unboard();
   struct Read {
     std::vector<core::ChatEvent> events;  ///< up to the most asked for, from the follower's cursor
     std::size_t left = 0;                 ///< events published and still unread after these
@@ -62,6 +63,8 @@ class Flight {
   std::vector<std::size_t> ends_;  ///< bytes of answer up to the end of each event
   State state_ = State::Flying;
   std::map<std::uint64_t, Notify> followers_;
+  std::size_t boarding_ = 0;  ///< followers boarded that do not follow yet: they wait too
+  friend class Flights;
   std::uint64_t nextFollower_ = 1;
   Notify cancelLeader_;  ///< set while the leader flies on for its followers alone
 };
