@@ -5,8 +5,6 @@
 
 #include <openssl/sha.h>
 
-#include <boost/asio/post.hpp>
-
 #include "llmgate/core/hex.hpp"
 #include "llmgate/log/log.hpp"
 
@@ -121,7 +119,36 @@ struct KeyState {
   // counters
   std::uint64_t admitted = 0, inputTokens = 0, outputTokens = 0;
   std::map<std::string, std::uint64_t> rejected;
+
+  /// What the budget's current `period` has spent, started afresh when a new one began (the
+  /// lock held).
+  std::int64_t& budgetSpent(const std::string& period) {
+    const auto start = budgetWindowStart(period);
+    if (budgetPeriodStart != start) {
+      budgetPeriodStart = start;
+      budgetUsed = 0;
+    }
+    return budgetUsed;
+  }
 };
+
+namespace {
+
+// The x-ratelimit-* figures of `key`'s buckets, holding `requestsLeft` and `tokensLeft`.
+void describeBuckets(Decision& decision, const config::GatewayKey& key, double requestsLeft, double tokensLeft) {
+  if (key.rpm > 0) {
+    decision.limitRequests = key.rpm;
+    decision.remainingRequests = static_cast<std::int64_t>(std::clamp(std::floor(requestsLeft), 0.0, static_cast<double>(key.rpm)));
+    decision.resetRequests = msToFill(static_cast<double>(key.rpm) - requestsLeft, key.rpm);
+  }
+  if (key.tpm > 0) {
+    decision.limitTokens = key.tpm;
+    decision.remainingTokens = static_cast<std::int64_t>(std::clamp(std::floor(tokensLeft), 0.0, static_cast<double>(key.tpm)));
+    decision.resetTokens = msToFill(static_cast<double>(key.tpm) - tokensLeft, key.tpm);
+  }
+}
+
+}  // namespace
 
 std::string resetText(milliseconds wait) {
   if (wait.count() < 1000) return std::to_string(std::max<std::int64_t>(wait.count(), 0)) + "ms";
@@ -170,14 +197,7 @@ Admission::~Admission() {
       if (tpm_ > 0 && !decidedShared_) {
         state_->tokens = std::min(static_cast<double>(tpm_), state_->tokens + static_cast<double>(refund));
       }
-      if (budgetTokens_ > 0) {
-        const auto period = budgetWindowStart(budgetPeriod_);
-        if (state_->budgetPeriodStart != period) {
-          state_->budgetPeriodStart = period;
-          state_->budgetUsed = 0;
-        }
-        state_->budgetUsed += used;
-      }
+      if (budgetTokens_ > 0) state_->budgetSpent(budgetPeriod_) += used;
     }
     const auto client = redis_.lock();
     const bool refundShared = tpm_ > 0 && decidedShared_ && refund != 0;
@@ -268,11 +288,6 @@ Decision KeyLimiter::decideLocally(KeyState& state, const config::GatewayKey& ke
   state.at = now;
   state.requests = refilled(state.requests, key.rpm, elapsed);
   state.tokens = refilled(state.tokens, key.tpm, elapsed);
-  const auto period = budgetWindowStart(key.budgetPeriod);
-  if (state.budgetPeriodStart != period) {
-    state.budgetPeriodStart = period;
-    state.budgetUsed = 0;
-  }
   const double wantTokens = static_cast<double>(std::min(estimatedTokens, key.tpm));
   if (key.rpm > 0 && state.requests < 1) {
     decision.admitted = false;
@@ -282,7 +297,7 @@ Decision KeyLimiter::decideLocally(KeyState& state, const config::GatewayKey& ke
     decision.admitted = false;
     decision.reason = "tpm";
     decision.retryAfter = msToFill(wantTokens - state.tokens, key.tpm);
-  } else if (key.budgetTokens > 0 && state.budgetUsed >= key.budgetTokens) {
+  } else if (key.budgetTokens > 0 && state.budgetSpent(key.budgetPeriod) >= key.budgetTokens) {
     decision.admitted = false;
     decision.reason = "budget";
     const auto now = std::chrono::system_clock::now();
@@ -291,16 +306,7 @@ Decision KeyLimiter::decideLocally(KeyState& state, const config::GatewayKey& ke
     if (key.rpm > 0) state.requests -= 1;
     if (key.tpm > 0) state.tokens -= static_cast<double>(estimatedTokens);
   }
-  if (key.rpm > 0) {
-    decision.limitRequests = key.rpm;
-    decision.remainingRequests = static_cast<std::int64_t>(std::floor(std::max(state.requests, 0.0)));
-    decision.resetRequests = msToFill(static_cast<double>(key.rpm) - state.requests, key.rpm);
-  }
-  if (key.tpm > 0) {
-    decision.limitTokens = key.tpm;
-    decision.remainingTokens = static_cast<std::int64_t>(std::floor(std::max(state.tokens, 0.0)));
-    decision.resetTokens = msToFill(static_cast<double>(key.tpm) - state.tokens, key.tpm);
-  }
+  describeBuckets(decision, key, state.requests, state.tokens);
   return decision;
 }
 
@@ -350,8 +356,7 @@ void KeyLimiter::decideShared(std::size_t worker, const config::GatewayKey& key,
         decision = decideLocally(*hold->state_, key, hold->estimate_);
       } else {
         std::lock_guard lock(hold->state_->mutex);
-        hold->state_->budgetPeriodStart = budgetWindowStart(key.budgetPeriod);
-        hold->state_->budgetUsed = decision->budgetUsed;
+        hold->state_->budgetSpent(key.budgetPeriod) = decision->budgetUsed;
       }
       finish(std::move(hold), std::move(*decision), done);
     } catch (const std::exception& error) {
@@ -390,16 +395,7 @@ std::optional<Decision> KeyLimiter::sharedDecision(const redis::Reply* reply, co
   decision.admitted = decision.reason.empty();
   decision.retryAfter = decision.reason == "budget" ? std::chrono::duration_cast<milliseconds>(untilBudgetEnd)
                                                     : milliseconds(std::max<long long>(items[1].integer, 0));
-  if (key.rpm > 0) {
-    decision.limitRequests = key.rpm;
-    decision.remainingRequests = std::clamp<long long>(items[2].integer, 0, key.rpm);
-    decision.resetRequests = msToFill(static_cast<double>(key.rpm - decision.remainingRequests), key.rpm);
-  }
-  if (key.tpm > 0) {
-    decision.limitTokens = key.tpm;
-    decision.remainingTokens = std::clamp<long long>(items[3].integer, 0, key.tpm);
-    decision.resetTokens = msToFill(static_cast<double>(key.tpm - decision.remainingTokens), key.tpm);
-  }
+  describeBuckets(decision, key, static_cast<double>(items[2].integer), static_cast<double>(items[3].integer));
   decision.budgetUsed = items[4].integer;
   return decision;
 }

@@ -161,9 +161,7 @@ void Exchange::begin() {
     // Nothing of its own goes upstream: its tokens are the leader's.
     if (admission_) admission_->reportUsage(0, 0);
     follower_ = plan_.flight->follow([loop = &context_.loop, weak = weak_from_this()] {
-      boost::asio::post(*loop, [weak] {
-        if (auto self = weak.lock()) self->contain("coalesced answer", [&] { self->follow(); });
-      });
+      postStep(*loop, weak, "coalesced answer", &Exchange::follow);
     });
     if (plan_.clientStream && context_.generation->config->streamKeepaliveMs > 0) armKeepalive();
     if (plan_.deadline) {
@@ -228,9 +226,7 @@ void Exchange::follow() {
   if (done_) return;
   if (read.left > 0) {
     // The rest after other work on this loop has had its turn.
-    boost::asio::post(context_.loop, [weak = weak_from_this()] {
-      if (auto self = weak.lock()) self->contain("coalesced answer", [&] { self->follow(); });
-    });
+    postStep(context_.loop, weak_from_this(), "coalesced answer", &Exchange::follow);
     return;
   }
   if (read.state == Flight::State::Landed) {
@@ -251,13 +247,18 @@ void Exchange::follow() {
   }
 }
 
+void Exchange::postStep(boost::asio::io_context& loop, std::weak_ptr<Exchange> exchange, const char* where,
+                        void (Exchange::*step)()) {
+  boost::asio::post(loop, [exchange = std::move(exchange), where, step] {
+    if (auto self = exchange.lock()) self->contain(where, [&] { ((*self).*step)(); });
+  });
+}
+
 bool Exchange::goHeadless(const char* why) {
   // Others wait on this answer: it goes on without its client until the last of them leaves.
   headless_ = true;
   const bool followed = plan_.flight->leaderLeft([loop = &context_.loop, weak = weak_from_this()] {
-    boost::asio::post(*loop, [weak] {
-      if (auto self = weak.lock()) self->contain("last follower gone", [&] { self->cancel(); });
-    });
+    postStep(*loop, weak, "last follower gone", &Exchange::cancel);
   });
   if (!followed) return false;
   // Paused for this client's queue, it would wait for a drain that no longer comes.

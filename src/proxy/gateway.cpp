@@ -33,21 +33,14 @@ constexpr std::string_view kJson = "application/json";
 
 constexpr std::string_view kStoredResponses = "/v1/responses/";  // followed by a response id
 
-// The context shaping `label`'s route opted into, else the one for every route ("*"), else none.
-const core::ContextShaping* shapingFor(const config::Config& config, const std::string& label) {
-  if (config.contextShaping.empty()) return nullptr;  // the common case, on every request
-  auto it = config.contextShaping.find(label);
-  if (it == config.contextShaping.end()) it = config.contextShaping.find("*");
-  return it == config.contextShaping.end() ? nullptr : &it->second;
-}
-
-// The response-cache settings `label`'s route opted into, else those for every route ("*"), else none.
-const config::ResponseCacheRoute* cacheRouteFor(const config::Config& config, const std::string& label) {
-  const auto& routes = config.responseCache.routes;
-  if (routes.empty()) return nullptr;
-  auto it = routes.find(label);
-  if (it == routes.end()) it = routes.find("*");
-  return it == routes.end() ? nullptr : &it->second;
+// What a per-route section of the config (context_shaping, response_cache.routes) says for
+// `label`'s route, else for every route ("*"), else nothing.
+template <class Settings>
+const Settings* settingsFor(const std::map<std::string, Settings>& byRoute, const std::string& label) {
+  if (byRoute.empty()) return nullptr;  // the common case, on every request
+  auto it = byRoute.find(label);
+  if (it == byRoute.end()) it = byRoute.find("*");
+  return it == byRoute.end() ? nullptr : &it->second;
 }
 
 // Whether `key` may use `model` (as the client named it) on route `label`.
@@ -73,8 +66,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector
       current_(std::make_shared<Generation>(std::move(config), factories_, 1)),
       conversations_(static_cast<std::size_t>(startConfig_->conversations.maxBytes)),
       limiter_(startConfig_->redis),
-      responseCacheBytes_(static_cast<std::size_t>(startConfig_->responseCache.maxBytes)),
-      responseCache_(responseCacheBytes_) {}
+      responseCache_(static_cast<std::size_t>(startConfig_->responseCache.maxBytes)) {}
 
 std::shared_ptr<Generation> Gateway::current() const {
   std::lock_guard lock(generationMutex_);
@@ -483,10 +475,10 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
                                          "x-llmgate-cache: expected on, off or refresh"));
     return;
   }
-  const CacheUse cache{cacheRouteFor(*generation->config, routed->route.label), cacheHeader};
-  const bool cacheWanted = responseCacheBytes_ > 0 && cacheHeader != "off" && (cache.route != nullptr || !cacheHeader.empty());
+  const CacheUse cache{settingsFor(generation->config->responseCache.routes, routed->route.label), cacheHeader};
+  const bool cacheWanted = startConfig_->responseCache.maxBytes > 0 && cacheHeader != "off" && (cache.route != nullptr || !cacheHeader.empty());
   Conversation conversation{std::string(request.header("x-llmgate-session")), nullptr,
-                            shapingFor(*generation->config, routed->route.label)};
+                            settingsFor(generation->config->contextShaping, routed->route.label)};
   if (!conversation.session.empty()) {
     if (!validSessionId(conversation.session)) {
       sendError(request, *sink, paramError(ErrorKind::InvalidRequest, "invalid_request", "x-llmgate-session",

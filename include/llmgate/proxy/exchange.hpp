@@ -116,6 +116,9 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// answer, or asks on its own when the leader got none.
   void follow();
   void stopFollowing();
+  /// Runs `step` of `exchange` on `loop` when it is still there (from any thread).
+  static void postStep(boost::asio::io_context& loop, std::weak_ptr<Exchange> exchange, const char* where,
+                       void (Exchange::*step)());
   /// A leader whose client left (or was cut): goes on for its followers; false when none wait.
   bool goHeadless(const char* why);
   void runAttempt();

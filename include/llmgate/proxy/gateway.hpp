@@ -169,7 +169,6 @@ class Gateway : public server::RequestHandler {
   /// Outlive generations: a reload keeps the conversations and what each key has spent.
   ConversationStore conversations_;
   limits::KeyLimiter limiter_;
-  const std::size_t responseCacheBytes_;
   ResponseCache responseCache_;
   Flights flights_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
