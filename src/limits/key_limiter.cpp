@@ -218,7 +218,7 @@ Admission::~Admission() {
   }
 }
 
-KeyLimiter::KeyLimiter(config::RedisConfig redis) : redisConfig_(std::move(redis)) {
+KeyLimiter::KeyLimiter(redis::Connections& redis) : redis_(redis) {
   const auto sha1 = [](const char* script) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(script), std::char_traits<char>::length(script), digest);
@@ -226,22 +226,8 @@ KeyLimiter::KeyLimiter(config::RedisConfig redis) : redisConfig_(std::move(redis
   };
   scriptSha_ = sha1(kAdmitScript);
   settleSha_ = sha1(kSettleScript);
-}
-
-KeyLimiter::~KeyLimiter() { detach(); }
-
-void KeyLimiter::attach(const std::vector<boost::asio::io_context*>& loops) {
-  if (redisConfig_.url.empty()) return;
-  for (auto* loop : loops) {
-    clients_.push_back(std::make_shared<redis::Client>(*loop, redisConfig_, redisStats_,
-                                                       std::vector<std::string>{kAdmitScript, kSettleScript}));
-    clients_.back()->open();
-  }
-}
-
-void KeyLimiter::detach() {
-  for (auto& client : clients_) client->close();
-  clients_.clear();
+  redis_.addScript(kAdmitScript);
+  redis_.addScript(kSettleScript);
 }
 
 std::shared_ptr<KeyState> KeyLimiter::stateOf(const std::string& name) {
@@ -255,13 +241,13 @@ std::shared_ptr<KeyState> KeyLimiter::stateOf(const std::string& name) {
 }
 
 // A key's Redis keys share one hash tag, {name}: one slot, so that a script may touch both on a cluster.
-std::string KeyLimiter::limitsKey(const std::string& name) const { return redisConfig_.keyPrefix + "{" + name + "}:limits"; }
+std::string KeyLimiter::limitsKey(const std::string& name) const { return redis_.settings().keyPrefix + "{" + name + "}:limits"; }
 
 std::string KeyLimiter::budgetKey(const std::string& name, const std::string& period, std::chrono::seconds& untilEnd) const {
   const auto now = std::chrono::system_clock::now();
   const auto [start, end] = periodAround(period, now);
   untilEnd = std::chrono::duration_cast<std::chrono::seconds>(end - now);
-  return redisConfig_.keyPrefix + "{" + name + "}:budget:" + period + ":" + std::to_string(start.time_since_epoch().count());
+  return redis_.settings().keyPrefix + "{" + name + "}:budget:" + period + ":" + std::to_string(start.time_since_epoch().count());
 }
 
 bool KeyLimiter::takeSlot(KeyState& state, const config::GatewayKey& key) {
@@ -321,21 +307,26 @@ void KeyLimiter::admit(std::size_t worker, const config::GatewayKey& key, std::i
     return;
   }
   // Holds the slot from here: whatever happens next (an exception included) gives it back.
-  auto hold = std::make_shared<Admission>(*this, std::move(state), key, estimatedTokens,
-                                          worker < clients_.size() ? clients_[worker] : nullptr);
+  auto client = redis_.client(worker);
+  auto hold = std::make_shared<Admission>(*this, std::move(state), key, estimatedTokens, client);
   const bool limited = key.rpm > 0 || key.tpm > 0 || key.budgetTokens > 0;
-  if (limited && worker < clients_.size() && clients_[worker]->ready()) {
+  if (limited && client && client->ready()) {
     decideShared(worker, key, std::move(hold), std::move(done), true);
     return;
   }
-  if (limited && !clients_.empty()) localDecisions_.fetch_add(1);
+  if (limited && client) localDecisions_.fetch_add(1);
   auto decision = decideLocally(*hold->state_, key, estimatedTokens);
   finish(std::move(hold), std::move(decision), done);
 }
 
 void KeyLimiter::decideShared(std::size_t worker, const config::GatewayKey& key, std::shared_ptr<Admission> hold, Done done,
                               bool loaded) {
-  auto client = clients_[worker];
+  auto client = redis_.client(worker);
+  if (!client) {  // detached while the script was being loaded
+    auto decision = decideLocally(*hold->state_, key, hold->estimate_);
+    finish(std::move(hold), std::move(decision), done);
+    return;
+  }
   std::chrono::seconds untilBudgetEnd{0};
   std::vector<std::string> args{loaded ? "EVALSHA" : "EVAL", loaded ? scriptSha_ : std::string(kAdmitScript), "2",
                                 limitsKey(key.name), budgetKey(key.name, key.budgetPeriod, untilBudgetEnd),
@@ -345,8 +336,7 @@ void KeyLimiter::decideShared(std::size_t worker, const config::GatewayKey& key,
                          untilBudgetEnd](const redis::Reply* reply) mutable {
     try {
       // The first use on a connection loads the script (Redis keeps it until it restarts).
-      if (reply != nullptr && reply->type == redis::Reply::Type::Error && loaded && reply->text.rfind("NOSCRIPT", 0) == 0 &&
-          worker < clients_.size()) {
+      if (reply != nullptr && reply->type == redis::Reply::Type::Error && loaded && reply->text.rfind("NOSCRIPT", 0) == 0) {
         decideShared(worker, key, std::move(hold), std::move(done), false);
         return;
       }
@@ -429,18 +419,6 @@ std::vector<KeyUsage> KeyLimiter::usage() const {
                            state->inFlight, state->budgetUsed});
   }
   return out;
-}
-
-SharedStateReport KeyLimiter::sharedState() const {
-  SharedStateReport report;
-  report.configured = !redisConfig_.url.empty();
-  report.connected = redisStats_.connected.load();
-  report.workers = static_cast<std::int64_t>(clients_.size());
-  report.connects = redisStats_.connects.load();
-  report.failures = redisStats_.failures.load();
-  report.timeouts = redisStats_.timeouts.load();
-  report.localDecisions = localDecisions_.load();
-  return report;
 }
 
 }  // namespace llmgate::limits

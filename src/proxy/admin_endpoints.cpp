@@ -100,7 +100,7 @@ Report detailedHealth(const Sources& sources) {
   // A draining replica is on its way out: readiness probes must see it as such.
   const bool draining = sources.server != nullptr && sources.server->draining;
   // Redis down costs only the sharing of limits: degraded, still serving (200).
-  const auto shared = sources.limiter.sharedState();
+  const auto shared = sources.redis.report();
   const bool sharedDown = shared.configured && shared.connected < shared.workers;
   const char* status = draining          ? "draining"
                        : !anyAvailable   ? "unavailable"
@@ -129,17 +129,18 @@ Report detailedHealth(const Sources& sources) {
               {"evictions", kept.evictions}, {"expirations", kept.expirations}}},
             {"response_cache",
              {{"entries", answers.store.entries}, {"bytes", answers.store.bytes}, {"max_bytes", answers.store.maxBytes},
-              {"hits", answers.hits}, {"misses", answers.misses}, {"evictions", answers.store.evictions},
+              {"hits", answers.hits}, {"shared_hits", answers.sharedHits}, {"misses", answers.misses},
+              {"shared_unreadable", answers.sharedUnreadable}, {"evictions", answers.store.evictions},
               {"expirations", answers.store.expirations}}},
             {"shared_state",
              {{"backend", shared.configured ? "redis" : "memory"},
-              {"status", !shared.configured ? "local" : sharedDown ? "degraded: limits held per replica" : "ok"},
+              {"status", !shared.configured ? "local" : sharedDown ? "degraded: limits held per replica, cache local" : "ok"},
               {"connections", shared.connected},
               {"workers", shared.workers},
               {"connects", shared.connects},
               {"failures", shared.failures},
               {"timeouts", shared.timeouts},
-              {"local_decisions", shared.localDecisions}}}};
+              {"local_decisions", sources.limiter.localDecisions()}}}};
   return {anyAvailable && !draining ? 200 : 503, status, body.dump()};
 }
 
@@ -203,6 +204,7 @@ std::string prometheusText(const Sources& sources) {
 
   const auto answers = sources.responseCache.stats();
   writeScalar(out, families::kCacheHits, static_cast<double>(answers.hits));
+  writeScalar(out, families::kCacheSharedHits, static_cast<double>(answers.sharedHits));
   writeScalar(out, families::kCacheMisses, static_cast<double>(answers.misses));
   writeScalar(out, families::kCacheEvictions, static_cast<double>(answers.store.evictions));
   writeScalar(out, families::kCacheEntries, static_cast<double>(answers.store.entries));
@@ -224,10 +226,10 @@ std::string prometheusText(const Sources& sources) {
   }
   writeHeader(out, families::kKeyInFlight);
   for (const auto& key : keys) writeSample(out, families::kKeyInFlight.name, {{"key", key.name}}, static_cast<double>(key.inFlight));
-  const auto shared = sources.limiter.sharedState();
+  const auto shared = sources.redis.report();
   writeScalar(out, families::kRedisConnections, static_cast<double>(shared.connected));
   writeScalar(out, families::kRedisFailures, static_cast<double>(shared.failures));
-  writeScalar(out, families::kLocalDecisions, static_cast<double>(shared.localDecisions));
+  writeScalar(out, families::kLocalDecisions, static_cast<double>(sources.limiter.localDecisions()));
 
   writeHeader(out, families::kOAuthExpiry);
   for (const auto& provider : sources.generation.providers) {

@@ -151,7 +151,7 @@ void Exchange::start() {
     if (plan_.limitedKey != nullptr) {
       admit();
     } else {
-      begin();
+      lookUpCache();
     }
   });
 }
@@ -287,6 +287,34 @@ void Exchange::admit() {
   });
 }
 
+void Exchange::lookUpCache() {
+  if (!plan_.cacheLookup) {
+    begin();
+    return;
+  }
+  context_.responseCache.lookUp(context_.worker, plan_.cacheLookup->key,
+                                [self = shared_from_this()](std::shared_ptr<const core::ChatResponse> answer, bool shared) {
+    self->contain("response cache", [&] { self->lookedUp(std::move(answer), shared); });
+  });
+}
+
+void Exchange::lookedUp(std::shared_ptr<const core::ChatResponse> answer, bool shared) {
+  if (done_) return;  // the client left while Redis was asked
+  std::string status = answer ? "hit" : "miss";
+  plan_.cachedAnswer = std::move(answer);
+  if (shared) plan_.responseHeaders.emplace_back("x-llmgate-cache-level", "shared");
+  if (!plan_.cachedAnswer && plan_.cacheLookup->coalesce) {
+    auto boarding = context_.flights.board(plan_.cacheLookup->key);
+    plan_.flight = std::move(boarding.flight);
+    plan_.leadsFlight = boarding.leads;
+    // The answer is the leader's, which keeps it.
+    if (!boarding.leads) plan_.responseHeaders.emplace_back("x-llmgate-coalesced", "true");
+  }
+  plan_.responseHeaders.emplace_back("x-llmgate-cache-status", status);
+  sink_->log().cache = std::move(status);
+  begin();
+}
+
 void Exchange::admitted(const limits::Decision& decision, std::shared_ptr<limits::Admission> admission) {
   if (done_) {
     // The client left while it was decided: nothing went upstream, so nothing is charged but
@@ -307,7 +335,7 @@ void Exchange::admitted(const limits::Decision& decision, std::shared_ptr<limits
   }
   if (decision.admitted) {
     admission_ = std::move(admission);
-    begin();
+    lookUpCache();
     return;
   }
   const auto& key = *plan_.limitedKey;

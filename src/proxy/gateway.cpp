@@ -65,8 +65,9 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, const std::vector
       startConfig_(config),
       current_(std::make_shared<Generation>(std::move(config), factories_, 1)),
       conversations_(static_cast<std::size_t>(startConfig_->conversations.maxBytes)),
-      limiter_(startConfig_->redis),
-      responseCache_(static_cast<std::size_t>(startConfig_->responseCache.maxBytes)) {}
+      redis_(startConfig_->redis),
+      limiter_(redis_),
+      responseCache_(static_cast<std::size_t>(startConfig_->responseCache.maxBytes), redis_) {}
 
 std::shared_ptr<Generation> Gateway::current() const {
   std::lock_guard lock(generationMutex_);
@@ -74,7 +75,7 @@ std::shared_ptr<Generation> Gateway::current() const {
 }
 
 ExchangeContext Gateway::exchangeContext(const std::shared_ptr<Generation>& generation, std::size_t worker) {
-  return ExchangeContext{*loops_[worker], *clients_[worker], metrics_, limiter_, worker, generation};
+  return ExchangeContext{*loops_[worker], *clients_[worker], metrics_, limiter_, responseCache_, flights_, worker, generation};
 }
 
 std::optional<resilience::Clock::time_point> Gateway::deadlineFor(server::IncomingRequest& request,
@@ -101,7 +102,7 @@ void Gateway::attachWorkers(const std::vector<boost::asio::io_context*>& loops,
   clients_.clear();
   for (auto* loop : loops) clients_.push_back(std::make_unique<upstream::HttpClient>(*loop, generation->config->upstream));
   workerGenerations_.assign(loops.size(), generation);
-  limiter_.attach(loops);
+  redis_.attach(loops);
   generation->refresher.start();
   prewarm(*generation);
 }
@@ -137,7 +138,7 @@ void Gateway::detachWorkers() {
     for (const auto& old : retired_) old->refresher.stop();
   }
   workerGenerations_.clear();
-  limiter_.detach();
+  redis_.detach();
   clients_.clear();
   loops_.clear();
 }
@@ -378,7 +379,7 @@ admin::Sources Gateway::adminSources(const Generation& generation) const {
     std::lock_guard lock(generationMutex_);
     reloads = reloads_;
   }
-  return admin::Sources{generation, metrics_, conversations_, limiter_, responseCache_, flights_.coalesced(), clients_, serverState_.get(), startedAt_, std::move(reloads)};
+  return admin::Sources{generation, metrics_, conversations_, limiter_, redis_, responseCache_, flights_.coalesced(), clients_, serverState_.get(), startedAt_, std::move(reloads)};
 }
 
 std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generation, server::IncomingRequest& request,
@@ -511,7 +512,7 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
       if (dialect == core::Dialect::OpenAiResponses) plan.requestEcho = api::responses::requestEcho(document);
       plan.request = std::move(decoded.value());
       if (!continueConversation(*generation, request, *sink, caller.tag, conversation, plan)) return;
-      if (cacheWanted) cacheStatus = useResponseCache(*generation->config, document, cache, conversation, plan);
+      if (cacheWanted) cacheStatus = useResponseCache(*generation->config, document, cache, conversation, worker, plan);
     } else {
       log::message(spdlog::level::info, "request " + plan.requestId + ": not shaped (passed through as it came): " +
                                             decoded.error().message);
@@ -519,7 +520,7 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
     }
   }
   // Said on every answer once the cache is in use (configured on a route, or asked for).
-  if (!generation->config->responseCache.routes.empty() || !cacheHeader.empty()) {
+  if ((!generation->config->responseCache.routes.empty() || !cacheHeader.empty()) && !cacheStatus.empty()) {
     plan.responseHeaders.emplace_back("x-llmgate-cache-status", cacheStatus);
     sink->log().cache = cacheStatus;
   }
@@ -648,7 +649,7 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
 }
 
 std::string Gateway::useResponseCache(const config::Config& config, const json& document, const CacheUse& cache,
-                                      const Conversation& conversation, ExchangePlan& plan) {
+                                      const Conversation& conversation, std::size_t worker, ExchangePlan& plan) {
   // A continued conversation is not what its body says: its earlier turns live on the gateway.
   if (!conversation.session.empty() || !plan.request->previousResponseId.empty()) return "bypass";
   if (ResponseCache::uncachable(document) != nullptr) return "bypass";
@@ -659,27 +660,18 @@ std::string Gateway::useResponseCache(const config::Config& config, const json& 
   std::vector<std::string> destinations;
   for (const auto& target : plan.candidates) destinations.push_back(target.provider->name() + '/' + target.upstreamModel);
   const std::string key = ResponseCache::keyOf(plan.dialect, std::move(destinations), plan.hints.anthropicBeta, document);
+  // Hit or miss is the exchange's to say, once it has looked (after admission).
   std::string status = "refresh";
   if (cache.header != "refresh") {
-    plan.cachedAnswer = responseCache_.find(key);
-    if (plan.cachedAnswer) return "hit";
-    status = "miss";
-    if (cache.route != nullptr && cache.route->coalesce) {
-      auto boarding = flights_.board(key);
-      plan.flight = std::move(boarding.flight);
-      plan.leadsFlight = boarding.leads;
-      if (!boarding.leads) {
-        // The answer is the leader's, which keeps it.
-        plan.responseHeaders.emplace_back("x-llmgate-coalesced", "true");
-        return status;
-      }
-    }
+    plan.cacheLookup = ExchangePlan::CacheLookup{key, cache.route != nullptr && cache.route->coalesce};
+    status.clear();
   }
   const auto& settings = config.responseCache;
   const std::chrono::seconds ttl(cache.route != nullptr && cache.route->ttlSeconds > 0 ? cache.route->ttlSeconds : settings.ttlSeconds);
-  plan.onAnswered = [this, key, ttl, kept = std::move(plan.onAnswered)](const core::ChatResponse& answer, std::string_view document) {
+  plan.onAnswered = [this, worker, key, ttl, kept = std::move(plan.onAnswered)](const core::ChatResponse& answer,
+                                                                                 std::string_view document) {
     if (kept) kept(answer, document);
-    responseCache_.store(key, answer, ttl);
+    responseCache_.store(worker, key, answer, ttl);
   };
   return status;
 }

@@ -251,7 +251,7 @@ class SharedLimits : public KeyLimits {
   }
   static bool connected(GatewayHarness& gateway) {
     return eventually([&] {
-      const auto state = gateway.gateway().limiter().sharedState();
+      const auto state = gateway.gateway().redis().report();
       return state.connected == state.workers && state.workers > 0;
     });
   }
@@ -278,8 +278,8 @@ TEST_F(SharedLimits, TwoGatewaysAdmitExactlyTheLimitBetweenThem) {
   EXPECT_EQ(admitted.load(), 10) << "one limit of 10 a minute for both replicas";
   EXPECT_EQ(refused.load(), 22);
   EXPECT_EQ(other.load(), 0);
-  EXPECT_EQ(first.gateway().limiter().sharedState().localDecisions, 0u);
-  EXPECT_EQ(second.gateway().limiter().sharedState().localDecisions, 0u);
+  EXPECT_EQ(first.gateway().limiter().localDecisions(), 0u);
+  EXPECT_EQ(second.gateway().limiter().localDecisions(), 0u);
   EXPECT_NE(redis_.cli("HGET 'llmgate:{shared}:limits' at"), "") << "the buckets live in Redis";
 }
 
@@ -329,16 +329,16 @@ TEST_F(SharedLimits, RedisDyingOrHangingNeverFailsARequest) {
   const json report = json::parse(health.body);
   EXPECT_EQ(report["status"], "degraded");
   EXPECT_EQ(report["shared_state"]["connections"], 0);
-  EXPECT_GT(first.gateway().limiter().sharedState().localDecisions, 0u);
+  EXPECT_GT(first.gateway().limiter().localDecisions(), 0u);
   EXPECT_NE(first.get("/metrics").body.find("llmgate_redis_connections 0"), std::string::npos);
 
   // Back on the same port: both reconnect by themselves and share again.
   redis_.start();
   ASSERT_TRUE(connected(first));
   ASSERT_TRUE(connected(second));
-  const auto local = first.gateway().limiter().sharedState().localDecisions;
+  const auto local = first.gateway().limiter().localDecisions();
   EXPECT_EQ(first.post("/v1/chat/completions", kChat, bearer("sk-k")).status, 200);
-  EXPECT_EQ(first.gateway().limiter().sharedState().localDecisions, local);
+  EXPECT_EQ(first.gateway().limiter().localDecisions(), local);
 
   // Hung (accepting nothing, answering nothing): every request waits at most the 50 ms timeout.
   redis_.pause();
@@ -347,7 +347,7 @@ TEST_F(SharedLimits, RedisDyingOrHangingNeverFailsARequest) {
     EXPECT_EQ(first.post("/v1/chat/completions", kChat, bearer("sk-k")).status, 200);
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
   }
-  EXPECT_GT(first.gateway().limiter().sharedState().timeouts, 0u);
+  EXPECT_GT(first.gateway().redis().report().timeouts, 0u);
   redis_.resume();
   EXPECT_TRUE(connected(first));
 }
@@ -407,7 +407,7 @@ TEST_P(WrongRedisReplies, AreDecidedLocallyAndNeverFailARequest) {
   GatewayHarness gateway(config(R"([{"name":"w","key":"sk-w","rpm":5}])",
                                 R"("redis":{"url":")" + redis.url() + R"(","timeout_ms":50},)"));
   // Ready once its PING was answered: the wrong bytes come in reply to the limits script.
-  ASSERT_TRUE(eventually([&] { return gateway.gateway().limiter().sharedState().connected > 0; }));
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().redis().report().connected > 0; }));
   for (int i = 0; i < 5; ++i) {
     const auto started = std::chrono::steady_clock::now();
     EXPECT_EQ(gateway.post("/v1/chat/completions", kChat, bearer("sk-w")).status, 200) << i;

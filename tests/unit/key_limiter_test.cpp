@@ -44,7 +44,8 @@ TEST(ResetText, WritesDurationsAsOpenAiDoes) {
 }
 
 TEST(KeyLimiter, RequestsPerMinuteIsATokenBucket) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("a");
   limited.rpm = 2;
   const auto first = admitNow(limiter, limited, 1);
@@ -69,7 +70,8 @@ TEST(KeyLimiter, RequestsPerMinuteIsATokenBucket) {
 }
 
 TEST(KeyLimiter, TokensAreChargedOnEstimateThenSettledToWhatWasUsed) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("t");
   limited.tpm = 100;
   {
@@ -88,7 +90,8 @@ TEST(KeyLimiter, TokensAreChargedOnEstimateThenSettledToWhatWasUsed) {
 }
 
 TEST(KeyLimiter, UsageReportedInPiecesCountsWhole) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("pieces");
   limited.budgetTokens = 1000;
   {
@@ -104,7 +107,8 @@ TEST(KeyLimiter, UsageReportedInPiecesCountsWhole) {
 }
 
 TEST(KeyLimiter, ARefusedRequestGivesItsSlotBackAndIsChargedNothing) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("refused");
   limited.rpm = 1;
   limited.maxConcurrent = 5;
@@ -119,7 +123,8 @@ TEST(KeyLimiter, ARefusedRequestGivesItsSlotBackAndIsChargedNothing) {
 }
 
 TEST(KeyLimiter, ARequestLargerThanTheWholeBucketWaitsForAFullOne) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("big");
   limited.tpm = 10;
   auto outcome = admitNow(limiter, limited, 500);
@@ -133,7 +138,8 @@ TEST(KeyLimiter, ARequestLargerThanTheWholeBucketWaitsForAFullOne) {
 }
 
 TEST(KeyLimiter, RequestsInFlightAreHeldUntilTheAdmissionGoes) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("c");
   limited.maxConcurrent = 2;
   auto one = admitNow(limiter, limited, 1);
@@ -149,7 +155,8 @@ TEST(KeyLimiter, RequestsInFlightAreHeldUntilTheAdmissionGoes) {
 }
 
 TEST(KeyLimiter, ABudgetIsSpentByWhatAnswersUsedAndRenewsWithItsPeriod) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("b");
   limited.budgetTokens = 100;
   limited.budgetPeriod = "hour";
@@ -163,7 +170,8 @@ TEST(KeyLimiter, ABudgetIsSpentByWhatAnswersUsedAndRenewsWithItsPeriod) {
 }
 
 TEST(KeyLimiter, KeysAreCountedApartAndAKeyWithoutLimitsIsOnlyCounted) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("x");
   limited.rpm = 1;
   const auto open = key("y");
@@ -178,7 +186,8 @@ TEST(KeyLimiter, KeysAreCountedApartAndAKeyWithoutLimitsIsOnlyCounted) {
 }
 
 TEST(KeyLimiter, ThreadsSharingAKeyNeverAdmitMoreThanItsLimit) {
-  KeyLimiter limiter({});
+  redis::Connections noRedis({});
+  KeyLimiter limiter(noRedis);
   auto limited = key("race");
   limited.rpm = 100;
   std::atomic<int> admitted{0};

@@ -15,10 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-
 #include "llmgate/config/config.hpp"
-#include "llmgate/redis/redis_client.hpp"
+#include "llmgate/redis/connections.hpp"
 
 namespace llmgate::limits {
 
@@ -77,24 +75,11 @@ class Admission {
   friend class KeyLimiter;
 };
 
-/// Redis as the limiter sees it, for /v1/health/detailed and /metrics.
-struct SharedStateReport {
-  bool configured = false;
-  std::int64_t connected = 0;  ///< connections up (one per worker)
-  std::int64_t workers = 0;
-  std::uint64_t connects = 0, failures = 0, timeouts = 0;
-  std::uint64_t localDecisions = 0;  ///< admissions decided locally because Redis did not answer
-};
-
 class KeyLimiter {
  public:
-  /// `redis` from the config the process started with (a restart changes it).
-  explicit KeyLimiter(config::RedisConfig redis);
-  ~KeyLimiter();
-
-  /// One Redis connection per worker loop, when configured.
-  void attach(const std::vector<boost::asio::io_context*>& loops);
-  void detach();
+  /// Shares limits through `redis` when it is configured (its scripts are registered here,
+  /// before it is attached); `redis` outlives the limiter.
+  explicit KeyLimiter(redis::Connections& redis);
 
   using Done = std::function<void(const Decision&, std::shared_ptr<Admission>)>;
   /// Decides whether `key` may send a request estimated at `estimatedTokens`; calls `done` on
@@ -103,7 +88,8 @@ class KeyLimiter {
   void admit(std::size_t worker, const config::GatewayKey& key, std::int64_t estimatedTokens, Done done);
 
   std::vector<KeyUsage> usage() const;
-  SharedStateReport sharedState() const;
+  /// Admissions decided locally because Redis did not answer.
+  std::uint64_t localDecisions() const { return localDecisions_.load(); }
 
  private:
   friend class Admission;
@@ -121,13 +107,11 @@ class KeyLimiter {
   /// The Redis key of `name`'s budget in the period that holds now, and that period's end.
   std::string budgetKey(const std::string& name, const std::string& period, std::chrono::seconds& untilEnd) const;
 
-  const config::RedisConfig redisConfig_;
+  redis::Connections& redis_;
   std::string scriptSha_;
   std::string settleSha_;
   mutable std::mutex statesMutex_;
   std::map<std::string, std::shared_ptr<KeyState>> states_;  ///< by key name: survives reloads
-  redis::ConnectionStats redisStats_;
-  std::vector<std::shared_ptr<redis::Client>> clients_;  ///< one per worker; empty without Redis
   std::atomic<std::uint64_t> localDecisions_{0};
   std::atomic<std::chrono::steady_clock::rep> lastWarning_{0};
 };

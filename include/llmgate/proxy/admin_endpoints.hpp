@@ -16,6 +16,7 @@
 #include "llmgate/proxy/generation.hpp"
 #include "llmgate/proxy/model_catalog.hpp"
 #include "llmgate/proxy/response_cache.hpp"
+#include "llmgate/redis/connections.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
 #include "llmgate/upstream/http_client.hpp"
@@ -37,6 +38,7 @@ struct Sources {
   const GatewayMetrics& metrics;
   const ConversationStore& conversations;
   const limits::KeyLimiter& limiter;
+  const redis::Connections& redis;
   const ResponseCache& responseCache;
   std::uint64_t coalesced;  ///< requests that followed an identical one in flight
   const std::vector<std::unique_ptr<upstream::HttpClient>>& clients;

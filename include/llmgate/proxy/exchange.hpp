@@ -22,6 +22,7 @@
 #include "llmgate/proxy/flight.hpp"
 #include "llmgate/providers/provider.hpp"
 #include "llmgate/proxy/gateway_metrics.hpp"
+#include "llmgate/proxy/response_cache.hpp"
 #include "llmgate/resilience/retry_policy.hpp"
 #include "llmgate/routing/router.hpp"
 #include "llmgate/server/request_handler.hpp"
@@ -41,6 +42,8 @@ struct ExchangeContext {
   upstream::HttpClient& client;   ///< the worker's
   GatewayMetrics& metrics;
   limits::KeyLimiter& limiter;  ///< the Gateway's
+  ResponseCache& responseCache;  ///< the Gateway's
+  Flights& flights;              ///< the Gateway's
   std::size_t worker;
   std::shared_ptr<Generation> generation;
 };
@@ -73,6 +76,13 @@ struct ExchangePlan {
   /// The named gateway key whose limits the request is admitted under (the exchange's first
   /// step); null for none. Points into the generation's config.
   const config::GatewayKey* limitedKey = nullptr;
+  /// What the response cache is asked, after admission, when the request may be answered from
+  /// it: its key, and whether a miss follows an identical request in flight (coalescing).
+  struct CacheLookup {
+    std::string key;
+    bool coalesce = false;
+  };
+  std::optional<CacheLookup> cacheLookup;
   /// The response cache's answer to this request: played to the client instead of any attempt.
   std::shared_ptr<const core::ChatResponse> cachedAnswer;
   /// In-flight coalescing: the flight this request leads (its answer is published to the
@@ -110,6 +120,10 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// x-ratelimit-* headers.
   void admit();
   void admitted(const limits::Decision& decision, std::shared_ptr<limits::Admission> admission);
+  /// Looks the request up in the response cache (memory, then Redis), then begins it: a hit is
+  /// played from the cache; a miss on a coalescing route boards the key's flight.
+  void lookUpCache();
+  void lookedUp(std::shared_ptr<const core::ChatResponse> answer, bool shared);
   /// The first attempt, and the keep-alive comments of a stream.
   void begin();
   /// A follower: writes what the leader published since last time; ends with the leader's

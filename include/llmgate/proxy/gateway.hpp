@@ -77,6 +77,7 @@ class Gateway : public server::RequestHandler {
   upstream::HttpClient& httpClient(std::size_t worker) { return *clients_[worker]; }
   GatewayMetrics& metrics() { return metrics_; }
   const limits::KeyLimiter& limiter() const { return limiter_; }
+  const redis::Connections& redis() const { return redis_; }
   /// Requests that followed an identical one in flight instead of asking the upstream.
   std::uint64_t coalescedRequests() const { return flights_.coalesced(); }
   /// Forgets the stored responses and sessions that have expired; call from a timer on the
@@ -114,10 +115,11 @@ class Gateway : public server::RequestHandler {
     const config::ResponseCacheRoute* route = nullptr;
     std::string_view header;  ///< on | off | refresh | empty
   };
-  /// Looks the decoded request up in the response cache (a hit is served from it) and has the
-  /// answer kept when it completes; returns the x-llmgate-cache-status.
+  /// Decides whether the decoded request may be answered from the response cache (the exchange
+  /// looks it up) and has its answer kept when it completes; returns the x-llmgate-cache-status
+  /// when it is decided here (bypass, refresh), else empty.
   std::string useResponseCache(const config::Config& config, const nlohmann::json& document, const CacheUse& cache,
-                               const Conversation& conversation, ExchangePlan& plan);
+                               const Conversation& conversation, std::size_t worker, ExchangePlan& plan);
   /// GET and DELETE /v1/responses/{id}.
   void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
   void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
@@ -168,6 +170,7 @@ class Gateway : public server::RequestHandler {
   GatewayMetrics metrics_;
   /// Outlive generations: a reload keeps the conversations and what each key has spent.
   ConversationStore conversations_;
+  redis::Connections redis_;  ///< before its users
   limits::KeyLimiter limiter_;
   ResponseCache responseCache_;
   Flights flights_;

@@ -57,6 +57,8 @@ inline constexpr FamilySpec kConversationEvictions{
     "llmgate_conversations_evicted_total", "counter",
     "Stored responses and sessions dropped before their time to make room."};
 inline constexpr FamilySpec kCacheHits{"llmgate_response_cache_hits_total", "counter", "Answers served from the response cache."};
+inline constexpr FamilySpec kCacheSharedHits{"llmgate_response_cache_shared_hits_total", "counter",
+                                             "Of the response cache's hits, those found in Redis (kept by any replica)."};
 inline constexpr FamilySpec kCacheMisses{"llmgate_response_cache_misses_total", "counter",
                                          "Response cache lookups that found nothing (the answer is then kept)."};
 inline constexpr FamilySpec kCacheEvictions{"llmgate_response_cache_evictions_total", "counter",
@@ -107,7 +109,7 @@ inline constexpr std::array kAll{
     kBreakerState,     kCoolingDown,      kUpstreamRequests,    kUpstreamConnections,
     kConversionHits,   kConversionMisses, kConversionEvictions, kConversionEntries,
     kConversationEntries, kConversationBytes, kConversationEvictions,
-    kCacheHits,        kCacheMisses,      kCacheEvictions,      kCacheEntries,     kCacheBytes,       kCoalesced,
+    kCacheHits,        kCacheSharedHits,  kCacheMisses,      kCacheEvictions,      kCacheEntries,     kCacheBytes,       kCoalesced,
     kKeyRequests,      kKeyTokens,        kKeyRejected,         kKeyInFlight,
     kRedisConnections, kRedisFailures,    kLocalDecisions,
     kOAuthExpiry,      kOAuthRefreshes,   kOpenConnections,     kInFlight,         kAcceptErrors,
