@@ -138,6 +138,13 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
   return condition();
 }
 
+bool redisConnected(GatewayHarness& gateway) {
+  return eventually([&] {
+    const auto state = gateway.gateway().redis().report();
+    return state.connected == state.workers && state.workers > 0;
+  });
+}
+
 core::ChatResponse clientAnswer(core::Dialect dialect, const std::string& body, bool stream) {
   using nlohmann::json;
   const bool openAi = dialect == core::Dialect::OpenAi;

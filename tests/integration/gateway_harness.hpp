@@ -57,4 +57,7 @@ core::ChatResponse clientAnswer(core::Dialect dialect, const std::string& body, 
 /// Polls `condition` every millisecond for at most `limit`; true when it held.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = std::chrono::seconds(5));
 
+/// Waits until every worker of `gateway` has its Redis connection ready.
+bool redisConnected(GatewayHarness& gateway);
+
 }  // namespace llmgate::testing

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gateway_harness.hpp"
+#include "redis_server.hpp"
 #include "test_upstream.hpp"
 
 namespace llmgate::testing {
@@ -238,6 +239,143 @@ TEST_F(ResponseCacheTest, AHitCountsAsAKeysRequestButSpendsNoTokens) {
   const auto usage = gateway.gateway().limiter().usage().at(0);
   EXPECT_EQ(usage.requests, 3u);
   EXPECT_EQ(usage.budgetUsed, 7) << "the one answer that came from the upstream";
+}
+
+// Replicas sharing answers through a real redis-server.
+class SharedResponseCache : public ResponseCacheTest {
+ protected:
+  std::string sharedConfig() const {
+    return R"({"redis":{"url":")" + redis_.url() + R"(","timeout_ms":50},)" + config().substr(1);
+  }
+  /// The Redis key the one answer kept there is under; empty while there is none.
+  std::string storedKey() const { return redis_.cli("--scan --pattern 'llmgate:cache:*'"); }
+  static std::string level(const HttpResult& result) {
+    auto it = result.headers.find("x-llmgate-cache-level");
+    return it == result.headers.end() ? "memory" : it->second;
+  }
+  RedisServer redis_;
+};
+
+TEST_F(SharedResponseCache, AMissOnOneReplicaIsAHitOnTheOther) {
+  ASSERT_TRUE(redis_.running());
+  GatewayHarness first(sharedConfig()), second(sharedConfig());
+  ASSERT_TRUE(redisConnected(first));
+  ASSERT_TRUE(redisConnected(second));
+  const auto asked = first.post("/v1/chat/completions", chat("gpt-4o", "shared"));
+  ASSERT_EQ(asked.status, 200) << asked.body;
+  ASSERT_EQ(status(asked), "miss");
+  ASSERT_TRUE(eventually([&] { return !storedKey().empty(); })) << "kept in Redis";
+  const auto ttl = std::stoll(redis_.cli("PTTL " + storedKey()));
+  EXPECT_GT(ttl, 100000);
+  EXPECT_LE(ttl, 120000) << "the route's ttl_s (120 by default)";
+
+  const auto answered = second.post("/v1/chat/completions", chat("gpt-4o", "shared"));
+  ASSERT_EQ(answered.status, 200) << answered.body;
+  EXPECT_EQ(status(answered), "hit");
+  EXPECT_EQ(level(answered), "shared");
+  EXPECT_EQ(answerOf(answered), answerOf(asked));
+  EXPECT_EQ(json::parse(answered.body)["usage"]["total_tokens"], 7);
+  // Now in the second replica's memory too.
+  const auto again = second.post("/v1/chat/completions", chat("gpt-4o", "shared"));
+  EXPECT_EQ(status(again), "hit");
+  EXPECT_EQ(level(again), "memory");
+  EXPECT_EQ(calls_.load(), 1) << "one upstream call for both replicas";
+  const auto metrics = second.get("/metrics").body;
+  EXPECT_NE(metrics.find("llmgate_response_cache_shared_hits_total 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("llmgate_response_cache_hits_total 2"), std::string::npos);
+}
+
+TEST_F(SharedResponseCache, AStreamedAnswerKeptByOneReplicaServesAClientThatDoesNotStreamOnTheOther) {
+  ASSERT_TRUE(redis_.running());
+  GatewayHarness first(sharedConfig()), second(sharedConfig());
+  ASSERT_TRUE(redisConnected(first));
+  ASSERT_TRUE(redisConnected(second));
+  const auto streamed = first.stream("/v1/chat/completions", chat("gpt-4o", "s", R"(,"temperature":0,"stream":true)"),
+                                     [](const std::string&) { return true; });
+  ASSERT_EQ(status(streamed), "miss");
+  ASSERT_TRUE(eventually([&] { return !storedKey().empty(); }));
+  const auto plain = second.post("/v1/chat/completions", chat("gpt-4o", "s"));
+  EXPECT_EQ(status(plain), "hit");
+  EXPECT_EQ(level(plain), "shared");
+  EXPECT_EQ(answerOf(plain), "answer 1");
+  EXPECT_EQ(calls_.load(), 1);
+}
+
+TEST_F(SharedResponseCache, EntriesItCannotReadAreMissesAndAreReplaced) {
+  ASSERT_TRUE(redis_.running());
+  {
+    GatewayHarness writer(sharedConfig());
+    ASSERT_TRUE(redisConnected(writer));
+    ASSERT_EQ(status(writer.post("/v1/chat/completions", chat("gpt-4o", "bad"))), "miss");
+  }
+  ASSERT_TRUE(eventually([&] { return !storedKey().empty(); }));
+  const std::string key = storedKey();
+  const std::vector<std::string> unreadable{
+      "not json",
+      R"({"layout":1})",                                               // no choices
+      R"({"layout":1,"choices":[]})",                                  // none
+      R"({"layout":2,"choices":[{"text":"x"}]})",                     // another layout
+      R"({"layout":"1","choices":[{"text":"x"}]})",                   // the layout a string
+      R"({"layout":1,"choices":[{"text":5}]})",                        // a number for text
+      R"({"layout":1,"choices":[{"finish":99}]})",                     // no such finish reason
+      R"({"layout":1,"choices":[{"index":-1}]})",                      // a negative index
+      R"({"layout":1,"choices":"x"})",                                 // choices not an array
+      R"({"layout":1,"choices":[7]})",                                 // a choice not an object
+      R"({"layout":1,"choices":[{"tool_calls":[{"id":[]}]}]})",       // a tool call's id an array
+      R"({"layout":1,"choices":[{"tool_calls":{}}]})",                // tool calls an object
+      R"({"layout":1,"usage":{"input":"x"},"choices":[{}]})",         // a count a string
+      R"({"layout":1,"usage":[],"choices":[{}]})",                    // usage an array
+      R"([1,2,3])",
+  };
+  int expectedCalls = 1;
+  for (const auto& value : unreadable) {
+    ASSERT_EQ(redis_.cli("SET " + key + " '" + value + "'"), "OK") << value;
+    GatewayHarness reader(sharedConfig());  // nothing in its memory
+    ASSERT_TRUE(redisConnected(reader));
+    const auto result = reader.post("/v1/chat/completions", chat("gpt-4o", "bad"));
+    ASSERT_EQ(result.status, 200) << value << ": " << result.body;
+    EXPECT_EQ(status(result), "miss") << value;
+    EXPECT_EQ(answerOf(result), "answer " + std::to_string(++expectedCalls)) << value;
+    EXPECT_EQ(json::parse(reader.get("/v1/health/detailed").body)["response_cache"]["shared_unreadable"], 1) << value;
+    // The answer just asked for replaces what could not be read.
+    EXPECT_TRUE(eventually([&] { return redis_.cli("GET " + key).find("\"layout\":1") != std::string::npos &&
+                                        redis_.cli("GET " + key).find("answer " + std::to_string(expectedCalls)) != std::string::npos; }))
+        << value;
+  }
+  // A key of another Redis type: GET answers an error, which is a miss too.
+  redis_.cli("DEL " + key);
+  redis_.cli("RPUSH " + key + " a");
+  GatewayHarness reader(sharedConfig());
+  ASSERT_TRUE(redisConnected(reader));
+  const auto result = reader.post("/v1/chat/completions", chat("gpt-4o", "bad"));
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(status(result), "miss");
+  EXPECT_EQ(calls_.load(), expectedCalls + 1);
+}
+
+TEST_F(SharedResponseCache, ARedisDownOrHungIsAMissNeverAnError) {
+  ASSERT_TRUE(redis_.running());
+  GatewayHarness gateway(sharedConfig());
+  ASSERT_TRUE(redisConnected(gateway));
+  redis_.pause();  // accepts nothing, answers nothing
+  auto started = std::chrono::steady_clock::now();
+  const auto hung = gateway.post("/v1/chat/completions", chat("gpt-4o", "down"));
+  EXPECT_EQ(hung.status, 200) << hung.body;
+  EXPECT_EQ(status(hung), "miss");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500)) << "at most redis.timeout_ms waited";
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-4o", "down"))), "hit") << "memory still keeps it";
+  redis_.resume();
+  redis_.stop();
+  started = std::chrono::steady_clock::now();
+  const auto gone = gateway.post("/v1/chat/completions", chat("gpt-4o", "gone"));
+  EXPECT_EQ(gone.status, 200);
+  EXPECT_EQ(status(gone), "miss");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500));
+  EXPECT_EQ(status(gateway.post("/v1/chat/completions", chat("gpt-4o", "gone"))), "hit");
+  const json health = json::parse(gateway.get("/v1/health/detailed").body);
+  EXPECT_EQ(health["shared_state"]["backend"], "redis");
+  EXPECT_EQ(health["status"], "degraded");
+  EXPECT_EQ(calls_.load(), 2);
 }
 
 }  // namespace
