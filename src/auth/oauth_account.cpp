@@ -102,13 +102,35 @@ std::int64_t OAuthAccount::refreshDueMs() const {
 }
 
 void OAuthAccount::install(OAuthToken token) {
-  writeFile(token);
-  const std::string text = token.document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   {
     std::lock_guard lock(statusMutex_);
     ++status_.refreshes;
     status_.lastError.clear();
   }
+  keep(std::move(token));
+}
+
+std::string OAuthAccount::sharedText() const {
+  const auto current = token();
+  return current ? core::dumpJson(current->document) : std::string();
+}
+
+bool OAuthAccount::adoptShared(std::string_view text) {
+  OAuthToken shared;
+  shared.document = core::parseJson(text);
+  if (!shared.document.is_object() || !readFile(shared.document, shared).empty()) {
+    log::message(spdlog::level::warn, "oauth account " + label_ + ": the token shared in Redis is not usable (ignored)");
+    return false;
+  }
+  if (shared.expiresAtMs <= token()->expiresAtMs) return false;
+  keep(std::move(shared));
+  log::message(spdlog::level::info, "oauth account " + label_ + ": adopted the token another replica refreshed");
+  return true;
+}
+
+void OAuthAccount::keep(OAuthToken token) {
+  writeFile(token);
+  const std::string text = token.document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   token_.store(std::make_shared<const OAuthToken>(std::move(token)), std::memory_order_release);
 
   // Readers of the file (the CLI that owns it, another replica) see the old or the new file,

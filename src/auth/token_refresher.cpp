@@ -1,10 +1,12 @@
 #include "llmgate/auth/token_refresher.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "llmgate/core/hex.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/log/log.hpp"
 
@@ -17,14 +19,31 @@ constexpr std::chrono::milliseconds kMaxSleep{30000};
 constexpr std::chrono::milliseconds kMinInterval{10000};
 constexpr std::chrono::milliseconds kRefreshTimeout{30000};
 constexpr std::size_t kMaxAnswer = 256 * 1024;
+// Replicas sharing tokens: the lock outlives the longest refresh; the others look for the new
+// token this often, and refresh themselves when none came for this long.
+constexpr std::chrono::milliseconds kLockHold = kRefreshTimeout + std::chrono::milliseconds(5000);
+constexpr std::chrono::milliseconds kSharedPoll{250};
+constexpr std::chrono::milliseconds kMaxSharedWait = kLockHold + std::chrono::milliseconds(5000);
+constexpr const char* kReleaseScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+std::string randomOwner() {
+  std::random_device source;
+  unsigned char bytes[16];
+  for (auto& byte : bytes) byte = static_cast<unsigned char>(source());
+  return core::hexEncode(bytes, sizeof bytes);
+}
 
 }  // namespace
 
 struct TokenRefresher::Slot {
-  Slot(std::shared_ptr<OAuthAccount> a, boost::asio::io_context& io) : account(std::move(a)), timer(io) {}
+  Slot(std::shared_ptr<OAuthAccount> a, boost::asio::io_context& io) : account(std::move(a)), timer(io), poll(io) {}
   std::shared_ptr<OAuthAccount> account;
   boost::asio::steady_timer timer;
+  boost::asio::steady_timer poll;  ///< waiting for another replica's token
   bool inFlight = false;
+  bool holdsLock = false;             ///< the account's lock in Redis is this refresher's
+  std::int64_t sharedWaitUntilMs = 0;  ///< when waiting for another replica gives up
   int failures = 0;
   std::int64_t retryAtMs = 0;      // after a failed background refresh
   std::int64_t refreshedAtMs = 0;  // last successful refresh
@@ -88,8 +107,9 @@ class TokenRefresher::Attempt : public upstream::TransferHandler {
   std::string body_;
 };
 
-TokenRefresher::TokenRefresher(std::vector<std::shared_ptr<OAuthAccount>> accounts, config::UpstreamPoolConfig pool)
-    : accounts_(std::move(accounts)), pool_(pool) {}
+TokenRefresher::TokenRefresher(std::vector<std::shared_ptr<OAuthAccount>> accounts, config::UpstreamPoolConfig pool,
+                               config::RedisConfig redis)
+    : accounts_(std::move(accounts)), pool_(pool), redisSettings_(std::move(redis)), owner_(randomOwner()) {}
 
 TokenRefresher::~TokenRefresher() { stop(); }
 
@@ -98,6 +118,10 @@ void TokenRefresher::start() {
   work_.emplace(io_->get_executor());
   client_ = std::make_unique<upstream::HttpClient>(*io_, pool_);
   for (const auto& account : accounts_) slots_.push_back(std::make_unique<Slot>(account, *io_));
+  if (!redisSettings_.url.empty()) {
+    redis_ = std::make_shared<redis::Client>(*io_, redisSettings_, redisStats_);
+    redis_->open();
+  }
   boost::asio::post(*io_, [this] {
     for (auto& slot : slots_) schedule(*slot);
   });
@@ -118,10 +142,13 @@ void TokenRefresher::stop() {
   boost::asio::post(*io_, [this] {
     for (auto& slot : slots_) {
       slot->timer.cancel();
+      slot->poll.cancel();
       for (auto& [executor, done] : slot->waiters) boost::asio::post(executor, [done = std::move(done)] { done(false); });
       slot->waiters.clear();
     }
     client_.reset();  // cancels transfers in flight
+    if (redis_) redis_->close();  // a lock held expires by itself
+    redis_.reset();
     work_.reset();
     io_->stop();
   });
@@ -186,6 +213,63 @@ void TokenRefresher::begin(Slot& slot) {
     boost::asio::post(*io_, [this, &slot] { finished(slot, true); });
     return;
   }
+  if (redis_ && redis_->ready()) {
+    slot.sharedWaitUntilMs = nowEpochMs() + kMaxSharedWait.count();
+    consultShared(slot);
+    return;
+  }
+  refreshHere(slot);
+}
+
+std::string TokenRefresher::sharedKey(const Slot& slot, const char* what) const {
+  // Replicas running one config name their accounts alike (provider#index).
+  return redisSettings_.keyPrefix + "oauth:{" + slot.account->label() + "}:" + what;
+}
+
+void TokenRefresher::consultShared(Slot& slot) {
+  // Every path ends in finished(): requests may be waiting on this refresh.
+  const auto guarded = [this, &slot](auto&& step) {
+    try {
+      step();
+    } catch (const std::exception& error) {
+      log::message(spdlog::level::err, "oauth account " + slot.account->label() + ": sharing the token failed: " + error.what());
+      finished(slot, false);
+    }
+  };
+  redis_->command({"GET", sharedKey(slot, "token")}, [this, &slot, guarded](const redis::Reply* reply) {
+    guarded([&] {
+      if (reply == nullptr || reply->type == redis::Reply::Type::Error) return refreshHere(slot);  // no Redis to share with
+      if (reply->type == redis::Reply::Type::String && slot.account->adoptShared(reply->text)) return finished(slot, true);
+      redis_->command({"SET", sharedKey(slot, "lock"), owner_, "NX", "PX", std::to_string(kLockHold.count())},
+                      [this, &slot, guarded](const redis::Reply* locked) {
+        guarded([&] {
+          if (locked == nullptr || locked->type == redis::Reply::Type::Error) return refreshHere(slot);
+          if (locked->type == redis::Reply::Type::Status) {
+            slot.holdsLock = true;
+            return refreshHere(slot);
+          }
+          // Another replica refreshes: its token is looked for again shortly.
+          if (nowEpochMs() >= slot.sharedWaitUntilMs) {
+            log::message(spdlog::level::warn, "oauth account " + slot.account->label() +
+                                                  ": no token from the replica refreshing it; refreshing here");
+            return refreshHere(slot);
+          }
+          slot.poll.expires_after(kSharedPoll);
+          slot.poll.async_wait([this, &slot](boost::system::error_code ec) {
+            if (ec) return;  // stopping
+            if (redis_) {
+              consultShared(slot);
+            } else {
+              refreshHere(slot);
+            }
+          });
+        });
+      });
+    });
+  });
+}
+
+void TokenRefresher::refreshHere(Slot& slot) {
   sent_.fetch_add(1, std::memory_order_relaxed);
   upstream::Request request = slot.account->refreshRequest(*slot.account->token());
   request.timeouts.firstByte = kRefreshTimeout;
@@ -194,6 +278,16 @@ void TokenRefresher::begin(Slot& slot) {
 }
 
 void TokenRefresher::finished(Slot& slot, bool ok) {
+  if (slot.holdsLock) {
+    slot.holdsLock = false;
+    if (redis_) {
+      // The token first, then the lock: a replica that finds the lock gone finds the token.
+      const auto expiresAtMs = slot.account->token()->expiresAtMs;
+      const std::int64_t keepMs = expiresAtMs > 0 ? std::max<std::int64_t>(1000, expiresAtMs - nowEpochMs()) : 86400000;
+      if (ok) redis_->command({"SET", sharedKey(slot, "token"), slot.account->sharedText(), "PX", std::to_string(keepMs)}, nullptr);
+      redis_->command({"EVAL", kReleaseScript, "1", sharedKey(slot, "lock"), owner_}, nullptr);
+    }
+  }
   slot.inFlight = false;
   for (auto& [executor, done] : slot.waiters) boost::asio::post(executor, [done = std::move(done), ok] { done(ok); });
   slot.waiters.clear();

@@ -38,7 +38,7 @@ Generation::Generation(std::shared_ptr<const config::Config> loaded, const std::
       router(*config, providers),
       auth(config->apiKeys, config->gatewayKeys),
       pool(providers),
-      refresher(oauthAccounts(providers), config->upstream),
+      refresher(oauthAccounts(providers), config->upstream, config->redis),
       conversions(config->conversionCache),
       catalog(std::make_shared<ModelCatalog>(providers)) {
   // Not an error: the name may be served by a provider enabled later (an unset key today).

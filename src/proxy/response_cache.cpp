@@ -215,7 +215,7 @@ void ResponseCache::store(std::size_t worker, const std::string& key, const core
   if (text.size() > kMaxSharedBytes) return;
   // Its reply does not matter: a replica that finds nothing asks upstream.
   client->command({"SET", sharedKey(key), std::move(text), "PX", std::to_string(ttl.count() * 1000)},
-                  [](const redis::Reply*) {});
+                  nullptr);
 }
 
 ResponseCacheStats ResponseCache::stats() const {

@@ -12,6 +12,7 @@
 
 #include "gateway_harness.hpp"
 #include "llmgate/auth/oauth_account.hpp"
+#include "redis_server.hpp"
 #include "test_upstream.hpp"
 
 namespace llmgate::testing {
@@ -30,6 +31,12 @@ class OAuthWorld {
       std::this_thread::sleep_for(refreshDelay);  // keeps the refresh in flight while others arrive
       if (failRefresh) return ScriptedResponse::json(400, R"({"error":"invalid_grant"})");
       std::lock_guard lock(mutex_);
+      // Each refresh token works once, as with providers that rotate them.
+      if (request.body.find("refresh_token=" + validRefresh_ + "&") == std::string::npos) {
+        ++refusedRefreshes_;
+        return ScriptedResponse::json(400, R"({"error":"invalid_grant","error_description":"refresh token already used"})");
+      }
+      validRefresh_ = "rt-" + std::to_string(n);
       refreshBodies_.push_back(request.body);
       valid_ = "at-" + std::to_string(n);
       return ScriptedResponse::json(200, json{{"access_token", valid_}, {"refresh_token", "rt-" + std::to_string(n)},
@@ -50,6 +57,7 @@ class OAuthWorld {
   }
 
   int refreshes() const { return refreshes_.load(); }
+  int refusedRefreshes() const { return refusedRefreshes_.load(); }
   int rejected() const { return rejected_.load(); }
   std::vector<std::string> refreshBodies() const {
     std::lock_guard lock(mutex_);
@@ -63,6 +71,8 @@ class OAuthWorld {
  private:
   mutable std::mutex mutex_;
   std::string valid_;
+  std::string validRefresh_ = "rt-0";
+  std::atomic<int> refusedRefreshes_{0};
   std::vector<std::string> refreshBodies_;
   std::atomic<int> refreshes_{0};
   std::atomic<int> rejected_{0};
@@ -162,6 +172,96 @@ TEST_F(OAuthRefresh, ConcurrentRejectedRequestsShareOneRefresh) {
   // ones start after it, with the new token).
   EXPECT_GE(world.rejected(), 2);
   EXPECT_LE(world.rejected(), kClients);
+}
+
+// Replicas sharing one OAuth account through a real redis-server: one refreshes, the others
+// adopt its token, and the rotated refresh token is never sent twice.
+class SharedOAuth : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const auto& path : paths_) std::remove(path.c_str());
+  }
+  // A replica with its own copy of the account's credential file.
+  std::unique_ptr<GatewayHarness> replica(OAuthWorld& world, std::int64_t expiresInMs, int leadSeconds) {
+    if (!upstream_) upstream_ = std::make_unique<TestUpstream>([&world](const RecordedRequest& r) { return world.handle(r); });
+    const std::string root = "http://127.0.0.1:" + std::to_string(upstream_->port());
+    paths_.push_back(::testing::TempDir() + "shared_oauth_" + std::to_string(::getpid()) + "_" + std::to_string(paths_.size()) + ".json");
+    std::ofstream(paths_.back()) << json{{"access_token", "at-0"}, {"refresh_token", "rt-0"}, {"token_type", "Bearer"},
+                                         {"resource_url", root}, {"expiry_date", auth::nowEpochMs() + expiresInMs}}.dump();
+    return std::make_unique<GatewayHarness>(
+        json{{"redis", {{"url", redis_.url()}, {"timeout_ms", 200}}},
+             {"providers", {{{"name", "qwen-code"}, {"type", "qwen"}, {"models", {"coder-model"}},
+                             {"oauth_credentials", paths_.back()}, {"oauth_token_url", root + "/token"},
+                             {"refresh_lead_seconds", leadSeconds}}}}}.dump());
+  }
+  static HttpResult chat(GatewayHarness& gateway) {
+    return gateway.post("/v1/chat/completions", R"({"model":"coder-model","messages":[{"role":"user","content":"hi"}]})");
+  }
+  json savedFile(std::size_t replica) const {
+    std::ifstream in(paths_.at(replica));
+    return json::parse(in, nullptr, false);
+  }
+
+  RedisServer redis_;
+  std::unique_ptr<TestUpstream> upstream_;
+  std::vector<std::string> paths_;
+};
+
+TEST_F(SharedOAuth, OneReplicaRefreshesBeforeExpiryAndTheOthersAdoptItsToken) {
+  ASSERT_TRUE(redis_.running());
+  OAuthWorld world("at-1");  // only the refreshed token will be accepted
+  world.refreshDelay = std::chrono::milliseconds(300);  // the others find the lock taken
+  std::vector<std::unique_ptr<GatewayHarness>> replicas;
+  for (int i = 0; i < 3; ++i) replicas.push_back(replica(world, 4000, 2));  // due two seconds from now
+  for (auto& gateway : replicas) ASSERT_TRUE(redisConnected(*gateway));
+  ASSERT_TRUE(eventually([&] {
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      if (savedFile(i).value("access_token", "") != "at-1") return false;
+    }
+    return true;
+  }, std::chrono::seconds(10))) << "every replica's file holds the one new token";
+  EXPECT_EQ(world.refreshes(), 1);
+  EXPECT_EQ(world.refusedRefreshes(), 0) << "no replica sent the rotated refresh token";
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
+    EXPECT_EQ(savedFile(i)["refresh_token"], "rt-1") << i;
+    const auto result = chat(*replicas[i]);
+    EXPECT_EQ(result.status, 200) << i << ": " << result.body;
+  }
+  EXPECT_EQ(world.rejected(), 0);
+  const std::string shared = redis_.cli("GET 'llmgate:oauth:{qwen-code#0}:token'");
+  EXPECT_NE(shared.find("at-1"), std::string::npos) << "the token is kept in Redis for replicas to come";
+  EXPECT_EQ(redis_.cli("EXISTS 'llmgate:oauth:{qwen-code#0}:lock'"), "0") << "the lock is given back";
+}
+
+TEST_F(SharedOAuth, AReplicaWhoseTokenIsRejectedTakesTheOneAnotherRefreshed) {
+  ASSERT_TRUE(redis_.running());
+  OAuthWorld world("revoked-elsewhere");
+  auto first = replica(world, 3600000, 300);
+  auto second = replica(world, 3600000, 300);
+  ASSERT_TRUE(redisConnected(*first));
+  ASSERT_TRUE(redisConnected(*second));
+  const auto one = chat(*first);
+  EXPECT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(world.refreshes(), 1);
+  // The second still holds at-0 (now rejected) and rt-0 (now used): it must not refresh with it.
+  const auto two = chat(*second);
+  EXPECT_EQ(two.status, 200) << two.body;
+  EXPECT_EQ(world.refreshes(), 1);
+  EXPECT_EQ(world.refusedRefreshes(), 0);
+  EXPECT_EQ(world.rejected(), 2);
+  EXPECT_EQ(savedFile(1)["access_token"], "at-1");
+}
+
+TEST_F(SharedOAuth, WithRedisDownEachReplicaRefreshesOnItsOwn) {
+  ASSERT_TRUE(redis_.running());
+  OAuthWorld world("revoked-elsewhere");
+  auto gateway = replica(world, 3600000, 300);
+  ASSERT_TRUE(redisConnected(*gateway));
+  redis_.stop();
+  const auto result = chat(*gateway);
+  EXPECT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(world.refreshes(), 1);
+  EXPECT_EQ(savedFile(0)["access_token"], "at-1");
 }
 
 }  // namespace

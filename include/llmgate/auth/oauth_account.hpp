@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -66,8 +67,15 @@ class OAuthAccount {
   /// The token a successful (2xx) refresh answer gives, or why it cannot be used.
   virtual core::Result<OAuthToken> readRefreshAnswer(const OAuthToken& current, const nlohmann::json& answer) const = 0;
 
-  /// Makes `token` current and writes the file back atomically (temporary file, then rename).
+  /// Makes `token` (refreshed here) current and writes the file back atomically (temporary
+  /// file, then rename).
   void install(OAuthToken token);
+  /// The current token as replicas share it: the credential file's JSON. A secret (it holds the
+  /// refresh token): it goes to Redis only, never to a log.
+  std::string sharedText() const;
+  /// Takes the token in `text` (another replica's sharedText) when it is a usable token that
+  /// expires later than the one held, and writes the file back; returns whether it did.
+  bool adoptShared(std::string_view text);
   void noteRefreshFailure(const std::string& what);
 
   struct Status {
@@ -88,6 +96,8 @@ class OAuthAccount {
 
  private:
   std::optional<OAuthToken> readToken(std::string& problem) const;
+  /// Makes `token` current and writes it to the file.
+  void keep(OAuthToken token);
   std::string label_;
   std::string path_;
   std::chrono::milliseconds refreshLead_;

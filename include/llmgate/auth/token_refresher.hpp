@@ -2,6 +2,9 @@
 // time before it expires, and on demand (an upstream said 401). One thread with its own event
 // loop and upstream client; at most one refresh per account is in flight, and everyone who asks
 // while it runs waits for that one.
+// With Redis configured, replicas share each account's token: the one that takes the account's
+// lock refreshes and publishes the new token; the others wait for it and adopt it, so that a
+// rotated refresh token is never sent twice. A Redis that is down or slow is a refresh here.
 #pragma once
 
 #include <atomic>
@@ -17,13 +20,16 @@
 
 #include "llmgate/auth/oauth_account.hpp"
 #include "llmgate/config/config.hpp"
+#include "llmgate/redis/redis_client.hpp"
 #include "llmgate/upstream/http_client.hpp"
 
 namespace llmgate::auth {
 
 class TokenRefresher {
  public:
-  TokenRefresher(std::vector<std::shared_ptr<OAuthAccount>> accounts, config::UpstreamPoolConfig pool);
+  /// `redis` shares the tokens with other replicas when its url is set.
+  TokenRefresher(std::vector<std::shared_ptr<OAuthAccount>> accounts, config::UpstreamPoolConfig pool,
+                 config::RedisConfig redis = {});
   ~TokenRefresher();
   TokenRefresher(const TokenRefresher&) = delete;
   TokenRefresher& operator=(const TokenRefresher&) = delete;
@@ -51,7 +57,13 @@ class TokenRefresher {
   class Attempt;
   void schedule(Slot& slot);
   void begin(Slot& slot);
+  /// With Redis: adopts the token another replica published, else takes the account's lock and
+  /// refreshes, else (another replica holds it) waits for its token.
+  void consultShared(Slot& slot);
+  /// Sends the refresh request.
+  void refreshHere(Slot& slot);
   void finished(Slot& slot, bool ok);
+  std::string sharedKey(const Slot& slot, const char* what) const;
 
   std::vector<std::shared_ptr<OAuthAccount>> accounts_;
   config::UpstreamPoolConfig pool_;
@@ -59,6 +71,10 @@ class TokenRefresher {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::unique_ptr<upstream::HttpClient> client_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  const config::RedisConfig redisSettings_;
+  redis::ConnectionStats redisStats_;
+  std::shared_ptr<redis::Client> redis_;  ///< on io_; null without Redis
+  std::string owner_;                     ///< who holds a lock, among replicas
   std::thread thread_;
   bool retired_ = false;  ///< on the refresher's thread only
   std::atomic<std::uint64_t> sent_{0};
