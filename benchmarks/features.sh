@@ -3,8 +3,9 @@
 #  1. instructions per request under callgrind (as benchmarks/cost.sh counts them, log level
 #     warn, one worker): passthrough; a named gateway key with limits kept in memory; the same key
 #     with its limits in Redis (the script on Redis is Redis' cost, not counted here); a response
-#     cache hit; a response cache refresh (the miss path: the key, the answer read through the IR,
-#     and the store);
+#     cache hit; the same hit found in Redis (the memory level too small to keep it: every
+#     lookup asks Redis, as a replica does for what another one kept); a response cache refresh
+#     (the miss path: the key, the answer read through the IR, and the store);
 #  2. latency without callgrind (one keep-alive client at 500 requests a second): p50/p90/p99 of
 #     the same paths, where Redis' round trip shows;
 #  3. coalescing: 100 identical requests at once to a route whose upstream (another llmgate
@@ -25,11 +26,11 @@ rm -rf "$work" && mkdir -p "$work"
 source benchmarks/static_upstream.sh
 write_static_upstream "$work" 18290 18293
 
-gateway_config() {  # FILE [EXTRA TOP-LEVEL MEMBERS]
+gateway_config() {  # FILE [EXTRA TOP-LEVEL MEMBERS] [RESPONSE CACHE MAX BYTES]
   cat > "$1" <<CONF
 {"server": {"host": "127.0.0.1", "port": 18292, "threads": 1},
  "auth": {"api_keys": ["sk-plain"], "keys": [{"name": "bench", "key": "sk-bench", "rpm": 100000000, "tpm": 100000000000}]},
- "response_cache": {"routes": {"gpt-cached": {}}},
+ "response_cache": {"max_bytes": ${3:-67108864}, "routes": {"gpt-cached": {}}},
  ${2:-}
  "providers": [
   {"name": "openai", "type": "openai", "base_url": "http://127.0.0.1:18290/v1", "api_key": "k", "models": ["gpt-4o", "gpt-cached"]}]}
@@ -37,6 +38,7 @@ CONF
 }
 gateway_config "$work/memory.json"
 gateway_config "$work/redis.json" '"redis": {"url": "redis://127.0.0.1:18294"},'
+gateway_config "$work/redis-cache.json" '"redis": {"url": "redis://127.0.0.1:18294"},' 1
 printf '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello."}]}' > "$work/plain.json"
 printf '{"model":"gpt-cached","temperature":0,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/cached.json"
 
@@ -69,6 +71,7 @@ row "named key, limits in memory" "$(run key-memory memory.json plain.json Hello
 row "named key, limits in Redis" "$(run key-redis redis.json plain.json Hello)"
 extra_headers=("${plain[@]}")
 row "response cache hit" "$(run cache-hit memory.json cached.json Hello)"
+row "response cache hit, found in Redis" "$(run cache-hit-redis redis-cache.json cached.json Hello)"
 extra_headers=("${plain[@]}" "x-llmgate-cache: refresh")
 row "response cache miss path (refresh)" "$(run cache-refresh memory.json cached.json Hello)"
 extra_headers=()
@@ -91,6 +94,7 @@ latency "passthrough, plain key (baseline)" memory.json plain.json "${plain[@]}"
 latency "named key, limits in memory" memory.json plain.json "${key[@]}"
 latency "named key, limits in Redis" redis.json plain.json "${key[@]}"
 latency "response cache hit" memory.json cached.json "${plain[@]}"
+latency "response cache hit, found in Redis" redis-cache.json cached.json "${plain[@]}"
 
 echo
 echo "coalescing: 100 identical requests at once; the upstream answers each call in 300 ms"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of docker/compose.yaml under podman-compose: three replicas behind nginx answer both
-# dialects (plain and streaming), share the traffic, and neither a config reload of one replica
+# dialects (plain and streaming), share the traffic and their Redis (a cached answer asked on one
+# replica is a hit on another), and neither a config reload of one replica
 # (SIGHUP) nor stopping another (SIGTERM, it drains) under load costs a request. Takes everything down on exit. Under a minute without the build.
 #   scripts/compose-smoke.sh
 #   LLMGATE_SMOKE_SKIP_BUILD=1 scripts/compose-smoke.sh     reuse the llmgate image if present
@@ -59,6 +60,8 @@ fi
 # Seconds when cached; rebuilt every run so that it carries the current docker/nginx.conf.
 timeout 600 podman build --network host --format docker -t llmgate-nginx -f docker/nginx.Dockerfile docker >"$work/build-nginx.log" 2>&1 \
   || { tail -20 "$work/build-nginx.log"; die "podman build of llmgate-nginx failed"; }
+timeout 600 podman build --network host --format docker -t llmgate-redis -f docker/redis.Dockerfile docker >"$work/build-redis.log" 2>&1 \
+  || { tail -20 "$work/build-redis.log"; die "podman build of llmgate-redis failed"; }
 
 "${compose[@]}" down >/dev/null 2>&1 || true
 if curl -s -m 2 -o /dev/null "$lb/" 2>/dev/null; then die "port $port is already in use (set LLMGATE_LB_PORT)"; fi
@@ -69,7 +72,7 @@ container() {
     --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -1
 }
 declare -A ctr
-for service in llmgate-1 llmgate-2 llmgate-3 nginx; do
+for service in redis llmgate-1 llmgate-2 llmgate-3 nginx; do
   ctr[$service]=$(container "$service")
   [[ -n ${ctr[$service]} ]] || die "no container for service $service"
 done
@@ -155,6 +158,36 @@ if ((zero == 0)); then
   say "PASS (d) 30 requests spread over all replicas: ${spread[*]}"
 else
   fail "(d) a replica got no request: ${spread[*]}"
+fi
+
+# (h) Shared state: every replica connected to Redis, and an answer asked upstream through one
+# replica served from Redis by another (nginx sends consecutive requests to the next replica).
+shared_ok() {
+  local service
+  for service in llmgate-1 llmgate-2 llmgate-3; do
+    timeout 10 podman exec "${ctr[$service]}" curl -fsS -m 5 -H "x-api-key: $key" http://127.0.0.1:3000/v1/health/detailed \
+      | grep -q '"shared_state":{"backend":"redis"[^}]*"status":"ok"' || return 1
+  done
+}
+end=$((SECONDS + 20))
+until shared_ok; do ((SECONDS < end)) || break; sleep 0.5; done
+if shared_ok; then
+  say "PASS (h) every replica connected to Redis (/v1/health/detailed shared_state ok)"
+else
+  fail "(h) a replica is not connected to Redis"
+fi
+question="{\"model\":\"mock\",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"shared $RANDOM$RANDOM\"}]}"
+statuses=()
+for _ in 1 2 3; do
+  head=$(post /v1/chat/completions "$question" -H "x-api-key: $key" -H 'x-llmgate-cache: on' -o /dev/null -D - || true)
+  status=$(grep -i '^x-llmgate-cache-status:' <<<"$head" | tr -d '\r' | awk '{print $2}')
+  level=$(grep -i '^x-llmgate-cache-level:' <<<"$head" | tr -d '\r' | awk '{print $2}')
+  statuses+=("${status:-none}${level:+/$level}")
+done
+if [[ ${statuses[*]} == 'miss hit/shared hit/shared' ]]; then
+  say "PASS (h) one question through three replicas: ${statuses[*]} (one upstream answer, two from Redis)"
+else
+  fail "(h) one question through three replicas: ${statuses[*]}, expected miss hit/shared hit/shared"
 fi
 
 # (e) Bounded load; one replica is stopped (SIGTERM, llmgate drains) in the middle of it.
