@@ -122,7 +122,10 @@ bool OAuthAccount::adoptShared(std::string_view text) {
     log::message(spdlog::level::warn, "oauth account " + label_ + ": the token shared in Redis is not usable (ignored)");
     return false;
   }
-  if (shared.expiresAtMs <= token()->expiresAtMs) return false;
+  // Another token, and not one that expires sooner (a refresh answer may not say when it does).
+  const auto current = token();
+  if (shared.accessToken == current->accessToken) return false;
+  if (shared.expiresAtMs != 0 && current->expiresAtMs != 0 && shared.expiresAtMs < current->expiresAtMs) return false;
   keep(std::move(shared));
   log::message(spdlog::level::info, "oauth account " + label_ + ": adopted the token another replica refreshed");
   return true;

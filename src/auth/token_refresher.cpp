@@ -24,6 +24,9 @@ constexpr std::size_t kMaxAnswer = 256 * 1024;
 constexpr std::chrono::milliseconds kLockHold = kRefreshTimeout + std::chrono::milliseconds(5000);
 constexpr std::chrono::milliseconds kSharedPoll{250};
 constexpr std::chrono::milliseconds kMaxSharedWait = kLockHold + std::chrono::milliseconds(5000);
+// How long after start a due refresh waits for the first connection to Redis, and how often it looks.
+constexpr std::chrono::milliseconds kFirstConnectWait{3000};
+constexpr std::chrono::milliseconds kFirstConnectPoll{50};
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -43,6 +46,7 @@ struct TokenRefresher::Slot {
   boost::asio::steady_timer poll;  ///< waiting for another replica's token
   bool inFlight = false;
   bool holdsLock = false;             ///< the account's lock in Redis is this refresher's
+  bool refreshedHere = false;         ///< the refresh in flight was sent by this refresher
   std::int64_t sharedWaitUntilMs = 0;  ///< when waiting for another replica gives up
   int failures = 0;
   std::int64_t retryAtMs = 0;      // after a failed background refresh
@@ -121,6 +125,7 @@ void TokenRefresher::start() {
   if (!redisSettings_.url.empty()) {
     redis_ = std::make_shared<redis::Client>(*io_, redisSettings_, redisStats_);
     redis_->open();
+    firstConnectBy_ = std::chrono::steady_clock::now() + kFirstConnectWait;
   }
   boost::asio::post(*io_, [this] {
     for (auto& slot : slots_) schedule(*slot);
@@ -206,11 +211,33 @@ void TokenRefresher::refreshNow(const OAuthAccount& account, std::shared_ptr<con
   });
 }
 
+template <class Step>
+void TokenRefresher::guard(Slot& slot, Step&& step) noexcept {
+  // Every path ends in finished(): requests may be waiting on this refresh.
+  try {
+    step();
+  } catch (const std::exception& error) {
+    log::message(spdlog::level::err, "oauth account " + slot.account->label() + ": refreshing failed: " + error.what());
+    finished(slot, false);
+  } catch (...) {
+    finished(slot, false);
+  }
+}
+
 void TokenRefresher::begin(Slot& slot) {
   slot.timer.cancel();
   slot.inFlight = true;
   if (slot.account->adoptNewerFromFile()) {
     boost::asio::post(*io_, [this, &slot] { finished(slot, true); });
+    return;
+  }
+  if (redis_ && redisStats_.connects.load() == 0 && std::chrono::steady_clock::now() < firstConnectBy_) {
+    // Just started: a refresh due now waits for Redis to be asked first (the other replicas,
+    // started alike, may hold a newer token).
+    slot.poll.expires_after(kFirstConnectPoll);
+    slot.poll.async_wait([this, &slot](boost::system::error_code ec) {
+      if (!ec) guard(slot, [&] { begin(slot); });
+    });
     return;
   }
   if (redis_ && redis_->ready()) {
@@ -227,22 +254,13 @@ std::string TokenRefresher::sharedKey(const Slot& slot, const char* what) const 
 }
 
 void TokenRefresher::consultShared(Slot& slot) {
-  // Every path ends in finished(): requests may be waiting on this refresh.
-  const auto guarded = [this, &slot](auto&& step) {
-    try {
-      step();
-    } catch (const std::exception& error) {
-      log::message(spdlog::level::err, "oauth account " + slot.account->label() + ": sharing the token failed: " + error.what());
-      finished(slot, false);
-    }
-  };
-  redis_->command({"GET", sharedKey(slot, "token")}, [this, &slot, guarded](const redis::Reply* reply) {
-    guarded([&] {
+  redis_->command({"GET", sharedKey(slot, "token")}, [this, &slot](const redis::Reply* reply) {
+    guard(slot, [&] {
       if (reply == nullptr || reply->type == redis::Reply::Type::Error) return refreshHere(slot);  // no Redis to share with
       if (reply->type == redis::Reply::Type::String && slot.account->adoptShared(reply->text)) return finished(slot, true);
       redis_->command({"SET", sharedKey(slot, "lock"), owner_, "NX", "PX", std::to_string(kLockHold.count())},
-                      [this, &slot, guarded](const redis::Reply* locked) {
-        guarded([&] {
+                      [this, &slot](const redis::Reply* locked) {
+        guard(slot, [&] {
           if (locked == nullptr || locked->type == redis::Reply::Type::Error) return refreshHere(slot);
           if (locked->type == redis::Reply::Type::Status) {
             slot.holdsLock = true;
@@ -256,12 +274,7 @@ void TokenRefresher::consultShared(Slot& slot) {
           }
           slot.poll.expires_after(kSharedPoll);
           slot.poll.async_wait([this, &slot](boost::system::error_code ec) {
-            if (ec) return;  // stopping
-            if (redis_) {
-              consultShared(slot);
-            } else {
-              refreshHere(slot);
-            }
+            if (!ec) guard(slot, [&] { consultShared(slot); });  // an error: stopping
           });
         });
       });
@@ -271,6 +284,7 @@ void TokenRefresher::consultShared(Slot& slot) {
 
 void TokenRefresher::refreshHere(Slot& slot) {
   sent_.fetch_add(1, std::memory_order_relaxed);
+  slot.refreshedHere = true;
   upstream::Request request = slot.account->refreshRequest(*slot.account->token());
   request.timeouts.firstByte = kRefreshTimeout;
   request.timeouts.total = kRefreshTimeout;
@@ -278,16 +292,19 @@ void TokenRefresher::refreshHere(Slot& slot) {
 }
 
 void TokenRefresher::finished(Slot& slot, bool ok) {
-  if (slot.holdsLock) {
-    slot.holdsLock = false;
-    if (redis_) {
-      // The token first, then the lock: a replica that finds the lock gone finds the token.
-      const auto expiresAtMs = slot.account->token()->expiresAtMs;
-      const std::int64_t keepMs = expiresAtMs > 0 ? std::max<std::int64_t>(1000, expiresAtMs - nowEpochMs()) : 86400000;
-      if (ok) redis_->command({"SET", sharedKey(slot, "token"), slot.account->sharedText(), "PX", std::to_string(keepMs)}, nullptr);
-      redis_->command({"EVAL", kReleaseScript, "1", sharedKey(slot, "lock"), owner_}, nullptr);
-    }
+  if (redis_ && ok && slot.refreshedHere) {
+    // Published whether or not the lock was taken (Redis may have come up since), so that no
+    // replica refreshes again with the refresh token this one just used.
+    const auto expiresAtMs = slot.account->token()->expiresAtMs;
+    const std::int64_t keepMs = expiresAtMs > 0 ? std::max<std::int64_t>(1000, expiresAtMs - nowEpochMs()) : 86400000;
+    redis_->command({"SET", sharedKey(slot, "token"), slot.account->sharedText(), "PX", std::to_string(keepMs)}, nullptr);
   }
+  if (slot.holdsLock) {
+    // After the token: a replica that finds the lock gone finds the token.
+    redis_->command({"EVAL", kReleaseScript, "1", sharedKey(slot, "lock"), owner_}, nullptr);
+  }
+  slot.holdsLock = false;
+  slot.refreshedHere = false;
   slot.inFlight = false;
   for (auto& [executor, done] : slot.waiters) boost::asio::post(executor, [done = std::move(done), ok] { done(ok); });
   slot.waiters.clear();

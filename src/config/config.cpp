@@ -611,6 +611,7 @@ std::vector<std::string> keepRestartOnlySettings(const Config& inForce, Config& 
   keepSetting("redis.url", inForce.redis.url, loaded.redis.url, changed);
   keepSetting("redis.timeout_ms", inForce.redis.timeoutMs, loaded.redis.timeoutMs, changed);
   keepSetting("redis.key_prefix", inForce.redis.keyPrefix, loaded.redis.keyPrefix, changed);
+  loaded.redis = inForce.redis;  // what the url says goes with it
   return changed;
 }
 

@@ -321,12 +321,8 @@ void KeyLimiter::admit(std::size_t worker, const config::GatewayKey& key, std::i
 
 void KeyLimiter::decideShared(std::size_t worker, const config::GatewayKey& key, std::shared_ptr<Admission> hold, Done done,
                               bool loaded) {
+  // Present: replies are only handled while the connections are attached.
   auto client = redis_.client(worker);
-  if (!client) {  // detached while the script was being loaded
-    auto decision = decideLocally(*hold->state_, key, hold->estimate_);
-    finish(std::move(hold), std::move(decision), done);
-    return;
-  }
   std::chrono::seconds untilBudgetEnd{0};
   std::vector<std::string> args{loaded ? "EVALSHA" : "EVAL", loaded ? scriptSha_ : std::string(kAdmitScript), "2",
                                 limitsKey(key.name), budgetKey(key.name, key.budgetPeriod, untilBudgetEnd),

@@ -134,7 +134,7 @@ Report detailedHealth(const Sources& sources) {
               {"expirations", answers.store.expirations}}},
             {"shared_state",
              {{"backend", shared.configured ? "redis" : "memory"},
-              {"status", !shared.configured ? "local" : sharedDown ? "degraded: limits held per replica, cache local" : "ok"},
+              {"status", !shared.configured ? "local" : sharedDown ? "degraded: state held per replica" : "ok"},
               {"connections", shared.connected},
               {"workers", shared.workers},
               {"connects", shared.connects},

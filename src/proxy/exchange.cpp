@@ -288,23 +288,27 @@ void Exchange::admit() {
 }
 
 void Exchange::lookUpCache() {
-  if (!plan_.cacheLookup) {
+  if (!plan_.cache || !plan_.cache->lookUp) {
     begin();
     return;
   }
-  context_.responseCache.lookUp(context_.worker, plan_.cacheLookup->key,
+  context_.responseCache.lookUp(context_.worker, plan_.cache->key,
                                 [self = shared_from_this()](std::shared_ptr<const core::ChatResponse> answer, bool shared) {
     self->contain("response cache", [&] { self->lookedUp(std::move(answer), shared); });
   });
 }
 
 void Exchange::lookedUp(std::shared_ptr<const core::ChatResponse> answer, bool shared) {
-  if (done_) return;  // the client left while Redis was asked
+  if (done_) {
+    // The client left while Redis was asked: nothing went upstream, nothing is charged.
+    if (admission_) admission_->reportUsage(0, 0);
+    return;
+  }
   std::string status = answer ? "hit" : "miss";
   plan_.cachedAnswer = std::move(answer);
   if (shared) plan_.responseHeaders.emplace_back("x-llmgate-cache-level", "shared");
-  if (!plan_.cachedAnswer && plan_.cacheLookup->coalesce) {
-    auto boarding = context_.flights.board(plan_.cacheLookup->key);
+  if (!plan_.cachedAnswer && plan_.cache->coalesce) {
+    auto boarding = context_.flights.board(plan_.cache->key);
     plan_.flight = std::move(boarding.flight);
     plan_.leadsFlight = boarding.leads;
     // The answer is the leader's, which keeps it.
@@ -511,7 +515,7 @@ bool Exchange::prepareAttempt(const routing::Target& target, upstream::Request& 
     out = provider->countTokensRequest(std::move(body), plan_.hints);
     return true;
   }
-  if (provider->passthroughDialect() == plan_.dialect && !plan_.rewritten && !plan_.onAnswered) {
+  if (provider->passthroughDialect() == plan_.dialect && !plan_.rewritten && !keepsAnswer()) {
     // Fast path: the body as the client wrote it, with every copy of "model" set to the routed
     // one (a repeated key must not reach the upstream unrouted).
     std::string body = plan_.rawBody;
@@ -670,8 +674,7 @@ void Exchange::noteUsage(const core::Usage& usage) {
   if (!usage.present) return;
   sink_->log().inputTokens = usage.inputTokens;
   sink_->log().outputTokens = usage.outputTokens;
-  const bool following = plan_.flight && !plan_.leadsFlight;
-  if (admission_ && !plan_.cachedAnswer && !following) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
+  if (admission_ && !plan_.cachedAnswer && !following()) admission_->reportUsage(usage.inputTokens, usage.outputTokens);
 }
 
 void Exchange::applyBackpressure() {
@@ -882,7 +885,7 @@ void Exchange::emit(const std::vector<core::ChatEvent>& events) {
   for (const auto& event : events) {
     if (event.kind == core::EventKind::UsageReport) noteUsage(event.usage);
     if (plan_.clientStream) writer(&event).encode(event, out);
-    if (!plan_.clientStream || plan_.onAnswered) accumulator_.add(event);
+    if (!plan_.clientStream || keepsAnswer()) accumulator_.add(event);
   }
   if (!out.empty()) writeContent(std::move(out));
 }
@@ -897,7 +900,7 @@ void Exchange::finishClient() {
   if (response.choices.empty()) response.choices.push_back(core::Choice{});
   // Kept before the answer's last byte leaves: a client that continues the conversation the
   // moment it has the answer finds it.
-  const bool keep = plan_.onAnswered && response.choices.front().finish != core::FinishReason::Error;
+  const bool keep = keepsAnswer() && response.choices.front().finish != core::FinishReason::Error;
   if (plan_.flight && plan_.leadsFlight) plan_.flight->end(Flight::State::Landed);
   stopFollowing();
   if (plan_.clientStream) {
@@ -916,13 +919,14 @@ void Exchange::finishClient() {
 void Exchange::keepAnswer(const core::ChatResponse& response, std::string_view document) noexcept {
   const auto report = [this](const char* what) noexcept {
     try {
-      log::message(spdlog::level::err, "request " + plan_.requestId + ": the conversation could not be kept: " + what);
+      log::message(spdlog::level::err, "request " + plan_.requestId + ": the answer could not be kept: " + what);
     } catch (...) {
       // Not even the log line: the answer still goes.
     }
   };
   try {
-    plan_.onAnswered(response, document);
+    if (plan_.onAnswered) plan_.onAnswered(response, document);
+    if (storesInCache()) context_.responseCache.store(context_.worker, plan_.cache->key, response, plan_.cache->ttl);
   } catch (const std::exception& error) {
     report(error.what());
   } catch (...) {

@@ -512,7 +512,7 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
       if (dialect == core::Dialect::OpenAiResponses) plan.requestEcho = api::responses::requestEcho(document);
       plan.request = std::move(decoded.value());
       if (!continueConversation(*generation, request, *sink, caller.tag, conversation, plan)) return;
-      if (cacheWanted) cacheStatus = useResponseCache(*generation->config, document, cache, conversation, worker, plan);
+      if (cacheWanted) cacheStatus = useResponseCache(*generation->config, document, cache, conversation, plan);
     } else {
       log::message(spdlog::level::info, "request " + plan.requestId + ": not shaped (passed through as it came): " +
                                             decoded.error().message);
@@ -649,7 +649,7 @@ bool Gateway::continueConversation(const Generation& generation, server::Incomin
 }
 
 std::string Gateway::useResponseCache(const config::Config& config, const json& document, const CacheUse& cache,
-                                      const Conversation& conversation, std::size_t worker, ExchangePlan& plan) {
+                                      const Conversation& conversation, ExchangePlan& plan) {
   // A continued conversation is not what its body says: its earlier turns live on the gateway.
   if (!conversation.session.empty() || !plan.request->previousResponseId.empty()) return "bypass";
   if (ResponseCache::uncachable(document) != nullptr) return "bypass";
@@ -660,20 +660,12 @@ std::string Gateway::useResponseCache(const config::Config& config, const json& 
   std::vector<std::string> destinations;
   for (const auto& target : plan.candidates) destinations.push_back(target.provider->name() + '/' + target.upstreamModel);
   const std::string key = ResponseCache::keyOf(plan.dialect, std::move(destinations), plan.hints.anthropicBeta, document);
-  // Hit or miss is the exchange's to say, once it has looked (after admission).
-  std::string status = "refresh";
-  if (cache.header != "refresh") {
-    plan.cacheLookup = ExchangePlan::CacheLookup{key, cache.route != nullptr && cache.route->coalesce};
-    status.clear();
-  }
   const auto& settings = config.responseCache;
   const std::chrono::seconds ttl(cache.route != nullptr && cache.route->ttlSeconds > 0 ? cache.route->ttlSeconds : settings.ttlSeconds);
-  plan.onAnswered = [this, worker, key, ttl, kept = std::move(plan.onAnswered)](const core::ChatResponse& answer,
-                                                                                 std::string_view document) {
-    if (kept) kept(answer, document);
-    responseCache_.store(worker, key, answer, ttl);
-  };
-  return status;
+  const bool refresh = cache.header == "refresh";
+  plan.cache = ExchangePlan::CachePlan{key, !refresh, cache.route != nullptr && cache.route->coalesce, ttl};
+  // Hit or miss is the exchange's to say, once it has looked (after admission).
+  return refresh ? "refresh" : "";
 }
 
 void Gateway::handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller) {

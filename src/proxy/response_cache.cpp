@@ -27,6 +27,7 @@ std::size_t weight(const core::ChatResponse& answer) {
 
 // The layout of answers kept in Redis: a replica that reads another layout takes it as a miss.
 constexpr std::int64_t kSharedLayout = 1;
+constexpr std::int64_t kMaxKeptMs = 30LL * 86400 * 1000;  // the longest ttl_s a route may have
 
 std::int64_t nowEpochMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -183,13 +184,16 @@ void ResponseCache::lookUp(std::size_t worker, const std::string& key, Found fou
         std::int64_t expiresAtMs = 0;
         if (auto read = fromSharedText(reply->text, expiresAtMs)) {
           answer = std::make_shared<const core::ChatResponse>(std::move(*read));
-          // Kept here for what is left of its time in Redis.
-          const auto left = std::chrono::milliseconds(expiresAtMs - nowEpochMs());
-          if (left.count() > 0) keep(key, answer, left);
-        } else {
-          sharedUnreadable_.fetch_add(1);
-          log::message(spdlog::level::warn, "response cache: an entry in Redis is not an answer this llmgate reads (taken as a miss)");
+          // Kept here for what is left of its time in Redis (as long as a route may keep
+          // anything at most: the time comes from outside).
+          const auto now = nowEpochMs();
+          if (expiresAtMs > now) keep(key, answer, std::chrono::milliseconds(std::min(expiresAtMs - now, kMaxKeptMs)));
         }
+      }
+      if (reply != nullptr && !answer && reply->type != redis::Reply::Type::Nil) {
+        sharedUnreadable_.fetch_add(1);
+        log::message(spdlog::level::warn, "response cache: Redis holds something else than an answer this llmgate reads "
+                                          "under a cache key (taken as a miss, and replaced)");
       }
     } catch (const std::exception& error) {
       answer.reset();

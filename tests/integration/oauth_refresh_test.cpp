@@ -39,8 +39,9 @@ class OAuthWorld {
       validRefresh_ = "rt-" + std::to_string(n);
       refreshBodies_.push_back(request.body);
       valid_ = "at-" + std::to_string(n);
-      return ScriptedResponse::json(200, json{{"access_token", valid_}, {"refresh_token", "rt-" + std::to_string(n)},
-                                              {"token_type", "Bearer"}, {"expires_in", expiresIn}}.dump());
+      json answer{{"access_token", valid_}, {"refresh_token", "rt-" + std::to_string(n)}, {"token_type", "Bearer"}};
+      if (expiresIn > 0) answer["expires_in"] = expiresIn;
+      return ScriptedResponse::json(200, answer.dump());
     }
     std::string valid;
     {
@@ -65,7 +66,7 @@ class OAuthWorld {
   }
 
   std::chrono::milliseconds refreshDelay{0};
-  std::int64_t expiresIn = 3600;
+  std::int64_t expiresIn = 3600;  ///< 0: the answer does not say
   bool failRefresh = false;
 
  private:
@@ -250,6 +251,39 @@ TEST_F(SharedOAuth, AReplicaWhoseTokenIsRejectedTakesTheOneAnotherRefreshed) {
   EXPECT_EQ(world.refusedRefreshes(), 0);
   EXPECT_EQ(world.rejected(), 2);
   EXPECT_EQ(savedFile(1)["access_token"], "at-1");
+}
+
+TEST_F(SharedOAuth, ReplicasStartedWithATokenAlreadyDueRefreshItOnce) {
+  ASSERT_TRUE(redis_.running());
+  OAuthWorld world("at-1");
+  world.refreshDelay = std::chrono::milliseconds(300);
+  std::vector<std::unique_ptr<GatewayHarness>> replicas;
+  // Due at once: each refresher begins before its first connection to Redis is up.
+  for (int i = 0; i < 3; ++i) replicas.push_back(replica(world, 1000, 300));
+  ASSERT_TRUE(eventually([&] {
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      if (savedFile(i).value("access_token", "") != "at-1") return false;
+    }
+    return true;
+  }, std::chrono::seconds(10)));
+  EXPECT_EQ(world.refreshes(), 1);
+  EXPECT_EQ(world.refusedRefreshes(), 0);
+  for (auto& gateway : replicas) EXPECT_EQ(chat(*gateway).status, 200);
+}
+
+TEST_F(SharedOAuth, ATokenWhoseExpiryIsNotSaidIsAdoptedToo) {
+  ASSERT_TRUE(redis_.running());
+  OAuthWorld world("revoked-elsewhere");
+  world.expiresIn = 0;  // the refresh answer says no expires_in
+  auto first = replica(world, 3600000, 300);
+  auto second = replica(world, 3600000, 300);
+  ASSERT_TRUE(redisConnected(*first));
+  ASSERT_TRUE(redisConnected(*second));
+  EXPECT_EQ(chat(*first).status, 200);
+  const auto two = chat(*second);
+  EXPECT_EQ(two.status, 200) << two.body;
+  EXPECT_EQ(world.refreshes(), 1);
+  EXPECT_EQ(world.refusedRefreshes(), 0);
 }
 
 TEST_F(SharedOAuth, WithRedisDownEachReplicaRefreshesOnItsOwn) {

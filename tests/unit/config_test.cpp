@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "llmgate/providers/provider.hpp"
 
 #include <map>
@@ -175,6 +177,24 @@ TEST(Config, RedisUrlsAsOperatorsWriteThem) {
     EXPECT_EQ(error.rfind("redis.url: ", 0), 0u) << bad << ": " << error;
     EXPECT_EQ(error.find("pw"), std::string::npos) << "the url (and its password) is not repeated";
   }
+}
+
+TEST(Config, AReloadKeepsTheRedisItStartedWithWholly) {
+  const auto configWith = [](const std::string& url) {
+    return parseConfig(R"({"providers":[{"name":"m","type":"mock"}],"redis":{"url":")" + url + R"("}})", envOf({}));
+  };
+  const Config running = configWith("redis://app:old@10.0.0.5:6379/2");
+  Config loaded = configWith("redis://other:new@10.0.0.9:6390/3");
+  const auto changed = keepRestartOnlySettings(running, loaded);
+  EXPECT_NE(std::find(changed.begin(), changed.end(), "redis.url"), changed.end());
+  // Every reader of the config (the OAuth refresher of a new generation among them) sees the
+  // Redis the limiter and the cache use.
+  EXPECT_EQ(loaded.redis.url, running.redis.url);
+  EXPECT_EQ(loaded.redis.host, "10.0.0.5");
+  EXPECT_EQ(loaded.redis.port, 6379);
+  EXPECT_EQ(loaded.redis.user, "app");
+  EXPECT_EQ(loaded.redis.password, "old");
+  EXPECT_EQ(loaded.redis.database, 2);
 }
 
 TEST(Config, ErrorsNameTheKeyPath) {

@@ -73,8 +73,9 @@ class OAuthAccount {
   /// The current token as replicas share it: the credential file's JSON. A secret (it holds the
   /// refresh token): it goes to Redis only, never to a log.
   std::string sharedText() const;
-  /// Takes the token in `text` (another replica's sharedText) when it is a usable token that
-  /// expires later than the one held, and writes the file back; returns whether it did.
+  /// Takes the token in `text` (another replica's sharedText) when it is a usable token other
+  /// than the one held that does not expire sooner (or either expiry is unknown), and writes
+  /// the file back; returns whether it did.
   bool adoptShared(std::string_view text);
   void noteRefreshFailure(const std::string& what);
 

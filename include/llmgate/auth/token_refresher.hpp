@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -63,6 +64,9 @@ class TokenRefresher {
   /// Sends the refresh request.
   void refreshHere(Slot& slot);
   void finished(Slot& slot, bool ok);
+  /// Runs `step` of `slot`'s refresh; whatever it throws ends the refresh as failed.
+  template <class Step>
+  void guard(Slot& slot, Step&& step) noexcept;
   std::string sharedKey(const Slot& slot, const char* what) const;
 
   std::vector<std::shared_ptr<OAuthAccount>> accounts_;
@@ -75,6 +79,7 @@ class TokenRefresher {
   redis::ConnectionStats redisStats_;
   std::shared_ptr<redis::Client> redis_;  ///< on io_; null without Redis
   std::string owner_;                     ///< who holds a lock, among replicas
+  std::chrono::steady_clock::time_point firstConnectBy_;
   std::thread thread_;
   bool retired_ = false;  ///< on the refresher's thread only
   std::atomic<std::uint64_t> sent_{0};

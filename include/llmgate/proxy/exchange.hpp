@@ -76,13 +76,16 @@ struct ExchangePlan {
   /// The named gateway key whose limits the request is admitted under (the exchange's first
   /// step); null for none. Points into the generation's config.
   const config::GatewayKey* limitedKey = nullptr;
-  /// What the response cache is asked, after admission, when the request may be answered from
-  /// it: its key, and whether a miss follows an identical request in flight (coalescing).
-  struct CacheLookup {
+  /// The response cache's part, when the request may be answered from it: the key, whether it
+  /// is looked up (after admission; not on x-llmgate-cache: refresh), whether a miss follows an
+  /// identical request in flight (coalescing), and how long an answer asked upstream is kept.
+  struct CachePlan {
     std::string key;
+    bool lookUp = true;
     bool coalesce = false;
+    std::chrono::seconds ttl{0};
   };
-  std::optional<CacheLookup> cacheLookup;
+  std::optional<CachePlan> cache;
   /// The response cache's answer to this request: played to the client instead of any attempt.
   std::shared_ptr<const core::ChatResponse> cachedAnswer;
   /// In-flight coalescing: the flight this request leads (its answer is published to the
@@ -147,7 +150,15 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   void playLocal();
   void emit(const std::vector<core::ChatEvent>& events);
   void finishClient();
-  /// Hands a complete answer to plan_.onAnswered; a failure there is logged, the answer still goes.
+  /// A follower of an identical request in flight: the answer is the leader's.
+  bool following() const { return plan_.flight && !plan_.leadsFlight; }
+  /// The answer goes into the response cache: asked upstream by this request (not a hit, not
+  /// the leader's).
+  bool storesInCache() const { return plan_.cache && !plan_.cachedAnswer && !following(); }
+  /// The whole answer is read (through the IR) to be kept when it completes.
+  bool keepsAnswer() const { return plan_.onAnswered || storesInCache(); }
+  /// Hands a complete answer to plan_.onAnswered and the response cache; a failure there is
+  /// logged, the answer still goes.
   void keepAnswer(const core::ChatResponse& response, std::string_view document) noexcept;
   void fail(core::GatewayError error);
   void cancel();

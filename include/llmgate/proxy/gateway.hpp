@@ -115,11 +115,11 @@ class Gateway : public server::RequestHandler {
     const config::ResponseCacheRoute* route = nullptr;
     std::string_view header;  ///< on | off | refresh | empty
   };
-  /// Decides whether the decoded request may be answered from the response cache (the exchange
-  /// looks it up) and has its answer kept when it completes; returns the x-llmgate-cache-status
-  /// when it is decided here (bypass, refresh), else empty.
+  /// Decides whether the decoded request may be answered from the response cache and have its
+  /// answer kept there (the exchange does both); returns the x-llmgate-cache-status when it is
+  /// decided here (bypass, refresh), else empty.
   std::string useResponseCache(const config::Config& config, const nlohmann::json& document, const CacheUse& cache,
-                               const Conversation& conversation, std::size_t worker, ExchangePlan& plan);
+                               const Conversation& conversation, ExchangePlan& plan);
   /// GET and DELETE /v1/responses/{id}.
   void handleStoredResponse(server::IncomingRequest& request, server::ResponseSink& sink, const std::string& caller);
   void handleCountTokens(const std::shared_ptr<Generation>& generation, server::IncomingRequest& request,
