@@ -180,8 +180,8 @@ question="{\"model\":\"mock\",\"temperature\":0,\"messages\":[{\"role\":\"user\"
 statuses=()
 for _ in 1 2 3; do
   head=$(post /v1/chat/completions "$question" -H "x-api-key: $key" -H 'x-llmgate-cache: on' -o /dev/null -D - || true)
-  status=$(grep -i '^x-llmgate-cache-status:' <<<"$head" | tr -d '\r' | awk '{print $2}')
-  level=$(grep -i '^x-llmgate-cache-level:' <<<"$head" | tr -d '\r' | awk '{print $2}')
+  status=$(grep -i '^x-llmgate-cache-status:' <<<"$head" | tr -d '\r' | awk '{print $2}' || true)
+  level=$(grep -i '^x-llmgate-cache-level:' <<<"$head" | tr -d '\r' | awk '{print $2}' || true)
   statuses+=("${status:-none}${level:+/$level}")
 done
 if [[ ${statuses[*]} == 'miss hit/shared hit/shared' ]]; then

@@ -62,6 +62,13 @@ void OAuthAccount::load(const std::string& configPath) {
   auto token = readToken(problem);
   if (!token) throw config::ConfigError(configPath + ": " + problem);
   token_.store(std::make_shared<const OAuthToken>(std::move(*token)), std::memory_order_release);
+  obtainedAtMs_.store(fileWrittenAtMs(), std::memory_order_release);
+}
+
+std::int64_t OAuthAccount::fileWrittenAtMs() const {
+  struct stat info {};
+  if (::stat(path_.c_str(), &info) != 0) return 0;
+  return static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000 + info.st_mtim.tv_nsec / 1000000;
 }
 
 std::optional<OAuthToken> OAuthAccount::readToken(std::string& problem) const {
@@ -91,6 +98,7 @@ bool OAuthAccount::adoptNewerFromFile() {
   const auto current = token();
   if (!fromFile || fromFile->expiresAtMs <= current->expiresAtMs) return false;
   token_.store(std::make_shared<const OAuthToken>(std::move(*fromFile)), std::memory_order_release);
+  obtainedAtMs_.store(fileWrittenAtMs(), std::memory_order_release);
   log::message(spdlog::level::info, "oauth account " + label_ + ": adopted the newer token another writer put in " + path_);
   return true;
 }
@@ -107,7 +115,7 @@ void OAuthAccount::install(OAuthToken token) {
     ++status_.refreshes;
     status_.lastError.clear();
   }
-  keep(std::move(token));
+  keep(std::move(token), nowEpochMs());
 }
 
 std::string OAuthAccount::sharedText() const {
@@ -115,26 +123,26 @@ std::string OAuthAccount::sharedText() const {
   return current ? core::dumpJson(current->document) : std::string();
 }
 
-bool OAuthAccount::adoptShared(std::string_view text) {
+bool OAuthAccount::adoptShared(std::string_view text, std::int64_t obtainedAtMs) {
+  // Only a later token: an older one may carry a refresh token that has since been used.
+  if (obtainedAtMs <= this->obtainedAtMs()) return false;
   OAuthToken shared;
   shared.document = core::parseJson(text);
   if (!shared.document.is_object() || !readFile(shared.document, shared).empty()) {
     log::message(spdlog::level::warn, "oauth account " + label_ + ": the token shared in Redis is not usable (ignored)");
     return false;
   }
-  // Another token, and not one that expires sooner (a refresh answer may not say when it does).
-  const auto current = token();
-  if (shared.accessToken == current->accessToken) return false;
-  if (shared.expiresAtMs != 0 && current->expiresAtMs != 0 && shared.expiresAtMs < current->expiresAtMs) return false;
-  keep(std::move(shared));
+  if (shared.accessToken == token()->accessToken) return false;
+  keep(std::move(shared), obtainedAtMs);
   log::message(spdlog::level::info, "oauth account " + label_ + ": adopted the token another replica refreshed");
   return true;
 }
 
-void OAuthAccount::keep(OAuthToken token) {
+void OAuthAccount::keep(OAuthToken token, std::int64_t obtainedAtMs) {
   writeFile(token);
   const std::string text = token.document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   token_.store(std::make_shared<const OAuthToken>(std::move(token)), std::memory_order_release);
+  obtainedAtMs_.store(obtainedAtMs, std::memory_order_release);
 
   // Readers of the file (the CLI that owns it, another replica) see the old or the new file,
   // never half of one. The token is only for this user: 0600 like the CLIs write it.

@@ -1,6 +1,7 @@
 #include "llmgate/auth/token_refresher.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -29,6 +30,13 @@ constexpr std::chrono::milliseconds kFirstConnectWait{3000};
 constexpr std::chrono::milliseconds kFirstConnectPoll{50};
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+// Publishes a token (ARGV[2]) obtained at ARGV[1] unless Redis holds one obtained as late: a
+// late or replayed publish never replaces a newer token. Kept ARGV[3] ms.
+constexpr const char* kPublishScript =
+    "local at = redis.call('HGET', KEYS[1], 'at') "
+    "if at and tonumber(at) and tonumber(at) >= tonumber(ARGV[1]) then return 0 end "
+    "redis.call('HSET', KEYS[1], 'at', ARGV[1], 'token', ARGV[2]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1";
 
 std::string randomOwner() {
   std::random_device source;
@@ -46,7 +54,7 @@ struct TokenRefresher::Slot {
   boost::asio::steady_timer poll;  ///< waiting for another replica's token
   bool inFlight = false;
   bool holdsLock = false;             ///< the account's lock in Redis is this refresher's
-  bool refreshedHere = false;         ///< the refresh in flight was sent by this refresher
+  bool obtainedHere = false;          ///< the token this refresh ends with is for this refresher to publish
   std::int64_t sharedWaitUntilMs = 0;  ///< when waiting for another replica gives up
   int failures = 0;
   std::int64_t retryAtMs = 0;      // after a failed background refresh
@@ -60,7 +68,7 @@ class TokenRefresher::Attempt : public upstream::TransferHandler {
   Attempt(TokenRefresher& owner, Slot& slot) : owner_(owner), slot_(slot) {}
   // Not from inside the client's callback: the next refresh may start a transfer at once.
   static void done(TokenRefresher& owner, Slot& slot, bool ok) {
-    boost::asio::post(*owner.io_, [&owner, &slot, ok] { owner.finished(slot, ok); });
+    boost::asio::post(*owner.io_, [&owner, &slot, ok] { owner.guard(slot, [&] { owner.finished(slot, ok); }); });
   }
   void onResponseHead(const upstream::ResponseHead& head) override { status_ = head.status; }
   void onBody(std::string_view bytes) override {
@@ -180,7 +188,7 @@ void TokenRefresher::schedule(Slot& slot) {
   // A token that lives shorter than the lead would be refreshed in a loop: wait a little.
   if (slot.refreshedAtMs != 0) due = std::max(due, slot.refreshedAtMs + kMinInterval.count());
   if (due <= now) {
-    begin(slot);
+    beginSafely(slot);
     return;
   }
   slot.timer.expires_after(std::min(kMaxSleep, std::chrono::milliseconds(due - now)));
@@ -204,7 +212,7 @@ void TokenRefresher::refreshNow(const OAuthAccount& account, std::shared_ptr<con
         return;
       }
       slot->waiters.emplace_back(executor, std::move(done));
-      if (!slot->inFlight) begin(*slot);
+      if (!slot->inFlight) beginSafely(*slot);
       return;
     }
     boost::asio::post(executor, [done = std::move(done)] { done(false); });
@@ -216,28 +224,42 @@ void TokenRefresher::guard(Slot& slot, Step&& step) noexcept {
   // Every path ends in finished(): requests may be waiting on this refresh.
   try {
     step();
+    return;
   } catch (const std::exception& error) {
-    log::message(spdlog::level::err, "oauth account " + slot.account->label() + ": refreshing failed: " + error.what());
+    try {
+      log::message(spdlog::level::err, "oauth account " + slot.account->label() + ": refreshing failed: " + error.what());
+    } catch (...) {
+      // not even the log line
+    }
+  } catch (...) {
+  }
+  if (!slot.inFlight) return;
+  try {
     finished(slot, false);
   } catch (...) {
-    finished(slot, false);
+    slot.inFlight = false;  // its waiters hear when the refresher stops
   }
+}
+
+void TokenRefresher::beginSafely(Slot& slot) {
+  guard(slot, [&] { begin(slot); });
 }
 
 void TokenRefresher::begin(Slot& slot) {
   slot.timer.cancel();
   slot.inFlight = true;
-  if (slot.account->adoptNewerFromFile()) {
-    boost::asio::post(*io_, [this, &slot] { finished(slot, true); });
-    return;
-  }
   if (redis_ && redisStats_.connects.load() == 0 && std::chrono::steady_clock::now() < firstConnectBy_) {
     // Just started: a refresh due now waits for Redis to be asked first (the other replicas,
     // started alike, may hold a newer token).
     slot.poll.expires_after(kFirstConnectPoll);
     slot.poll.async_wait([this, &slot](boost::system::error_code ec) {
-      if (!ec) guard(slot, [&] { begin(slot); });
+      if (!ec) beginSafely(slot);
     });
+    return;
+  }
+  if (slot.account->adoptNewerFromFile()) {
+    slot.obtainedHere = true;  // the CLI that owns the file refreshed it: the others get it too
+    boost::asio::post(*io_, [this, &slot] { guard(slot, [&] { finished(slot, true); }); });
     return;
   }
   if (redis_ && redis_->ready()) {
@@ -254,10 +276,12 @@ std::string TokenRefresher::sharedKey(const Slot& slot, const char* what) const 
 }
 
 void TokenRefresher::consultShared(Slot& slot) {
-  redis_->command({"GET", sharedKey(slot, "token")}, [this, &slot](const redis::Reply* reply) {
+  redis_->command({"HMGET", sharedKey(slot, "token"), "at", "token"}, [this, &slot](const redis::Reply* reply) {
     guard(slot, [&] {
       if (reply == nullptr || reply->type == redis::Reply::Type::Error) return refreshHere(slot);  // no Redis to share with
-      if (reply->type == redis::Reply::Type::String && slot.account->adoptShared(reply->text)) return finished(slot, true);
+      if (const auto shared = sharedToken(*reply); shared && slot.account->adoptShared(shared->second, shared->first)) {
+        return finished(slot, true);
+      }
       redis_->command({"SET", sharedKey(slot, "lock"), owner_, "NX", "PX", std::to_string(kLockHold.count())},
                       [this, &slot](const redis::Reply* locked) {
         guard(slot, [&] {
@@ -282,9 +306,23 @@ void TokenRefresher::consultShared(Slot& slot) {
   });
 }
 
+std::optional<std::pair<std::int64_t, std::string>> TokenRefresher::sharedToken(const redis::Reply& reply) {
+  // HMGET's answer: [at, token], nil where absent.
+  using Type = redis::Reply::Type;
+  if (reply.type != Type::Array || reply.elements.size() != 2 || reply.elements[0].type != Type::String ||
+      reply.elements[1].type != Type::String) {
+    return std::nullopt;
+  }
+  const std::string& at = reply.elements[0].text;
+  std::int64_t obtainedAtMs = 0;
+  const auto [end, ec] = std::from_chars(at.data(), at.data() + at.size(), obtainedAtMs);
+  if (ec != std::errc() || end != at.data() + at.size() || obtainedAtMs <= 0) return std::nullopt;
+  return std::make_pair(obtainedAtMs, reply.elements[1].text);
+}
+
 void TokenRefresher::refreshHere(Slot& slot) {
   sent_.fetch_add(1, std::memory_order_relaxed);
-  slot.refreshedHere = true;
+  slot.obtainedHere = true;
   upstream::Request request = slot.account->refreshRequest(*slot.account->token());
   request.timeouts.firstByte = kRefreshTimeout;
   request.timeouts.total = kRefreshTimeout;
@@ -292,22 +330,29 @@ void TokenRefresher::refreshHere(Slot& slot) {
 }
 
 void TokenRefresher::finished(Slot& slot, bool ok) {
-  if (redis_ && ok && slot.refreshedHere) {
-    // Published whether or not the lock was taken (Redis may have come up since), so that no
-    // replica refreshes again with the refresh token this one just used.
-    const auto expiresAtMs = slot.account->token()->expiresAtMs;
-    const std::int64_t keepMs = expiresAtMs > 0 ? std::max<std::int64_t>(1000, expiresAtMs - nowEpochMs()) : 86400000;
-    redis_->command({"SET", sharedKey(slot, "token"), slot.account->sharedText(), "PX", std::to_string(keepMs)}, nullptr);
-  }
-  if (slot.holdsLock) {
-    // After the token: a replica that finds the lock gone finds the token.
-    redis_->command({"EVAL", kReleaseScript, "1", sharedKey(slot, "lock"), owner_}, nullptr);
-  }
-  slot.holdsLock = false;
-  slot.refreshedHere = false;
   slot.inFlight = false;
   for (auto& [executor, done] : slot.waiters) boost::asio::post(executor, [done = std::move(done), ok] { done(ok); });
   slot.waiters.clear();
+  const bool publish = redis_ && ok && slot.obtainedHere;
+  const bool release = slot.holdsLock;
+  slot.obtainedHere = false;
+  slot.holdsLock = false;
+  try {
+    if (publish) {
+      // Published whether or not the lock was taken (Redis may have come up since), so that no
+      // replica refreshes again with the refresh token this one just used; replayed once Redis
+      // is back when it is down (the script keeps a newer token).
+      const auto expiresAtMs = slot.account->token()->expiresAtMs;
+      const std::int64_t keepMs = expiresAtMs > 0 ? std::max<std::int64_t>(1000, expiresAtMs - nowEpochMs()) : 86400000;
+      redis_->commandEventually({"EVAL", kPublishScript, "1", sharedKey(slot, "token"),
+                                 std::to_string(slot.account->obtainedAtMs()), slot.account->sharedText(),
+                                 std::to_string(keepMs)});
+    }
+    // After the token: a replica that finds the lock gone finds the token.
+    if (release) redis_->command({"EVAL", kReleaseScript, "1", sharedKey(slot, "lock"), owner_}, nullptr);
+  } catch (const std::exception& error) {
+    log::message(spdlog::level::warn, "oauth account " + slot.account->label() + ": the token could not be shared: " + error.what());
+  }
   if (ok) {
     slot.failures = 0;
     slot.retryAtMs = 0;

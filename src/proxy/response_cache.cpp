@@ -190,7 +190,12 @@ void ResponseCache::lookUp(std::size_t worker, const std::string& key, Found fou
           if (expiresAtMs > now) keep(key, answer, std::chrono::milliseconds(std::min(expiresAtMs - now, kMaxKeptMs)));
         }
       }
-      if (reply != nullptr && !answer && reply->type != redis::Reply::Type::Nil) {
+      // Not an answer: a string this llmgate cannot read, or a key of another Redis type (other
+      // errors, such as a Redis still loading, are misses that say nothing about the entry).
+      const bool foreign = reply != nullptr && !answer &&
+                           (reply->type == redis::Reply::Type::String ||
+                            (reply->type == redis::Reply::Type::Error && reply->text.rfind("WRONGTYPE", 0) == 0));
+      if (foreign) {
         sharedUnreadable_.fetch_add(1);
         log::message(spdlog::level::warn, "response cache: Redis holds something else than an answer this llmgate reads "
                                           "under a cache key (taken as a miss, and replaced)");

@@ -229,7 +229,7 @@ TEST_F(SharedOAuth, OneReplicaRefreshesBeforeExpiryAndTheOthersAdoptItsToken) {
     EXPECT_EQ(result.status, 200) << i << ": " << result.body;
   }
   EXPECT_EQ(world.rejected(), 0);
-  const std::string shared = redis_.cli("GET 'llmgate:oauth:{qwen-code#0}:token'");
+  const std::string shared = redis_.cli("HGET 'llmgate:oauth:{qwen-code#0}:token' token");
   EXPECT_NE(shared.find("at-1"), std::string::npos) << "the token is kept in Redis for replicas to come";
   EXPECT_EQ(redis_.cli("EXISTS 'llmgate:oauth:{qwen-code#0}:lock'"), "0") << "the lock is given back";
 }
@@ -284,6 +284,28 @@ TEST_F(SharedOAuth, ATokenWhoseExpiryIsNotSaidIsAdoptedToo) {
   EXPECT_EQ(two.status, 200) << two.body;
   EXPECT_EQ(world.refreshes(), 1);
   EXPECT_EQ(world.refusedRefreshes(), 0);
+}
+
+TEST_F(SharedOAuth, AnOlderTokenInRedisIsNeverAdopted) {
+  ASSERT_TRUE(redis_.running());
+  OAuthWorld world("revoked-elsewhere");
+  auto gateway = replica(world, 3600000, 300);
+  ASSERT_TRUE(redisConnected(*gateway));
+  // What a replica published long before this one's file was written (a lost or late publish):
+  // another access token, one that expires later even, with a refresh token used since.
+  const json stale{{"access_token", "at-stale"}, {"refresh_token", "rt-stale"}, {"token_type", "Bearer"},
+                   {"resource_url", "http://127.0.0.1:" + std::to_string(upstream_->port())},
+                   {"expiry_date", auth::nowEpochMs() + 7200000}};
+  ASSERT_EQ(redis_.cli("HSET 'llmgate:oauth:{qwen-code#0}:token' at 1000 token '" + stale.dump() + "'"), "2");
+  const auto result = chat(*gateway);
+  EXPECT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(world.refreshes(), 1) << "refreshed with its own refresh token";
+  EXPECT_EQ(world.refusedRefreshes(), 0);
+  EXPECT_EQ(savedFile(0)["access_token"], "at-1");
+  // Its newer token replaced the stale one.
+  EXPECT_TRUE(eventually([&] {
+    return redis_.cli("HGET 'llmgate:oauth:{qwen-code#0}:token' token").find("at-1") != std::string::npos;
+  }));
 }
 
 TEST_F(SharedOAuth, WithRedisDownEachReplicaRefreshesOnItsOwn) {

@@ -73,10 +73,13 @@ class OAuthAccount {
   /// The current token as replicas share it: the credential file's JSON. A secret (it holds the
   /// refresh token): it goes to Redis only, never to a log.
   std::string sharedText() const;
-  /// Takes the token in `text` (another replica's sharedText) when it is a usable token other
-  /// than the one held that does not expire sooner (or either expiry is unknown), and writes
-  /// the file back; returns whether it did.
-  bool adoptShared(std::string_view text);
+  /// When the current token was obtained (Unix ms): refreshed here, taken from another replica,
+  /// or, for one read from the file, when the file was written. What replicas order tokens by.
+  std::int64_t obtainedAtMs() const { return obtainedAtMs_.load(std::memory_order_acquire); }
+  /// Takes the token in `text` (another replica's sharedText, obtained at `obtainedAtMs`) when it
+  /// is usable, another token, and obtained later than the one held; writes the file back.
+  /// Returns whether it did.
+  bool adoptShared(std::string_view text, std::int64_t obtainedAtMs);
   void noteRefreshFailure(const std::string& what);
 
   struct Status {
@@ -97,12 +100,15 @@ class OAuthAccount {
 
  private:
   std::optional<OAuthToken> readToken(std::string& problem) const;
-  /// Makes `token` current and writes it to the file.
-  void keep(OAuthToken token);
+  /// Makes `token`, obtained at `obtainedAtMs`, current and writes it to the file.
+  void keep(OAuthToken token, std::int64_t obtainedAtMs);
+  /// When the credential file was last written (Unix ms); 0 when it cannot be told.
+  std::int64_t fileWrittenAtMs() const;
   std::string label_;
   std::string path_;
   std::chrono::milliseconds refreshLead_;
   std::atomic<std::shared_ptr<const OAuthToken>> token_;
+  std::atomic<std::int64_t> obtainedAtMs_{0};
   mutable std::mutex statusMutex_;
   Status status_;
 };

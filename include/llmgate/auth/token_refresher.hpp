@@ -12,7 +12,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -67,6 +69,9 @@ class TokenRefresher {
   /// Runs `step` of `slot`'s refresh; whatever it throws ends the refresh as failed.
   template <class Step>
   void guard(Slot& slot, Step&& step) noexcept;
+  void beginSafely(Slot& slot);
+  /// The token and when it was obtained, from HMGET's reply; nullopt when Redis holds none.
+  static std::optional<std::pair<std::int64_t, std::string>> sharedToken(const redis::Reply& reply);
   std::string sharedKey(const Slot& slot, const char* what) const;
 
   std::vector<std::shared_ptr<OAuthAccount>> accounts_;
