@@ -282,25 +282,29 @@ void TokenRefresher::consultShared(Slot& slot) {
       if (const auto shared = sharedToken(*reply); shared && slot.account->adoptShared(shared->second, shared->first)) {
         return finished(slot, true);
       }
-      redis_->command({"SET", sharedKey(slot, "lock"), owner_, "NX", "PX", std::to_string(kLockHold.count())},
-                      [this, &slot](const redis::Reply* locked) {
-        guard(slot, [&] {
-          if (locked == nullptr || locked->type == redis::Reply::Type::Error) return refreshHere(slot);
-          if (locked->type == redis::Reply::Type::Status) {
-            slot.holdsLock = true;
-            return refreshHere(slot);
-          }
-          // Another replica refreshes: its token is looked for again shortly.
-          if (nowEpochMs() >= slot.sharedWaitUntilMs) {
-            log::message(spdlog::level::warn, "oauth account " + slot.account->label() +
-                                                  ": no token from the replica refreshing it; refreshing here");
-            return refreshHere(slot);
-          }
-          slot.poll.expires_after(kSharedPoll);
-          slot.poll.async_wait([this, &slot](boost::system::error_code ec) {
-            if (!ec) guard(slot, [&] { consultShared(slot); });  // an error: stopping
-          });
-        });
+      takeLock(slot);
+    });
+  });
+}
+
+void TokenRefresher::takeLock(Slot& slot) {
+  redis_->command({"SET", sharedKey(slot, "lock"), owner_, "NX", "PX", std::to_string(kLockHold.count())},
+                  [this, &slot](const redis::Reply* locked) {
+    guard(slot, [&] {
+      if (locked == nullptr || locked->type == redis::Reply::Type::Error) return refreshHere(slot);
+      if (locked->type == redis::Reply::Type::Status) {
+        slot.holdsLock = true;
+        return refreshHere(slot);
+      }
+      // Another replica refreshes: its token is looked for again shortly.
+      if (nowEpochMs() >= slot.sharedWaitUntilMs) {
+        log::message(spdlog::level::warn, "oauth account " + slot.account->label() +
+                                              ": no token from the replica refreshing it; refreshing here");
+        return refreshHere(slot);
+      }
+      slot.poll.expires_after(kSharedPoll);
+      slot.poll.async_wait([this, &slot](boost::system::error_code ec) {
+        if (!ec) guard(slot, [&] { consultShared(slot); });  // an error: stopping
       });
     });
   });

@@ -54,13 +54,19 @@ std::uint64_t Flight::follow(Notify notify) {
   return id;
 }
 
+Flight::Notify Flight::cancelWhenNobodyWaits() {
+  if (!followers_.empty() || boarding_ > 0) return nullptr;
+  Notify cancel = std::move(cancelLeader_);
+  cancelLeader_ = nullptr;
+  return cancel;
+}
+
 void Flight::unfollow(std::uint64_t follower) {
   Notify cancel;
   {
     std::lock_guard lock(mutex_);
-    if (followers_.erase(follower) == 0 || !followers_.empty() || boarding_ > 0) return;
-    cancel = std::move(cancelLeader_);
-    cancelLeader_ = nullptr;
+    if (followers_.erase(follower) == 0) return;
+    cancel = cancelWhenNobodyWaits();
   }
   if (cancel) cancel();  // nobody waits any more for the leader that had lost its client
 }
@@ -70,9 +76,8 @@ void Flight::unboard() {
   {
     std::lock_guard lock(mutex_);
     if (boarding_ == 0) return;
-    if (--boarding_ > 0 || !followers_.empty()) return;
-    cancel = std::move(cancelLeader_);
-    cancelLeader_ = nullptr;
+    --boarding_;
+    cancel = cancelWhenNobodyWaits();
   }
   if (cancel) cancel();
 }

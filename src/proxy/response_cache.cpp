@@ -4,6 +4,7 @@
 
 #include <openssl/sha.h>
 
+#include "llmgate/auth/oauth_account.hpp"
 #include "llmgate/core/hex.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/log/log.hpp"
@@ -28,10 +29,6 @@ std::size_t weight(const core::ChatResponse& answer) {
 // The layout of answers kept in Redis: a replica that reads another layout takes it as a miss.
 constexpr std::int64_t kSharedLayout = 1;
 constexpr std::int64_t kMaxKeptMs = 30LL * 86400 * 1000;  // the longest ttl_s a route may have
-
-std::int64_t nowEpochMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::optional<core::ToolCall> readToolCall(const nlohmann::json& value, std::optional<core::TypeMismatch>& mismatch) {
   const core::FieldReader fields(value, "tool_calls[]", mismatch);
@@ -186,7 +183,7 @@ void ResponseCache::lookUp(std::size_t worker, const std::string& key, Found fou
           answer = std::make_shared<const core::ChatResponse>(std::move(*read));
           // Kept here for what is left of its time in Redis (as long as a route may keep
           // anything at most: the time comes from outside).
-          const auto now = nowEpochMs();
+          const auto now = auth::nowEpochMs();
           if (expiresAtMs > now) keep(key, answer, std::chrono::milliseconds(std::min(expiresAtMs - now, kMaxKeptMs)));
         }
       }
@@ -219,7 +216,7 @@ void ResponseCache::store(std::size_t worker, const std::string& key, const core
   keep(key, std::make_shared<const core::ChatResponse>(answer), ttl);
   auto client = redis_.client(worker);
   if (!client || !client->ready()) return;
-  const auto expiresAtMs = nowEpochMs() + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+  const auto expiresAtMs = auth::nowEpochMs() + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
   std::string text = sharedText(answer, expiresAtMs);
   if (text.size() > kMaxSharedBytes) return;
   // Its reply does not matter: a replica that finds nothing asks upstream.

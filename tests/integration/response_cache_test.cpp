@@ -417,6 +417,15 @@ class Coalescing : public ::testing::Test {
     return std::string(R"({"model":"gpt-shared","temperature":0,"messages":[{"role":"user","content":"same"}])") +
            (stream ? R"(,"stream":true})" : "}");
   }
+  // A streaming client on a thread of its own: its status and all it read, once joined.
+  static std::thread streamOnThread(GatewayHarness& gateway, HttpResult& result, std::string& received) {
+    return std::thread([&gateway, &result, &received] {
+      result = gateway.stream("/v1/chat/completions", body(true), [&received](const std::string& piece) {
+        received += piece;
+        return true;
+      });
+    });
+  }
   std::atomic<bool> release_{false};
   std::atomic<int> calls_{0};
   // "shared answer", streamed in three pieces (the first sent at once) or whole, held back
@@ -486,12 +495,7 @@ TEST_F(Coalescing, TheCallGoesOnWhileAnyoneWaitsAndEndsWhenTheLastLeaves) {
   ASSERT_TRUE(eventually([&] { return calls_.load() == 1; }));
   std::string streamed;
   HttpResult follower;
-  std::thread reader([&] {
-    follower = gateway.stream("/v1/chat/completions", body(true), [&](const std::string& piece) {
-      streamed += piece;
-      return true;
-    });
-  });
+  std::thread reader = streamOnThread(gateway, follower, streamed);
   ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 1; }));
   ::close(leader);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the gateway sees it leave
@@ -560,12 +564,7 @@ TEST_F(CoalescingBigAnswer, AFollowerThatDoesNotReadIsCutAndSlowsNoOne) {
   GatewayHarness gateway(bigConfig());
   HttpResult leader;
   std::string buffered;
-  std::thread reader([&] {
-    leader = gateway.stream("/v1/chat/completions", body(true), [&](const std::string& data) {
-      buffered += data;
-      return true;
-    });
-  });
+  std::thread reader = streamOnThread(gateway, leader, buffered);
   ASSERT_TRUE(eventually([&] { return big_.requests().size() == 1; }));
   const int slow = sendAndKeepOpen(gateway.url(""), body(true), kSmallReceiveBuffer);  // never reads
   ASSERT_GE(slow, 0);
@@ -588,12 +587,7 @@ TEST_F(CoalescingBigAnswer, ALeaderThatDoesNotReadIsCutAndItsFollowersGetTheWhol
   ASSERT_TRUE(eventually([&] { return big_.requests().size() == 1; }));
   HttpResult follower;
   std::string buffered;
-  std::thread reader([&] {
-    follower = gateway.stream("/v1/chat/completions", body(true), [&](const std::string& data) {
-      buffered += data;
-      return true;
-    });
-  });
+  std::thread reader = streamOnThread(gateway, follower, buffered);
   ASSERT_TRUE(eventually([&] { return gateway.gateway().coalescedRequests() == 1; }));
   releaseBig_ = true;
   reader.join();

@@ -63,6 +63,8 @@ class TokenRefresher {
   /// With Redis: adopts the token another replica published, else takes the account's lock and
   /// refreshes, else (another replica holds it) waits for its token.
   void consultShared(Slot& slot);
+  /// Takes the account's lock and refreshes; held by another replica, looks for its token again.
+  void takeLock(Slot& slot);
   /// Sends the refresh request.
   void refreshHere(Slot& slot);
   void finished(Slot& slot, bool ok);

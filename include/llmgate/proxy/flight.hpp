@@ -55,6 +55,8 @@ class Flight {
 
  private:
   void notifyFollowers(std::unique_lock<std::mutex>& lock);
+  /// The headless leader's cancel, taken when nobody waits for the answer any more (the lock held).
+  Notify cancelWhenNobodyWaits();
 
   Flights& registry_;
   const std::string key_;
