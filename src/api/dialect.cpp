@@ -46,6 +46,15 @@ core::Usage decodeUsage(core::Dialect dialect, const nlohmann::json& usage) {
   return wire::openai::decodeUsage(usage);
 }
 
+core::Usage decodeUsageText(core::Dialect dialect, std::string_view usage) {
+  switch (dialect) {
+    case core::Dialect::OpenAi: return wire::openai::decodeUsageText(usage);
+    case core::Dialect::Anthropic: return wire::anthropic::decodeUsageText(usage);
+    case core::Dialect::OpenAiResponses: return wire::openai::decodeResponsesUsageText(usage);
+  }
+  return wire::openai::decodeUsageText(usage);
+}
+
 std::string responseId(core::Dialect dialect, std::string_view suffix) {
   switch (dialect) {
     case core::Dialect::OpenAi: return "chatcmpl-" + std::string(suffix);

@@ -61,35 +61,83 @@ void skipValue(std::string_view json, std::size_t& i) {
   }
 }
 
-}  // namespace
-
-std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key) {
-  std::vector<TextSpan> found;
+// Calls found(valueStart, valueEnd) for each top-level value of `key`, in document order.
+template <class Found>
+void forEachTopLevelValue(std::string_view json, std::string_view key, Found found) {
   std::size_t i = 0;
   skipSpace(json, i);
-  if (i >= json.size() || json[i] != '{') return found;
+  if (i >= json.size() || json[i] != '{') return;
   ++i;
   while (i < json.size()) {
     skipSpace(json, i);
-    if (i >= json.size() || json[i] == '}') return found;
+    if (i >= json.size() || json[i] == '}') return;
     if (json[i] == ',') {
       ++i;
       continue;
     }
-    if (json[i] != '"') return found;
+    if (json[i] != '"') return;
     const std::size_t keyStart = i + 1;
     skipString(json, i);
     // Keys written with escapes never match: clients do not escape "model".
     const std::string_view name = json.substr(keyStart, i - 1 - keyStart);
     skipSpace(json, i);
-    if (i >= json.size() || json[i] != ':') return found;
+    if (i >= json.size() || json[i] != ':') return;
     ++i;
     skipSpace(json, i);
     const std::size_t valueStart = i;
     skipValue(json, i);
-    if (name == key) found.push_back(TextSpan{valueStart, i - valueStart});
+    if (name == key) found(valueStart, i);
   }
-  return found;
+}
+
+}  // namespace
+
+std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key) {
+  std::vector<TextSpan> spans;
+  forEachTopLevelValue(json, key, [&](std::size_t start, std::size_t end) { spans.push_back(TextSpan{start, end - start}); });
+  return spans;
+}
+
+std::string_view lastTopLevelValue(std::string_view json, std::string_view key) {
+  std::string_view last;
+  forEachTopLevelValue(json, key, [&](std::size_t start, std::size_t end) { last = json.substr(start, end - start); });
+  return last;
+}
+
+TextFields::TextFields(std::string_view object, bool& mismatch) : text_(object), mismatch_(&mismatch) {
+  std::size_t i = 0;
+  skipSpace(text_, i);
+  isObject_ = i < text_.size() && text_[i] == '{';
+}
+
+std::string_view TextFields::find(std::string_view key) const {
+  if (!isObject_) return {};
+  const std::string_view value = lastTopLevelValue(text_, key);
+  return value == "null" ? std::string_view{} : value;
+}
+
+std::optional<std::int64_t> TextFields::integer(std::string_view key) const {
+  const std::string_view value = find(key);
+  if (value.empty()) return std::nullopt;
+  std::int64_t number = 0;
+  // JSON's integer grammar is from_chars' less its leading '+', which JSON text never has; a
+  // fraction or an exponent leaves characters unread.
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size()) {
+    *mismatch_ = true;
+    return std::nullopt;
+  }
+  return number;
+}
+
+std::optional<TextFields> TextFields::object(std::string_view key) const {
+  const std::string_view value = find(key);
+  if (value.empty()) return std::nullopt;
+  if (value.front() != '{') {
+    *mismatch_ = true;
+    return std::nullopt;
+  }
+  return TextFields(value, *mismatch_);
 }
 
 bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value) {

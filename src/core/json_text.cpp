@@ -164,21 +164,34 @@ std::size_t skipSpace(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-bool isValidJson(std::string_view s) {
-  std::string open;  // the '{' and '[' not yet closed, innermost last
+bool isValidJson(std::string_view s) { return isValidJson(s, {}); }
+
+bool isValidJson(std::string_view s, std::span<TopLevelMember> members) {
+  char open[kMaxJsonDepth];  // the '{' and '[' not yet closed, innermost last
+  std::size_t depth = 0;
   std::size_t i = 0;
+  // The member whose value is being read at the top level, and where that value starts.
+  TopLevelMember* reading = nullptr;
+  std::size_t valueStart = 0;
+  TopLevelMember* const membersEnd = members.data() + members.size();
+  for (auto& member : members) member = TopLevelMember{member.key};
   enum class Expect { Value, Key, AfterValue } expect = Expect::Value;
   while (true) {
+    if (reading != nullptr && expect == Expect::AfterValue && depth == 1) {
+      reading->value = s.substr(valueStart, i - valueStart);
+      ++reading->count;
+      reading = nullptr;
+    }
     i = skipSpace(s, i);
     if (expect == Expect::AfterValue) {
-      if (open.empty()) return i == s.size();
+      if (depth == 0) return i == s.size();
       if (i >= s.size()) return false;
       if (s[i] == ',') {
         ++i;
-        expect = open.back() == '{' ? Expect::Key : Expect::Value;
-      } else if (s[i] == (open.back() == '{' ? '}' : ']')) {
+        expect = open[depth - 1] == '{' ? Expect::Key : Expect::Value;
+      } else if (s[i] == (open[depth - 1] == '{' ? '}' : ']')) {
         ++i;
-        open.pop_back();
+        --depth;
       } else {
         return false;
       }
@@ -186,22 +199,30 @@ bool isValidJson(std::string_view s) {
     }
     if (i >= s.size()) return false;
     if (expect == Expect::Key) {
-      if (s[i] != '"' || (i = skipString(s, i + 1)) == kInvalid) return false;
+      const std::size_t keyStart = i + 1;
+      if (s[i] != '"' || (i = skipString(s, keyStart)) == kInvalid) return false;
+      if (depth == 1) {
+        const std::string_view key = s.substr(keyStart, i - 1 - keyStart);
+        for (TopLevelMember* member = members.data(); member != membersEnd; ++member) {
+          if (member->key == key) reading = member;
+        }
+      }
       i = skipSpace(s, i);
       if (i >= s.size() || s[i] != ':') return false;
-      ++i;
+      i = skipSpace(s, i + 1);
+      if (depth == 1) valueStart = i;
       expect = Expect::Value;
       continue;
     }
     const char c = s[i];
     expect = Expect::AfterValue;
     if (c == '{' || c == '[') {
-      if (open.size() >= kMaxJsonDepth) return false;  // this container would be one level too deep
+      if (depth >= kMaxJsonDepth) return false;  // this container would be one level too deep
       i = skipSpace(s, i + 1);
       if (i < s.size() && s[i] == (c == '{' ? '}' : ']')) {
         ++i;  // empty: a value already
       } else {
-        open.push_back(c);
+        open[depth++] = c;
         expect = c == '{' ? Expect::Key : Expect::Value;
       }
     } else if (c == '"') {

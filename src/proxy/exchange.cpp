@@ -506,22 +506,27 @@ const resilience::RetryConfig& Exchange::retryPolicy() const {
   return plan_.candidates.front().provider->config().retry;
 }
 
+std::string Exchange::routedBody(const routing::Target& target) const {
+  std::string body = plan_.rawBody;
+  // Every copy of "model" is set to the routed one: a repeated key must not reach the upstream
+  // unrouted. A body that names the routed model once already stays as it is.
+  if (!plan_.modelNamedOnce || plan_.clientModel != target.upstreamModel) {
+    core::replaceTopLevelString(body, "model", target.upstreamModel);
+  }
+  return body;
+}
+
 bool Exchange::prepareAttempt(const routing::Target& target, upstream::Request& out) {
   const auto* provider = target.provider;
   if (plan_.countTokens) {
-    std::string body = plan_.rawBody;
-    core::replaceTopLevelString(body, "model", target.upstreamModel);
     mode_ = Mode::Passthrough;
-    out = provider->countTokensRequest(std::move(body), plan_.hints);
+    out = provider->countTokensRequest(routedBody(target), plan_.hints);
     return true;
   }
   if (provider->passthroughDialect() == plan_.dialect && !plan_.rewritten && !keepsAnswer()) {
-    // Fast path: the body as the client wrote it, with every copy of "model" set to the routed
-    // one (a repeated key must not reach the upstream unrouted).
-    std::string body = plan_.rawBody;
-    core::replaceTopLevelString(body, "model", target.upstreamModel);
+    // Fast path: the body as the client wrote it, but for the model.
     mode_ = Mode::Passthrough;
-    out = provider->passthroughRequest(std::move(body), plan_.clientStream, plan_.hints);
+    out = provider->passthroughRequest(routedBody(target), plan_.clientStream, plan_.hints);
     return true;
   }
   const auto converting = Clock::now();
@@ -714,7 +719,10 @@ void Exchange::takeCompletion(std::error_code ec) {
     return;
   }
   if (mode_ == Mode::Passthrough) {
-    if (!plan_.clientStream && !core::isValidJson(buffered_)) {
+    // The usage is read along with the validity check, as text: no document is built for the
+    // fast path.
+    core::TopLevelMember usage[] = {{"usage"}};
+    if (!plan_.clientStream && !core::isValidJson(buffered_, usage)) {
       // A truncated or garbled answer would reach the client as a 200 its SDK cannot parse.
       attemptFailed(core::malformedUpstream("upstream " + provider_->name() + " answered with a body that is not valid JSON"));
       return;
@@ -724,15 +732,7 @@ void Exchange::takeCompletion(std::error_code ec) {
     if (plan_.clientStream) {
       sink_->endStream();
     } else {
-      // Only the usage member is parsed into a document, not the whole answer (this is the fast
-      // path; the validity check above walks the text without building one).
-      const auto spans = core::findTopLevelValues(buffered_, "usage");
-      if (!spans.empty()) {
-        const json usage = core::parseJson(std::string_view(buffered_).substr(spans.back().offset, spans.back().length));
-        if (usage.is_object()) {
-          noteUsage(api::decodeUsage(plan_.dialect, usage));
-        }
-      }
+      if (!usage[0].value.empty()) noteUsage(api::decodeUsageText(plan_.dialect, usage[0].value));
       sink_->sendResponse(static_cast<int>(upstreamStatus_),
                           upstreamContentType_.empty() ? std::string_view("application/json") : upstreamContentType_,
                           std::move(buffered_), timingHeaders());

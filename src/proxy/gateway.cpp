@@ -388,7 +388,10 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
   // and freeing it was the largest cost of the fast path. Requests that are translated parse it
   // when they decode.
   const std::string_view body = request.body();
-  if (!core::isValidJson(body)) {
+  // The members routing needs are read in the same walk (a repeated key means its last value,
+  // as for a JSON parser).
+  core::TopLevelMember members[] = {{"model"}, {"stream"}};
+  if (!core::isValidJson(body, members)) {
     sendError(request, sink, GatewayError::make(ErrorKind::InvalidRequest, "invalid_json",
                                                 "request body is not valid JSON (or nests deeper than " +
                                                     std::to_string(core::kMaxJsonDepth) + " levels)"));
@@ -399,12 +402,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
               GatewayError::make(ErrorKind::InvalidRequest, "invalid_request", "request body must be a JSON object"));
     return std::nullopt;
   }
-  // A repeated key means its last value, as for a JSON parser.
-  const auto lastValue = [&](std::string_view key) {
-    const auto spans = core::findTopLevelValues(body, key);
-    return spans.empty() ? std::string_view{} : body.substr(spans.back().offset, spans.back().length);
-  };
-  const std::string_view modelText = lastValue("model");
+  const std::string_view modelText = members[0].value;
   std::string model;
   if (modelText.size() > 2 && modelText.front() == '"') {
     if (modelText.find('\\') == std::string_view::npos) {
@@ -417,7 +415,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
     sendError(request, sink, paramError(ErrorKind::InvalidRequest, "missing_field", "model", "model: required non-empty string"));
     return std::nullopt;
   }
-  const std::string_view streamText = lastValue("stream");
+  const std::string_view streamText = members[1].value;
   if (!streamText.empty() && streamText != "true" && streamText != "false" && streamText != "null") {
     sendError(request, sink, paramError(ErrorKind::InvalidRequest, "invalid_request", "stream", "stream: expected boolean"));
     return std::nullopt;
@@ -444,7 +442,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
     return std::nullopt;
   }
   sink.log().provider = route->targets.front().provider->name();
-  return Routed{std::move(model), streamText == "true", std::move(*route)};
+  return Routed{std::move(model), members[0].count == 1, streamText == "true", std::move(*route)};
 }
 
 ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
@@ -452,6 +450,7 @@ ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& ro
   ExchangePlan plan;
   plan.dialect = dialect;
   plan.clientModel = routed.model;
+  plan.modelNamedOnce = routed.modelNamedOnce;
   plan.requestId = request.requestId();
   plan.clientStream = stream;
   plan.hints.anthropicBeta = std::string(request.header("anthropic-beta"));

@@ -1,11 +1,50 @@
 #include "llmgate/wire/wire.hpp"
 
+#include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 
 namespace llmgate::wire {
 
 using core::FieldReader;
 using nlohmann::json;
+
+namespace {
+
+// FieldReader in the shape of core::TextFields, so that one usage decoder serves a document
+// (the translated paths) and text (the passthrough path, which builds no document). Where a
+// count of the wrong type was is not needed: it only makes the usage unknown, never the answer
+// fail.
+class DocumentFields {
+ public:
+  DocumentFields(const json& value, std::optional<core::TypeMismatch>& mismatch)
+      : value_(value), reader_(value, "usage", mismatch), mismatch_(mismatch) {}
+  bool isObject() const { return value_.is_object(); }
+  std::optional<std::int64_t> integer(std::string_view key) const { return reader_.integer(key); }
+  std::optional<DocumentFields> object(std::string_view key) const {
+    const json* found = reader_.object(key);
+    return found != nullptr ? std::optional(DocumentFields(*found, mismatch_)) : std::nullopt;
+  }
+  bool failed() const { return reader_.failed(); }
+
+ private:
+  const json& value_;
+  FieldReader reader_;
+  std::optional<core::TypeMismatch>& mismatch_;
+};
+
+template <class Decode>
+core::Usage decodeDocument(const json& usage, Decode decode) {
+  std::optional<core::TypeMismatch> mismatch;
+  return decode(DocumentFields(usage, mismatch));
+}
+
+template <class Decode>
+core::Usage decodeText(std::string_view usage, Decode decode) {
+  bool mismatch = false;
+  return decode(core::TextFields(usage, mismatch));
+}
+
+}  // namespace
 
 void mergeExtras(json& body, const core::ChatRequest& request, core::Dialect upstream) {
   if (request.sourceDialect != upstream) return;
@@ -48,34 +87,29 @@ struct UsageNames {
   const char* outputDetails;
 };
 
-core::Usage decodeUsageNamed(const json& usage, const UsageNames& names) {
-  // Token counts only account: a count of the wrong type makes the usage unknown, never the answer fail.
-  std::optional<core::TypeMismatch> mismatch;
-  FieldReader fields(usage, "usage", mismatch);
+constexpr UsageNames kChatUsage{"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"};
+constexpr UsageNames kResponsesUsage{"input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"};
+
+template <class Fields>
+core::Usage decodeUsageNamed(const Fields& fields, const UsageNames& names) {
   core::Usage out;
   out.inputTokens = fields.integer(names.input).value_or(0);
   out.outputTokens = fields.integer(names.output).value_or(0);
-  if (const json* details = fields.object(names.inputDetails)) {
-    const std::string path = fields.pathOf(names.inputDetails);
-    out.cachedInputTokens = FieldReader(*details, path, mismatch).integer("cached_tokens").value_or(0);
-  }
-  if (const json* details = fields.object(names.outputDetails)) {
-    const std::string path = fields.pathOf(names.outputDetails);
-    out.reasoningTokens = FieldReader(*details, path, mismatch).integer("reasoning_tokens").value_or(0);
-  }
-  out.present = usage.is_object() && !mismatch;
+  if (const auto details = fields.object(names.inputDetails)) out.cachedInputTokens = details->integer("cached_tokens").value_or(0);
+  if (const auto details = fields.object(names.outputDetails)) out.reasoningTokens = details->integer("reasoning_tokens").value_or(0);
+  out.present = fields.isObject() && !fields.failed();
   return out;
 }
 
+const auto kDecodeChatUsage = [](const auto& fields) { return decodeUsageNamed(fields, kChatUsage); };
+const auto kDecodeResponsesUsage = [](const auto& fields) { return decodeUsageNamed(fields, kResponsesUsage); };
+
 }  // namespace
 
-core::Usage decodeUsage(const json& usage) {
-  return decodeUsageNamed(usage, {"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"});
-}
-
-core::Usage decodeResponsesUsage(const json& usage) {
-  return decodeUsageNamed(usage, {"input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"});
-}
+core::Usage decodeUsage(const json& usage) { return decodeDocument(usage, kDecodeChatUsage); }
+core::Usage decodeUsageText(std::string_view usage) { return decodeText(usage, kDecodeChatUsage); }
+core::Usage decodeResponsesUsage(const json& usage) { return decodeDocument(usage, kDecodeResponsesUsage); }
+core::Usage decodeResponsesUsageText(std::string_view usage) { return decodeText(usage, kDecodeResponsesUsage); }
 
 }  // namespace openai
 
@@ -100,18 +134,25 @@ core::FinishReason parseStopReason(std::string_view name) {
   return core::FinishReason::Stop;  // end_turn, stop_sequence, pause_turn
 }
 
-core::Usage decodeUsage(const json& usage) {
-  // Token counts only account: a count of the wrong type makes the usage unknown, never the answer fail.
-  std::optional<core::TypeMismatch> mismatch;
-  FieldReader fields(usage, "usage", mismatch);
+namespace {
+
+template <class Fields>
+core::Usage decodeMessagesUsage(const Fields& fields) {
   core::Usage out;
   out.cachedInputTokens = fields.integer("cache_read_input_tokens").value_or(0);
   out.cacheCreationInputTokens = fields.integer("cache_creation_input_tokens").value_or(0);
   out.inputTokens = fields.integer("input_tokens").value_or(0) + out.cachedInputTokens + out.cacheCreationInputTokens;
   out.outputTokens = fields.integer("output_tokens").value_or(0);
-  out.present = usage.is_object() && !mismatch;
+  out.present = fields.isObject() && !fields.failed();
   return out;
 }
+
+const auto kDecodeMessagesUsage = [](const auto& fields) { return decodeMessagesUsage(fields); };
+
+}  // namespace
+
+core::Usage decodeUsage(const json& usage) { return decodeDocument(usage, kDecodeMessagesUsage); }
+core::Usage decodeUsageText(std::string_view usage) { return decodeText(usage, kDecodeMessagesUsage); }
 
 json toolInput(const std::string& arguments) {
   json input = json::parse(arguments.empty() ? "{}" : arguments, nullptr, false);

@@ -37,7 +37,7 @@ class Observability : public ::testing::Test {
            "data: [DONE]\n\n"},
           30ms);
     }
-    auto response = ScriptedResponse::json(200, R"({"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}})");
+    auto response = ScriptedResponse::json(200, R"({"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"system_fingerprint":"fp_1"})");
     response.chunks.insert(response.chunks.begin(), "");
     response.chunkDelay = 60ms;
     return response;
@@ -74,7 +74,9 @@ TEST_F(Observability, MetricsCountRequestsAndSeparateUpstreamFromGatewayTime) {
   EXPECT_GE(upstreamSum, 4 * 0.055);
   EXPECT_LT(overheadSum, upstreamSum / 2);
   EXPECT_NEAR(durationSum, upstreamSum + overheadSum, 0.001);
+  // Read from every answer: the passthrough ones' usage (nested details, a member after it) as text.
   EXPECT_EQ(sample(text, R"(llmgate_tokens_total{provider="up",model="m",direction="input"})"), 12);
+  EXPECT_EQ(sample(text, R"(llmgate_tokens_total{provider="up",model="m",direction="output"})"), 4);
   // Pooled: at most one connection per worker (the harness runs two) for the four requests.
   EXPECT_GE(sample(text, "llmgate_upstream_connections_opened_total"), 1);
   EXPECT_LE(sample(text, "llmgate_upstream_connections_opened_total"), 2);

@@ -111,6 +111,70 @@ TEST(JsonValidation, AgreesWithNlohmannOnTheGrammar) {
   EXPECT_FALSE(isValidJson(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth - 1, ']')));
 }
 
+TEST(JsonValidation, ReadsTheTopLevelMembersAskedForInTheSameWalk) {
+  const std::string text =
+      R"( { "meta":{"model":"inner","stream":true}, "model" : "first" ,"list":[{"model":"x"}],)"
+      R"( "\u006dodel":"escaped", "stream":false, "usage":{"prompt_tokens":9,"details":{}} , "empty" : [ ] ,)"
+      R"( "model":"last" } )";
+  TopLevelMember members[] = {{"model"}, {"stream"}, {"usage"}, {"empty"}, {"absent"}};
+  ASSERT_TRUE(isValidJson(text, members));
+  EXPECT_EQ(members[0].value, "\"last\"");  // a repeated key means its last value; nested ones are not top level
+  EXPECT_EQ(members[0].count, 2u);             // the escaped spelling is not counted
+  EXPECT_EQ(members[1].value, "false");
+  EXPECT_EQ(members[1].count, 1u);
+  EXPECT_EQ(members[2].value, R"({"prompt_tokens":9,"details":{}})");
+  EXPECT_EQ(members[3].value, "[ ]");
+  EXPECT_TRUE(members[4].value.empty());
+  EXPECT_EQ(members[4].count, 0u);
+
+  // Values left from an earlier call are cleared; a text that is not an object has no members.
+  ASSERT_TRUE(isValidJson(R"([{"model":"a"}])", members));
+  EXPECT_TRUE(members[0].value.empty());
+  EXPECT_EQ(members[0].count, 0u);
+  ASSERT_TRUE(isValidJson(R"({"model":{}})", members));
+  EXPECT_EQ(members[0].value, "{}");
+  ASSERT_TRUE(isValidJson(R"({"model":"end"})", members));
+  EXPECT_EQ(members[0].value, "\"end\"");
+  EXPECT_FALSE(isValidJson(R"({"model":"a",})", members));
+}
+
+TEST(JsonValidation, WithMembersAcceptsWhatItAcceptsWithout) {
+  TopLevelMember members[] = {{"a"}, {"model"}};
+  for (const std::string text : {R"({"a":[1,{"b":[]}],"model":"m"})", R"({"a":1 "model":2})", R"({"a":[}})",
+                                 R"({"a":"\ud800"})", R"({"model"})", "{}", "[]", "\"s\"", ""}) {
+    EXPECT_EQ(isValidJson(text, members), isValidJson(text)) << text;
+  }
+}
+
+// TextFields answers what FieldReader answers over the parsed document, mismatches included.
+TEST(TextFields, ReadsAsFieldReaderReadsTheDocument) {
+  const std::vector<std::string> texts = {
+      R"({"n":9,"neg":-3,"zero":-0,"big":9223372036854775807,"over":9223372036854775808,)"
+      R"("frac":1.0,"exp":1e2,"s":"5","t":true,"a":[1],"o":{"n":2},"nul":null,"n":10})",
+      R"( { "o" : { "n" : 7 } , "s" : { } } )", "[1,2]", "\"text\"", "12", "null", "{}"};
+  const std::vector<std::string> keys = {"n", "neg", "zero", "big", "over", "frac", "exp", "s", "t", "a", "o", "nul", "absent"};
+  for (const auto& text : texts) {
+    const nlohmann::json document = parseJson(text);
+    ASSERT_FALSE(document.is_discarded()) << text;
+    ASSERT_TRUE(isValidJson(text)) << text;
+    for (const auto& key : keys) {
+      std::optional<TypeMismatch> documentMismatch;
+      bool textMismatch = false;
+      const FieldReader reader(document, "x", documentMismatch);
+      const TextFields fields(text, textMismatch);
+      EXPECT_EQ(fields.isObject(), document.is_object()) << text;
+      EXPECT_EQ(fields.integer(key), reader.integer(key)) << text << " " << key;
+      EXPECT_EQ(textMismatch, documentMismatch.has_value()) << text << " " << key;
+      documentMismatch.reset();
+      textMismatch = false;
+      const auto object = fields.object(key);
+      EXPECT_EQ(object.has_value(), reader.object(key) != nullptr) << text << " " << key;
+      EXPECT_EQ(textMismatch, documentMismatch.has_value()) << text << " " << key;
+      if (object) EXPECT_EQ(object->integer("n"), FieldReader(*reader.object(key), "x", documentMismatch).integer("n"));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace llmgate::core
 

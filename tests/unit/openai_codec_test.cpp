@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "fixture_util.hpp"
+#include "llmgate/api/dialect.hpp"
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/stream/sse_parser.hpp"
 #include "providers/openai/openai_codec.hpp"
 
@@ -348,6 +350,48 @@ TEST(OpenAiChunks, ErrorPayloadAndMalformedChunkBecomeErrors) {
   auto malformed = decodeChunk(json::parse(R"({"choices":[{"index":"zero","delta":{}}]})"), state, events);
   ASSERT_TRUE(malformed);
   EXPECT_EQ(malformed->kind, core::ErrorKind::Protocol);
+}
+
+// The passthrough path reads an answer's usage from its text; every dialect's reading must be
+// the one the translated paths make from the document.
+TEST(UsageFromText, ReadsWhatTheDocumentDecoderReads) {
+  const std::vector<std::string> usages = {
+      // OpenAI Chat Completions, as the API sends it today
+      R"({"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":3,)"
+      R"("audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":4,"audio_tokens":0,)"
+      R"("accepted_prediction_tokens":0,"rejected_prediction_tokens":0}})",
+      // Responses
+      R"({"input_tokens":36,"input_tokens_details":{"cached_tokens":8},"output_tokens":87,)"
+      R"("output_tokens_details":{"reasoning_tokens":64},"total_tokens":123})",
+      // Anthropic, with prompt caching
+      R"({"input_tokens":5,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":42,)"
+      R"("service_tier":"standard"})",
+      // wrong types and odd shapes: the usage is then unknown, as from the document
+      R"({"prompt_tokens":"9","completion_tokens":6})", R"({"prompt_tokens":9.5,"completion_tokens":6})",
+      R"({"input_tokens":1e3,"output_tokens":2})", R"({"prompt_tokens_details":[1],"prompt_tokens":1})",
+      R"({"completion_tokens_details":{"reasoning_tokens":true}})", R"({"input_tokens":null,"output_tokens":7})",
+      R"({"prompt_tokens":1,"prompt_tokens":2,"input_tokens":-4})", "[]", "7", R"("usage")", "{}"};
+  const auto same = [](const core::Usage& a, const core::Usage& b) {
+    return a.present == b.present && a.inputTokens == b.inputTokens && a.outputTokens == b.outputTokens &&
+           a.cachedInputTokens == b.cachedInputTokens && a.cacheCreationInputTokens == b.cacheCreationInputTokens &&
+           a.reasoningTokens == b.reasoningTokens;
+  };
+  int present = 0;
+  for (const auto dialect : {core::Dialect::OpenAi, core::Dialect::OpenAiResponses, core::Dialect::Anthropic}) {
+    for (const auto& text : usages) {
+      const core::Usage fromDocument = api::decodeUsage(dialect, core::parseJson(text));
+      const core::Usage fromText = api::decodeUsageText(dialect, text);
+      EXPECT_TRUE(same(fromText, fromDocument)) << api::dialectName(dialect) << " " << text;
+      present += fromText.present && fromText.inputTokens > 0 ? 1 : 0;
+    }
+  }
+  EXPECT_GE(present, 3);  // the cases do read counts, not only unknowns
+  const core::Usage anthropic = api::decodeUsageText(core::Dialect::Anthropic, usages[2]);
+  EXPECT_EQ(anthropic.inputTokens, 2105);
+  EXPECT_EQ(anthropic.cachedInputTokens, 2000);
+  const core::Usage chat = api::decodeUsageText(core::Dialect::OpenAi, usages[0]);
+  EXPECT_EQ(chat.cachedInputTokens, 3);
+  EXPECT_EQ(chat.reasoningTokens, 4);
 }
 
 }  // namespace

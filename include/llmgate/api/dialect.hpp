@@ -45,6 +45,9 @@ core::Result<core::ChatRequest> decodeRequest(core::Dialect dialect, const nlohm
 
 /// The `usage` object of an answer or stream event in `dialect` (read along on the fast path).
 core::Usage decodeUsage(core::Dialect dialect, const nlohmann::json& usage);
+/// The same from the object's text, known to be valid JSON (the non-streaming fast path builds
+/// no document).
+core::Usage decodeUsageText(core::Dialect dialect, std::string_view usage);
 
 /// The id of a response llmgate makes up: `chatcmpl-<suffix>` or `msg_<suffix>`.
 std::string responseId(core::Dialect dialect, std::string_view suffix);

@@ -2,6 +2,8 @@
 // the model name and leave every other byte of the client's body untouched.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,33 @@ struct TextSpan {
 /// string), in document order (JSON allows a key to repeat). Meant for valid JSON; any other
 /// bytes are safe to pass (spans stay inside the text) but may give no or meaningless spans.
 std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key);
+
+/// The text of the last top-level value of `key` (what a parser keeps of a repeated key), or
+/// empty; the same scan as findTopLevelValues.
+std::string_view lastTopLevelValue(std::string_view json, std::string_view key);
+
+/// Type-checked reads of the members of a JSON object held as text that is known to be valid
+/// (core::isValidJson), without building a document: FieldReader's rules (core/json_read.hpp)
+/// for the few counts the fast path reads from an answer. A member that is absent or null reads
+/// as absent; one of another type also reads as absent and sets `mismatch`. Text that is not
+/// an object has no members. Both the text and `mismatch` must outlive the reader.
+class TextFields {
+ public:
+  TextFields(std::string_view object, bool& mismatch);
+  bool isObject() const { return isObject_; }
+  /// An integer within int64 (a fraction, an exponent or an out-of-range number is a mismatch).
+  std::optional<std::int64_t> integer(std::string_view key) const;
+  std::optional<TextFields> object(std::string_view key) const;
+  bool failed() const { return *mismatch_; }
+
+ private:
+  /// The member's text if present and not null, else empty.
+  std::string_view find(std::string_view key) const;
+
+  std::string_view text_;
+  bool isObject_ = false;
+  bool* mismatch_;
+};
 
 /// Replaces the value of every top-level string member `key` with `value` (JSON-escaped); a
 /// body that repeats the key gets each copy replaced, so no JSON parser upstream (first or

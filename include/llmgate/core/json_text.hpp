@@ -2,6 +2,7 @@
 // building a DOM would dominate the cost.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -22,5 +23,19 @@ void appendFixed(std::string& out, double value, int decimals);
 /// two (nlohmann skips a leading BOM and stops reading at a NUL), at a fraction of its cost;
 /// and refuses nesting deeper than kMaxJsonDepth (core/json_read.hpp), as parseJson does.
 bool isValidJson(std::string_view text);
+
+/// A top-level member of an object that isValidJson(text, members) reads along while it
+/// validates, so the fast path walks a body once rather than once per member it needs.
+struct TopLevelMember {
+  TopLevelMember(std::string_view name) : key(name) {}  // NOLINT(google-explicit-constructor): {{"model"}, {"stream"}}
+
+  std::string_view key;    ///< the name, matched against the key's text (a key written with escapes never matches)
+  std::string_view value;  ///< the last value's text (quotes kept for a string), as a parser keeps the last; empty when absent
+  std::size_t count = 0;   ///< how many times the key appears
+};
+
+/// isValidJson, also filling in `members` (their values and counts) when the text is an object;
+/// what they say is meaningful only when it returns true.
+bool isValidJson(std::string_view text, std::span<TopLevelMember> members);
 
 }  // namespace llmgate::core

@@ -52,6 +52,7 @@ struct ExchangeContext {
 struct ExchangePlan {
   core::Dialect dialect = core::Dialect::OpenAi;
   std::string clientModel;
+  bool modelNamedOnce = false;  ///< rawBody has one "model" member
   std::string requestId;
   bool clientStream = false;
   bool includeUsage = false;
@@ -143,6 +144,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   /// send anyway to the one that will be soonest. False when nothing can be tried at all.
   bool chooseWhenNoneTakesTraffic(std::size_t& chosen, std::size_t& credential);
   bool prepareAttempt(const routing::Target& target, upstream::Request& out);
+  /// The client's body as `target` is sent it on the fast path.
+  std::string routedBody(const routing::Target& target) const;
   void attemptFailed(core::GatewayError error);
   /// On a 401 for an OAuth credential: refreshes it and retries; false when that does not apply.
   bool refreshRejectedCredential(const core::GatewayError& error);

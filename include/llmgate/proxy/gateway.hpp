@@ -135,6 +135,7 @@ class Gateway : public server::RequestHandler {
   /// A request body that is valid JSON, with its model routed.
   struct Routed {
     std::string model;
+    bool modelNamedOnce = false;  ///< the body has one "model" member (not a repeated key)
     bool stream = false;
     routing::Route route;
   };

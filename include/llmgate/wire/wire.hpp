@@ -22,8 +22,11 @@ std::string_view finishReasonName(core::FinishReason reason);
 core::FinishReason parseFinishReason(std::string_view name);
 /// A Chat Completions `usage` object; a count of the wrong type makes the usage unknown.
 core::Usage decodeUsage(const nlohmann::json& usage);
+/// The same read from the object's text, known to be valid JSON, without building a document.
+core::Usage decodeUsageText(std::string_view usage);
 /// A Responses API `usage` object (input_tokens, output_tokens and their details), the same way.
 core::Usage decodeResponsesUsage(const nlohmann::json& usage);
+core::Usage decodeResponsesUsageText(std::string_view usage);
 }  // namespace openai
 
 namespace anthropic {
@@ -31,6 +34,8 @@ std::string_view stopReasonName(core::FinishReason reason);
 core::FinishReason parseStopReason(std::string_view name);
 /// A Messages `usage` object (cached and cache-written input counted into inputTokens).
 core::Usage decodeUsage(const nlohmann::json& usage);
+/// The same read from the object's text, known to be valid JSON, without building a document.
+core::Usage decodeUsageText(std::string_view usage);
 /// A tool call's arguments as a tool_use `input` object (arguments that are not one are kept
 /// under "arguments" rather than dropped).
 nlohmann::json toolInput(const std::string& arguments);
