@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <utility>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -309,7 +310,10 @@ HttpClient::~HttpClient() {
   while (!active_.empty()) finish(*active_.begin()->second, {}, false);
   curl_multi_cleanup(multi_);  // closes pooled connections (reporting their sockets removed)
   for (auto& [fd, watch] : sockets_) watch->descriptor.release();
-  for (CURL* easy : idleEasy_) curl_easy_cleanup(easy);
+  for (auto& idle : idleEasy_) {
+    curl_easy_cleanup(idle.easy);
+    curl_slist_free_all(idle.headerList);
+  }
 }
 
 namespace {
@@ -333,15 +337,33 @@ bool environmentNamesAProxy() {
 
 }  // namespace
 
-CURL* HttpClient::acquireEasy() {
+namespace {
+
+curl_slist* makeHeaderList(const std::vector<std::string>& headers) {
+  curl_slist* list = nullptr;
+  for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
+  // No "Expect: 100-continue" round trip for large bodies.
+  return curl_slist_append(list, "Expect:");
+}
+
+}  // namespace
+
+CURL* HttpClient::acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList) {
   if (!idleEasy_.empty()) {
-    CURL* easy = idleEasy_.back();
+    IdleEasy idle = std::move(idleEasy_.back());
     idleEasy_.pop_back();
-    return easy;
+    if (idle.headers == headers) {
+      headerList = idle.headerList;
+    } else {
+      curl_slist_free_all(idle.headerList);
+      headerList = makeHeaderList(headers);
+    }
+    return idle.easy;
   }
   // What every transfer shares is set once per handle; start() sets the rest on every use.
   CURL* easy = curl_easy_init();
   if (easy == nullptr) return nullptr;
+  headerList = makeHeaderList(headers);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);  // else curl swaps the SIGPIPE handler per call
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::onOpenSocket);
@@ -370,13 +392,14 @@ std::shared_ptr<CURLU> HttpClient::parsedUrl(const std::string& url) {
   return parsed;
 }
 
-void HttpClient::releaseEasy(CURL* easy) {
+void HttpClient::releaseEasy(CURL* easy, curl_slist* headerList, std::vector<std::string> headers) {
   // Reused handles avoid per-request malloc churn and re-setting the shared options; the next
   // start() overwrites every per-transfer option, so no curl_easy_reset is needed.
   if (idleEasy_.size() < 256) {
-    idleEasy_.push_back(easy);
+    idleEasy_.push_back(IdleEasy{easy, headerList, std::move(headers)});
   } else {
     curl_easy_cleanup(easy);
+    curl_slist_free_all(headerList);
   }
 }
 
@@ -385,11 +408,16 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   transfer->request_ = std::move(request);
   transfer->handler_ = std::move(handler);
   const Request& req = transfer->request_;
-  CURL* easy = acquireEasy();
+  CURL* easy = acquireEasy(req.headers, transfer->headerList_);
+  if (easy == nullptr) {
+    // Out of memory: reported asynchronously, as a failed start below is.
+    boost::asio::post(io_, [alive = alive_, transfer] {
+      auto handler = std::move(transfer->handler_);
+      if (*alive && handler && !transfer->cancelled_) notifyFinished(*handler, *transfer, {CURLE_OUT_OF_MEMORY, curlCategory()});
+    });
+    return transfer;
+  }
   transfer->easy_ = easy;
-  for (const auto& header : req.headers) transfer->headerList_ = curl_slist_append(transfer->headerList_, header.c_str());
-  // No "Expect: 100-continue" round trip for large bodies.
-  transfer->headerList_ = curl_slist_append(transfer->headerList_, "Expect:");
 
   // A parsed URL wins over CURLOPT_URL, which is set only when there is none (setting it, even to
   // null, costs libcurl about 8k instructions a request).
@@ -437,17 +465,17 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   curl_easy_setopt(easy, CURLOPT_CURLU, nullptr);  // no pointer to a parsed URL that may go
   transfer.easy_ = nullptr;
   transfer.deadline_.cancel();
-  curl_slist_free_all(transfer.headerList_);
-  transfer.headerList_ = nullptr;
+  curl_slist* headerList = std::exchange(transfer.headerList_, nullptr);
   active_.erase(easy);
   // Only HEAD transfers change the method on their own; the next one on this handle sets its own.
   if (transfer.request_.headOnly) curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
   if (transfer.url_) {
-    releaseEasy(easy);
+    releaseEasy(easy, headerList, std::move(transfer.request_.headers));
   } else {
     // libcurl 7.88 keeps a URL string it was given for every later transfer of the handle
     // (its retry on a dead pooled connection re-reads it): a handle given one is not reused.
     curl_easy_cleanup(easy);
+    curl_slist_free_all(headerList);
   }
   auto handler = std::move(transfer.handler_);
   if (transfer.handlerFailed_) {

@@ -130,6 +130,47 @@ TEST(UpstreamClient, PooledConnectionServesSequentialTransfers) {
   }
 }
 
+// A pooled handle keeps the header list it last sent for the next transfer with the same
+// headers; a transfer with other headers (another provider, a refreshed token) must send its own,
+// whatever the handles sent before, and never a header of another transfer.
+TEST(UpstreamClient, EveryTransferSendsItsOwnHeadersOnReusedHandles) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, "{\"ok\":true}"); });
+  boost::asio::io_context io;
+  upstream::HttpClient client(io, config::UpstreamPoolConfig{});
+  // authorization, x-extra: the headers that tell the sets apart
+  const std::vector<std::pair<std::string, std::string>> sets = {{"Bearer one", ""}, {"Bearer one", ""}, {"Bearer two", "1"}, {"", ""}, {"Bearer three", ""}};
+  std::vector<std::size_t> sent;
+  // Pairs at once, so two handles are pooled and each is taken in turn by transfers of every set.
+  for (std::size_t n = 0; n < 30; n += 2) {
+    std::vector<std::shared_ptr<Recorder>> recorders;
+    std::vector<std::shared_ptr<upstream::Transfer>> transfers;
+    for (std::size_t k = n; k < n + 2; ++k) {
+      const auto& [authorization, extra] = sets[k % sets.size()];
+      auto request = requestTo(upstream);
+      if (!authorization.empty()) request.headers.push_back("Authorization: " + authorization);
+      if (!extra.empty()) request.headers.push_back("X-Extra: " + extra);
+      sent.push_back(k % sets.size());
+      recorders.push_back(std::make_shared<Recorder>());
+      transfers.push_back(client.start(std::move(request), recorders.back()));
+    }
+    runUntil(io, [&] { return recorders[0]->result.has_value() && recorders[1]->result.has_value(); });
+    for (const auto& recorder : recorders) ASSERT_EQ(recorder->status, 200);
+  }
+  const auto requests = upstream.requests();
+  ASSERT_EQ(requests.size(), sent.size());
+  const auto carries = [&](const RecordedRequest& request, std::size_t set) {
+    return request.header("authorization") == sets[set].first && request.header("x-extra") == sets[set].second &&
+           request.header("content-type") == "application/json" && request.header("expect").empty();
+  };
+  // The two of a pair may reach the upstream in either order.
+  for (std::size_t i = 0; i < requests.size(); i += 2) {
+    const bool inOrder = carries(requests[i], sent[i]) && carries(requests[i + 1], sent[i + 1]);
+    const bool swapped = carries(requests[i], sent[i + 1]) && carries(requests[i + 1], sent[i]);
+    EXPECT_TRUE(inOrder || swapped) << "pair " << i / 2 << ": '" << requests[i].header("authorization") << "', '"
+                                    << requests[i + 1].header("authorization") << "'";
+  }
+}
+
 TEST(UpstreamClient, ConnectionClosedWhilePooledIsReplaced) {
   // Every pooled connection is dead when reused; the new socket often gets the old one's number,
   // which must not inherit the old socket's watch. (The next transfer starts once the upstream

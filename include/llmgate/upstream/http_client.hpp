@@ -147,8 +147,12 @@ class HttpClient {
   void finish(Transfer& transfer, std::error_code ec, bool notify);
   /// Tells the handler of a finished transfer; a handler that throws is logged, never rethrown.
   static void notifyFinished(TransferHandler& handler, Transfer& transfer, std::error_code ec) noexcept;
-  CURL* acquireEasy();
-  void releaseEasy(CURL* easy);
+  /// An easy handle out of the pool (or a new one), with the header list `headers` make: the
+  /// one it last sent when they are the same, so a provider's usual headers are not rebuilt
+  /// into a list (five allocations and copies) on every request.
+  CURL* acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList);
+  /// Back to the pool with the list it sent and the headers that list was made of.
+  void releaseEasy(CURL* easy, curl_slist* headerList, std::vector<std::string> headers);
   /// `url` parsed once per worker (libcurl would parse and re-assemble the string on every
   /// request); null when libcurl cannot parse it (the transfer then fails with its error).
   std::shared_ptr<CURLU> parsedUrl(const std::string& url);
@@ -162,7 +166,12 @@ class HttpClient {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> active_;
-  std::vector<CURL*> idleEasy_;
+  struct IdleEasy {
+    CURL* easy;
+    curl_slist* headerList;
+    std::vector<std::string> headers;  ///< what headerList was made of
+  };
+  std::vector<IdleEasy> idleEasy_;
   /// Few distinct URLs (a provider's endpoints); cleared beyond kMaxParsedUrls (Gemini's carry
   /// the model), transfers in flight keep theirs.
   static constexpr std::size_t kMaxParsedUrls = 256;
