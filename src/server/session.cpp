@@ -64,7 +64,7 @@ void Worker::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
 }
 
 void Worker::accept() {
-  acceptor.async_accept([this](beast::error_code ec, boost::asio::ip::tcp::socket socket) {
+  acceptor.async_accept(io, [this](beast::error_code ec, ClientSocket socket) {
     if (ec == boost::asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec && ec != boost::asio::error::connection_aborted) {
       acceptFailed(ec);
@@ -104,7 +104,7 @@ void Worker::acceptFailed(const boost::system::error_code& ec) {
   });
 }
 
-void Worker::refuse(boost::asio::ip::tcp::socket socket) {
+void Worker::refuse(ClientSocket socket) {
   ++state->refusedConnections;
   // One body both SDK families parse: OpenAI's error object inside Anthropic's envelope.
   static const std::string kRefusal = [] {
@@ -114,7 +114,7 @@ void Worker::refuse(boost::asio::ip::tcp::socket socket) {
     return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   }();
-  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  auto stream = std::make_shared<ClientStream>(std::move(socket));
   stream->expires_after(std::chrono::seconds(1));
   boost::asio::async_write(*stream, boost::asio::buffer(kRefusal), [stream](beast::error_code, std::size_t) {
     beast::error_code ignored;
@@ -134,7 +134,7 @@ void Worker::drain() {
   });
 }
 
-Session::Session(boost::asio::ip::tcp::socket socket, Worker& worker)
+Session::Session(ClientSocket socket, Worker& worker)
     : stream_(std::move(socket)), worker_(worker), registry_(worker.sessions) {
   registry_->insert(this);
   ++worker_.state->openConnections;

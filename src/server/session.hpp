@@ -21,6 +21,11 @@ namespace llmgate::server {
 
 class Session;
 
+/// A client connection's socket and stream, bound to the worker's loop by type: the type-erased
+/// any_io_executor costs a copy and a dispatch through a table on every operation.
+using ClientSocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+using ClientStream = boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
 /// Per-thread state of one worker: its loop, acceptor and the sessions it owns.
 class Worker {
  public:
@@ -48,7 +53,7 @@ class Worker {
   /// growing while instead of failing again at once, and the failures are logged once per interval.
   void acceptFailed(const boost::system::error_code& ec);
   /// Over server.max_connections: a 503 that both dialects' SDKs read, then close.
-  void refuse(boost::asio::ip::tcp::socket socket);
+  void refuse(ClientSocket socket);
 
   boost::asio::steady_timer acceptPause_{io};
   boost::asio::steady_timer drainGrace_{io};
@@ -63,7 +68,7 @@ class Worker {
 
 class Session : public std::enable_shared_from_this<Session>, public ResponseSink, public IncomingRequest {
  public:
-  Session(boost::asio::ip::tcp::socket socket, Worker& worker);
+  Session(ClientSocket socket, Worker& worker);
   ~Session() override;
   void run();
   /// The server is draining: close now if idle, else after the current response.
@@ -122,7 +127,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void discardUntilClosed();
   void writeAccessLog();
 
-  boost::beast::tcp_stream stream_;
+  ClientStream stream_;
   Worker& worker_;
   std::shared_ptr<std::unordered_set<Session*>> registry_;
   std::uint64_t watchGeneration_ = 0;

@@ -285,7 +285,7 @@ void Transfer::onDeadline() {
 
 struct HttpClient::SocketWatch {
   SocketWatch(boost::asio::io_context& io, curl_socket_t fd) : descriptor(io), fd(fd) {}
-  boost::asio::posix::stream_descriptor descriptor;
+  boost::asio::posix::basic_stream_descriptor<boost::asio::io_context::executor_type> descriptor;
   curl_socket_t fd;
   int wanted = 0;
   bool readWaiting = false;

@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/steady_timer.hpp>
 
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/auth/token_refresher.hpp"
@@ -237,8 +236,8 @@ class Exchange : public std::enable_shared_from_this<Exchange>, public upstream:
   std::vector<core::ChatEvent> events_;
   std::optional<providers::LocalReply> local_;
   std::size_t localNext_ = 0;
-  boost::asio::steady_timer timer_;      // backoff between attempts, local pacing
-  boost::asio::steady_timer keepalive_;  // SSE comments while the first token is awaited
+  upstream::LoopTimer timer_;      // backoff between attempts, local pacing
+  upstream::LoopTimer keepalive_;  // SSE comments while the first token is awaited
 };
 
 }  // namespace llmgate::proxy

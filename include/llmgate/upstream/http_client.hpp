@@ -62,6 +62,11 @@ class TransferHandler {
 
 class HttpClient;
 
+/// A timer bound to a worker's loop by type (the type-erased any_io_executor of
+/// boost::asio::steady_timer costs a copy and a table dispatch on every wait).
+using LoopTimer = boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+                                                    boost::asio::io_context::executor_type>;
+
 /// Handle of one in-flight transfer. Calls must come from the worker thread. Owned by shared
 /// pointers (the client's while active, the caller's): timer handlers hold it weakly.
 class Transfer : public std::enable_shared_from_this<Transfer> {
@@ -93,7 +98,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   std::shared_ptr<CURLU> url_;  ///< the parsed URL the easy handle reads while this runs
   Request request_;
   std::shared_ptr<TransferHandler> handler_;
-  boost::asio::steady_timer deadline_;
+  LoopTimer deadline_;
   std::chrono::steady_clock::time_point startedAt_;
   std::chrono::steady_clock::time_point lastActivity_;
   ResponseHead head_;
@@ -159,7 +164,7 @@ class HttpClient {
 
   boost::asio::io_context& io_;
   CURLM* multi_ = nullptr;
-  boost::asio::steady_timer timer_;
+  LoopTimer timer_;
   std::chrono::steady_clock::time_point timerDeadline_;
   bool timerArmed_ = false;
   bool zeroTimeoutPosted_ = false;
