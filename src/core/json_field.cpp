@@ -61,9 +61,9 @@ void skipValue(std::string_view json, std::size_t& i) {
   }
 }
 
-// Calls found(valueStart, valueEnd) for each top-level value of `key`, in document order.
+// Calls found(name, valueStart, valueEnd) for each top-level member, in document order.
 template <class Found>
-void forEachTopLevelValue(std::string_view json, std::string_view key, Found found) {
+void forEachTopLevelMember(std::string_view json, Found found) {
   std::size_t i = 0;
   skipSpace(json, i);
   if (i >= json.size() || json[i] != '{') return;
@@ -86,8 +86,15 @@ void forEachTopLevelValue(std::string_view json, std::string_view key, Found fou
     skipSpace(json, i);
     const std::size_t valueStart = i;
     skipValue(json, i);
-    if (name == key) found(valueStart, i);
+    found(name, valueStart, i);
   }
+}
+
+template <class Found>
+void forEachTopLevelValue(std::string_view json, std::string_view key, Found found) {
+  forEachTopLevelMember(json, [&](std::string_view name, std::size_t start, std::size_t end) {
+    if (name == key) found(start, end);
+  });
 }
 
 }  // namespace
@@ -108,11 +115,26 @@ TextFields::TextFields(std::string_view object, bool& mismatch) : text_(object),
   std::size_t i = 0;
   skipSpace(text_, i);
   isObject_ = i < text_.size() && text_[i] == '{';
+  if (!isObject_) return;
+  forEachTopLevelMember(text_, [&](std::string_view name, std::size_t start, std::size_t end) {
+    if (indexed_ < members_.size()) members_[indexed_] = {name, text_.substr(start, end - start)};
+    ++indexed_;
+  });
 }
 
 std::string_view TextFields::find(std::string_view key) const {
   if (!isObject_) return {};
-  const std::string_view value = lastTopLevelValue(text_, key);
+  std::string_view value;
+  if (indexed_ <= members_.size()) {
+    for (std::size_t k = indexed_; k-- > 0;) {  // from the last: a repeated key means its last value
+      if (members_[k].first == key) {
+        value = members_[k].second;
+        break;
+      }
+    }
+  } else {
+    value = lastTopLevelValue(text_, key);
+  }
   return value == "null" ? std::string_view{} : value;
 }
 

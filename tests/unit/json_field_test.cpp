@@ -151,7 +151,10 @@ TEST(TextFields, ReadsAsFieldReaderReadsTheDocument) {
   const std::vector<std::string> texts = {
       R"({"n":9,"neg":-3,"zero":-0,"big":9223372036854775807,"over":9223372036854775808,)"
       R"("frac":1.0,"exp":1e2,"s":"5","t":true,"a":[1],"o":{"n":2},"nul":null,"n":10})",
-      R"( { "o" : { "n" : 7 } , "s" : { } } )", "[1,2]", "\"text\"", "12", "null", "{}"};
+      R"( { "o" : { "n" : 7 } , "s" : { } } )", "[1,2]", "\"text\"", "12", "null", "{}",
+      // more members than the reader indexes: the later ones are found by a walk each
+      R"({"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"n":1,"a10":10,"o":{"n":3},"n":12,"s":"x"})",
+      R"({"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"n":1})"};
   const std::vector<std::string> keys = {"n", "neg", "zero", "big", "over", "frac", "exp", "s", "t", "a", "o", "nul", "absent"};
   for (const auto& text : texts) {
     const nlohmann::json document = parseJson(text);

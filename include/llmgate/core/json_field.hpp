@@ -2,10 +2,12 @@
 // the model name and leave every other byte of the client's body untouched.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmgate::core {
@@ -45,6 +47,10 @@ class TextFields {
   std::string_view text_;
   bool isObject_ = false;
   bool* mismatch_;
+  /// The members, read in one walk when there are few (usage objects have five to eight), so
+  /// that each read is not a walk of its own; beyond these, each read walks the text.
+  std::array<std::pair<std::string_view, std::string_view>, 10> members_{};
+  std::size_t indexed_ = 0;  ///< how many members the text has (all in members_ when they fit)
 };
 
 /// Replaces the value of every top-level string member `key` with `value` (JSON-escaped); a
