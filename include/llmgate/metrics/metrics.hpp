@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -93,10 +94,12 @@ class Family {
   Family(const FamilySpec& spec, std::vector<std::string> labels) : spec_(spec), labels_(std::move(labels)) {}
   Family(const Family&) = delete;
 
-  Metric& with(const std::vector<std::string_view>& values) {
-    // Each thread remembers the series it has used: after the first time no lock is taken.
+  Metric& with(std::initializer_list<std::string_view> values) {
+    // Each thread remembers the series it has used: after the first time no lock is taken (nor
+    // anything allocated: the key is written into this thread's buffer).
     thread_local std::unordered_map<const void*, std::unordered_map<std::string, Metric*>> seen;
-    std::string key;
+    thread_local std::string key;
+    key.clear();
     for (auto value : values) {
       key += value;
       key += '\x1f';
@@ -115,7 +118,7 @@ class Family {
       entry.first.assign(values.begin(), values.end());
       entry.second = std::make_unique<Metric>();
     }
-    mine.emplace(std::move(key), entry.second.get());
+    mine.emplace(key, entry.second.get());
     return *entry.second;
   }
 
