@@ -16,6 +16,7 @@
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
+#include "llmgate/core/needle.hpp"
 
 namespace llmgate::proxy {
 namespace {
@@ -49,18 +50,9 @@ void appendTiming(std::string& value, std::string_view name, double ms) {
   core::appendFixed(value, std::max(0.0, ms), 3);
 }
 
-// Every streamed event is searched for these: Boyer-Moore-Horspool skips most of the event,
-// where string_view::find stops at each of its dozens of '"' to compare the rest.
-class Needle {
- public:
-  explicit Needle(std::string_view text) : searcher_(text.begin(), text.end()) {}
-  bool foundIn(std::string_view text) const { return std::search(text.begin(), text.end(), searcher_) != text.end(); }
-
- private:
-  std::boyer_moore_horspool_searcher<std::string_view::const_iterator> searcher_;
-};
-const Needle kUsageMember("\"usage\":{");
-const Needle kErrorMember("\"error\"");
+// Every streamed event is searched for these.
+const core::Needle kUsageMember("\"usage\":{");
+const core::Needle kErrorMember("\"error\"");
 
 double unitRandom() {
   thread_local std::mt19937_64 random{std::random_device{}()};
