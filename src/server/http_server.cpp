@@ -30,6 +30,7 @@ void HttpServer::start() {
   handler_->attachWorkers(loops, state_);
   for (auto& worker : workers_) {
     worker->accept();
+    worker->tick();
     threads_.emplace_back([io = &worker->io, handler = handler_] {
       auto guard = boost::asio::make_work_guard(*io);
       // Handlers contain their own failures; this is the last line: an exception that still

@@ -84,6 +84,13 @@ void Worker::accept() {
   });
 }
 
+void Worker::tick() {
+  tick_.expires_after(kTickInterval);
+  tick_.async_wait([this](beast::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
 void Worker::acceptFailed(const boost::system::error_code& ec) {
   // Out of descriptors, the listening socket stays readable and every accept fails at once:
   // without a pause the worker would spin. Pending connections wait in the backlog meanwhile.

@@ -40,6 +40,11 @@ class Worker {
   /// retry (a POST already sent): the grace gives it time to see the replica refusing new
   /// connections and to stop choosing it.
   void drain();
+  /// Keeps a timer of this loop due within kTickInterval, re-armed each time it fires. Asio
+  /// reprograms the loop's timerfd (a system call) whenever its earliest timer changes; with
+  /// this one always nearer, the timers every request arms and cancels (read and write
+  /// timeouts, upstream deadlines: seconds away) do not.
+  void tick();
 
   boost::asio::io_context io;
   const std::size_t index;
@@ -57,6 +62,8 @@ class Worker {
 
   boost::asio::steady_timer acceptPause_{io};
   boost::asio::steady_timer drainGrace_{io};
+  static constexpr std::chrono::milliseconds kTickInterval{1000};
+  boost::asio::steady_timer tick_{io};
   std::chrono::milliseconds pause_{0};
   std::uint64_t failuresUnlogged_ = 0;
   std::chrono::steady_clock::time_point lastFailureLog_{};
