@@ -142,7 +142,7 @@ void Worker::drain() {
 }
 
 Session::Session(ClientSocket socket, Worker& worker)
-    : stream_(std::move(socket)), worker_(worker), registry_(worker.sessions) {
+    : socket_(std::move(socket)), deadlineTimer_(socket_.get_executor()), worker_(worker), registry_(worker.sessions) {
   registry_->insert(this);
   ++worker_.state->openConnections;
 }
@@ -205,8 +205,8 @@ void Session::readRequest() {
   parser_.emplace();
   parser_->body_limit(static_cast<std::uint64_t>(worker_.config.maxBodyBytes));
   parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
-  stream_.expires_after(std::chrono::milliseconds(worker_.config.readTimeoutMs));
-  http::async_read_header(stream_, buffer_, *parser_,
+  expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
+  http::async_read_header(socket_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
 }
 
@@ -216,13 +216,13 @@ void Session::onHeaderRead(beast::error_code ec, std::size_t bytes) {
     return;
   }
   auto readBody = [self = shared_from_this()] {
-    http::async_read(self->stream_, self->buffer_, *self->parser_,
+    http::async_read(self->socket_, self->buffer_, *self->parser_,
                      beast::bind_front_handler(&Session::onRead, self));
   };
   // Clients such as curl wait (up to a second) for this before sending a large body.
   if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    boost::asio::async_write(stream_, boost::asio::buffer(kContinue),
+    boost::asio::async_write(socket_, boost::asio::buffer(kContinue),
                              [self = shared_from_this(), readBody](beast::error_code writeError, std::size_t) {
                                if (writeError) {
                                  self->close();
@@ -237,6 +237,7 @@ void Session::onHeaderRead(beast::error_code ec, std::size_t bytes) {
 
 void Session::onRead(beast::error_code ec, std::size_t) {
   if (closing_) return;
+  if (timedOut_ && ec == boost::asio::error::operation_aborted) ec = beast::error::timeout;
   if (ec == http::error::body_limit) {
     rejectUnread(413, "request_body_too_large",
                  "request body exceeds the limit of " + std::to_string(worker_.config.maxBodyBytes) + " bytes");
@@ -247,7 +248,7 @@ void Session::onRead(beast::error_code ec, std::size_t) {
     return;
   }
   if (ec == beast::error::timeout && parser_->got_some()) {
-    // The stream closed the socket at the deadline: a slow or stalled client is cut, not answered.
+    // A slow or stalled client is cut at the deadline, not answered.
     log::message(spdlog::level::info, "closed a connection whose request was not received within read_timeout_ms");
     close();
     return;
@@ -279,7 +280,7 @@ void Session::beginRequest() {
   std::string_view given = header("x-request-id");
   requestId_ = acceptableRequestId(given) ? std::string(given) : newRequestId();
   bytesIn_ = request_.body().size();
-  stream_.expires_never();
+  expireNever();
 }
 
 void Session::rejectUnread(int status, const char* code, const std::string& message) {
@@ -394,14 +395,14 @@ void Session::flush() {
   writingCount_ = std::min(queue_.size(), kMaxBuffersPerWrite);
   for (std::size_t i = 0; i < writingCount_; ++i) writing_.emplace_back(queue_[i].data(), queue_[i].size());
   writeInFlight_ = true;
-  stream_.expires_after(std::chrono::milliseconds(worker_.config.writeTimeoutMs));
-  boost::asio::async_write(stream_, writing_, beast::bind_front_handler(&Session::onWritten, shared_from_this()));
+  expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.writeTimeoutMs));
+  boost::asio::async_write(socket_, writing_, beast::bind_front_handler(&Session::onWritten, shared_from_this()));
 }
 
 void Session::flushSoon() {
   if (flushPosted_) return;
   flushPosted_ = true;
-  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->flushPosted_ = false;
     self->flush();
   });
@@ -409,6 +410,7 @@ void Session::flushSoon() {
 
 void Session::onWritten(beast::error_code ec, std::size_t bytes) {
   writeInFlight_ = false;
+  expireNever();  // flush() sets the next write's
   if (ec) {
     clientGone();
     return;
@@ -425,7 +427,6 @@ void Session::onWritten(beast::error_code ec, std::size_t bytes) {
   if (!queue_.empty()) {
     flush();
   } else if (responseComplete_ && inRequest_) {
-    stream_.expires_never();
     completeRequest();
   }
 }
@@ -434,12 +435,12 @@ void Session::watchClient() {
   // While a response is produced, a readable socket with nothing to read means the client
   // closed: tell the exchange so it can drop the upstream transfer at once.
   const std::uint64_t generation = ++watchGeneration_;
-  stream_.socket().async_wait(boost::asio::ip::tcp::socket::wait_read,
+  socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
                               [self = shared_from_this(), generation](beast::error_code ec) {
                                 if (generation != self->watchGeneration_ || !self->inRequest_ || self->closing_) return;
                                 if (ec == boost::asio::error::operation_aborted) return;
                                 beast::error_code availableError;
-                                const std::size_t available = self->stream_.socket().available(availableError);
+                                const std::size_t available = self->socket_.available(availableError);
                                 if (ec || availableError || available == 0) self->clientGone();
                                 // Otherwise these are pipelined request bytes, read after this response.
                               });
@@ -486,7 +487,7 @@ void Session::completeRequest() {
   goneCallback_ = nullptr;
   if (keepAlive_ && !closing_ && !worker_.state->draining) {
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // ends the disconnect watch before the next read
+    socket_.cancel(ignored);  // ends the disconnect watch before the next read
     readRequest();
   } else if (lingerOnClose_ && !closing_) {
     lingerThenClose();
@@ -498,7 +499,7 @@ void Session::completeRequest() {
 void Session::lingerThenClose() {
   lingerOnClose_ = false;
   beast::error_code ignored;
-  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
   lingerUntil_ = Clock::now() + kLingerTime;
   discardUntilClosed();
 }
@@ -511,8 +512,8 @@ void Session::discardUntilClosed() {
   }
   // One scratch buffer per worker thread: what is read into it is dropped.
   thread_local std::array<char, 16384> scratch;
-  stream_.expires_after(std::min<Clock::duration>(left, kLingerIdle));
-  stream_.async_read_some(boost::asio::buffer(scratch), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+  expireAt(Clock::now() + std::min<Clock::duration>(left, kLingerIdle));
+  socket_.async_read_some(boost::asio::buffer(scratch), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
     self->discarded_ += bytes;
     if (ec) {
       self->close();  // the client closed (or went silent): the answer was read
@@ -526,8 +527,35 @@ void Session::close() {
   if (closing_) return;
   closing_ = true;
   beast::error_code ignored;
-  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  deadlineTimer_.cancel();
+}
+
+void Session::expireAt(Clock::time_point at) {
+  deadline_ = at;
+  if (at < timerDue_) armDeadlineTimer(at);
+}
+
+void Session::armDeadlineTimer(Clock::time_point at) {
+  timerDue_ = at;
+  deadlineTimer_.expires_at(at);  // a wait already armed ends with operation_aborted
+  deadlineTimer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closing_) return;
+    self->timerDue_ = Clock::time_point::max();
+    self->onDeadline();
+  });
+}
+
+void Session::onDeadline() {
+  if (deadline_ == Clock::time_point::max()) return;  // nothing is waited for: armed again when something is
+  if (Clock::now() < deadline_) {
+    armDeadlineTimer(deadline_);  // the deadline moved since the timer was armed
+    return;
+  }
+  timedOut_ = true;
+  beast::error_code ignored;
+  socket_.cancel(ignored);  // the pending read or write ends; its handler closes
 }
 
 void Session::writeAccessLog() {

@@ -25,6 +25,8 @@ class Session;
 /// any_io_executor costs a copy and a dispatch through a table on every operation.
 using ClientSocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 using ClientStream = boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+using LoopTimer = boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+                                                    boost::asio::io_context::executor_type>;
 
 /// Per-thread state of one worker: its loop, acceptor and the sessions it owns.
 class Worker {
@@ -46,7 +48,8 @@ class Worker {
   /// timeouts, upstream deadlines: seconds away) do not.
   void tick();
 
-  boost::asio::io_context io;
+  // Run by one thread: Asio then queues what that thread posts without taking its lock.
+  boost::asio::io_context io{1};
   const std::size_t index;
   const config::ServerConfig& config;
   std::shared_ptr<ServerState> state;
@@ -133,8 +136,22 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void lingerThenClose();
   void discardUntilClosed();
   void writeAccessLog();
+  /// What is being waited for (a request, a write, the lingering read) must be done by `at`.
+  void expireAt(std::chrono::steady_clock::time_point at);
+  void expireNever() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+  void armDeadlineTimer(std::chrono::steady_clock::time_point at);
+  void onDeadline();
 
-  ClientStream stream_;
+  ClientSocket socket_;
+  // The read, write and linger timeouts. Moving the deadline is a store: the timer is re-armed
+  // only when the deadline comes before it is due, or when it fires before the deadline (at
+  // most once per read timeout on a keep-alive connection), not on every read and write as
+  // Beast's stream timeouts did. At the deadline the pending operation is cancelled and its
+  // handler sees timedOut_.
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point timerDue_ = std::chrono::steady_clock::time_point::max();  ///< max: not armed
+  LoopTimer deadlineTimer_;
+  bool timedOut_ = false;
   Worker& worker_;
   std::shared_ptr<std::unordered_set<Session*>> registry_;
   std::uint64_t watchGeneration_ = 0;

@@ -316,6 +316,123 @@ TEST(ChatCompletions, OversizedHeadersAndSlowClientsAreAnsweredAndCut) {
   EXPECT_EQ(gateway.get("/health").status, 200);
 }
 
+// A raw keep-alive connection to the gateway, for what curl's pool hides: the timing of reads
+// on one connection.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port, int receiveBuffer = 0) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    if (receiveBuffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    timeval wait{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  bool send(const std::string& body) {
+    const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
+    return ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
+  }
+  /// One whole response (Content-Length framed); empty when the connection ended first.
+  std::string readResponse() {
+    for (;;) {
+      const auto headEnd = buffered_.find("\r\n\r\n");
+      if (headEnd != std::string::npos) {
+        const auto lengthAt = buffered_.find("Content-Length: ");
+        const std::size_t length = lengthAt < headEnd ? std::stoul(buffered_.substr(lengthAt + 16)) : 0;
+        if (buffered_.size() >= headEnd + 4 + length) {
+          std::string response = buffered_.substr(0, headEnd + 4 + length);
+          buffered_.erase(0, response.size());
+          return response;
+        }
+      }
+      if (readSome() <= 0) return {};
+    }
+  }
+  /// Reads until the gateway closes the connection (or 5 s pass); what came is kept.
+  std::size_t readUntilClosed() {
+    std::size_t total = buffered_.size();
+    for (ssize_t n; (n = readSome()) > 0;) total += static_cast<std::size_t>(n);
+    return total;
+  }
+
+ private:
+  ssize_t readSome() {
+    char chunk[65536];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n > 0) buffered_.append(chunk, static_cast<std::size_t>(n));
+    return n;
+  }
+  int fd_;
+  bool connected_ = false;
+  std::string buffered_;
+};
+
+// The read timeout bounds a request and the idle time between requests, not the life of a
+// connection: one that keeps sending is served past it, an idle one is closed at it.
+TEST(ChatCompletions, AKeepAliveConnectionIsServedPastTheReadTimeoutAndClosedWhenIdle) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream, R"("server":{"read_timeout_ms":300},)"));
+  RawConnection connection(gateway.server().port());
+  ASSERT_TRUE(connection.connected());
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) {  // 10 x 120 ms: four read timeouts long, on one connection
+    ASSERT_TRUE(connection.send(kSimpleBody)) << "request " << i;
+    const std::string response = connection.readResponse();
+    ASSERT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << "request " << i << ": " << response;
+    std::this_thread::sleep_for(120ms);
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1200ms);
+  const auto idleFrom = std::chrono::steady_clock::now();
+  EXPECT_EQ(connection.readUntilClosed(), 0u);
+  const auto idle = std::chrono::steady_clock::now() - idleFrom;
+  EXPECT_GE(idle, 150ms) << "closed at 300 ms after the last request was read, 120 ms of which were slept";
+  EXPECT_LT(idle, 2s);
+}
+
+// A client that reads nothing of its answer is dropped at write_timeout_ms, and the gateway
+// stops sending it.
+TEST(ChatCompletions, AClientThatReadsNothingIsDroppedAtTheWriteTimeout) {
+  const std::size_t contentBytes = 16 * 1024 * 1024;
+  const std::string big = R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,)"
+                          R"("message":{"role":"assistant","content":")" + std::string(contentBytes, 'x') +
+                          R"("},"finish_reason":"stop"}]})";
+  TestUpstream upstream([&](const RecordedRequest&) { return ScriptedResponse::json(200, big); });
+  GatewayHarness gateway(configFor(upstream, R"("server":{"write_timeout_ms":300},)"));
+  RawConnection slow(gateway.server().port(), 4096);
+  ASSERT_TRUE(slow.connected());
+  ASSERT_TRUE(slow.send(kSimpleBody));
+  ASSERT_TRUE(eventually([&] { return upstream.requests().size() == 1; }));
+  std::this_thread::sleep_for(1500ms);  // the write stalls on the full buffers for longer than the timeout
+  const std::size_t received = slow.readUntilClosed();
+  EXPECT_GT(received, 0u);
+  EXPECT_LT(received, contentBytes) << "the gateway went on writing after the write timeout";
+  EXPECT_EQ(gateway.get("/health").status, 200);
+}
+
+// The write timeout bounds a write the client does not take, not the pauses of a stream (a
+// model thinking): a stream whose events are further apart than it is relayed whole.
+TEST(ChatCompletions, AStreamPausingLongerThanTheWriteTimeoutIsNotCut) {
+  const std::vector<std::string> events = {
+      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n",
+      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n",
+      "data: [DONE]\n\n"};
+  TestUpstream upstream([&](const RecordedRequest&) { return ScriptedResponse::sse(events, 400ms); });
+  GatewayHarness gateway(configFor(upstream, R"("server":{"write_timeout_ms":150,"read_timeout_ms":150},)"));
+  std::string received;
+  const auto result = gateway.stream("/v1/chat/completions", kStreamBody, [&](const std::string& piece) {
+    received += piece;
+    return true;
+  });
+  ASSERT_EQ(result.status, 200) << result.curlError;
+  EXPECT_NE(received.find("\"content\":\"b\""), std::string::npos) << received;
+  EXPECT_NE(received.find("data: [DONE]"), std::string::npos) << received;
+}
+
 TEST(ChatCompletions, GatewayKeysAreRequiredWhenConfigured) {
   TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
   GatewayHarness gateway(configFor(upstream, R"("auth":{"api_keys":["gw-key"]},)"));
