@@ -1,51 +1,200 @@
 #include "llmgate/core/json_read.hpp"
 
+#include <bit>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "json_bytes.hpp"
+#include "llmgate/core/json_text.hpp"
 
 namespace llmgate::core {
 namespace {
 
 using nlohmann::json;
 
-// nlohmann's own DOM builder with a bound on nesting: refusing the opening bracket past the
-// bound stops the parse before anything deeper is built.
-class DepthLimitedDom : public nlohmann::detail::json_sax_dom_parser<json> {
+// Builds the document of a text isValidJson accepted (so nesting is bounded and every escape,
+// number and byte is well formed): strings are copied in runs between escapes rather than a
+// byte at a time as nlohmann's lexer does, which was most of the cost of parsing a request or
+// an answer. Values, their types and a repeated key's last value are what nlohmann's parser
+// gives (the fuzz target checks it).
+class DocumentBuilder {
  public:
-  explicit DepthLimitedDom(json& result) : json_sax_dom_parser(result, false) {}
+  explicit DocumentBuilder(std::string_view text) : s_(text) {}
 
-  bool start_object(std::size_t elements) { return ++depth_ <= kMaxJsonDepth && json_sax_dom_parser::start_object(elements); }
-  bool end_object() {
-    --depth_;
-    return json_sax_dom_parser::end_object();
-  }
-  bool start_array(std::size_t elements) { return ++depth_ <= kMaxJsonDepth && json_sax_dom_parser::start_array(elements); }
-  bool end_array() {
-    --depth_;
-    return json_sax_dom_parser::end_array();
+  json value() {
+    skipSpace();
+    switch (s_[i_]) {
+      case '{': return object();
+      case '[': return array();
+      case '"': return json(string());
+      case 't': i_ += 4; return json(true);
+      case 'f': i_ += 5; return json(false);
+      case 'n': i_ += 4; return json(nullptr);
+      default: return number();
+    }
   }
 
  private:
-  std::size_t depth_ = 0;
+  void skipSpace() {
+    while (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t') ++i_;
+  }
+
+  json object() {
+    json result(json::value_t::object);
+    auto& members = result.get_ref<json::object_t&>();
+    ++i_;
+    skipSpace();
+    if (s_[i_] == '}') {
+      ++i_;
+      return result;
+    }
+    for (;;) {
+      skipSpace();
+      std::string key = string();
+      skipSpace();
+      ++i_;  // ':'
+      members[std::move(key)] = value();  // a repeated key keeps its last value
+      skipSpace();
+      if (s_[i_++] == '}') return result;  // else ','
+    }
+  }
+
+  json array() {
+    json result(json::value_t::array);
+    auto& items = result.get_ref<json::array_t&>();
+    ++i_;
+    skipSpace();
+    if (s_[i_] == ']') {
+      ++i_;
+      return result;
+    }
+    for (;;) {
+      items.push_back(value());
+      skipSpace();
+      if (s_[i_++] == ']') return result;  // else ','
+    }
+  }
+
+  // At the opening quote; leaves i_ after the closing one.
+  std::string string() {
+    std::string out;
+    ++i_;
+    for (;;) {
+      std::size_t run = i_;
+      if constexpr (std::endian::native == std::endian::little) {
+        while (run + 8 <= s_.size()) {
+          const std::size_t plain = unescapedBytes(s_.data() + run);
+          run += plain;
+          if (plain < 8) break;
+        }
+      }
+      while (s_[run] != '"' && s_[run] != '\\') ++run;
+      out.append(s_.data() + i_, run - i_);
+      i_ = run + 1;
+      if (s_[run] == '"') return out;
+      escape(out);
+    }
+  }
+
+  // After a backslash.
+  void escape(std::string& out) {
+    const char c = s_[i_++];
+    switch (c) {
+      case 'b': out += '\b'; return;
+      case 'f': out += '\f'; return;
+      case 'n': out += '\n'; return;
+      case 'r': out += '\r'; return;
+      case 't': out += '\t'; return;
+      case 'u': break;
+      default: out += c; return;  // '"', '\\', '/'
+    }
+    std::uint32_t code = hexQuad();
+    if (code >= 0xD800 && code <= 0xDBFF) {  // the validator saw its low half follow
+      i_ += 2;                                // "\\u"
+      code = 0x10000 + ((code - 0xD800) << 10) + (hexQuad() - 0xDC00);
+    }
+    appendUtf8(out, code);
+  }
+
+  std::uint32_t hexQuad() {
+    std::uint32_t value = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      value = value * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return value;
+  }
+
+  static void appendUtf8(std::string& out, std::uint32_t code) {
+    if (code < 0x80) {
+      out += static_cast<char>(code);
+    } else if (code < 0x800) {
+      out += static_cast<char>(0xC0 | (code >> 6));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else if (code < 0x10000) {
+      out += static_cast<char>(0xE0 | (code >> 12));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (code >> 18));
+      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    }
+  }
+
+  // As nlohmann types numbers: an integer without fraction or exponent is unsigned when it
+  // is not negative and signed when it is, while it fits in 64 bits; anything else is a double.
+  json number() {
+    const std::size_t start = i_;
+    bool integral = true;
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if (c == '.' || c == 'e' || c == 'E') {
+        integral = false;
+      } else if (!(c == '-' || c == '+' || (c >= '0' && c <= '9'))) {
+        break;
+      }
+      ++i_;
+    }
+    const char* first = s_.data() + start;
+    const char* last = s_.data() + i_;
+    if (integral) {
+      if (*first == '-') {
+        std::int64_t value = 0;
+        if (auto [end, ec] = std::from_chars(first, last, value); ec == std::errc() && end == last) return json(value);
+      } else {
+        std::uint64_t value = 0;
+        if (auto [end, ec] = std::from_chars(first, last, value); ec == std::errc() && end == last) return json(value);
+      }
+    }
+    double value = 0;
+    if (auto [end, ec] = std::from_chars(first, last, value); ec == std::errc() && end == last) return json(value);
+    // Out of range for from_chars (underflow: the validator refuses overflow): strtod rounds
+    // it as nlohmann does.
+    return json(std::strtod(std::string(first, last).c_str(), nullptr));
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
 };
 
 }  // namespace
 
 json parseJson(std::string_view text) {
-  // nlohmann ends its input at a NUL byte and skips a leading byte-order mark; neither is JSON,
-  // and refusing both keeps this the same language isValidJson accepts.
-  if (text.substr(0, 3) == "\xEF\xBB\xBF" || std::memchr(text.data(), '\0', text.size()) != nullptr) {
-    return json(json::value_t::discarded);
-  }
-  json result;
-  DepthLimitedDom builder(result);
+  // The validator refuses what nlohmann would also refuse, and more: a byte-order mark (which
+  // nlohmann skips), a NUL byte (where it stops reading), nesting past kMaxJsonDepth.
+  if (!isValidJson(text)) return json(json::value_t::discarded);
   try {
-    const bool parsed = json::sax_parse(text, &builder, json::input_format_t::json, true, false);
-    if (parsed && !builder.is_errored()) return result;
-  } catch (const json::exception&) {
-    // Only allocation-size limits throw here; the text is refused like any other bad input.
+    return DocumentBuilder(text).value();
+  } catch (const std::length_error&) {
+    return json(json::value_t::discarded);  // a string beyond what std::string may hold
   }
-  return json(json::value_t::discarded);
 }
 
 std::string dumpJson(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "llmgate/core/json_read.hpp"
+#include "json_bytes.hpp"
 
 namespace llmgate::core {
 namespace {
@@ -78,21 +79,6 @@ std::size_t utf8Length(std::string_view s, std::size_t at) {
     if (!in(byte(at + k), 0x80, 0xBF)) return 0;
   }
   return length;
-}
-
-// How many of the eight bytes at `at` come before the first one that needs a look inside a
-// string (a quote, a backslash, a control byte, a non-ASCII byte): 8 when none does. A byte is
-// zero in x when (x - 1) & ~x has its top bit; borrows may set bits above the first such byte,
-// never below, and only the lowest is read (the first byte in memory: little-endian).
-std::size_t plainBytes(const char* at) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101, kTops = 0x8080808080808080;
-  std::uint64_t word;
-  std::memcpy(&word, at, sizeof word);
-  const std::uint64_t quote = word ^ (kOnes * '"');
-  const std::uint64_t backslash = word ^ (kOnes * '\\');
-  const std::uint64_t special =
-      (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) | ((word - kOnes * 0x20) & ~word) | word) & kTops;
-  return special == 0 ? 8 : static_cast<std::size_t>(std::countr_zero(special)) / 8;
 }
 
 // From just after an opening quote to just after the closing one, or kInvalid.

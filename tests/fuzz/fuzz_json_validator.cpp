@@ -2,6 +2,8 @@
 // - core::isValidJson (the routing fast path's validator) and core::parseJson (nlohmann's parser
 //   with a nesting bound, used wherever a document is built from outside JSON) accept exactly
 //   the same texts: grammar, escapes, UTF-8, numbers, and the depth bound;
+// - core::parseJson builds the document nlohmann's own parser builds, value for value and type
+//   for type (its text, dumped, is the same);
 // - the top-level members the validator reads along are the document's (the last of a
 //   repeated key), and core::TextFields reads their counts as FieldReader reads the document.
 // A disagreement aborts, saying which.
@@ -54,6 +56,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fprintf(stderr, "isValidJson says %d, parseJson says %d\n", validated, parsed);
     std::abort();
   }
-  if (validated) checkMembers(text, document);
+  if (validated) {
+    const nlohmann::json reference = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+    if (reference.is_discarded() || reference.dump() != document.dump()) disagree("parseJson built another document than nlohmann");
+    checkMembers(text, document);
+  }
   return 0;
 }

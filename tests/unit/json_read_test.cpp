@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -100,6 +102,35 @@ TEST(FieldReader, RootMembersAreNamedWithoutADot) {
   EXPECT_FALSE(FieldReader(value, "", mismatch).integer("max_tokens"));
   ASSERT_TRUE(mismatch);
   EXPECT_EQ(mismatch->describe(), "max_tokens: expected integer, got string");
+}
+
+// parseJson builds its documents itself; each must be the one nlohmann's parser builds, with
+// the same types (its dump says both).
+TEST(ParseJson, BuildsTheDocumentNlohmannBuilds) {
+  const std::vector<std::string> texts = {
+      R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true,"temperature":0.7})",
+      R"( [ 0 , -0 , 1 , -1 , 18446744073709551615 , 18446744073709551616 , -9223372036854775808 , -9223372036854775809 ] )",
+      R"([1.0, 1e2, 1E-2, -0.0, 2.5e+3, 1e-400, 123456789012345678901234567890, 0.1, 5e-324, 1.7976931348623157e308])",
+      R"({"e":"\" \\ \/ \b \f \n \r \t","u":"\u00e9\u20ac\ud83d\ude00\u0041\u0000x","raw":"caf\u00e9 – 日本語 😀"})",
+      R"({"a":1,"a":2,"b":{"a":[],"b":{}},"c":[[],[{}],null,true,false]})",
+      R"("a string exactly sixteen b" )", R"("1234567\"89012345678\\")", "\"" + std::string(100, 'x') + "\\n" + std::string(7, 'y') + "\"",
+      "{\"long\":\"" + std::string(1000, 'z') + "\\u00e9\"}", "0", "-5", "true", "null", "\"\""};
+  for (const auto& text : texts) {
+    const json built = parseJson(text);
+    const json reference = json::parse(text);
+    ASSERT_FALSE(built.is_discarded()) << text;
+    EXPECT_EQ(built.dump(), reference.dump()) << text;
+    EXPECT_EQ(built.type(), reference.type()) << text;
+  }
+  // Numbers keep nlohmann's types: unsigned, signed, or a double when out of 64 bits or written
+  // with a fraction or exponent.
+  const json numbers = parseJson("[5, -5, 18446744073709551616, 1.0, 1e2]");
+  EXPECT_TRUE(numbers[0].is_number_unsigned());
+  EXPECT_TRUE(numbers[1].is_number_integer() && !numbers[1].is_number_unsigned());
+  EXPECT_TRUE(numbers[2].is_number_float());
+  EXPECT_TRUE(numbers[3].is_number_float());
+  EXPECT_TRUE(numbers[4].is_number_float());
+  EXPECT_EQ(parseJson(R"({"a":1,"a":2})")["a"], 2);
 }
 
 TEST(ParseJson, RefusesWhatIsNotOneJsonValueWithoutThrowing) {
