@@ -86,7 +86,7 @@ void KiroProvider::authorize(std::size_t index, upstream::Request& request) cons
   }
   const std::string machine = sha256Hex(arn.empty() ? accounts_[index]->label() : arn);
   request.headers.push_back("Authorization: Bearer " + token->accessToken);
-  request.headers.push_back("amz-sdk-invocation-id: " + uuid4());
+  request.ownHeaders.push_back("amz-sdk-invocation-id: " + uuid4());
   request.headers.emplace_back("amz-sdk-request: attempt=1; max=1");
   request.headers.emplace_back("x-amzn-codewhisperer-optout: true");
   request.headers.emplace_back("x-amzn-kiro-agent-mode: vibe");

@@ -425,7 +425,7 @@ void Exchange::runAttempt() {
   const auth::OAuthAccount* account = provider_->account(credential_);
   tokenSent_ = account != nullptr ? account->token() : nullptr;
   provider_->authorize(credential_, out);
-  out.headers.push_back("x-request-id: " + plan_.requestId);
+  out.ownHeaders.push_back("x-request-id: " + plan_.requestId);
 
   const auto& t = provider_->config().timeouts;
   const bool upstreamStream = mode_ == Mode::Passthrough ? plan_.clientStream : plan_.request->stream;

@@ -237,7 +237,7 @@ void Session::onHeaderRead(beast::error_code ec, std::size_t bytes) {
 
 void Session::onRead(beast::error_code ec, std::size_t) {
   if (closing_) return;
-  if (timedOut_ && ec == boost::asio::error::operation_aborted) ec = beast::error::timeout;
+  if (timedOut_ && ec) ec = beast::error::timeout;
   if (ec == http::error::body_limit) {
     rejectUnread(413, "request_body_too_large",
                  "request body exceeds the limit of " + std::to_string(worker_.config.maxBodyBytes) + " bytes");
@@ -553,8 +553,11 @@ void Session::onDeadline() {
     armDeadlineTimer(deadline_);  // the deadline moved since the timer was armed
     return;
   }
+  // As Beast's stream did: the socket is shut, not only the pending operation cancelled, so
+  // that a step of the same read or write already queued behind this fails too.
   timedOut_ = true;
   beast::error_code ignored;
+  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.cancel(ignored);  // the pending read or write ends; its handler closes
 }
 

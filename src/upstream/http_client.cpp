@@ -149,8 +149,8 @@ void Transfer::resume() {
 }
 
 void Transfer::cancel() {
+  cancelled_ = true;  // also for a start that failed and is still to be reported
   if (easy_ == nullptr) return;
-  cancelled_ = true;
   // Inside a curl callback the handle cannot be removed: the callback returns an error instead
   // and the transfer is cleaned up when curl reports it done.
   if (!inCallback_) client_.finish(*this, {}, false);
@@ -339,31 +339,54 @@ bool environmentNamesAProxy() {
 
 namespace {
 
-curl_slist* makeHeaderList(const std::vector<std::string>& headers) {
+// The list `headers` make, ending with "Expect:" (no "Expect: 100-continue" round trip for
+// large bodies), and its last node; null when out of memory.
+curl_slist* makeHeaderList(const std::vector<std::string>& headers, curl_slist*& last) {
   curl_slist* list = nullptr;
-  for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
-  // No "Expect: 100-continue" round trip for large bodies.
-  return curl_slist_append(list, "Expect:");
+  const auto append = [&](const char* line) {
+    curl_slist* longer = curl_slist_append(list, line);
+    if (longer == nullptr) curl_slist_free_all(list);
+    list = longer;
+    return longer != nullptr;
+  };
+  for (const auto& header : headers) {
+    if (!append(header.c_str())) return nullptr;
+  }
+  if (!append("Expect:")) return nullptr;
+  for (last = list; last->next != nullptr;) last = last->next;
+  return list;
 }
 
 }  // namespace
 
-CURL* HttpClient::acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList) {
+CURL* HttpClient::acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList, curl_slist*& headerListEnd) {
+  CURL* easy = nullptr;
   if (!idleEasy_.empty()) {
     IdleEasy idle = std::move(idleEasy_.back());
     idleEasy_.pop_back();
     if (idle.headers == headers) {
       headerList = idle.headerList;
-    } else {
-      curl_slist_free_all(idle.headerList);
-      headerList = makeHeaderList(headers);
+      headerListEnd = idle.headerListEnd;
+      return idle.easy;
     }
-    return idle.easy;
+    curl_slist_free_all(idle.headerList);
+    easy = idle.easy;
+  } else {
+    easy = newEasy();
+    if (easy == nullptr) return nullptr;
   }
+  headerList = makeHeaderList(headers, headerListEnd);
+  if (headerList == nullptr) {
+    curl_easy_cleanup(easy);
+    return nullptr;
+  }
+  return easy;
+}
+
+CURL* HttpClient::newEasy() {
   // What every transfer shares is set once per handle; start() sets the rest on every use.
   CURL* easy = curl_easy_init();
   if (easy == nullptr) return nullptr;
-  headerList = makeHeaderList(headers);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);  // else curl swaps the SIGPIPE handler per call
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::onOpenSocket);
@@ -392,11 +415,11 @@ std::shared_ptr<CURLU> HttpClient::parsedUrl(const std::string& url) {
   return parsed;
 }
 
-void HttpClient::releaseEasy(CURL* easy, curl_slist* headerList, std::vector<std::string> headers) {
+void HttpClient::releaseEasy(CURL* easy, curl_slist* headerList, curl_slist* headerListEnd, std::vector<std::string> headers) {
   // Reused handles avoid per-request malloc churn and re-setting the shared options; the next
   // start() overwrites every per-transfer option, so no curl_easy_reset is needed.
   if (idleEasy_.size() < 256) {
-    idleEasy_.push_back(IdleEasy{easy, headerList, std::move(headers)});
+    idleEasy_.push_back(IdleEasy{easy, headerList, headerListEnd, std::move(headers)});
   } else {
     curl_easy_cleanup(easy);
     curl_slist_free_all(headerList);
@@ -408,7 +431,7 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   transfer->request_ = std::move(request);
   transfer->handler_ = std::move(handler);
   const Request& req = transfer->request_;
-  CURL* easy = acquireEasy(req.headers, transfer->headerList_);
+  CURL* easy = acquireEasy(req.headers, transfer->headerList_, transfer->headerListEnd_);
   if (easy == nullptr) {
     // Out of memory: reported asynchronously, as a failed start below is.
     boost::asio::post(io_, [alive = alive_, transfer] {
@@ -418,6 +441,15 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
     return transfer;
   }
   transfer->easy_ = easy;
+  // This request's own lines are linked after the handle's list for this transfer only.
+  transfer->ownHeaderNodes_.resize(req.ownHeaders.size());
+  curl_slist* last = transfer->headerListEnd_;
+  for (std::size_t k = 0; k < req.ownHeaders.size(); ++k) {
+    curl_slist& node = transfer->ownHeaderNodes_[k];
+    node.data = const_cast<char*>(req.ownHeaders[k].c_str());  // curl only reads it
+    node.next = nullptr;
+    last = last->next = &node;
+  }
 
   // A parsed URL wins over CURLOPT_URL, which is set only when there is none (setting it, even to
   // null, costs libcurl about 8k instructions a request).
@@ -466,11 +498,13 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   transfer.easy_ = nullptr;
   transfer.deadline_.cancel();
   curl_slist* headerList = std::exchange(transfer.headerList_, nullptr);
+  curl_slist* headerListEnd = std::exchange(transfer.headerListEnd_, nullptr);
+  headerListEnd->next = nullptr;  // the transfer's own lines are not the handle's
   active_.erase(easy);
   // Only HEAD transfers change the method on their own; the next one on this handle sets its own.
   if (transfer.request_.headOnly) curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
   if (transfer.url_) {
-    releaseEasy(easy, headerList, std::move(transfer.request_.headers));
+    releaseEasy(easy, headerList, headerListEnd, std::move(transfer.request_.headers));
   } else {
     // libcurl 7.88 keeps a URL string it was given for every later transfer of the handle
     // (its retry on a dead pooled connection re-reads it): a handle given one is not reused.

@@ -132,7 +132,8 @@ TEST(UpstreamClient, PooledConnectionServesSequentialTransfers) {
 
 // A pooled handle keeps the header list it last sent for the next transfer with the same
 // headers; a transfer with other headers (another provider, a refreshed token) must send its own,
-// whatever the handles sent before, and never a header of another transfer.
+// whatever the handles sent before, and never a header of another transfer; a transfer's own
+// lines (its request id) go with it alone.
 TEST(UpstreamClient, EveryTransferSendsItsOwnHeadersOnReusedHandles) {
   TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, "{\"ok\":true}"); });
   boost::asio::io_context io;
@@ -149,6 +150,7 @@ TEST(UpstreamClient, EveryTransferSendsItsOwnHeadersOnReusedHandles) {
       auto request = requestTo(upstream);
       if (!authorization.empty()) request.headers.push_back("Authorization: " + authorization);
       if (!extra.empty()) request.headers.push_back("X-Extra: " + extra);
+      request.ownHeaders.push_back("X-Request-Id: r" + std::to_string(k));  // this transfer's alone
       sent.push_back(k % sets.size());
       recorders.push_back(std::make_shared<Recorder>());
       transfers.push_back(client.start(std::move(request), recorders.back()));
@@ -158,14 +160,17 @@ TEST(UpstreamClient, EveryTransferSendsItsOwnHeadersOnReusedHandles) {
   }
   const auto requests = upstream.requests();
   ASSERT_EQ(requests.size(), sent.size());
-  const auto carries = [&](const RecordedRequest& request, std::size_t set) {
-    return request.header("authorization") == sets[set].first && request.header("x-extra") == sets[set].second &&
-           request.header("content-type") == "application/json" && request.header("expect").empty();
+  const auto carries = [&](const RecordedRequest& request, std::size_t k) {
+    std::size_t ids = 0;
+    for (const auto& [name, value] : request.headers) ids += name == "x-request-id" ? 1 : 0;
+    return request.header("authorization") == sets[sent[k]].first && request.header("x-extra") == sets[sent[k]].second &&
+           request.header("content-type") == "application/json" && request.header("expect").empty() &&
+           request.header("x-request-id") == "r" + std::to_string(k) && ids == 1;
   };
   // The two of a pair may reach the upstream in either order.
   for (std::size_t i = 0; i < requests.size(); i += 2) {
-    const bool inOrder = carries(requests[i], sent[i]) && carries(requests[i + 1], sent[i + 1]);
-    const bool swapped = carries(requests[i], sent[i + 1]) && carries(requests[i + 1], sent[i]);
+    const bool inOrder = carries(requests[i], i) && carries(requests[i + 1], i + 1);
+    const bool swapped = carries(requests[i], i + 1) && carries(requests[i + 1], i);
     EXPECT_TRUE(inOrder || swapped) << "pair " << i / 2 << ": '" << requests[i].header("authorization") << "', '"
                                     << requests[i + 1].header("authorization") << "'";
   }

@@ -71,10 +71,13 @@ inline upstream::Request encodeWith(const providers::Provider& provider, const c
   return out;
 }
 
+// A header the request sends: one of its usual lines or of its own.
 inline std::string headerOf(const upstream::Request& request, const std::string& name) {
-  for (const auto& line : request.headers) {
-    if (line.size() > name.size() && strncasecmp(line.c_str(), name.c_str(), name.size()) == 0 && line[name.size()] == ':') {
-      return line.substr(name.size() + 2);
+  for (const auto* lines : {&request.headers, &request.ownHeaders}) {
+    for (const auto& line : *lines) {
+      if (line.size() > name.size() && strncasecmp(line.c_str(), name.c_str(), name.size()) == 0 && line[name.size()] == ':') {
+        return line.substr(name.size() + 2);
+      }
     }
   }
   return {};

@@ -94,7 +94,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
 
   HttpClient& client_;
   CURL* easy_ = nullptr;
-  curl_slist* headerList_ = nullptr;
+  curl_slist* headerList_ = nullptr;  ///< the handle's list of request_.headers
+  curl_slist* headerListEnd_ = nullptr;  ///< its last node, to which ownHeaderNodes_ are linked while this runs
+  std::vector<curl_slist> ownHeaderNodes_;  ///< request_.ownHeaders, owned here, not by curl
   std::shared_ptr<CURLU> url_;  ///< the parsed URL the easy handle reads while this runs
   Request request_;
   std::shared_ptr<TransferHandler> handler_;
@@ -152,12 +154,14 @@ class HttpClient {
   void finish(Transfer& transfer, std::error_code ec, bool notify);
   /// Tells the handler of a finished transfer; a handler that throws is logged, never rethrown.
   static void notifyFinished(TransferHandler& handler, Transfer& transfer, std::error_code ec) noexcept;
-  /// An easy handle out of the pool (or a new one), with the header list `headers` make: the
+  /// An easy handle out of the pool (or a new one) with the header list `headers` make: the
   /// one it last sent when they are the same, so a provider's usual headers are not rebuilt
-  /// into a list (five allocations and copies) on every request.
-  CURL* acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList);
+  /// into a list (five allocations and copies) on every request. Null when out of memory.
+  CURL* acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList, curl_slist*& headerListEnd);
+  /// A handle with the options every transfer shares; null when out of memory.
+  CURL* newEasy();
   /// Back to the pool with the list it sent and the headers that list was made of.
-  void releaseEasy(CURL* easy, curl_slist* headerList, std::vector<std::string> headers);
+  void releaseEasy(CURL* easy, curl_slist* headerList, curl_slist* headerListEnd, std::vector<std::string> headers);
   /// `url` parsed once per worker (libcurl would parse and re-assemble the string on every
   /// request); null when libcurl cannot parse it (the transfer then fails with its error).
   std::shared_ptr<CURLU> parsedUrl(const std::string& url);
@@ -174,6 +178,7 @@ class HttpClient {
   struct IdleEasy {
     CURL* easy;
     curl_slist* headerList;
+    curl_slist* headerListEnd;
     std::vector<std::string> headers;  ///< what headerList was made of
   };
   std::vector<IdleEasy> idleEasy_;

@@ -24,7 +24,9 @@ struct Request {
       : url(std::move(url)), headers(std::move(headers)), body(std::move(body)) {}
 
   std::string url;
-  std::vector<std::string> headers;  ///< "Name: value" lines
+  std::vector<std::string> headers;  ///< "Name: value" lines, the same from request to request (a pooled handle keeps them)
+  /// Lines of this request alone (its request id): sent after `headers`, never kept with a handle.
+  std::vector<std::string> ownHeaders;
   std::string body;                  ///< POSTed when non-empty, else GET
   bool headOnly = false;             ///< HEAD instead of GET (opens a connection, reads no body)
   Timeouts timeouts;
