@@ -237,7 +237,8 @@ void Session::onHeaderRead(beast::error_code ec, std::size_t bytes) {
 
 void Session::onRead(beast::error_code ec, std::size_t) {
   if (closing_) return;
-  if (timedOut_ && ec) ec = beast::error::timeout;
+  // Also a read that completed while the deadline fired: the connection is shut either way.
+  if (timedOut_) ec = beast::error::timeout;
   if (ec == http::error::body_limit) {
     rejectUnread(413, "request_body_too_large",
                  "request body exceeds the limit of " + std::to_string(worker_.config.maxBodyBytes) + " bytes");
@@ -411,7 +412,7 @@ void Session::flushSoon() {
 void Session::onWritten(beast::error_code ec, std::size_t bytes) {
   writeInFlight_ = false;
   expireNever();  // flush() sets the next write's
-  if (ec) {
+  if (ec || timedOut_) {  // a write that completed while the deadline fired: the socket is shut
     clientGone();
     return;
   }
