@@ -131,6 +131,10 @@ TEST(ParseJson, BuildsTheDocumentNlohmannBuilds) {
   EXPECT_TRUE(numbers[3].is_number_float());
   EXPECT_TRUE(numbers[4].is_number_float());
   EXPECT_EQ(parseJson(R"({"a":1,"a":2})")["a"], 2);
+  // "-0" is a signed integer zero for nlohmann (a dump cannot tell it from an unsigned one).
+  EXPECT_EQ(parseJson("-0").type(), json::parse("-0").type());
+  EXPECT_EQ(parseJson("-0").is_number_unsigned(), json::parse("-0").is_number_unsigned());
+  EXPECT_EQ(parseJson("0").is_number_unsigned(), json::parse("0").is_number_unsigned());
 }
 
 TEST(ParseJson, RefusesWhatIsNotOneJsonValueWithoutThrowing) {
