@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace llmgate::core {
 namespace json_bytes {
@@ -47,6 +48,20 @@ inline std::size_t unescapedBytes(const char* at) {
   using namespace json_bytes;
   const std::uint64_t word = load(at);
   return bytesBefore(zeroBytes(word, '"') | zeroBytes(word, '\\'));
+}
+
+/// From `i`, past the bytes of `s` that `Bytes` (plainBytes or unescapedBytes) lets through,
+/// eight at a time while eight remain; the rest is the caller's, a byte at a time.
+template <std::size_t (*Bytes)(const char*)>
+std::size_t skipWords(std::string_view s, std::size_t i) {
+  if constexpr (std::endian::native == std::endian::little) {
+    while (i + 8 <= s.size()) {
+      const std::size_t run = Bytes(s.data() + i);
+      i += run;
+      if (run < 8) break;
+    }
+  }
+  return i;
 }
 
 }  // namespace llmgate::core

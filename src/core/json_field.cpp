@@ -97,18 +97,19 @@ void forEachTopLevelValue(std::string_view json, std::string_view key, Found fou
   });
 }
 
+// The text of the last top-level value of `key` (what a parser keeps of a repeated key), or empty.
+std::string_view lastTopLevelValue(std::string_view json, std::string_view key) {
+  std::string_view last;
+  forEachTopLevelValue(json, key, [&](std::size_t start, std::size_t end) { last = json.substr(start, end - start); });
+  return last;
+}
+
 }  // namespace
 
 std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key) {
   std::vector<TextSpan> spans;
   forEachTopLevelValue(json, key, [&](std::size_t start, std::size_t end) { spans.push_back(TextSpan{start, end - start}); });
   return spans;
-}
-
-std::string_view lastTopLevelValue(std::string_view json, std::string_view key) {
-  std::string_view last;
-  forEachTopLevelValue(json, key, [&](std::size_t start, std::size_t end) { last = json.substr(start, end - start); });
-  return last;
 }
 
 TextFields::TextFields(std::string_view object, bool& mismatch) : text_(object), mismatch_(&mismatch) {

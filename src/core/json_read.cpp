@@ -1,10 +1,8 @@
 #include "llmgate/core/json_read.hpp"
 
-#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -85,14 +83,7 @@ class DocumentBuilder {
     std::string out;
     ++i_;
     for (;;) {
-      std::size_t run = i_;
-      if constexpr (std::endian::native == std::endian::little) {
-        while (run + 8 <= s_.size()) {
-          const std::size_t plain = unescapedBytes(s_.data() + run);
-          run += plain;
-          if (plain < 8) break;
-        }
-      }
+      std::size_t run = skipWords<unescapedBytes>(s_, i_);
       while (s_[run] != '"' && s_[run] != '\\') ++run;
       out.append(s_.data() + i_, run - i_);
       i_ = run + 1;

@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "llmgate/core/json_read.hpp"
@@ -86,14 +84,7 @@ std::size_t skipString(std::string_view s, std::size_t i) {
   while (i < s.size()) {
     switch (kStringBytes[static_cast<unsigned char>(s[i])]) {
       case kPlain:
-        ++i;
-        if constexpr (std::endian::native == std::endian::little) {
-          while (i + 8 <= s.size()) {
-            const std::size_t plain = plainBytes(s.data() + i);
-            i += plain;
-            if (plain < 8) break;
-          }
-        }
+        i = skipWords<plainBytes>(s, i + 1);
         break;
       case kQuote:
         return i + 1;

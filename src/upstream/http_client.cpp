@@ -312,7 +312,7 @@ HttpClient::~HttpClient() {
   for (auto& [fd, watch] : sockets_) watch->descriptor.release();
   for (auto& idle : idleEasy_) {
     curl_easy_cleanup(idle.easy);
-    curl_slist_free_all(idle.headerList);
+    curl_slist_free_all(idle.headerList.first);
   }
 }
 
@@ -340,8 +340,8 @@ bool environmentNamesAProxy() {
 namespace {
 
 // The list `headers` make, ending with "Expect:" (no "Expect: 100-continue" round trip for
-// large bodies), and its last node; null when out of memory.
-curl_slist* makeHeaderList(const std::vector<std::string>& headers, curl_slist*& last) {
+// large bodies); an empty one when out of memory.
+CurlHeaderList makeHeaderList(const std::vector<std::string>& headers) {
   curl_slist* list = nullptr;
   const auto append = [&](const char* line) {
     curl_slist* longer = curl_slist_append(list, line);
@@ -350,33 +350,33 @@ curl_slist* makeHeaderList(const std::vector<std::string>& headers, curl_slist*&
     return longer != nullptr;
   };
   for (const auto& header : headers) {
-    if (!append(header.c_str())) return nullptr;
+    if (!append(header.c_str())) return {};
   }
-  if (!append("Expect:")) return nullptr;
-  for (last = list; last->next != nullptr;) last = last->next;
-  return list;
+  if (!append("Expect:")) return {};
+  CurlHeaderList made{list, list};
+  while (made.last->next != nullptr) made.last = made.last->next;
+  return made;
 }
 
 }  // namespace
 
-CURL* HttpClient::acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList, curl_slist*& headerListEnd) {
+CURL* HttpClient::acquireEasy(const std::vector<std::string>& headers, CurlHeaderList& headerList) {
   CURL* easy = nullptr;
   if (!idleEasy_.empty()) {
     IdleEasy idle = std::move(idleEasy_.back());
     idleEasy_.pop_back();
     if (idle.headers == headers) {
       headerList = idle.headerList;
-      headerListEnd = idle.headerListEnd;
       return idle.easy;
     }
-    curl_slist_free_all(idle.headerList);
+    curl_slist_free_all(idle.headerList.first);
     easy = idle.easy;
   } else {
     easy = newEasy();
     if (easy == nullptr) return nullptr;
   }
-  headerList = makeHeaderList(headers, headerListEnd);
-  if (headerList == nullptr) {
+  headerList = makeHeaderList(headers);
+  if (headerList.first == nullptr) {
     curl_easy_cleanup(easy);
     return nullptr;
   }
@@ -415,14 +415,14 @@ std::shared_ptr<CURLU> HttpClient::parsedUrl(const std::string& url) {
   return parsed;
 }
 
-void HttpClient::releaseEasy(CURL* easy, curl_slist* headerList, curl_slist* headerListEnd, std::vector<std::string> headers) {
+void HttpClient::releaseEasy(CURL* easy, CurlHeaderList headerList, std::vector<std::string> headers) {
   // Reused handles avoid per-request malloc churn and re-setting the shared options; the next
   // start() overwrites every per-transfer option, so no curl_easy_reset is needed.
   if (idleEasy_.size() < 256) {
-    idleEasy_.push_back(IdleEasy{easy, headerList, headerListEnd, std::move(headers)});
+    idleEasy_.push_back(IdleEasy{easy, headerList, std::move(headers)});
   } else {
     curl_easy_cleanup(easy);
-    curl_slist_free_all(headerList);
+    curl_slist_free_all(headerList.first);
   }
 }
 
@@ -431,7 +431,7 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   transfer->request_ = std::move(request);
   transfer->handler_ = std::move(handler);
   const Request& req = transfer->request_;
-  CURL* easy = acquireEasy(req.headers, transfer->headerList_, transfer->headerListEnd_);
+  CURL* easy = acquireEasy(req.headers, transfer->headerList_);
   if (easy == nullptr) {
     // Out of memory: reported asynchronously, as a failed start below is.
     boost::asio::post(io_, [alive = alive_, transfer] {
@@ -443,7 +443,7 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   transfer->easy_ = easy;
   // This request's own lines are linked after the handle's list for this transfer only.
   transfer->ownHeaderNodes_.resize(req.ownHeaders.size());
-  curl_slist* last = transfer->headerListEnd_;
+  curl_slist* last = transfer->headerList_.last;
   for (std::size_t k = 0; k < req.ownHeaders.size(); ++k) {
     curl_slist& node = transfer->ownHeaderNodes_[k];
     node.data = const_cast<char*>(req.ownHeaders[k].c_str());  // curl only reads it
@@ -462,7 +462,7 @@ std::shared_ptr<Transfer> HttpClient::start(Request request, std::shared_ptr<Tra
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeouts.connect.count()));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(0, req.timeouts.total.count())));
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headerList_);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headerList_.first);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
   if (!req.body.empty()) {
@@ -497,19 +497,18 @@ void HttpClient::finish(Transfer& transfer, std::error_code ec, bool notify) {
   curl_easy_setopt(easy, CURLOPT_CURLU, nullptr);  // no pointer to a parsed URL that may go
   transfer.easy_ = nullptr;
   transfer.deadline_.cancel();
-  curl_slist* headerList = std::exchange(transfer.headerList_, nullptr);
-  curl_slist* headerListEnd = std::exchange(transfer.headerListEnd_, nullptr);
-  headerListEnd->next = nullptr;  // the transfer's own lines are not the handle's
+  const CurlHeaderList headerList = std::exchange(transfer.headerList_, {});
+  headerList.last->next = nullptr;  // the transfer's own lines are not the handle's
   active_.erase(easy);
   // Only HEAD transfers change the method on their own; the next one on this handle sets its own.
   if (transfer.request_.headOnly) curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
   if (transfer.url_) {
-    releaseEasy(easy, headerList, headerListEnd, std::move(transfer.request_.headers));
+    releaseEasy(easy, headerList, std::move(transfer.request_.headers));
   } else {
     // libcurl 7.88 keeps a URL string it was given for every later transfer of the handle
     // (its retry on a dead pooled connection re-reads it): a handle given one is not reused.
     curl_easy_cleanup(easy);
-    curl_slist_free_all(headerList);
+    curl_slist_free_all(headerList.first);
   }
   auto handler = std::move(transfer.handler_);
   if (transfer.handlerFailed_) {

@@ -22,10 +22,6 @@ struct TextSpan {
 /// bytes are safe to pass (spans stay inside the text) but may give no or meaningless spans.
 std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view key);
 
-/// The text of the last top-level value of `key` (what a parser keeps of a repeated key), or
-/// empty; the same scan as findTopLevelValues.
-std::string_view lastTopLevelValue(std::string_view json, std::string_view key);
-
 /// Type-checked reads of the members of a JSON object held as text that is known to be valid
 /// (core::isValidJson), without building a document: FieldReader's rules (core/json_read.hpp)
 /// for the few counts the fast path reads from an answer. A member that is absent or null reads

@@ -62,6 +62,13 @@ class TransferHandler {
 
 class HttpClient;
 
+/// The curl_slist of a request's usual header lines, and its last node (where a transfer links
+/// its own lines while it runs).
+struct CurlHeaderList {
+  curl_slist* first = nullptr;
+  curl_slist* last = nullptr;
+};
+
 /// A timer bound to a worker's loop by type (the type-erased any_io_executor of
 /// boost::asio::steady_timer costs a copy and a table dispatch on every wait).
 using LoopTimer = boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
@@ -94,9 +101,8 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
 
   HttpClient& client_;
   CURL* easy_ = nullptr;
-  curl_slist* headerList_ = nullptr;  ///< the handle's list of request_.headers
-  curl_slist* headerListEnd_ = nullptr;  ///< its last node, to which ownHeaderNodes_ are linked while this runs
-  std::vector<curl_slist> ownHeaderNodes_;  ///< request_.ownHeaders, owned here, not by curl
+  CurlHeaderList headerList_;               ///< the handle's list of request_.headers
+  std::vector<curl_slist> ownHeaderNodes_;  ///< request_.ownHeaders, linked after it; owned here, not by curl
   std::shared_ptr<CURLU> url_;  ///< the parsed URL the easy handle reads while this runs
   Request request_;
   std::shared_ptr<TransferHandler> handler_;
@@ -157,11 +163,11 @@ class HttpClient {
   /// An easy handle out of the pool (or a new one) with the header list `headers` make: the
   /// one it last sent when they are the same, so a provider's usual headers are not rebuilt
   /// into a list (five allocations and copies) on every request. Null when out of memory.
-  CURL* acquireEasy(const std::vector<std::string>& headers, curl_slist*& headerList, curl_slist*& headerListEnd);
+  CURL* acquireEasy(const std::vector<std::string>& headers, CurlHeaderList& headerList);
   /// A handle with the options every transfer shares; null when out of memory.
   CURL* newEasy();
   /// Back to the pool with the list it sent and the headers that list was made of.
-  void releaseEasy(CURL* easy, curl_slist* headerList, curl_slist* headerListEnd, std::vector<std::string> headers);
+  void releaseEasy(CURL* easy, CurlHeaderList headerList, std::vector<std::string> headers);
   /// `url` parsed once per worker (libcurl would parse and re-assemble the string on every
   /// request); null when libcurl cannot parse it (the transfer then fails with its error).
   std::shared_ptr<CURLU> parsedUrl(const std::string& url);
@@ -177,8 +183,7 @@ class HttpClient {
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> active_;
   struct IdleEasy {
     CURL* easy;
-    curl_slist* headerList;
-    curl_slist* headerListEnd;
+    CurlHeaderList headerList;
     std::vector<std::string> headers;  ///< what headerList was made of
   };
   std::vector<IdleEasy> idleEasy_;
