@@ -40,7 +40,7 @@ split_by_object() {
       if (index(object, binary) > 0) own += count
       else if (object ~ /libcurl/) curl += count
       else if (object ~ /libstdc\+\+/) cxx += count
-      else if (object ~ /libc\.so|libc-|libm\.so/) libc += count
+      else if (object ~ /libc\.so|libc-|libm\.so|libmimalloc/) libc += count
       else other += count
     }
     END { printf "%d %d %d %d %d %d\n", total, own, curl, cxx, libc, other }'

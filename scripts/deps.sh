@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
-  libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libssl-dev zlib1g-dev libhiredis-dev
+  libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libssl-dev zlib1g-dev libhiredis-dev libmimalloc-dev
   redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
