@@ -24,6 +24,7 @@ constexpr std::chrono::seconds kLingerTime{10};
 constexpr std::chrono::seconds kLingerIdle{2};
 constexpr std::size_t kLingerBytes = 256 * 1024 * 1024;
 constexpr std::size_t kMaxBuffersPerWrite = 64;
+constexpr std::size_t kReadAheadBytes = 65536;  // as much as Beast's own reads ask for
 
 std::string newRequestId() {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -433,18 +434,36 @@ void Session::onWritten(beast::error_code ec, std::size_t bytes) {
 }
 
 void Session::watchClient() {
-  // While a response is produced, a readable socket with nothing to read means the client
-  // closed: tell the exchange so it can drop the upstream transfer at once.
-  const std::uint64_t generation = ++watchGeneration_;
-  socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                              [self = shared_from_this(), generation](beast::error_code ec) {
-                                if (generation != self->watchGeneration_ || !self->inRequest_ || self->closing_) return;
-                                if (ec == boost::asio::error::operation_aborted) return;
-                                beast::error_code availableError;
-                                const std::size_t available = self->socket_.available(availableError);
-                                if (ec || availableError || available == 0) self->clientGone();
-                                // Otherwise these are pipelined request bytes, read after this response.
-                              });
+  // While a response is produced, the connection's next read is already pending: it fails when
+  // the client closes, and the exchange is told at once so it can drop the upstream transfer. A
+  // read costs no system call here (the request's own read drained the socket), where a wait
+  // for readability made Asio re-register the socket with epoll on every request. Bytes it
+  // brings are the next request's, parsed after this response.
+  // A pipelining client's next request is already in the buffer: it is parsed after this
+  // response, and the client's leaving shows when that response is written.
+  if (buffer_.size() != 0) return;
+  const std::size_t room = beast::read_size(buffer_, kReadAheadBytes);
+  readAhead_ = true;
+  socket_.async_read_some(buffer_.prepare(room), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    self->onReadAhead(ec, bytes);
+  });
+}
+
+void Session::onReadAhead(beast::error_code ec, std::size_t bytes) {
+  readAhead_ = false;
+  if (closing_) return;
+  if (!ec) buffer_.commit(bytes);
+  if (inRequest_) {
+    // A timeout here is a write's: its handler closes. Bytes read are a pipelined request.
+    if (ec && !timedOut_ && ec != boost::asio::error::operation_aborted) clientGone();
+    return;
+  }
+  // The connection was idle, waiting for its next request: this read brought its first bytes.
+  if (ec || timedOut_) {
+    close();
+    return;
+  }
+  readRequest();
 }
 
 void Session::clientGone() {
@@ -482,14 +501,17 @@ void Session::completeRequest() {
   }
   inRequest_ = false;
   --worker_.state->inFlight;
-  ++watchGeneration_;
   writeAccessLog();
   drainedCallback_ = nullptr;
   goneCallback_ = nullptr;
   if (keepAlive_ && !closing_ && !worker_.state->draining) {
-    beast::error_code ignored;
-    socket_.cancel(ignored);  // ends the disconnect watch before the next read
-    readRequest();
+    if (readAhead_) {
+      // The pending read takes the next request; until its first bytes the connection is idle.
+      parser_.reset();
+      expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
+    } else {
+      readRequest();
+    }
   } else if (lingerOnClose_ && !closing_) {
     lingerThenClose();
   } else {

@@ -127,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   void flushSoon();
   void onWritten(boost::beast::error_code ec, std::size_t bytes);
   void watchClient();
+  void onReadAhead(boost::beast::error_code ec, std::size_t bytes);
   void clientGone();
   void completeRequest();
   void close();
@@ -154,7 +155,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   bool timedOut_ = false;
   Worker& worker_;
   std::shared_ptr<std::unordered_set<Session*>> registry_;
-  std::uint64_t watchGeneration_ = 0;
+  bool readAhead_ = false;  // a read of the client's next bytes is pending (watchClient)
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   Request request_;

@@ -332,10 +332,15 @@ class RawConnection {
   }
   ~RawConnection() { ::close(fd_); }
   bool connected() const { return connected_; }
-  bool send(const std::string& body) {
-    const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
-    return ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
+  bool send(const std::string& body) { return send(std::vector<std::string>{body}); }
+  /// Several requests in one write, as a pipelining client sends them.
+  bool send(const std::vector<std::string>& bodies) {
+    std::string requests;
+    for (const auto& body : bodies) {
+      requests += "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body;
+    }
+    return ::send(fd_, requests.data(), requests.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(requests.size());
   }
   /// One whole response (Content-Length framed); empty when the connection ended first.
   std::string readResponse() {
@@ -392,6 +397,56 @@ TEST(ChatCompletions, AKeepAliveConnectionIsServedPastTheReadTimeoutAndClosedWhe
   const auto idle = std::chrono::steady_clock::now() - idleFrom;
   EXPECT_GE(idle, 150ms) << "closed at 300 ms after the last request was read, 120 ms of which were slept";
   EXPECT_LT(idle, 2s);
+}
+
+// HTTP/1.1 pipelining: requests sent before the previous answer came (in one write with it, or
+// while it is produced) are answered in order on the same connection, which stays usable.
+TEST(ChatCompletions, PipelinedRequestsAreAnsweredInOrder) {
+  std::atomic<bool> release{false};
+  TestUpstream upstream([&](const RecordedRequest& request) {
+    const auto at = request.body.find("\"content\":\"");
+    const std::string word = request.body.substr(at + 11, request.body.find('"', at + 11) - at - 11);
+    auto response = ScriptedResponse::json(200, R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-4o",)"
+                                                R"("choices":[{"index":0,"message":{"role":"assistant","content":"echo )" +
+                                                    word + R"("},"finish_reason":"stop"}]})");
+    if (word == "slow") {
+      response.gate = [&] { return release.load(); };
+    }
+    return response;
+  });
+  GatewayHarness gateway(configFor(upstream));
+  RawConnection connection(gateway.server().port());
+  ASSERT_TRUE(connection.connected());
+  auto body = [](const std::string& word) {
+    return R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + word + R"("}]})";
+  };
+  auto answered = [](const std::string& response, const std::string& word) {
+    return response.rfind("HTTP/1.1 200", 0) == 0 && response.find("\"echo " + word + "\"") != std::string::npos;
+  };
+
+  ASSERT_TRUE(connection.send(std::vector<std::string>{body("one"), body("two"), body("three")}));
+  for (const std::string word : {"one", "two", "three"}) {
+    const std::string response = connection.readResponse();
+    EXPECT_TRUE(answered(response, word)) << word << ": " << response;
+  }
+
+  // The next request arrives while the slow one's answer is awaited upstream.
+  ASSERT_TRUE(connection.send(body("slow")));
+  ASSERT_TRUE(eventually([&] { return upstream.requests().size() == 4; }));
+  ASSERT_TRUE(connection.send(body("after")));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(upstream.requests().size(), 4u) << "a pipelined request is handled after the answer before it";
+  release = true;
+  const std::string slow = connection.readResponse();
+  EXPECT_TRUE(answered(slow, "slow")) << slow;
+  const std::string after = connection.readResponse();
+  EXPECT_TRUE(answered(after, "after")) << after;
+
+  ASSERT_TRUE(connection.send(body("last")));
+  const std::string last = connection.readResponse();
+  EXPECT_TRUE(answered(last, "last")) << last;
+  EXPECT_EQ(upstream.requests().size(), 6u);
+  EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
 }
 
 // A client that reads nothing of its answer is dropped at write_timeout_ms, and the gateway
