@@ -202,11 +202,17 @@ std::string_view Session::header(std::string_view name) const {
 
 std::string& Session::body() { return request_.body(); }
 
-void Session::readRequest() {
+void Session::newParser() {
   parser_.emplace();
   parser_->body_limit(static_cast<std::uint64_t>(worker_.config.maxBodyBytes));
   parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
+  // A body that came with its head is parsed in the same step, not after a trip through the loop.
+  parser_->eager(true);
   expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
+}
+
+void Session::readRequest() {
+  newParser();
   http::async_read_header(socket_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
 }
@@ -463,7 +469,17 @@ void Session::onReadAhead(beast::error_code ec, std::size_t bytes) {
     close();
     return;
   }
-  readRequest();
+  // Parsed here: Beast's read would find them in the buffer and post its completion, a trip
+  // through the loop (an epoll_wait) before the request is handled.
+  newParser();
+  beast::error_code parsed;
+  buffer_.consume(parser_->put(buffer_.data(), parsed));
+  if (parsed == http::error::need_more) {
+    http::async_read_header(socket_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
+    return;
+  }
+  onHeaderRead(parsed, 0);
 }
 
 void Session::clientGone() {

@@ -340,7 +340,10 @@ class RawConnection {
       requests += "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                   std::to_string(body.size()) + "\r\n\r\n" + body;
     }
-    return ::send(fd_, requests.data(), requests.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(requests.size());
+    return sendRaw(requests);
+  }
+  bool sendRaw(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
   }
   /// One whole response (Content-Length framed); empty when the connection ended first.
   std::string readResponse() {
@@ -442,10 +445,31 @@ TEST(ChatCompletions, PipelinedRequestsAreAnsweredInOrder) {
   const std::string after = connection.readResponse();
   EXPECT_TRUE(answered(after, "after")) << after;
 
+  // A request whose head, and then body, come in pieces on the kept-alive connection.
+  const std::string pieces = body("pieces");
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(pieces.size()) + "\r\n\r\n";
+  for (const std::string& piece : {head.substr(0, 20), head.substr(20), pieces.substr(0, 10), pieces.substr(10)}) {
+    ASSERT_TRUE(connection.sendRaw(piece));
+    std::this_thread::sleep_for(30ms);
+  }
+  const std::string inPieces = connection.readResponse();
+  EXPECT_TRUE(answered(inPieces, "pieces")) << inPieces;
+
+  // One that waits for 100 Continue before it sends its body.
+  const std::string waiting = body("continued");
+  ASSERT_TRUE(connection.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " +
+                                 std::to_string(waiting.size()) + "\r\n\r\n"));
+  const std::string interim = connection.readResponse();
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue", 0), 0u) << interim;
+  ASSERT_TRUE(connection.sendRaw(waiting));
+  const std::string continued = connection.readResponse();
+  EXPECT_TRUE(answered(continued, "continued")) << continued;
+
   ASSERT_TRUE(connection.send(body("last")));
   const std::string last = connection.readResponse();
   EXPECT_TRUE(answered(last, "last")) << last;
-  EXPECT_EQ(upstream.requests().size(), 6u);
+  EXPECT_EQ(upstream.requests().size(), 8u);
   EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
 }
 
