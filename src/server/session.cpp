@@ -208,11 +208,11 @@ void Session::newParser() {
   parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
   // A body that came with its head is parsed in the same step, not after a trip through the loop.
   parser_->eager(true);
-  expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
 }
 
 void Session::readRequest() {
   newParser();
+  expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
   http::async_read_header(socket_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
 }
@@ -470,16 +470,17 @@ void Session::onReadAhead(beast::error_code ec, std::size_t bytes) {
     return;
   }
   // Parsed here: Beast's read would find them in the buffer and post its completion, a trip
-  // through the loop (an epoll_wait) before the request is handled.
+  // through the loop (an epoll_wait) before the request is handled. The read deadline set when
+  // the connection went idle still runs: it bounds the idle time and the request together.
   newParser();
   beast::error_code parsed;
   buffer_.consume(parser_->put(buffer_.data(), parsed));
-  if (parsed == http::error::need_more) {
+  if (parsed == http::error::need_more && !parser_->is_header_done()) {
     http::async_read_header(socket_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
     return;
   }
-  onHeaderRead(parsed, 0);
+  onHeaderRead(parsed == http::error::need_more ? beast::error_code{} : parsed, 0);
 }
 
 void Session::clientGone() {

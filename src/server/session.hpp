@@ -112,7 +112,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  void newParser();  // a parser for the next request, and the read deadline
+  void newParser();  // a parser for the next request
   void readRequest();
   void onHeaderRead(boost::beast::error_code ec, std::size_t bytes);
   void onRead(boost::beast::error_code ec, std::size_t bytes);

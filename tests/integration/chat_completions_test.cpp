@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <curl/curl.h>
 #include <future>
 #include <thread>
@@ -456,6 +457,18 @@ TEST(ChatCompletions, PipelinedRequestsAreAnsweredInOrder) {
   const std::string inPieces = connection.readResponse();
   EXPECT_TRUE(answered(inPieces, "pieces")) << inPieces;
 
+  // A chunked body whose first chunk-size line is cut between two writes.
+  const std::string chunkedBody = body("chunked");
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", chunkedBody.size());
+  ASSERT_GE(std::strlen(size), 2u);
+  ASSERT_TRUE(connection.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                 std::string(size, 1)));
+  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(connection.sendRaw(std::string(size + 1) + "\r\n" + chunkedBody + "\r\n0\r\n\r\n"));
+  const std::string chunked = connection.readResponse();
+  EXPECT_TRUE(answered(chunked, "chunked")) << chunked;
+
   // One that waits for 100 Continue before it sends its body.
   const std::string waiting = body("continued");
   ASSERT_TRUE(connection.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " +
@@ -469,8 +482,33 @@ TEST(ChatCompletions, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_TRUE(connection.send(body("last")));
   const std::string last = connection.readResponse();
   EXPECT_TRUE(answered(last, "last")) << last;
-  EXPECT_EQ(upstream.requests().size(), 8u);
+  EXPECT_EQ(upstream.requests().size(), 9u);
   EXPECT_TRUE(eventually([&] { return gateway.server().inFlight() == 0; }));
+}
+
+// A request refused as it is parsed (too large, malformed) on a kept-alive connection gets its
+// error, then the connection closes: what was not read of it cannot be told from a next request.
+TEST(ChatCompletions, ARefusedRequestOnAKeptAliveConnectionIsAnsweredThenTheConnectionCloses) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, kCompletion); });
+  GatewayHarness gateway(configFor(upstream, R"("server":{"max_body_bytes":2048},)"));
+  for (const bool tooLarge : {true, false}) {
+    RawConnection connection(gateway.server().port());
+    ASSERT_TRUE(connection.connected());
+    ASSERT_TRUE(connection.send(kSimpleBody));
+    const std::string first = connection.readResponse();
+    ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+    if (tooLarge) {
+      ASSERT_TRUE(connection.send(R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + std::string(4096, 'x') + R"("}]})"));
+    } else {
+      ASSERT_TRUE(connection.sendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n"));
+    }
+    const std::string refused = connection.readResponse();
+    EXPECT_EQ(refused.rfind(tooLarge ? "HTTP/1.1 413" : "HTTP/1.1 400", 0), 0u) << refused;
+    EXPECT_NE(refused.find("Connection: close"), std::string::npos) << refused;
+    EXPECT_EQ(connection.readUntilClosed(), 0u);
+  }
+  EXPECT_EQ(upstream.requests().size(), 2u);
+  EXPECT_EQ(gateway.get("/health").status, 200);
 }
 
 // A client that reads nothing of its answer is dropped at write_timeout_ms, and the gateway
