@@ -181,6 +181,10 @@ json parseJson(std::string_view text) {
   // The validator refuses what nlohmann would also refuse, and more: a byte-order mark (which
   // nlohmann skips), a NUL byte (where it stops reading), nesting past kMaxJsonDepth.
   if (!isValidJson(text)) return json(json::value_t::discarded);
+  return parseValidatedJson(text);
+}
+
+json parseValidatedJson(std::string_view text) {
   try {
     return DocumentBuilder(text).value();
   } catch (const std::length_error&) {

@@ -442,7 +442,7 @@ std::optional<Gateway::Routed> Gateway::parseAndRoute(const Generation& generati
     return std::nullopt;
   }
   sink.log().provider = route->targets.front().provider->name();
-  return Routed{std::move(model), members[0].count == 1, streamText == "true", std::move(*route)};
+  return Routed{std::move(model), members[0].count == 1, streamText == "true", std::move(*route), body};
 }
 
 ExchangePlan Gateway::planFor(server::IncomingRequest& request, const Routed& routed, core::Dialect dialect, bool stream,
@@ -494,7 +494,10 @@ void Gateway::handleChat(const std::shared_ptr<Generation>& generation, server::
   for (const auto& target : plan.candidates) needsIr = needsIr || target.provider->passthroughDialect() != dialect;
   std::string cacheStatus = "bypass";
   if (needsIr || conversation.shaping != nullptr || cacheWanted) {
-    const json document = core::parseJson(request.body());
+    // Validated while it was routed (the same bytes): only built here.
+    const std::string_view body = request.body();
+    const bool validated = body.data() == routed->validatedBody.data() && body.size() == routed->validatedBody.size();
+    const json document = validated ? core::parseValidatedJson(body) : core::parseJson(body);
     static const std::vector<core::Message> kNoTurns;
     auto decoded = api::decodeRequest(dialect, document, conversation.prior ? conversation.prior->history : kNoTurns);
     if (!decoded.ok() && needsIr) {

@@ -24,6 +24,10 @@ inline constexpr std::size_t kMaxJsonDepth = 256;
 /// exactly what core::isValidJson does. Never throws.
 nlohmann::json parseJson(std::string_view text);
 
+/// parseJson for `text` that core::isValidJson has accepted (the builder relies on it and does
+/// not check again): a request body validated while it was routed.
+nlohmann::json parseValidatedJson(std::string_view text);
+
 /// `value` as compact JSON text. Never throws: a string that is not valid UTF-8 (which nlohmann
 /// refuses to dump) has its bad bytes replaced by U+FFFD.
 std::string dumpJson(const nlohmann::json& value);
