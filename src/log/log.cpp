@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <ctime>
 #include <memory>
@@ -211,8 +212,8 @@ namespace {
 // order, written without a formatter (this is on every request).
 class AccessLine {
  public:
-  AccessLine(bool json, std::string_view level) : json_(json) {
-    line_.reserve(512);
+  AccessLine(bool json, std::string_view level) : json_(json), line_(threadLine()) {
+    line_.clear();
     if (json_) {
       line_ += "{\"level\":";
       core::appendJsonString(line_, level);
@@ -266,23 +267,39 @@ class AccessLine {
 
  private:
   void key(std::string_view name) {
+    // One append per key (the names are short): " name=" or ,"name":
+    char text[40];
+    const std::size_t size = std::min(name.size(), sizeof text - 4);
+    char* at = text;
     if (json_) {
-      line_ += ",\"";
-      line_ += name;
-      line_ += "\":";
+      *at++ = ',';
+      *at++ = '"';
     } else {
-      line_ += ' ';
-      line_ += name;
-      line_ += '=';
+      *at++ = ' ';
     }
+    std::memcpy(at, name.data(), size);
+    at += size;
+    if (json_) *at++ = '"';
+    *at++ = json_ ? ':' : '=';
+    line_.append(text, static_cast<std::size_t>(at - text));
   }
   void appendInteger(std::int64_t value) {
     char digits[24];
     line_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
   }
 
+  // One per thread, kept between lines: a line costs no allocation.
+  static std::string& threadLine() {
+    thread_local std::string line = [] {
+      std::string reserved;
+      reserved.reserve(512);
+      return reserved;
+    }();
+    return line;
+  }
+
   bool json_;
-  std::string line_;
+  std::string& line_;
 };
 
 }  // namespace
