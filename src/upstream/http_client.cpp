@@ -239,12 +239,20 @@ void Transfer::noteFirstByte() {
 }
 
 void Transfer::armDeadline(Clock::time_point at) {
+  // A timer due sooner stays: onDeadline works out from the transfer's state what it waits for
+  // now, so firing early only re-arms it. Re-arming an Asio timer cancels its wait, a handler
+  // run for nothing (the first byte used to do it on every transfer).
+  if (at >= timerDue_) return;
+  timerDue_ = at;
   deadline_.expires_at(at);
   // Held weakly: a deadline that expires in the same loop turn as curl finishes the transfer is
   // already queued when finish() cancels the timer, and then runs after the transfer may be gone.
   deadline_.async_wait([weak = weak_from_this(), alive = client_.alive_](boost::system::error_code ec) {
     if (ec || !*alive) return;
-    if (auto transfer = weak.lock()) transfer->onDeadline();
+    if (auto transfer = weak.lock()) {
+      transfer->timerDue_ = Clock::time_point::max();
+      transfer->onDeadline();
+    }
   });
 }
 

@@ -247,6 +247,26 @@ TEST(UpstreamClient, IdleTimeoutFiresWhenAStreamGoesSilent) {
   EXPECT_EQ(client.activeTransfers(), 0u);
 }
 
+// The first-byte deadline comes first and the idle one is longer: after the first byte, the
+// timer armed for the first byte finds the stream still within its idle time and waits on.
+TEST(UpstreamClient, AnIdleTimeoutLongerThanTheFirstByteWaitStillHolds) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::sse({"data: 1\n\n", "data: 2\n\n"}, 1500ms); });
+  boost::asio::io_context io;
+  upstream::HttpClient client(io, config::UpstreamPoolConfig{});
+  auto recorder = std::make_shared<Recorder>();
+  auto request = requestTo(upstream, 500ms);
+  request.timeouts.firstByte = 150ms;
+  const auto started = std::chrono::steady_clock::now();
+  client.start(std::move(request), recorder);
+  runUntil(io, [&] { return recorder->result.has_value(); });
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(recorder->result);
+  EXPECT_EQ(*recorder->result, upstream::makeErrorCode(upstream::Errc::idle_timeout));
+  EXPECT_EQ(recorder->body, "data: 1\n\n");
+  EXPECT_GE(elapsed, 450ms) << "cut at the first-byte deadline instead of the idle one";
+  EXPECT_LT(elapsed, 1400ms) << "the idle deadline was not kept";
+}
+
 TEST(UpstreamClient, CancelStopsDeliveryAndClosesTheConnection) {
   std::vector<std::string> chunks(200, "data: x\n\n");
   TestUpstream upstream([&](const RecordedRequest&) { return ScriptedResponse::sse(chunks, 5ms); });

@@ -107,6 +107,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   Request request_;
   std::shared_ptr<TransferHandler> handler_;
   LoopTimer deadline_;
+  std::chrono::steady_clock::time_point timerDue_ = std::chrono::steady_clock::time_point::max();  ///< max: not armed
   std::chrono::steady_clock::time_point startedAt_;
   std::chrono::steady_clock::time_point lastActivity_;
   ResponseHead head_;
