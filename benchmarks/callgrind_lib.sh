@@ -31,7 +31,8 @@ wait_port() {
   return 1
 }
 
-# Sums callgrind_annotate's self cost per object into: total llmgate curl libstdcxx libc other.
+# Sums callgrind_annotate's self cost per object into: total llmgate curl libstdcxx libc (with the
+# allocator, libmimalloc) other.
 split_by_object() {
   callgrind_annotate --inclusive=no --threshold=100 "$1" 2>/dev/null | awk -v binary="$2" '
     /^ *[0-9,]+ .*\[.*\]$/ {

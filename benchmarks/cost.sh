@@ -9,7 +9,7 @@
 # Scenarios: non-streaming OpenAI passthrough; streaming passthrough (42 events, also per relayed
 # event); OpenAI client -> Anthropic upstream; Anthropic client -> OpenAI upstream; each at log
 # level warn and info (info writes one access-log line per request). Each line splits the cost
-# into llmgate's own code, libcurl, the C++ runtime (libstdc++), libc (the allocator among it)
+# into llmgate's own code, libcurl, the C++ runtime (libstdc++), libc with the allocator (mimalloc)
 # and the rest (spdlog and fmt, OpenSSL, zlib, the loader), user space only.
 #
 #   benchmarks/cost.sh [REQUESTS=500]
@@ -58,7 +58,7 @@ trap cleanup EXIT
 wait_port 18280
 
 echo "instructions per request (callgrind, user space; $requests requests after a warm-up, one at a time)"
-printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc other
+printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc+alloc other
 nginx_binary=$(command -v nginx)
 row "nginx proxy_pass, non-streaming (reference)" \
   "$(measure nginx 18281 /v1/chat/completions plain.json Hello nginx "$nginx_binary" -c "$work/proxy.conf")"

@@ -60,7 +60,7 @@ llmgate=$(pwd)/build-release/llmgate
 key=("Authorization: Bearer sk-bench")
 plain=("Authorization: Bearer sk-plain")  # a key without limits: what the baseline and the cache rows send
 echo "instructions per request (callgrind, user space, log level warn; $requests requests after a warm-up, one at a time)"
-printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc other
+printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc+alloc other
 run() {  # NAME CONFIG BODY EXPECT
   measure "$1" 18292 /v1/chat/completions "$3" "$4" build-release/llmgate "$llmgate" --config "$work/$2" --log-level warn
 }
