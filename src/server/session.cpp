@@ -206,7 +206,8 @@ void Session::newParser() {
   parser_.emplace();
   parser_->body_limit(static_cast<std::uint64_t>(worker_.config.maxBodyBytes));
   parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
-  // A body that came with its head is parsed in the same step, not after a trip through the loop.
+  // For onReadAhead's put(): a body that came with its head is parsed in the same call. (Beast's
+  // async_read_header turns this off for its own reads; its async_read turns it on again.)
   parser_->eager(true);
 }
 
@@ -442,8 +443,8 @@ void Session::onWritten(beast::error_code ec, std::size_t bytes) {
 void Session::watchClient() {
   // While a response is produced, the connection's next read is already pending: it fails when
   // the client closes, and the exchange is told at once so it can drop the upstream transfer. A
-  // read costs no system call here (the request's own read drained the socket), where a wait
-  // for readability made Asio re-register the socket with epoll on every request. Bytes it
+  // read needs no epoll_ctl (Asio tries it once, then queues it on the socket's registration),
+  // where a wait for readability made Asio re-register the socket on every request. Bytes it
   // brings are the next request's, parsed after this response.
   // A pipelining client's next request is already in the buffer: it is parsed after this
   // response, and the client's leaving shows when that response is written.

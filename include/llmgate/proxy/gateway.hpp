@@ -138,7 +138,9 @@ class Gateway : public server::RequestHandler {
     bool modelNamedOnce = false;  ///< the body has one "model" member (not a repeated key)
     bool stream = false;
     routing::Route route;
-    std::string_view validatedBody;  ///< the body isValidJson accepted (its bytes, in the request)
+    /// The body isValidJson accepted: a view of the request's bytes, valid while the request
+    /// keeps its body (not after it is moved into a plan).
+    std::string_view validatedBody;
   };
   /// Parses the body and resolves its model; answers the error itself and returns nullopt.
   std::optional<Routed> parseAndRoute(const Generation& generation, server::IncomingRequest& request,
