@@ -250,10 +250,10 @@ void appendFixed(std::string& out, double value, int decimals) {
   const std::int64_t scale = kScale[decimals];
   if (!(std::fabs(value) < 9e12)) value = 0;  // NaN and infinities too
   const auto scaled = static_cast<std::int64_t>(std::fabs(value) * static_cast<double>(scale) + 0.5);
-  char text[32];
+  char text[32];  // a sign, at most 19 digits, '.' and six decimals
   char* end = text;
   if (value < 0 && scaled != 0) *end++ = '-';
-  end = std::to_chars(end, text + 24, scaled / scale).ptr;
+  end = std::to_chars(end, text + sizeof text - 7, scaled / scale).ptr;
   if (decimals > 0) {
     *end = '.';
     std::int64_t fraction = scaled % scale;

@@ -206,14 +206,19 @@ void Session::newParser() {
   parser_.emplace();
   parser_->body_limit(static_cast<std::uint64_t>(worker_.config.maxBodyBytes));
   parser_->header_limit(static_cast<std::uint32_t>(worker_.config.maxHeaderBytes));
-  // For onReadAhead's put(): a body that came with its head is parsed in the same call. (Beast's
-  // async_read_header turns this off for its own reads; its async_read turns it on again.)
-  parser_->eager(true);
+}
+
+Clock::time_point Session::readDeadline() const {
+  return Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs);
 }
 
 void Session::readRequest() {
   newParser();
-  expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
+  expireAt(readDeadline());
+  readHeader();
+}
+
+void Session::readHeader() {
   http::async_read_header(socket_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
 }
@@ -474,11 +479,11 @@ void Session::onReadAhead(beast::error_code ec, std::size_t bytes) {
   // through the loop (an epoll_wait) before the request is handled. The read deadline set when
   // the connection went idle still runs: it bounds the idle time and the request together.
   newParser();
+  parser_->eager(true);  // a body that came with its head is parsed by the same put()
   beast::error_code parsed;
   buffer_.consume(parser_->put(buffer_.data(), parsed));
   if (parsed == http::error::need_more && !parser_->is_header_done()) {
-    http::async_read_header(socket_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::onHeaderRead, shared_from_this()));
+    readHeader();
     return;
   }
   onHeaderRead(parsed == http::error::need_more ? beast::error_code{} : parsed, 0);
@@ -526,7 +531,7 @@ void Session::completeRequest() {
     if (readAhead_) {
       // The pending read takes the next request; until its first bytes the connection is idle.
       parser_.reset();
-      expireAt(Clock::now() + std::chrono::milliseconds(worker_.config.readTimeoutMs));
+      expireAt(readDeadline());
     } else {
       readRequest();
     }

@@ -113,7 +113,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
   void newParser();  // a parser for the next request
+  std::chrono::steady_clock::time_point readDeadline() const;  // now + read_timeout_ms
   void readRequest();
+  void readHeader();  // reads on until the parser has the request's head
   void onHeaderRead(boost::beast::error_code ec, std::size_t bytes);
   void onRead(boost::beast::error_code ec, std::size_t bytes);
   /// Takes the parsed request and resets the per-request state.
