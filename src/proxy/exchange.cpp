@@ -50,9 +50,8 @@ void appendTiming(std::string& value, std::string_view name, double ms) {
   core::appendFixed(value, std::max(0.0, ms), 3);
 }
 
-// Every streamed event is searched for these.
-const core::Needle kUsageMember("\"usage\":{");
-const core::Needle kErrorMember("\"error\"");
+// Every streamed event is searched for these, in one pass: bit 0 usage, bit 1 an error.
+const core::Needles kUsageOrError({"\"usage\":{", "\"error\""});
 
 double unitRandom() {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -653,8 +652,9 @@ void Exchange::takeBody(std::string_view bytes) {
 
 void Exchange::scanPassthroughEvent(std::string_view type, std::string_view data) {
   // Only the few events that carry usage or an error are parsed.
-  const bool hasUsage = kUsageMember.foundIn(data);
-  const bool hasError = type == "error" || kErrorMember.foundIn(data);
+  const unsigned found = kUsageOrError.foundIn(data);
+  const bool hasUsage = (found & 1u) != 0;
+  const bool hasError = type == "error" || (found & 2u) != 0;
   if (!hasUsage && !hasError) return;
   const json event = core::parseJson(data);
   if (!event.is_object()) return;
