@@ -7,7 +7,8 @@
 # switched on after a warm-up, so start-up and first-connection work is left out.
 #
 # Scenarios: non-streaming OpenAI passthrough; streaming passthrough (42 events, also per relayed
-# event); OpenAI client -> Anthropic upstream; Anthropic client -> OpenAI upstream; each at log
+# event); OpenAI client -> Anthropic upstream; Anthropic client -> OpenAI upstream, answered and
+# streamed (the same 42 events, translated one by one); each at log
 # level warn and info (info writes one access-log line per request). Each line splits the cost
 # into llmgate's own code, libcurl, the C++ runtime (libstdc++), libc with the allocator (mimalloc)
 # and the rest (spdlog and fmt, OpenSSL, zlib, the loader), user space only.
@@ -46,6 +47,7 @@ printf '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello."}]}' 
 printf '{"model":"gpt-stream","stream":true,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/stream.json"
 printf '{"model":"claude-x","messages":[{"role":"user","content":"Say hello."}]}' > "$work/to-anthropic.json"
 printf '{"model":"gpt-4o","max_tokens":64,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/from-anthropic.json"
+printf '{"model":"gpt-stream","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/from-anthropic-stream.json"
 
 nginx -c "$work/upstream.conf" &
 upstream_pid=$!
@@ -69,5 +71,6 @@ for level in warn info; do
   row "llmgate $level: passthrough, streaming ($events events)" "$(run stream /v1/chat/completions stream.json DONE)" "$events"
   row "llmgate $level: OpenAI client -> Anthropic upstream" "$(run to-anthropic /v1/chat/completions to-anthropic.json Hello)"
   row "llmgate $level: Anthropic client -> OpenAI upstream" "$(run from-anthropic /v1/messages from-anthropic.json Hello)"
+  row "llmgate $level: Anthropic client -> OpenAI stream" "$(run from-anthropic-stream /v1/messages from-anthropic-stream.json message_stop)" "$events"
 done
 echo "profiles: $work/*.callgrind (callgrind_annotate --inclusive=yes FILE shows where each goes)"

@@ -1,5 +1,6 @@
 #include "providers/openai/openai_codec.hpp"
 
+#include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 #include "llmgate/wire/wire.hpp"
@@ -247,6 +248,60 @@ std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& sta
     if (auto decoded = decodeUsage(*usage); decoded.present) out.push_back(core::ChatEvent::usageReport(decoded));
   }
   return std::nullopt;
+}
+
+bool decodeChunkText(std::string_view chunk, ChunkDecodeState& state, std::vector<core::ChatEvent>& out) {
+  // Once a tool call is open, a finish must close it: that stays with decodeChunk.
+  if (!state.toolCallsOpen.empty() || !core::isValidJson(chunk)) return false;
+  bool mismatch = false;
+  const core::TextFields fields(chunk, mismatch);
+  if (!fields.isObject() || fields.hasEscapedKey() || !fields.find("error").empty()) return false;
+  const std::size_t kept = out.size();
+  const auto giveUp = [&] {
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(kept), out.end());
+    return false;
+  };
+  if (!state.started) {
+    auto id = fields.string("id");
+    auto model = fields.string("model");
+    out.push_back(core::ChatEvent::start(std::move(id).value_or(""), std::move(model).value_or("")));
+  }
+  if (const auto choices = fields.array("choices")) {
+    core::TextItems items(*choices);
+    std::string_view item;
+    while (items.next(item)) {
+      const core::TextFields choice(item, mismatch);
+      if (!choice.isObject() || choice.hasEscapedKey()) return giveUp();
+      const int index = static_cast<int>(std::clamp<std::int64_t>(choice.integer("index").value_or(0), 0, kMaxChoices));
+      if (const auto delta = choice.object("delta")) {
+        if (delta->hasEscapedKey() || !delta->find("tool_calls").empty()) return giveUp();
+        if (auto reasoning = delta->string("reasoning_content"); reasoning && !reasoning->empty()) {
+          core::ChatEvent event = core::ChatEvent::textDelta(std::move(*reasoning), index);
+          event.kind = core::EventKind::ThinkingDelta;
+          out.push_back(std::move(event));
+        }
+        if (auto content = delta->string("content"); content && !content->empty()) {
+          out.push_back(core::ChatEvent::textDelta(std::move(*content), index));
+        }
+        if (auto refusal = delta->string("refusal"); refusal && !refusal->empty()) {
+          core::ChatEvent event = core::ChatEvent::textDelta(std::move(*refusal), index);
+          event.kind = core::EventKind::RefusalDelta;
+          out.push_back(std::move(event));
+        }
+      }
+      if (const auto finish = choice.string("finish_reason")) out.push_back(core::ChatEvent::finished(parseFinishReason(*finish), index));
+      if (mismatch) return giveUp();
+    }
+  }
+  if (mismatch) return giveUp();
+  // A name written with escapes would be read differently from text than from a document.
+  const std::string_view usage = fields.find("usage");
+  if (usage.find('\\') != std::string_view::npos) return giveUp();
+  if (!usage.empty()) {
+    if (auto decoded = wire::openai::decodeUsageText(usage); decoded.present) out.push_back(core::ChatEvent::usageReport(decoded));
+  }
+  state.started = true;
+  return true;
 }
 
 GatewayError decodeError(int status, std::string_view body) {

@@ -41,6 +41,12 @@ struct ChunkDecodeState {
 std::optional<core::GatewayError> decodeChunk(const nlohmann::json& chunk, ChunkDecodeState& state,
                                               std::vector<core::ChatEvent>& out);
 
+/// decodeChunk for the usual chunk, read from its text without building a document: the same
+/// events, at a fraction of the cost. Returns false, having changed nothing, for any chunk it
+/// does not take (not valid JSON, an error, tool calls, a field of an unexpected type, a name
+/// written with escapes): decodeChunk then decides about it, and words any error.
+bool decodeChunkText(std::string_view chunk, ChunkDecodeState& state, std::vector<core::ChatEvent>& out);
+
 /// Maps an upstream error status + body (OpenAI error shape or anything else) to an error.
 core::GatewayError decodeError(int status, std::string_view body);
 

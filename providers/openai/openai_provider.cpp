@@ -15,6 +15,7 @@ struct ChunkHandler {
       done = true;
       return std::nullopt;
     }
+    if (openai::decodeChunkText(data, state, out)) return std::nullopt;
     nlohmann::json chunk;
     if (auto error = parseEventJson(data, chunk)) return error;
     return openai::decodeChunk(chunk, state, out);

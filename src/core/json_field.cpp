@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
-#include <cstring>
-
+#include "json_bytes.hpp"
+#include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 
 namespace llmgate::core {
@@ -14,21 +14,22 @@ void skipSpace(std::string_view json, std::size_t& i) {
   while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) ++i;
 }
 
-// At an opening quote: moves past the closing quote. memchr finds candidate quotes; a quote is
-// escaped when an odd number of backslashes precede it.
-void skipString(std::string_view json, std::size_t& i) {
-  const std::size_t start = ++i;
-  while (i < json.size()) {
-    const void* hit = std::memchr(json.data() + i, '"', json.size() - i);
-    if (hit == nullptr) {
-      i = json.size();
-      return;
+// At an opening quote: moves past the closing quote (or to the end of a text that has none).
+// Returns whether the string holds an escape. Runs without a quote or a backslash are passed
+// eight bytes at a time.
+bool skipString(std::string_view json, std::size_t& i) {
+  bool escaped = false;
+  ++i;
+  for (;;) {
+    i = skipWords<unescapedBytes>(json, i);
+    while (i < json.size() && json[i] != '"' && json[i] != '\\') ++i;
+    if (i >= json.size()) return escaped;
+    if (json[i] == '"') {
+      ++i;
+      return escaped;
     }
-    const std::size_t quote = static_cast<std::size_t>(static_cast<const char*>(hit) - json.data());
-    std::size_t backslashes = 0;
-    while (quote - backslashes > start && json[quote - 1 - backslashes] == '\\') ++backslashes;
-    i = quote + 1;
-    if (backslashes % 2 == 0) return;
+    escaped = true;
+    i = std::min(i + 2, json.size());  // the backslash and the byte it escapes
   }
 }
 
@@ -41,17 +42,22 @@ void skipValue(std::string_view json, std::size_t& i) {
   }
   if (json[i] == '{' || json[i] == '[') {
     int depth = 0;
-    while ((i = json.find_first_of("\"{}[]", i)) != std::string_view::npos) {
-      const char c = json[i];
-      if (c == '"') {
-        skipString(json, i);
-        continue;
+    while (i < json.size()) {
+      switch (json[i]) {
+        case '"': skipString(json, i); continue;
+        case '{':
+        case '[': ++depth; break;
+        case '}':
+        case ']':
+          if (--depth == 0) {
+            ++i;
+            return;
+          }
+          break;
+        default: break;
       }
-      depth += (c == '{' || c == '[') ? 1 : -1;
       ++i;
-      if (depth == 0) return;
     }
-    i = json.size();
     return;
   }
   // number, true, false, null
@@ -61,7 +67,8 @@ void skipValue(std::string_view json, std::size_t& i) {
   }
 }
 
-// Calls found(name, valueStart, valueEnd) for each top-level member, in document order.
+// Calls found(name, valueStart, valueEnd, nameEscaped) for each top-level member, in document
+// order.
 template <class Found>
 void forEachTopLevelMember(std::string_view json, Found found) {
   std::size_t i = 0;
@@ -77,7 +84,7 @@ void forEachTopLevelMember(std::string_view json, Found found) {
     }
     if (json[i] != '"') return;
     const std::size_t keyStart = i + 1;
-    skipString(json, i);
+    const bool nameEscaped = skipString(json, i);
     // Keys written with escapes never match: clients do not escape "model".
     const std::string_view name = json.substr(keyStart, i - 1 - keyStart);
     skipSpace(json, i);
@@ -86,13 +93,13 @@ void forEachTopLevelMember(std::string_view json, Found found) {
     skipSpace(json, i);
     const std::size_t valueStart = i;
     skipValue(json, i);
-    found(name, valueStart, i);
+    found(name, valueStart, i, nameEscaped);
   }
 }
 
 template <class Found>
 void forEachTopLevelValue(std::string_view json, std::string_view key, Found found) {
-  forEachTopLevelMember(json, [&](std::string_view name, std::size_t start, std::size_t end) {
+  forEachTopLevelMember(json, [&](std::string_view name, std::size_t start, std::size_t end, bool) {
     if (name == key) found(start, end);
   });
 }
@@ -117,9 +124,10 @@ TextFields::TextFields(std::string_view object, bool& mismatch) : text_(object),
   skipSpace(text_, i);
   isObject_ = i < text_.size() && text_[i] == '{';
   if (!isObject_) return;
-  forEachTopLevelMember(text_, [&](std::string_view name, std::size_t start, std::size_t end) {
+  forEachTopLevelMember(text_, [&](std::string_view name, std::size_t start, std::size_t end, bool nameEscaped) {
     if (indexed_ < members_.size()) members_[indexed_] = {name, text_.substr(start, end - start)};
     ++indexed_;
+    escapedKey_ = escapedKey_ || nameEscaped;
   });
 }
 
@@ -161,6 +169,55 @@ std::optional<TextFields> TextFields::object(std::string_view key) const {
     return std::nullopt;
   }
   return TextFields(value, *mismatch_);
+}
+
+std::optional<std::string> TextFields::string(std::string_view key) const {
+  const std::string_view value = find(key);
+  if (value.empty()) return std::nullopt;
+  if (value.front() != '"') {
+    *mismatch_ = true;
+    return std::nullopt;
+  }
+  return parseValidatedString(value);
+}
+
+std::optional<std::string_view> TextFields::array(std::string_view key) const {
+  const std::string_view value = find(key);
+  if (value.empty()) return std::nullopt;
+  if (value.front() != '[') {
+    *mismatch_ = true;
+    return std::nullopt;
+  }
+  return value;
+}
+
+TextItems::TextItems(std::string_view array) : text_(array) {
+  skipSpace(text_, pos_);
+  if (pos_ < text_.size() && text_[pos_] == '[') {
+    ++pos_;
+  } else {
+    pos_ = text_.size();
+  }
+}
+
+bool TextItems::next(std::string_view& item) {
+  skipSpace(text_, pos_);
+  if (pos_ < text_.size() && text_[pos_] == ',') {
+    ++pos_;
+    skipSpace(text_, pos_);
+  }
+  if (pos_ >= text_.size() || text_[pos_] == ']') {
+    pos_ = text_.size();
+    return false;
+  }
+  const std::size_t start = pos_;
+  skipValue(text_, pos_);
+  if (pos_ == start) {  // not a value: text that was not valid JSON after all
+    pos_ = text_.size();
+    return false;
+  }
+  item = text_.substr(start, pos_ - start);
+  return true;
 }
 
 bool replaceTopLevelString(std::string& json, std::string_view key, std::string_view value) {

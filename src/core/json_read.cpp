@@ -37,6 +37,9 @@ class DocumentBuilder {
     }
   }
 
+  /// At an opening quote.
+  std::string quoted() { return string(); }
+
  private:
   void skipSpace() {
     while (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t') ++i_;
@@ -191,6 +194,8 @@ json parseValidatedJson(std::string_view text) {
     return json(json::value_t::discarded);  // a string beyond what std::string may hold
   }
 }
+
+std::string parseValidatedString(std::string_view quoted) { return DocumentBuilder(quoted).quoted(); }
 
 std::string dumpJson(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 

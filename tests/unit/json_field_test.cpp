@@ -154,8 +154,9 @@ TEST(TextFields, ReadsAsFieldReaderReadsTheDocument) {
       R"( { "o" : { "n" : 7 } , "s" : { } } )", "[1,2]", "\"text\"", "12", "null", "{}",
       // more members than the reader indexes: the later ones are found by a walk each
       R"({"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"n":1,"a10":10,"o":{"n":3},"n":12,"s":"x"})",
-      R"({"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"n":1})"};
-  const std::vector<std::string> keys = {"n", "neg", "zero", "big", "over", "frac", "exp", "s", "t", "a", "o", "nul", "absent"};
+      R"({"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"n":1})",
+      R"({"s":"esc \"q\" \\ \n \u00e9 \ud83d\ude00 \/","a":[{"x":"]"},"[",[]],"t":"","s2":"\\"})"};
+  const std::vector<std::string> keys = {"n", "neg", "zero", "big", "over", "frac", "exp", "s", "s2", "t", "a", "o", "nul", "absent"};
   for (const auto& text : texts) {
     const nlohmann::json document = parseJson(text);
     ASSERT_FALSE(document.is_discarded()) << text;
@@ -174,8 +175,59 @@ TEST(TextFields, ReadsAsFieldReaderReadsTheDocument) {
       EXPECT_EQ(object.has_value(), reader.object(key) != nullptr) << text << " " << key;
       EXPECT_EQ(textMismatch, documentMismatch.has_value()) << text << " " << key;
       if (object) EXPECT_EQ(object->integer("n"), FieldReader(*reader.object(key), "x", documentMismatch).integer("n"));
+      documentMismatch.reset();
+      textMismatch = false;
+      const std::string* documentString = reader.string(key);
+      EXPECT_EQ(fields.string(key), documentString != nullptr ? std::optional<std::string>(*documentString) : std::nullopt)
+          << text << " " << key;
+      EXPECT_EQ(textMismatch, documentMismatch.has_value()) << text << " " << key;
+      documentMismatch.reset();
+      textMismatch = false;
+      const auto array = fields.array(key);
+      const nlohmann::json* documentArray = reader.array(key);
+      ASSERT_EQ(array.has_value(), documentArray != nullptr) << text << " " << key;
+      EXPECT_EQ(textMismatch, documentMismatch.has_value()) << text << " " << key;
+      if (array) {
+        // Its items, walked one at a time, are the document's.
+        TextItems items(*array);
+        std::string_view item;
+        std::size_t count = 0;
+        while (items.next(item)) {
+          ASSERT_LT(count, documentArray->size()) << text;
+          EXPECT_EQ(parseJson(item), (*documentArray)[count]) << text << " item " << count;
+          ++count;
+        }
+        EXPECT_EQ(count, documentArray->size()) << text;
+      }
     }
   }
+}
+
+TEST(TextItems, WalksEveryItemAndNothingElse) {
+  const auto items = [](std::string_view text) {
+    std::vector<std::string> out;
+    TextItems walk(text);
+    std::string_view item;
+    while (walk.next(item)) out.emplace_back(item);
+    return out;
+  };
+  EXPECT_EQ(items(R"( [ 1 , "a,]" , {"b":[2,3]} , [] , null ] )"),
+            (std::vector<std::string>{"1", R"("a,]")", R"({"b":[2,3]})", "[]", "null"}));
+  EXPECT_TRUE(items("[]").empty());
+  EXPECT_TRUE(items(" [ ] ").empty());
+  EXPECT_TRUE(items(R"({"a":1})").empty());
+  // Not valid JSON: the walk ends, inside the text.
+  EXPECT_EQ(items("[1,}"), (std::vector<std::string>{"1"}));
+  EXPECT_EQ(items(R"(["cut)"), (std::vector<std::string>{R"("cut)"}));
+  EXPECT_TRUE(items("").empty());
+}
+
+TEST(TextFields, TellsWhenANameIsWrittenWithAnEscape) {
+  bool mismatch = false;
+  EXPECT_FALSE(TextFields(R"({"a":"\u0041","b":{"\u0063":1}})", mismatch).hasEscapedKey());
+  EXPECT_TRUE(TextFields(R"({"a":1,"\u0062":2})", mismatch).hasEscapedKey());
+  EXPECT_TRUE(TextFields(R"({"q\"":1})", mismatch).hasEscapedKey());
+  EXPECT_FALSE(mismatch);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/chunk_decoding.hpp"
 #include "fixture_util.hpp"
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/core/json_read.hpp"
@@ -350,6 +351,97 @@ TEST(OpenAiChunks, ErrorPayloadAndMalformedChunkBecomeErrors) {
   auto malformed = decodeChunk(json::parse(R"({"choices":[{"index":"zero","delta":{}}]})"), state, events);
   ASSERT_TRUE(malformed);
   EXPECT_EQ(malformed->kind, core::ErrorKind::Protocol);
+}
+
+// A chunk is read from its text (no document) when it has the usual shape; whatever it takes,
+// it must decode exactly as the document does, and what it declines it must leave untouched.
+TEST(OpenAiChunks, ChunksReadFromTextDecodeAsTheirDocuments) {
+  std::vector<std::string> chunks;
+  for (const char* capture : {"openai/stream_text_stop.sse", "openai/stream_tool_call_single.sse",
+                              "openai/stream_tool_calls_parallel.sse", "openai/stream_finish_length.sse",
+                              "openai/stream_n3_choices.sse", "openai/stream_refusal.sse"}) {
+    stream::SseParser parser;
+    parser.feed(testing::readFixture(capture), [&](const stream::SseEvent& event) {
+      if (event.data != "[DONE]") chunks.emplace_back(event.data);
+    });
+  }
+  const std::string glm = testing::readFixture("glm/glm46_openai_compat_stream_chunks.jsonl");
+  for (std::size_t from = 0, end; from < glm.size(); from = end + 1) {
+    end = glm.find('\n', from);
+    if (end == std::string::npos) end = glm.size();
+    if (end > from) chunks.push_back(glm.substr(from, end - from));
+  }
+  const std::size_t captured = chunks.size();
+  // The edges: escapes in values and names, every field of another type, repeats, more
+  // members than the reader indexes, whitespace, errors, tool calls, usage.
+  const std::vector<std::string> edges = {
+      R"({"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"line\none \"quoted\" \u00e9 \ud83d\ude00 \\ \/"},"finish_reason":null}]})",
+      R"({"id":"c\u0031","model":"m","choices":[{"index":0,"delta":{"\u0063ontent":"escaped name"}}]})",
+      R"({"\u0069d":"escaped id","model":"m","\u0063hoices":[{"index":0,"delta":{"content":"x"}}]})",
+      R"({"choices":[{"index":0,"\u0064elta":{"content":"x"},"finish_reason":"stop"}]})",
+      R"({"choices":[{"index":0,"delta":{"content":"first","content":"second"}}]})",
+      R"({"choices":[{"index":0,"delta":{"content":"kept"}}],"choices":[{"index":1,"delta":{"content":"last wins"}}]})",
+      R"({"choices":[{"index":"zero","delta":{}}]})",
+      R"({"choices":[{"index":1.0,"delta":{"content":"x"}}]})",
+      R"({"choices":[{"index":99999999999999999999,"delta":{"content":"x"}}]})",
+      R"({"choices":[{"index":-5,"delta":{"content":"x"}},{"index":500,"delta":{"content":"y"}}]})",
+      R"({"choices":[{"index":0,"delta":null,"finish_reason":"stop"}]})",
+      R"({"choices":[{"index":0,"delta":"text"}]})",
+      R"({"choices":[{"index":0,"delta":{"content":7}}]})",
+      R"({"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"think","refusal":"no"}}]})",
+      R"({"choices":[{"index":0,"delta":{},"finish_reason":5}]})",
+      R"({"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]})",
+      R"({"choices":{"index":0}})",
+      R"({"choices":[1,"two",null,[]]})",
+      R"({"choices":null,"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}})",
+      R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":1}}})",
+      R"({"choices":[],"usage":{"prompt_tokens":"3"}})",
+      R"({"choices":[],"usage":{"prompt_\u0074okens":3,"completion_tokens":4}})",
+      R"({"choices":[],"usage":[1,2]})",
+      R"({"error":{"message":"overloaded","type":"server_error"}})",
+      R"({"error":null,"choices":[{"index":0,"delta":{"content":"fine"}}]})",
+      R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":"{}"}}]}}]})",
+      R"({"choices":[{"index":0,"delta":{"tool_calls":null,"content":"no calls"}}]})",
+      R"({"id":7,"model":["m"],"choices":[]})",
+      R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"id":"late","model":"m","choices":[{"index":0,"delta":{"content":"deep"}}]})",
+      " \n{ \"id\" : \"c\" , \"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : \"spaced\" } } ] } \n",
+      R"({"choices":[{"index":0,"delta":{"content":"x"},"extra":{"nested":[{"deep":"]}["}]}}]})",
+      R"([{"choices":[]}])",
+      R"("chunk")",
+      R"({"choices":[{"index":0,"delta":{"content":"cut")",
+      R"({"choices":[{"index":0,"delta":{"content":"bad \x"}}]})",
+  };
+  chunks.insert(chunks.end(), edges.begin(), edges.end());
+  std::size_t capturedFromText = 0;
+  std::size_t edgesFromText = 0;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    for (const bool started : {false, true}) {
+      std::string problem;
+      const auto path = testing::compareChunkPaths(chunks[i], started, problem);
+      EXPECT_TRUE(problem.empty()) << problem << "\nin " << chunks[i];
+      if (path == testing::ChunkPath::Text && started) (i < captured ? capturedFromText : edgesFromText) += 1;
+    }
+  }
+  // Both paths were exercised: most captured chunks are the usual shape (the tool-call ones are
+  // not), and the edges go both ways.
+  EXPECT_GT(capturedFromText, captured / 2) << captured;
+  EXPECT_GE(edgesFromText, 10u);
+  EXPECT_LE(edgesFromText, edges.size() - 10);
+}
+
+// Once a tool call is open, chunks go to the document path, which closes it on a finish.
+TEST(OpenAiChunks, AnOpenToolCallKeepsTheStreamOnTheDocumentPath) {
+  ChunkDecodeState state;
+  std::vector<core::ChatEvent> events;
+  const std::string call = R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":""}}]}}]})";
+  EXPECT_FALSE(providers::openai::decodeChunkText(call, state, events));
+  ASSERT_FALSE(decodeChunk(json::parse(call), state, events));
+  const std::string finish = R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})";
+  EXPECT_FALSE(providers::openai::decodeChunkText(finish, state, events));
+  ASSERT_FALSE(decodeChunk(json::parse(finish), state, events));
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[events.size() - 2].kind, core::EventKind::ToolCallEnd);
+  EXPECT_EQ(events.back().kind, core::EventKind::Finish);
 }
 
 // The passthrough path reads an answer's usage from its text; every dialect's reading must be

@@ -24,21 +24,29 @@ std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view
 
 /// Type-checked reads of the members of a JSON object held as text that is known to be valid
 /// (core::isValidJson), without building a document: FieldReader's rules (core/json_read.hpp)
-/// for the few counts the fast path reads from an answer. A member that is absent or null reads
-/// as absent; one of another type also reads as absent and sets `mismatch`. Text that is not
-/// an object has no members. Both the text and `mismatch` must outlive the reader.
+/// for what the fast paths read (an answer's usage, a stream chunk's text). A member that is
+/// absent or null reads as absent; one of another type also reads as absent and sets
+/// `mismatch`. Text that is not an object has no members. Both the text and `mismatch` must
+/// outlive the reader.
 class TextFields {
  public:
   TextFields(std::string_view object, bool& mismatch);
   bool isObject() const { return isObject_; }
+  /// Whether a member's name is written with an escape: such a name is never matched here,
+  /// where a document would match what it decodes to.
+  bool hasEscapedKey() const { return escapedKey_; }
   /// An integer within int64 (a fraction, an exponent or an out-of-range number is a mismatch).
   std::optional<std::int64_t> integer(std::string_view key) const;
   std::optional<TextFields> object(std::string_view key) const;
+  /// The string, escapes decoded.
+  std::optional<std::string> string(std::string_view key) const;
+  /// The array's text, brackets included (TextItems walks it).
+  std::optional<std::string_view> array(std::string_view key) const;
+  /// The member's text if present and not null, else empty: any type.
+  std::string_view find(std::string_view key) const;
   bool failed() const { return *mismatch_; }
 
  private:
-  /// The member's text if present and not null, else empty.
-  std::string_view find(std::string_view key) const;
 
   std::string_view text_;
   bool isObject_ = false;
@@ -47,6 +55,19 @@ class TextFields {
   /// that each read is not a walk of its own; beyond these, each read walks the text.
   std::array<std::pair<std::string_view, std::string_view>, 10> members_{};
   std::size_t indexed_ = 0;  ///< how many members the text has (all in members_ when they fit)
+  bool escapedKey_ = false;
+};
+
+/// The items of a JSON array held as valid text, one at a time, each as its text.
+class TextItems {
+ public:
+  explicit TextItems(std::string_view array);
+  /// The next item's text; false after the last.
+  bool next(std::string_view& item);
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
 };
 
 /// Replaces the value of every top-level string member `key` with `value` (JSON-escaped); a

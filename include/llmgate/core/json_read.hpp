@@ -28,6 +28,11 @@ nlohmann::json parseJson(std::string_view text);
 /// not check again): a request body validated while it was routed.
 nlohmann::json parseValidatedJson(std::string_view text);
 
+/// The text a JSON string stands for, given its token (quotes included) from a text that
+/// core::isValidJson has accepted: escapes decoded as parseJson decodes them. May throw
+/// std::length_error only for a string beyond what std::string holds.
+std::string parseValidatedString(std::string_view quoted);
+
 /// `value` as compact JSON text. Never throws: a string that is not valid UTF-8 (which nlohmann
 /// refuses to dump) has its bad bytes replaced by U+FFFD.
 std::string dumpJson(const nlohmann::json& value);
