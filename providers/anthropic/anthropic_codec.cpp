@@ -1,5 +1,6 @@
 #include "providers/anthropic/anthropic_codec.hpp"
 
+#include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
 #include "llmgate/wire/wire.hpp"
@@ -150,6 +151,42 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
   if (mismatch) return core::malformedUpstream(*mismatch);
   response.choices.push_back(std::move(choice));
   if (const json* usage = fields.member("usage")) response.usage = decodeUsage(*usage);
+  return response;
+}
+
+std::optional<core::ChatResponse> decodeResponseText(std::string_view body) {
+  if (!core::isValidJson(body)) return std::nullopt;
+  bool mismatch = false;
+  const core::TextFields fields(body, mismatch);
+  if (!fields.isObject() || fields.hasEscapedKey()) return std::nullopt;
+  const auto content = fields.array("content");
+  if (!content) return std::nullopt;
+  core::ChatResponse response;
+  response.id = fields.string("id").value_or("");
+  response.model = fields.string("model").value_or("");
+  core::Choice choice;
+  core::TextItems items(*content);
+  std::string_view item;
+  while (items.next(item)) {
+    const core::TextFields block(item, mismatch);
+    if (block.hasEscapedKey()) return std::nullopt;
+    const std::string type = block.string("type").value_or("");
+    if (type == "text") {
+      choice.text += block.string("text").value_or("");
+    } else if (type == "thinking") {
+      choice.thinking += block.string("thinking").value_or("");
+      choice.thinkingSignature += block.string("signature").value_or("");
+    } else if (type == "tool_use") {
+      return std::nullopt;  // its input is re-serialised from the document
+    }
+  }
+  if (const auto stop = fields.string("stop_reason")) choice.finish = parseStopReason(*stop);
+  if (mismatch) return std::nullopt;
+  response.choices.push_back(std::move(choice));
+  // A name written with escapes would be read differently from text than from a document.
+  const std::string_view usage = fields.find("usage");
+  if (usage.find('\\') != std::string_view::npos) return std::nullopt;
+  if (!usage.empty()) response.usage = wire::anthropic::decodeUsageText(usage);
   return response;
 }
 

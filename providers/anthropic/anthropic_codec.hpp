@@ -19,6 +19,11 @@ namespace llmgate::providers::anthropic {
 /// Encodes the IR as a Messages request for `model`; `defaultMaxTokens` fills a missing max_tokens.
 nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model, std::int64_t defaultMaxTokens);
 
+/// decodeResponse for the usual answer, read from its text without building a document: the
+/// same response. nullopt for any answer it does not take (not valid JSON, a tool_use block,
+/// a field of an unexpected type, a name written with escapes): decodeResponse decides then.
+std::optional<core::ChatResponse> decodeResponseText(std::string_view body);
+
 /// Decodes a non-streaming Message.
 core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
 

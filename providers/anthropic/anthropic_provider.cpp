@@ -59,7 +59,7 @@ upstream::Request AnthropicProvider::countTokensRequest(std::string body, const 
 
 std::unique_ptr<ResponseDecoder> AnthropicProvider::makeDecoder(const core::ChatRequest& request) const {
   if (request.stream) return std::make_unique<SseDecoder<EventHandler>>();
-  return std::make_unique<JsonBodyDecoder>(&anthropic::decodeResponse);
+  return std::make_unique<JsonBodyDecoder>(&anthropic::decodeResponse, &anthropic::decodeResponseText);
 }
 
 std::string AnthropicProvider::authHeader(const std::string& key) const {

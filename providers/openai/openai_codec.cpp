@@ -172,6 +172,54 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
   return response;
 }
 
+std::optional<core::ChatResponse> decodeResponseText(std::string_view body) {
+  if (!core::isValidJson(body)) return std::nullopt;
+  bool mismatch = false;
+  const core::TextFields fields(body, mismatch);
+  if (!fields.isObject() || fields.hasEscapedKey()) return std::nullopt;
+  const auto choices = fields.array("choices");
+  if (!choices) return std::nullopt;
+  core::ChatResponse response;
+  response.id = fields.string("id").value_or("");
+  response.model = fields.string("model").value_or("");
+  response.created = fields.integer("created").value_or(0);
+  core::TextItems items(*choices);
+  std::string_view item;
+  while (items.next(item)) {
+    const core::TextFields choiceFields(item, mismatch);
+    if (choiceFields.hasEscapedKey()) return std::nullopt;
+    core::Choice choice;
+    choice.index = static_cast<int>(std::clamp<std::int64_t>(choiceFields.integer("index").value_or(0), 0, kMaxChoices));
+    if (const auto finish = choiceFields.string("finish_reason")) choice.finish = parseFinishReason(*finish);
+    if (const auto message = choiceFields.object("message")) {
+      if (message->hasEscapedKey()) return std::nullopt;
+      choice.text = message->string("content").value_or("");
+      choice.thinking = message->string("reasoning_content").value_or("");
+      choice.refusal = message->string("refusal").value_or("");
+      if (const auto calls = message->array("tool_calls")) {
+        core::TextItems callItems(*calls);
+        std::string_view call;
+        while (callItems.next(call)) {
+          const core::TextFields callFields(call, mismatch);
+          if (callFields.hasEscapedKey()) return std::nullopt;
+          const auto function = callFields.object("function");
+          if (!function) continue;
+          if (function->hasEscapedKey()) return std::nullopt;
+          choice.toolCalls.push_back({callFields.string("id").value_or(""), function->string("name").value_or(""),
+                                      function->string("arguments").value_or("")});
+        }
+      }
+    }
+    response.choices.push_back(std::move(choice));
+  }
+  if (mismatch) return std::nullopt;
+  // A name written with escapes would be read differently from text than from a document.
+  const std::string_view usage = fields.find("usage");
+  if (usage.find('\\') != std::string_view::npos) return std::nullopt;
+  if (!usage.empty()) response.usage = wire::openai::decodeUsageText(usage);
+  return response;
+}
+
 std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& state,
                                         std::vector<core::ChatEvent>& out) {
   if (!chunk.is_object()) {

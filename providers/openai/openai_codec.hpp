@@ -28,6 +28,11 @@ struct EncodeOptions {
 nlohmann::json encodeRequest(const core::ChatRequest& request, const std::string& model,
                              const EncodeOptions& options = {});
 
+/// decodeResponse for the usual answer, read from its text without building a document: the
+/// same response. nullopt for any answer it does not take (not valid JSON, a field of an
+/// unexpected type, a name written with escapes): decodeResponse decides then.
+std::optional<core::ChatResponse> decodeResponseText(std::string_view body);
+
 /// Decodes a non-streaming chat.completion body.
 core::Result<core::ChatResponse> decodeResponse(const nlohmann::json& body);
 

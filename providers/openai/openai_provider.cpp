@@ -91,7 +91,7 @@ core::Result<upstream::Request> OpenAiProvider::encodeRequest(const core::ChatRe
 
 std::unique_ptr<ResponseDecoder> OpenAiProvider::makeDecoder(const core::ChatRequest& request) const {
   if (request.stream) return std::make_unique<SseDecoder<ChunkHandler>>();
-  return std::make_unique<JsonBodyDecoder>(&openai::decodeResponse);
+  return std::make_unique<JsonBodyDecoder>(&openai::decodeResponse, &openai::decodeResponseText);
 }
 
 std::optional<upstream::Request> OpenAiProvider::modelListRequest() const {

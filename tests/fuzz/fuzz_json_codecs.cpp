@@ -4,7 +4,7 @@
 // payloads in genuine frames), the fast path's skimmer, model rewrite and number clamp.
 // Properties: nothing crashes or throws; a decoded request re-encodes for every upstream schema
 // as valid JSON; the model rewrite keeps a valid document whose model is the new one; an OpenAI
-// chunk read from its text gives the events its document gives.
+// chunk or an OpenAI or Anthropic answer read from its text decodes as its document does.
 //
 // Half of the mutations are structure-aware: the input is parsed and one node of the tree gets
 // a value of another JSON type or is deleted (tests/common/json_mutations.hpp), which reaches the
@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/chunk_decoding.hpp"
+#include "common/text_decoding.hpp"
 #include "common/event_stream_writer.hpp"
 #include "common/json_mutations.hpp"
 #include "llmgate/api/anthropic_codec.hpp"
@@ -146,12 +146,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   core::clampTopLevelNumber(clamped, "temperature", 0.0, 1.0);
   const json parsed = core::parseJson(body);
   decodeAsUpstreamAnswers(parsed, body);
-  // An OpenAI chunk read from its text decodes as its document does, or is declined untouched.
+  // An OpenAI chunk or an answer read from its text decodes as its document does, or is
+  // declined (a chunk untouched).
   for (const bool started : {false, true}) {
     std::string problem;
     llmgate::testing::compareChunkPaths(body, started, problem);
     if (!problem.empty()) std::abort();
   }
+  std::string problem;
+  llmgate::testing::compareAnswerPaths(body, &providers::openai::decodeResponseText, &providers::openai::decodeResponse, problem);
+  llmgate::testing::compareAnswerPaths(body, &providers::anthropic::decodeResponseText, &providers::anthropic::decodeResponse,
+                                       problem);
+  if (!problem.empty()) std::abort();
   if (parsed.is_discarded()) return 0;
   for (auto decoded : {api::openai::decodeRequest(parsed), api::anthropic::decodeRequest(parsed),
                        api::responses::decodeRequest(parsed)}) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/text_decoding.hpp"
 #include "fixture_util.hpp"
 #include "llmgate/api/openai_codec.hpp"
 #include "llmgate/stream/sse_parser.hpp"
@@ -237,6 +238,44 @@ TEST_P(AnthropicCapture, EncodesStreamAndMessageThatDecodeToTheSameAnswer) {
   auto message = decodeResponse(json::parse(encodeResponse(original)));
   ASSERT_TRUE(message.ok());
   expectSameAnswer(message.value(), original);
+}
+
+// An answer of the usual shape is read from its text (no document); whatever it takes must
+// decode exactly as the document does.
+TEST(AnthropicNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
+  const std::vector<std::string> answers = {
+      // As the API sends it today.
+      R"({"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",)"
+      R"("content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,)"
+      R"("cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,)"
+      R"("ephemeral_1h_input_tokens":0},"output_tokens":6,"service_tier":"standard"}})",
+      R"({"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"thinking","thinking":"Let me \"think\"\n",)"
+      R"("signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"},{"type":"redacted_thinking","data":"abc"},)"
+      R"({"type":"text","text":"The answer is 4. \u00e9\ud83d\ude00"},{"type":"text","text":" Second."}],"stop_reason":"max_tokens"})",
+      R"({"id":"msg_2","content":[],"stop_reason":"stop_sequence","stop_sequence":"END"})",
+      R"({"content":[7,null,"x",{"text":"no type"}],"stop_reason":null})",
+      R"({"content":[{"type":"text","text":"a","text":"last"}],"content":[{"type":"text","text":"repeated"}]})",
+      R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"id":"late","content":[{"type":"text","text":"deep"}]})",
+      // Declined: each must go to the document.
+      R"({"id":"msg_3","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris","b":1,"a":2}}],"stop_reason":"tool_use"})",
+      R"({"content":[{"type":"text","\u0074ext":"escaped name"}]})",
+      R"({"\u0069d":"m","content":[]})",
+      R"({"content":[],"usage":{"input_\u0074okens":3}})",
+      R"({"content":[{"type":"text","text":7}]})",
+      R"({"content":[{"type":5}]})",
+      R"({"content":{"type":"text"}})",
+      R"({"content":[],"stop_reason":1})",
+      R"({"id":["m"],"content":[]})",
+      R"({"type":"message"})",
+      R"({"content":[{"type":"text","text":"cut")",
+  };
+  std::size_t taken = 0;
+  for (const auto& answer : answers) {
+    std::string problem;
+    taken += testing::compareAnswerPaths(answer, &providers::anthropic::decodeResponseText, &decodeResponse, problem) ? 1 : 0;
+    EXPECT_TRUE(problem.empty()) << problem << "\nin " << answer;
+  }
+  EXPECT_EQ(taken, 6u);  // the first six, and none of the rest
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/chunk_decoding.hpp"
+#include "common/text_decoding.hpp"
 #include "fixture_util.hpp"
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/core/json_read.hpp"
@@ -427,6 +427,55 @@ TEST(OpenAiChunks, ChunksReadFromTextDecodeAsTheirDocuments) {
   EXPECT_GT(capturedFromText, captured / 2) << captured;
   EXPECT_GE(edgesFromText, 10u);
   EXPECT_LE(edgesFromText, edges.size() - 10);
+}
+
+// An answer of the usual shape is read from its text (no document); whatever it takes must
+// decode exactly as the document does.
+TEST(OpenAiNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
+  const std::vector<std::string> answers = {
+      // As the API sends it today.
+      R"({"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06",)"
+      R"("choices":[{"index":0,"message":{"role":"assistant","content":"The image shows a wooden boardwalk.","refusal":null,)"
+      R"("annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1117,"completion_tokens":46,)"
+      R"("total_tokens":1163,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":)"
+      R"({"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},)"
+      R"("service_tier":"default","system_fingerprint":"fp_fc9f1d7035"})",
+      R"({"id":"c","object":"chat.completion","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"message":)"
+      R"({"role":"assistant","content":"4","reasoning_content":"2 + 2 \"is\"\n4 \u00e9"},"finish_reason":"stop"}]})",
+      R"({"id":"c","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},)"
+      R"({"id":"call_2","type":"function","function":null},{"id":"call_3","type":"function"}]},"finish_reason":"tool_calls"}]})",
+      R"({"id":"c","choices":[{"index":1,"message":{"content":"b"}},{"index":0,"message":{"content":"a"}},7,null]})",
+      R"({"id":"c","choices":[{"index":0,"message":{"refusal":"I can't help with that."},"finish_reason":"content_filter"}]})",
+      R"({"choices":[]})",
+      R"({"choices":[{"message":{"content":"x","content":"last"}}],"choices":[{"message":{"content":"repeated"}}]})",
+      R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"id":"late","choices":[{"message":{"content":"deep"}}]})",
+      // Declined: each must go to the document.
+      R"({"id":"c","choices":[{"\u006dessage":{"content":"escaped name"}}]})",
+      R"({"choices":[{"message":{"content":"kept","\u0063ontent":"escaped name"}}]})",
+      R"({"\u0069d":"c","choices":[]})",
+      R"({"choices":[{"message":{"tool_calls":[{"\u0069d":"x","function":{"name":"f"}}]}}]})",
+      R"({"choices":[{"message":{"tool_calls":[{"id":"x","function":{"n\u0061me":"f"}}]}}]})",
+      R"({"choices":[],"usage":{"prompt_\u0074okens":3}})",
+      R"({"choices":[{"index":"0","message":{"content":"x"}}]})",
+      R"({"choices":[{"message":{"content":["parts"]}}]})",
+      R"({"choices":[{"message":"text"}]})",
+      R"({"choices":[{"message":{"tool_calls":{"id":"x"}}}]})",
+      R"({"choices":[{"message":{"tool_calls":[{"function":"f"}]}}]})",
+      R"({"choices":{"index":0}})",
+      R"({"id":5,"choices":[]})",
+      R"({"created":1.5,"choices":[]})",
+      R"({"object":"chat.completion"})",
+      R"({"choices":[{"message":{"content":"cut")",
+      R"([1])",
+  };
+  std::size_t taken = 0;
+  for (const auto& answer : answers) {
+    std::string problem;
+    taken += testing::compareAnswerPaths(answer, &providers::openai::decodeResponseText, &decodeResponse, problem) ? 1 : 0;
+    EXPECT_TRUE(problem.empty()) << problem << "\nin " << answer;
+  }
+  EXPECT_EQ(taken, 8u);  // the first eight, and none of the rest
 }
 
 // Once a tool call is open, chunks go to the document path, which closes it on a finish.

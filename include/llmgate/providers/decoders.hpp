@@ -2,6 +2,7 @@
 // (buffered, decoded at the end) or a stream of SSE events (decoded as they complete).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,11 +15,14 @@
 
 namespace llmgate::providers {
 
-/// A non-streaming body: buffered, then `decode` turns the document into a response.
+/// A non-streaming body: buffered, then `decode` turns the document into a response. A
+/// `decodeText` reads the usual answer from its text instead, without a document; what it
+/// declines (nullopt) goes to `decode`.
 class JsonBodyDecoder : public ResponseDecoder {
  public:
   using Decode = core::Result<core::ChatResponse> (*)(const nlohmann::json&);
-  explicit JsonBodyDecoder(Decode decode) : decode_(decode) {}
+  using DecodeText = std::optional<core::ChatResponse> (*)(std::string_view);
+  explicit JsonBodyDecoder(Decode decode, DecodeText decodeText = nullptr) : decode_(decode), decodeText_(decodeText) {}
 
   /// Larger answers are refused: a chat answer is far smaller, and the buffer must be bounded.
   static constexpr std::size_t kMaxBodyBytes = 64 * 1024 * 1024;
@@ -33,6 +37,12 @@ class JsonBodyDecoder : public ResponseDecoder {
   }
 
   std::optional<core::GatewayError> finish(std::vector<core::ChatEvent>& out) override {
+    if (decodeText_ != nullptr) {
+      if (auto response = decodeText_(body_)) {
+        for (auto& event : core::toEvents(*response)) out.push_back(std::move(event));
+        return std::nullopt;
+      }
+    }
     const nlohmann::json body = core::parseJson(body_);
     if (body.is_discarded()) {
       return core::GatewayError::make(core::ErrorKind::Protocol, "upstream_malformed_response",
@@ -46,6 +56,7 @@ class JsonBodyDecoder : public ResponseDecoder {
 
  private:
   Decode decode_;
+  DecodeText decodeText_;
   std::string body_;
 };
 

@@ -1,5 +1,5 @@
-// Checks that an OpenAI stream chunk decodes to the same events read from its text
-// (decodeChunkText) as from its document (decodeChunk), for the unit tests and the fuzz target.
+// Checks that what the fast paths read from an upstream's text (an OpenAI stream chunk, an
+// answer) is what the document decoders read, for the unit tests and the fuzz target.
 #pragma once
 
 #include <string>
@@ -8,6 +8,7 @@
 
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/json_read.hpp"
+#include "llmgate/core/result.hpp"
 #include "providers/openai/openai_codec.hpp"
 
 namespace llmgate::testing {
@@ -25,6 +26,19 @@ inline std::string describeEvents(const std::vector<core::ChatEvent>& events) {
            (usage.present ? "1" : "0") + "\n";
   }
   return out;
+}
+
+/// Every field of the response, choices and tool calls included.
+inline std::string describeResponse(const core::ChatResponse& response) {
+  std::string out = response.id + "|" + response.model + "|" + std::to_string(response.created) + "\n";
+  for (const auto& choice : response.choices) {
+    out += std::to_string(choice.index) + "|" + choice.text + "|" + choice.thinking + "|" + choice.thinkingSignature + "|" +
+           choice.refusal + "|" + std::to_string(static_cast<int>(choice.finish)) + "\n";
+    for (const auto& call : choice.toolCalls) out += "  " + call.id + "|" + call.name + "|" + call.arguments + "\n";
+  }
+  core::ChatEvent usage = core::ChatEvent::usageReport(response.usage);
+  usage.usage.present = response.usage.present;
+  return out + describeEvents({usage});
 }
 
 enum class ChunkPath { Text, Document };
@@ -57,6 +71,27 @@ inline ChunkPath compareChunkPaths(std::string_view chunk, bool started, std::st
     problem = "states differ";
   }
   return ChunkPath::Text;
+}
+
+/// Decodes `body` with `decodeText` if it takes it, and then checks that `decode` gives the very
+/// same response from the document. Returns whether the text was taken; `problem` says what was
+/// wrong, if anything.
+template <class DecodeText, class Decode>
+bool compareAnswerPaths(std::string_view body, DecodeText decodeText, Decode decode, std::string& problem) {
+  const auto fromText = decodeText(body);
+  if (!fromText) return false;
+  const auto document = core::parseJson(body);
+  if (document.is_discarded()) {
+    problem = "taken from text, but it is not JSON";
+    return true;
+  }
+  const core::Result<core::ChatResponse> fromDocument = decode(document);
+  if (!fromDocument.ok()) {
+    problem = "taken from text, but the document gives an error: " + fromDocument.error().message;
+  } else if (describeResponse(*fromText) != describeResponse(fromDocument.value())) {
+    problem = "responses differ:\ntext:\n" + describeResponse(*fromText) + "document:\n" + describeResponse(fromDocument.value());
+  }
+  return true;
 }
 
 }  // namespace llmgate::testing
