@@ -7,8 +7,8 @@
 # switched on after a warm-up, so start-up and first-connection work is left out.
 #
 # Scenarios: non-streaming OpenAI passthrough; streaming passthrough (42 events, also per relayed
-# event); OpenAI client -> Anthropic upstream; Anthropic client -> OpenAI upstream, answered and
-# streamed (the same 42 events, translated one by one); each at log
+# event); OpenAI client -> Anthropic upstream and Anthropic client -> OpenAI upstream, answered
+# and streamed (the same 40 text deltas, translated one by one); each at log
 # level warn and info (info writes one access-log line per request). Each line splits the cost
 # into llmgate's own code, libcurl, the C++ runtime (libstdc++), libc with the allocator (mimalloc)
 # and the rest (spdlog and fmt, OpenSSL, zlib, the loader), user space only.
@@ -41,13 +41,15 @@ cat > "$work/llmgate.json" <<CONF
  "providers": [
   {"name": "openai", "type": "openai", "base_url": "http://127.0.0.1:18280/v1", "api_key": "k", "models": ["gpt-4o"]},
   {"name": "stream", "type": "openai", "base_url": "http://127.0.0.1:18283/v1", "api_key": "k", "models": ["gpt-stream"]},
-  {"name": "anthropic", "type": "anthropic", "base_url": "http://127.0.0.1:18280", "api_key": "k", "models": ["claude-x"]}]}
+  {"name": "anthropic", "type": "anthropic", "base_url": "http://127.0.0.1:18280", "api_key": "k", "models": ["claude-x"]},
+  {"name": "anthropic-stream", "type": "anthropic", "base_url": "http://127.0.0.1:18283", "api_key": "k", "models": ["claude-stream"]}]}
 CONF
 printf '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello."}]}' > "$work/plain.json"
 printf '{"model":"gpt-stream","stream":true,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/stream.json"
 printf '{"model":"claude-x","messages":[{"role":"user","content":"Say hello."}]}' > "$work/to-anthropic.json"
 printf '{"model":"gpt-4o","max_tokens":64,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/from-anthropic.json"
 printf '{"model":"gpt-stream","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/from-anthropic-stream.json"
+printf '{"model":"claude-stream","stream":true,"messages":[{"role":"user","content":"Say hello."}]}' > "$work/to-anthropic-stream.json"
 
 nginx -c "$work/upstream.conf" &
 upstream_pid=$!
@@ -71,6 +73,7 @@ for level in warn info; do
   row "llmgate $level: passthrough, streaming ($events events)" "$(run stream /v1/chat/completions stream.json DONE)" "$events"
   row "llmgate $level: OpenAI client -> Anthropic upstream" "$(run to-anthropic /v1/chat/completions to-anthropic.json Hello)"
   row "llmgate $level: Anthropic client -> OpenAI upstream" "$(run from-anthropic /v1/messages from-anthropic.json Hello)"
+  row "llmgate $level: OpenAI client -> Anthropic stream" "$(run to-anthropic-stream /v1/chat/completions to-anthropic-stream.json DONE)" "$events"
   row "llmgate $level: Anthropic client -> OpenAI stream" "$(run from-anthropic-stream /v1/messages from-anthropic-stream.json message_stop)" "$events"
 done
 echo "profiles: $work/*.callgrind (callgrind_annotate --inclusive=yes FILE shows where each goes)"

@@ -17,9 +17,11 @@ write_nginx_conf() {
 
 #   write_static_upstream DIR JSON_PORT SSE_PORT
 # writes DIR/stream.sse (an OpenAI stream of 42 events: role, 40 content chunks, finish,
-# [DONE]) and DIR/upstream.conf: one nginx worker answering POST /v1/chat/completions (OpenAI)
-# and /v1/messages (Anthropic) with fixed JSON on JSON_PORT, and the stream on SSE_PORT.
-# Every answer says "Hello from the load upstream." (JSON) or ends with [DONE] (stream).
+# [DONE]), DIR/messages.sse (the same answer as a Messages stream of 46 events: message_start,
+# content_block_start, ping, 40 text deltas, content_block_stop, message_delta, message_stop)
+# and DIR/upstream.conf: one nginx worker answering POST /v1/chat/completions (OpenAI) and
+# /v1/messages (Anthropic) with fixed JSON on JSON_PORT, and with the streams on SSE_PORT.
+# Every answer says "Hello from the load upstream." (JSON) or ends with [DONE] or message_stop.
 write_static_upstream() {
   local dir=$1 json_port=$2 sse_port=$3
   {
@@ -30,6 +32,17 @@ write_static_upstream() {
     printf 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
     printf 'data: [DONE]\n\n'
   } > "$dir/stream.sse"
+  {
+    printf 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_load","type":"message","role":"assistant","model":"claude","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}\n\n'
+    printf 'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+    printf 'event: ping\ndata: {"type":"ping"}\n\n'
+    for i in $(seq 1 40); do
+      printf 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" token%d"}}\n\n' "$i"
+    done
+    printf 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    printf 'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":40}}\n\n'
+    printf 'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+  } > "$dir/messages.sse"
   local plain='{"id":"chatcmpl-load","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the load upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15}}'
   local message='{"id":"msg_load","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello from the load upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":6}}'
   write_nginx_conf "$dir" upstream <<CONF
@@ -42,7 +55,9 @@ write_static_upstream() {
     listen 127.0.0.1:$sse_port reuseport;
     # POSTs cannot be served from a file directly: the 405 redirects (as a GET) to the stream.
     location = /v1/chat/completions { error_page 405 =200 /stream.sse; return 405; }
+    location = /v1/messages { error_page 405 =200 /messages.sse; return 405; }
     location = /stream.sse { internal; root $dir; default_type text/event-stream; }
+    location = /messages.sse { internal; root $dir; default_type text/event-stream; }
   }
 CONF
 }

@@ -289,6 +289,35 @@ std::optional<GatewayError> decodeEvent(std::string_view name, const json& data,
   return std::nullopt;
 }
 
+bool decodeDeltaText(std::string_view data, const EventDecodeState& state, std::vector<core::ChatEvent>& out) {
+  if (!core::isValidJson(data)) return false;
+  bool mismatch = false;
+  const core::TextFields fields(data, mismatch);
+  if (!fields.isObject() || fields.hasEscapedKey()) return false;
+  const auto index = fields.integer("index");
+  if (!index || *index < 0 || *index >= kMaxContentBlocks) return false;
+  const auto delta = fields.object("delta");
+  if (!delta || delta->hasEscapedKey()) return false;
+  const std::string type = delta->string("type").value_or("");
+  core::ChatEvent event;
+  if (type == "text_delta") {
+    event = core::ChatEvent::textDelta(delta->string("text").value_or(""));
+  } else if (type == "thinking_delta") {
+    event = core::ChatEvent::textDelta(delta->string("thinking").value_or(""));
+    event.kind = core::EventKind::ThinkingDelta;
+  } else if (type == "signature_delta") {
+    event = core::ChatEvent::textDelta(delta->string("signature").value_or(""));
+    event.kind = core::EventKind::SignatureDelta;
+  } else if (type == "input_json_delta") {
+    const auto block = static_cast<std::size_t>(*index);
+    const int toolIndex = block < state.toolIndexOfBlock.size() ? state.toolIndexOfBlock[block] : -1;
+    if (toolIndex >= 0) event = core::ChatEvent::toolCallDelta(toolIndex, delta->string("partial_json").value_or(""));
+  }
+  if (mismatch) return false;
+  if (!event.text.empty()) out.push_back(std::move(event));
+  return true;
+}
+
 GatewayError decodeError(int status, std::string_view body) {
   GatewayError error = core::upstreamHttpError(status);
   // Claude's 529 overloaded_error (and 503) mean "come back later", not a broken upstream.

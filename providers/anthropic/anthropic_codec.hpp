@@ -39,6 +39,12 @@ struct EventDecodeState {
 std::optional<core::GatewayError> decodeEvent(std::string_view name, const nlohmann::json& data, EventDecodeState& state,
                                               std::vector<core::ChatEvent>& out);
 
+/// decodeEvent for a content_block_delta event (the one a streamed token comes in), read from
+/// its data's text without building a document: the same events. Returns false, having changed
+/// nothing, for any data it does not take (not valid JSON, an index out of range, a field of an
+/// unexpected type, a name written with escapes): decodeEvent then decides, and words any error.
+bool decodeDeltaText(std::string_view data, const EventDecodeState& state, std::vector<core::ChatEvent>& out);
+
 /// Maps an upstream error status + body to an error.
 core::GatewayError decodeError(int status, std::string_view body);
 

@@ -11,6 +11,7 @@ namespace {
 struct EventHandler {
   std::optional<core::GatewayError> onEvent(std::string_view type, std::string_view data,
                                             std::vector<core::ChatEvent>& out) {
+    if (type == "content_block_delta" && anthropic::decodeDeltaText(data, state, out)) return std::nullopt;
     nlohmann::json json;
     if (auto error = parseEventJson(data, json)) return error;
     return anthropic::decodeEvent(type, json, state, out);

@@ -1,5 +1,6 @@
 // Checks that what the fast paths read from an upstream's text (an OpenAI stream chunk, an
-// answer) is what the document decoders read, for the unit tests and the fuzz target.
+// Anthropic content_block_delta, an answer) is what the document decoders read, for the unit
+// tests and the fuzz target.
 #pragma once
 
 #include <string>
@@ -9,6 +10,7 @@
 #include "llmgate/core/chat.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/core/result.hpp"
+#include "providers/anthropic/anthropic_codec.hpp"
 #include "providers/openai/openai_codec.hpp"
 
 namespace llmgate::testing {
@@ -71,6 +73,30 @@ inline ChunkPath compareChunkPaths(std::string_view chunk, bool started, std::st
     problem = "states differ";
   }
   return ChunkPath::Text;
+}
+
+/// Decodes a content_block_delta's `data` from its text if decodeDeltaText takes it (and then
+/// checks that decodeEvent gives the very same events, without an error), else notes that it
+/// declined and added nothing. Returns whether the text was taken; `problem` says what was
+/// wrong, if anything.
+inline bool compareDeltaPaths(std::string_view data, const providers::anthropic::EventDecodeState& state, std::string& problem) {
+  std::vector<core::ChatEvent> textEvents{core::ChatEvent::textDelta("already here")};
+  const std::string before = describeEvents(textEvents);
+  if (!providers::anthropic::decodeDeltaText(data, state, textEvents)) {
+    if (describeEvents(textEvents) != before) problem = "declined but changed the events";
+    return false;
+  }
+  providers::anthropic::EventDecodeState documentState = state;
+  std::vector<core::ChatEvent> documentEvents{core::ChatEvent::textDelta("already here")};
+  const auto document = core::parseJson(data);
+  if (document.is_discarded()) {
+    problem = "taken from text, but it is not JSON";
+  } else if (auto error = providers::anthropic::decodeEvent("content_block_delta", document, documentState, documentEvents)) {
+    problem = "taken from text, but the document gives an error: " + error->message;
+  } else if (describeEvents(textEvents) != describeEvents(documentEvents)) {
+    problem = "events differ:\ntext:\n" + describeEvents(textEvents) + "document:\n" + describeEvents(documentEvents);
+  }
+  return true;
 }
 
 /// Decodes `body` with `decodeText` if it takes it, and then checks that `decode` gives the very

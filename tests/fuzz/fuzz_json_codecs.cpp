@@ -4,7 +4,8 @@
 // payloads in genuine frames), the fast path's skimmer, model rewrite and number clamp.
 // Properties: nothing crashes or throws; a decoded request re-encodes for every upstream schema
 // as valid JSON; the model rewrite keeps a valid document whose model is the new one; an OpenAI
-// chunk or an OpenAI or Anthropic answer read from its text decodes as its document does.
+// chunk, an Anthropic delta or an OpenAI or Anthropic answer read from its text decodes as its
+// document does.
 //
 // Half of the mutations are structure-aware: the input is parsed and one node of the tree gets
 // a value of another JSON type or is deleted (tests/common/json_mutations.hpp), which reaches the
@@ -157,6 +158,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   llmgate::testing::compareAnswerPaths(body, &providers::openai::decodeResponseText, &providers::openai::decodeResponse, problem);
   llmgate::testing::compareAnswerPaths(body, &providers::anthropic::decodeResponseText, &providers::anthropic::decodeResponse,
                                        problem);
+  providers::anthropic::EventDecodeState deltaState;
+  deltaState.toolIndexOfBlock = {-1, 0, 1};
+  llmgate::testing::compareDeltaPaths(body, deltaState, problem);
   if (!problem.empty()) std::abort();
   if (parsed.is_discarded()) return 0;
   for (auto decoded : {api::openai::decodeRequest(parsed), api::anthropic::decodeRequest(parsed),

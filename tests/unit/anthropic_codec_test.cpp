@@ -278,6 +278,71 @@ TEST(AnthropicNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
   EXPECT_EQ(taken, 6u);  // the first six, and none of the rest
 }
 
+// A content_block_delta is read from its text (no document); whatever it takes must decode
+// exactly as the document does, in the state the stream has reached.
+TEST(AnthropicEvents, DeltasReadFromTextDecodeAsTheirDocuments) {
+  std::size_t captured = 0;
+  std::size_t capturedFromText = 0;
+  for (const char* capture : {"anthropic/stream_text_basic.sse", "anthropic/stream_tool_use.sse",
+                              "anthropic/stream_tool_use_max_tokens_padded.sse",
+                              "anthropic/stream_thinking_signature_refusal_SYNTHETIC.sse"}) {
+    stream::SseParser parser;
+    providers::anthropic::EventDecodeState state;
+    std::vector<core::ChatEvent> events;
+    parser.feed(testing::readFixture(capture), [&](const stream::SseEvent& event) {
+      if (event.type == "content_block_delta") {
+        std::string problem;
+        ++captured;
+        capturedFromText += testing::compareDeltaPaths(event.data, state, problem) ? 1 : 0;
+        EXPECT_TRUE(problem.empty()) << problem << "\nin " << event.data;
+      }
+      providers::anthropic::decodeEvent(event.type, json::parse(event.data), state, events);
+    });
+  }
+  EXPECT_GT(captured, 10u);
+  EXPECT_EQ(capturedFromText, captured);  // every captured delta is the usual shape
+  // The edges, in a state where block 1 is a tool call and block 0 is not.
+  providers::anthropic::EventDecodeState state;
+  state.toolIndexOfBlock = {-1, 0};
+  const std::vector<std::string> taken = {
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"line\n\"q\" \u00e9 \ud83d\ude00"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}})",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Pa"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}})",
+      R"({"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{}"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{"type":"char_location"}}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","text":"last"}})",
+      R"({"index":4095,"delta":{"type":"text_delta"}})",
+  };
+  const std::vector<std::string> declined = {
+      R"({"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":4096,"delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":"0","delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":0.5,"delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":0})",
+      R"({"type":"content_block_delta","index":0,"delta":"text"})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":7,"text":"x"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","\u0074ext":"escaped name"}})",
+      R"({"type":"content_block_delta","\u0069ndex":0,"delta":{"type":"text_delta","text":"x"}})",
+      R"([0])",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"cut)",
+  };
+  for (const auto& data : taken) {
+    std::string problem;
+    EXPECT_TRUE(testing::compareDeltaPaths(data, state, problem)) << data;
+    EXPECT_TRUE(problem.empty()) << problem << "\nin " << data;
+  }
+  for (const auto& data : declined) {
+    std::string problem;
+    EXPECT_FALSE(testing::compareDeltaPaths(data, state, problem)) << data;
+    EXPECT_TRUE(problem.empty()) << problem << "\nin " << data;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, AnthropicCapture,
     ::testing::Values(Capture{"stream_text_basic.sse", "Hello there!", core::FinishReason::Stop, 11, 6},
