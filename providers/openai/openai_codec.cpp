@@ -1,5 +1,7 @@
 #include "providers/openai/openai_codec.hpp"
 
+#include <algorithm>
+
 #include "llmgate/core/json_field.hpp"
 #include "llmgate/core/json_read.hpp"
 #include "llmgate/core/json_text.hpp"
@@ -299,8 +301,10 @@ std::optional<GatewayError> decodeChunk(const json& chunk, ChunkDecodeState& sta
 }
 
 bool decodeChunkText(std::string_view chunk, ChunkDecodeState& state, std::vector<core::ChatEvent>& out) {
-  // Once a tool call is open, a finish must close it: that stays with decodeChunk.
-  if (!state.toolCallsOpen.empty() || !core::isValidJson(chunk)) return false;
+  // While a tool call is open, a finish must close it: that stays with decodeChunk.
+  const bool callOpen = std::any_of(state.toolCallsOpen.begin(), state.toolCallsOpen.end(),
+                                    [](const auto& call) { return call.second; });
+  if (callOpen || !core::isValidJson(chunk)) return false;
   bool mismatch = false;
   const core::TextFields fields(chunk, mismatch);
   if (!fields.isObject() || fields.hasEscapedKey() || !fields.find("error").empty()) return false;

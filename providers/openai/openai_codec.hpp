@@ -48,8 +48,9 @@ std::optional<core::GatewayError> decodeChunk(const nlohmann::json& chunk, Chunk
 
 /// decodeChunk for the usual chunk, read from its text without building a document: the same
 /// events, at a fraction of the cost. Returns false, having changed nothing, for any chunk it
-/// does not take (not valid JSON, an error, tool calls, a field of an unexpected type, a name
-/// written with escapes): decodeChunk then decides about it, and words any error.
+/// does not take (not valid JSON, an error, tool calls or a tool call still open, a field of an
+/// unexpected type, a name written with escapes): decodeChunk then decides about it, and words
+/// any error.
 bool decodeChunkText(std::string_view chunk, ChunkDecodeState& state, std::vector<core::ChatEvent>& out);
 
 /// Maps an upstream error status + body (OpenAI error shape or anything else) to an error.

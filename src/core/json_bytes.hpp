@@ -1,4 +1,5 @@
-// Byte-level helpers the JSON validator and the document builder share (internal to core).
+// Byte-level helpers the JSON validator, the document builder and the text walks of
+// json_field.cpp share (internal to core).
 // Eight bytes are tested at a time: a byte is zero in x when (x - 1) & ~x has its top bit;
 // borrows may set bits above the first such byte, never below, and only the lowest is read
 // (the first byte in memory: callers check that the machine is little-endian).
@@ -43,7 +44,8 @@ inline std::size_t plainBytes(const char* at) {
   return bytesBefore(zeroBytes(word, '"') | zeroBytes(word, '\\') | ((word - kOnes * 0x20) & ~word) | word);
 }
 
-/// The same inside a string known to be valid: only a quote or a backslash ends the run.
+/// The same where only a quote or a backslash ends the run: inside a string known to be valid,
+/// or to find a string's end in any bytes.
 inline std::size_t unescapedBytes(const char* at) {
   using namespace json_bytes;
   const std::uint64_t word = load(at);

@@ -45,22 +45,33 @@ inline std::string describeResponse(const core::ChatResponse& response) {
 
 enum class ChunkPath { Text, Document };
 
-/// Decodes `chunk` from its text if decodeChunkText takes it (and then checks that decodeChunk
-/// gives the very same events and state), else notes that it declined and changed nothing.
+/// The states a chunk is tried in: the stream's first chunk, a later one, one after a tool call
+/// that has ended, one while a call is open.
+inline std::vector<providers::openai::ChunkDecodeState> chunkStates() {
+  std::vector<providers::openai::ChunkDecodeState> states(4);
+  for (std::size_t i = 1; i < states.size(); ++i) states[i].started = true;
+  states[2].toolCallsOpen[{0, 0}] = false;
+  states[3].toolCallsOpen[{0, 0}] = true;
+  return states;
+}
+
+/// Decodes `chunk`, in state `start`, from its text if decodeChunkText takes it (and then checks
+/// that decodeChunk gives the very same events and state), else notes that it declined and
+/// changed nothing.
 /// Returns the path taken; `problem` says what was wrong, if anything.
-inline ChunkPath compareChunkPaths(std::string_view chunk, bool started, std::string& problem) {
-  providers::openai::ChunkDecodeState textState;
-  textState.started = started;
+inline ChunkPath compareChunkPaths(std::string_view chunk, const providers::openai::ChunkDecodeState& start,
+                                   std::string& problem) {
+  providers::openai::ChunkDecodeState textState = start;
   std::vector<core::ChatEvent> textEvents{core::ChatEvent::textDelta("already here")};
   const std::string before = describeEvents(textEvents);
   if (!providers::openai::decodeChunkText(chunk, textState, textEvents)) {
-    if (describeEvents(textEvents) != before || textState.started != started || !textState.toolCallsOpen.empty()) {
+    if (describeEvents(textEvents) != before || textState.started != start.started ||
+        textState.toolCallsOpen != start.toolCallsOpen) {
       problem = "declined but changed the events or the state";
     }
     return ChunkPath::Document;
   }
-  providers::openai::ChunkDecodeState documentState;
-  documentState.started = started;
+  providers::openai::ChunkDecodeState documentState = start;
   std::vector<core::ChatEvent> documentEvents{core::ChatEvent::textDelta("already here")};
   const auto document = core::parseJson(chunk);
   if (document.is_discarded()) {
@@ -69,7 +80,7 @@ inline ChunkPath compareChunkPaths(std::string_view chunk, bool started, std::st
     problem = "taken from text, but the document gives an error: " + error->message;
   } else if (describeEvents(textEvents) != describeEvents(documentEvents)) {
     problem = "events differ:\ntext:\n" + describeEvents(textEvents) + "document:\n" + describeEvents(documentEvents);
-  } else if (textState.started != documentState.started || !documentState.toolCallsOpen.empty()) {
+  } else if (textState.started != documentState.started || textState.toolCallsOpen != documentState.toolCallsOpen) {
     problem = "states differ";
   }
   return ChunkPath::Text;

@@ -149,9 +149,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   decodeAsUpstreamAnswers(parsed, body);
   // An OpenAI chunk or an answer read from its text decodes as its document does, or is
   // declined (a chunk untouched).
-  for (const bool started : {false, true}) {
+  for (const auto& start : llmgate::testing::chunkStates()) {
     std::string problem;
-    llmgate::testing::compareChunkPaths(body, started, problem);
+    llmgate::testing::compareChunkPaths(body, start, problem);
     if (!problem.empty()) std::abort();
   }
   std::string problem;

@@ -243,7 +243,7 @@ TEST_P(AnthropicCapture, EncodesStreamAndMessageThatDecodeToTheSameAnswer) {
 // An answer of the usual shape is read from its text (no document); whatever it takes must
 // decode exactly as the document does.
 TEST(AnthropicNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
-  const std::vector<std::string> answers = {
+  const std::vector<std::string> taken = {
       // As the API sends it today.
       R"({"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",)"
       R"("content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,)"
@@ -256,7 +256,8 @@ TEST(AnthropicNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
       R"({"content":[7,null,"x",{"text":"no type"}],"stop_reason":null})",
       R"({"content":[{"type":"text","text":"a","text":"last"}],"content":[{"type":"text","text":"repeated"}]})",
       R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"id":"late","content":[{"type":"text","text":"deep"}]})",
-      // Declined: each must go to the document.
+  };
+  const std::vector<std::string> declined = {
       R"({"id":"msg_3","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris","b":1,"a":2}}],"stop_reason":"tool_use"})",
       R"({"content":[{"type":"text","\u0074ext":"escaped name"}]})",
       R"({"\u0069d":"m","content":[]})",
@@ -269,13 +270,16 @@ TEST(AnthropicNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
       R"({"type":"message"})",
       R"({"content":[{"type":"text","text":"cut")",
   };
-  std::size_t taken = 0;
-  for (const auto& answer : answers) {
+  for (const auto& answer : taken) {
     std::string problem;
-    taken += testing::compareAnswerPaths(answer, &providers::anthropic::decodeResponseText, &decodeResponse, problem) ? 1 : 0;
+    EXPECT_TRUE(testing::compareAnswerPaths(answer, &providers::anthropic::decodeResponseText, &decodeResponse, problem)) << answer;
     EXPECT_TRUE(problem.empty()) << problem << "\nin " << answer;
   }
-  EXPECT_EQ(taken, 6u);  // the first six, and none of the rest
+  for (const auto& answer : declined) {
+    std::string problem;
+    EXPECT_FALSE(testing::compareAnswerPaths(answer, &providers::anthropic::decodeResponseText, &decodeResponse, problem)) << answer;
+    EXPECT_TRUE(problem.empty()) << problem << "\nin " << answer;
+  }
 }
 
 // A content_block_delta is read from its text (no document); whatever it takes must decode

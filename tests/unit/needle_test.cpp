@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,29 +25,42 @@ unsigned expectedBits(std::string_view haystack, const std::vector<std::string_v
 TEST(Needles, FindWhatFindFinds) {
   const std::vector<std::vector<std::string_view>> sets = {
       {"\"usage\":{"}, {"\"error\""}, {"\"usage\":{", "\"error\""}, {"ab", "aX"}, {"aXa", "b"},
-      {"a", "X", "ab", "\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\""}, {"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", "}e"}, {"", "ab"}};
+      {"a", "X", "ab", "\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\""}, {"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", "}e"}, {"", "ab"},
+      {"ab", "aX", "}e"}, {"ab", "aX", "}e", "\"error\""}};
   std::mt19937 random(7);
   const std::string alphabet = "\"usage:{error}aXb ";
-  std::vector<int> seen(1u << 4, 0);
   for (const auto& texts : sets) {
+    std::vector<int> seen(1u << texts.size(), 0);
     const Needles needles(texts);
     for (std::size_t length = 0; length <= 70; ++length) {
       for (int trial = 0; trial < 40; ++trial) {
         std::string haystack(length, ' ');
         for (auto& c : haystack) c = alphabet[random() % alphabet.size()];
-        // Most texts get one of the texts planted somewhere, ends included.
-        const std::string_view planted = texts[random() % texts.size()];
-        if (trial % 4 != 0 && length >= planted.size()) {
-          haystack.replace(random() % (length - planted.size() + 1), planted.size(), planted);
+        // A quarter of the haystacks get nothing planted, a quarter one text, a quarter
+        // another, a quarter every text (a later one may overwrite an earlier); ends included.
+        const auto plant = [&](std::string_view text) {
+          if (length >= text.size()) haystack.replace(random() % (length - text.size() + 1), text.size(), text);
+        };
+        if (trial % 4 == 1) plant(texts[0]);
+        if (trial % 4 == 2) plant(texts[random() % texts.size()]);
+        if (trial % 4 == 3) {
+          for (const auto text : texts) plant(text);
         }
         const unsigned expected = expectedBits(haystack, texts);
         EXPECT_EQ(needles.foundIn(haystack), expected) << "in " << haystack;
         ++seen[expected];
       }
     }
+    // Of each set: each text found (and, without an empty text, none), were exercised; of a
+    // pair, both together too.
+    if (std::find(texts.begin(), texts.end(), "") == texts.end()) EXPECT_GT(seen[0], 50) << texts[0];
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      int withIt = 0;
+      for (unsigned bits = 0; bits < seen.size(); ++bits) withIt += (bits >> i & 1u) != 0 ? seen[bits] : 0;
+      EXPECT_GT(withIt, 50) << texts[i];
+    }
+    if (texts.size() == 2) EXPECT_GT(seen[3], 20) << texts[0] << " " << texts[1];
   }
-  // Every answer of the pair, none and both included, was exercised.
-  for (unsigned bits = 0; bits < 4; ++bits) EXPECT_GT(seen[bits], 100) << bits;
 }
 
 TEST(Needles, FindUsageAtTheVeryEndOfALongEventOnly) {

@@ -414,12 +414,15 @@ TEST(OpenAiChunks, ChunksReadFromTextDecodeAsTheirDocuments) {
   chunks.insert(chunks.end(), edges.begin(), edges.end());
   std::size_t capturedFromText = 0;
   std::size_t edgesFromText = 0;
+  const auto states = testing::chunkStates();
   for (std::size_t i = 0; i < chunks.size(); ++i) {
-    for (const bool started : {false, true}) {
+    for (std::size_t s = 0; s < states.size(); ++s) {
       std::string problem;
-      const auto path = testing::compareChunkPaths(chunks[i], started, problem);
+      const auto path = testing::compareChunkPaths(chunks[i], states[s], problem);
       EXPECT_TRUE(problem.empty()) << problem << "\nin " << chunks[i];
-      if (path == testing::ChunkPath::Text && started) (i < captured ? capturedFromText : edgesFromText) += 1;
+      // A call still open sends every chunk to the document.
+      if (s == 3) EXPECT_EQ(path, testing::ChunkPath::Document) << chunks[i];
+      if (path == testing::ChunkPath::Text && s == 1) (i < captured ? capturedFromText : edgesFromText) += 1;
     }
   }
   // Both paths were exercised: most captured chunks are the usual shape (the tool-call ones are
@@ -432,7 +435,7 @@ TEST(OpenAiChunks, ChunksReadFromTextDecodeAsTheirDocuments) {
 // An answer of the usual shape is read from its text (no document); whatever it takes must
 // decode exactly as the document does.
 TEST(OpenAiNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
-  const std::vector<std::string> answers = {
+  const std::vector<std::string> taken = {
       // As the API sends it today.
       R"({"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06",)"
       R"("choices":[{"index":0,"message":{"role":"assistant","content":"The image shows a wooden boardwalk.","refusal":null,)"
@@ -450,7 +453,8 @@ TEST(OpenAiNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
       R"({"choices":[]})",
       R"({"choices":[{"message":{"content":"x","content":"last"}}],"choices":[{"message":{"content":"repeated"}}]})",
       R"({"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"id":"late","choices":[{"message":{"content":"deep"}}]})",
-      // Declined: each must go to the document.
+  };
+  const std::vector<std::string> declined = {
       R"({"id":"c","choices":[{"\u006dessage":{"content":"escaped name"}}]})",
       R"({"choices":[{"message":{"content":"kept","\u0063ontent":"escaped name"}}]})",
       R"({"\u0069d":"c","choices":[]})",
@@ -469,13 +473,16 @@ TEST(OpenAiNonStream, AnswersReadFromTextDecodeAsTheirDocuments) {
       R"({"choices":[{"message":{"content":"cut")",
       R"([1])",
   };
-  std::size_t taken = 0;
-  for (const auto& answer : answers) {
+  for (const auto& answer : taken) {
     std::string problem;
-    taken += testing::compareAnswerPaths(answer, &providers::openai::decodeResponseText, &decodeResponse, problem) ? 1 : 0;
+    EXPECT_TRUE(testing::compareAnswerPaths(answer, &providers::openai::decodeResponseText, &decodeResponse, problem)) << answer;
     EXPECT_TRUE(problem.empty()) << problem << "\nin " << answer;
   }
-  EXPECT_EQ(taken, 8u);  // the first eight, and none of the rest
+  for (const auto& answer : declined) {
+    std::string problem;
+    EXPECT_FALSE(testing::compareAnswerPaths(answer, &providers::openai::decodeResponseText, &decodeResponse, problem)) << answer;
+    EXPECT_TRUE(problem.empty()) << problem << "\nin " << answer;
+  }
 }
 
 // Once a tool call is open, chunks go to the document path, which closes it on a finish.

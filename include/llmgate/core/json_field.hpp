@@ -38,7 +38,8 @@ class TextFields {
   /// An integer within int64 (a fraction, an exponent or an out-of-range number is a mismatch).
   std::optional<std::int64_t> integer(std::string_view key) const;
   std::optional<TextFields> object(std::string_view key) const;
-  /// The string, escapes decoded.
+  /// The string, escapes decoded. Only for text isValidJson accepted: the decoding trusts the
+  /// escapes and the closing quote to be there.
   std::optional<std::string> string(std::string_view key) const;
   /// The array's text, brackets included (TextItems walks it).
   std::optional<std::string_view> array(std::string_view key) const;
@@ -47,7 +48,6 @@ class TextFields {
   bool failed() const { return *mismatch_; }
 
  private:
-
   std::string_view text_;
   bool isObject_ = false;
   bool* mismatch_;
