@@ -155,15 +155,14 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
 }
 
 std::optional<core::ChatResponse> decodeResponseText(std::string_view body) {
-  if (!core::isValidJson(body)) return std::nullopt;
   bool mismatch = false;
-  const core::TextFields fields(body, mismatch);
-  if (!fields.isObject() || fields.hasEscapedKey()) return std::nullopt;
-  const auto content = fields.array("content");
+  const auto fields = core::TextFields::ofValidObject(body, mismatch);
+  if (!fields) return std::nullopt;
+  const auto content = fields->array("content");
   if (!content) return std::nullopt;
   core::ChatResponse response;
-  response.id = fields.string("id").value_or("");
-  response.model = fields.string("model").value_or("");
+  response.id = fields->string("id").value_or("");
+  response.model = fields->string("model").value_or("");
   core::Choice choice;
   core::TextItems items(*content);
   std::string_view item;
@@ -180,11 +179,11 @@ std::optional<core::ChatResponse> decodeResponseText(std::string_view body) {
       return std::nullopt;  // its input is re-serialised from the document
     }
   }
-  if (const auto stop = fields.string("stop_reason")) choice.finish = parseStopReason(*stop);
+  if (const auto stop = fields->string("stop_reason")) choice.finish = parseStopReason(*stop);
   if (mismatch) return std::nullopt;
   response.choices.push_back(std::move(choice));
   // A name written with escapes would be read differently from text than from a document.
-  const std::string_view usage = fields.find("usage");
+  const std::string_view usage = fields->find("usage");
   if (usage.find('\\') != std::string_view::npos) return std::nullopt;
   if (!usage.empty()) response.usage = wire::anthropic::decodeUsageText(usage);
   return response;
@@ -290,13 +289,12 @@ std::optional<GatewayError> decodeEvent(std::string_view name, const json& data,
 }
 
 bool decodeDeltaText(std::string_view data, const EventDecodeState& state, std::vector<core::ChatEvent>& out) {
-  if (!core::isValidJson(data)) return false;
   bool mismatch = false;
-  const core::TextFields fields(data, mismatch);
-  if (!fields.isObject() || fields.hasEscapedKey()) return false;
-  const auto index = fields.integer("index");
+  const auto fields = core::TextFields::ofValidObject(data, mismatch);
+  if (!fields) return false;
+  const auto index = fields->integer("index");
   if (!index || *index < 0 || *index >= kMaxContentBlocks) return false;
-  const auto delta = fields.object("delta");
+  const auto delta = fields->object("delta");
   if (!delta || delta->hasEscapedKey()) return false;
   const std::string type = delta->string("type").value_or("");
   core::ChatEvent event;

@@ -175,16 +175,15 @@ core::Result<core::ChatResponse> decodeResponse(const json& body) {
 }
 
 std::optional<core::ChatResponse> decodeResponseText(std::string_view body) {
-  if (!core::isValidJson(body)) return std::nullopt;
   bool mismatch = false;
-  const core::TextFields fields(body, mismatch);
-  if (!fields.isObject() || fields.hasEscapedKey()) return std::nullopt;
-  const auto choices = fields.array("choices");
+  const auto fields = core::TextFields::ofValidObject(body, mismatch);
+  if (!fields) return std::nullopt;
+  const auto choices = fields->array("choices");
   if (!choices) return std::nullopt;
   core::ChatResponse response;
-  response.id = fields.string("id").value_or("");
-  response.model = fields.string("model").value_or("");
-  response.created = fields.integer("created").value_or(0);
+  response.id = fields->string("id").value_or("");
+  response.model = fields->string("model").value_or("");
+  response.created = fields->integer("created").value_or(0);
   core::TextItems items(*choices);
   std::string_view item;
   while (items.next(item)) {
@@ -216,7 +215,7 @@ std::optional<core::ChatResponse> decodeResponseText(std::string_view body) {
   }
   if (mismatch) return std::nullopt;
   // A name written with escapes would be read differently from text than from a document.
-  const std::string_view usage = fields.find("usage");
+  const std::string_view usage = fields->find("usage");
   if (usage.find('\\') != std::string_view::npos) return std::nullopt;
   if (!usage.empty()) response.usage = wire::openai::decodeUsageText(usage);
   return response;
@@ -304,21 +303,21 @@ bool decodeChunkText(std::string_view chunk, ChunkDecodeState& state, std::vecto
   // While a tool call is open, a finish must close it: that stays with decodeChunk.
   const bool callOpen = std::any_of(state.toolCallsOpen.begin(), state.toolCallsOpen.end(),
                                     [](const auto& call) { return call.second; });
-  if (callOpen || !core::isValidJson(chunk)) return false;
+  if (callOpen) return false;
   bool mismatch = false;
-  const core::TextFields fields(chunk, mismatch);
-  if (!fields.isObject() || fields.hasEscapedKey() || !fields.find("error").empty()) return false;
+  const auto fields = core::TextFields::ofValidObject(chunk, mismatch);
+  if (!fields || !fields->find("error").empty()) return false;
   const std::size_t kept = out.size();
   const auto giveUp = [&] {
     out.erase(out.begin() + static_cast<std::ptrdiff_t>(kept), out.end());
     return false;
   };
   if (!state.started) {
-    auto id = fields.string("id");
-    auto model = fields.string("model");
+    auto id = fields->string("id");
+    auto model = fields->string("model");
     out.push_back(core::ChatEvent::start(std::move(id).value_or(""), std::move(model).value_or("")));
   }
-  if (const auto choices = fields.array("choices")) {
+  if (const auto choices = fields->array("choices")) {
     core::TextItems items(*choices);
     std::string_view item;
     while (items.next(item)) {
@@ -347,7 +346,7 @@ bool decodeChunkText(std::string_view chunk, ChunkDecodeState& state, std::vecto
   }
   if (mismatch) return giveUp();
   // A name written with escapes would be read differently from text than from a document.
-  const std::string_view usage = fields.find("usage");
+  const std::string_view usage = fields->find("usage");
   if (usage.find('\\') != std::string_view::npos) return giveUp();
   if (!usage.empty()) {
     if (auto decoded = wire::openai::decodeUsageText(usage); decoded.present) out.push_back(core::ChatEvent::usageReport(decoded));

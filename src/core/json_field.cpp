@@ -171,6 +171,13 @@ std::optional<TextFields> TextFields::object(std::string_view key) const {
   return TextFields(value, *mismatch_);
 }
 
+std::optional<TextFields> TextFields::ofValidObject(std::string_view text, bool& mismatch) {
+  if (!isValidJson(text)) return std::nullopt;
+  TextFields fields(text, mismatch);
+  if (!fields.isObject() || fields.hasEscapedKey()) return std::nullopt;
+  return fields;
+}
+
 std::optional<std::string> TextFields::string(std::string_view key) const {
   const std::string_view value = find(key);
   if (value.empty()) return std::nullopt;

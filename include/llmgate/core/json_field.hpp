@@ -31,6 +31,10 @@ std::vector<TextSpan> findTopLevelValues(std::string_view json, std::string_view
 class TextFields {
  public:
   TextFields(std::string_view object, bool& mismatch);
+  /// The reader of `text` when it is valid JSON (core::isValidJson), an object, and none of its
+  /// names is written with an escape; nullopt otherwise. What a fast path reads from it is what
+  /// a document decoder reads from the same text.
+  static std::optional<TextFields> ofValidObject(std::string_view text, bool& mismatch);
   bool isObject() const { return isObject_; }
   /// Whether a member's name is written with an escape: such a name is never matched here,
   /// where a document would match what it decodes to.
