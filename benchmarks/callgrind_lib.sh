@@ -1,8 +1,9 @@
 # Sourced by benchmarks/cost.sh and benchmarks/features.sh: the Release build and the tools they
 # need, and the callgrind measurement both make.
 #
-#   prepare_cost_tools   installs valgrind and nginx when missing, builds llmgate and
-#                        llmgate_paced_load (Release, build-release/) and sets $client.
+#   prepare_cost_tools   installs valgrind and nginx when missing, builds llmgate,
+#                        llmgate_paced_load and llmgate_stack_floor (Release, build-release/)
+#                        and sets $client.
 # Then, with $work, $rate, $seconds and $requests set:
 #   measure NAME PORT PATH BODY EXPECT BINARY COMMAND...   (extra request headers in the
 #       array $extra_headers) prints total own curl libstdcxx libc other, per request
@@ -14,7 +15,7 @@ prepare_cost_tools() {
     { apt-get install -y -qq valgrind nginx-light >/dev/null 2>&1 || apt-get install -y -qq valgrind nginx >/dev/null; }
   cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMGATE_BUILD_TESTS=OFF -DLLMGATE_BUILD_BENCHMARKS=OFF \
     -DLLMGATE_BUILD_LOAD_CLIENT=ON >/dev/null
-  cmake --build build-release --target llmgate llmgate_paced_load >/dev/null
+  cmake --build build-release --target llmgate llmgate_paced_load llmgate_stack_floor >/dev/null
   client=build-release/benchmarks/llmgate_paced_load
   [ -x "$client" ] || client=$(find build-release -name llmgate_paced_load -type f | head -1)
 }

@@ -66,6 +66,16 @@ printf '%-46s %9s %9s %9s %9s %9s %9s\n' "" total llmgate libcurl libstdc++ libc
 nginx_binary=$(command -v nginx)
 row "nginx proxy_pass, non-streaming (reference)" \
   "$(measure nginx 18281 /v1/chat/completions plain.json Hello nginx "$nginx_binary" -c "$work/proxy.conf")"
+# The chosen stack alone (benchmarks/stack_floor.cpp), sending upstream the header lines llmgate
+# sends: what llmgate could not go below without replacing part of its stack.
+floor=$(pwd)/build-release/benchmarks/llmgate_stack_floor
+floor_headers=("Content-Type: application/json" "Authorization: Bearer k" "x-request-id: 0123456789abcdef")
+row "stack floor (Asio, Beast, libcurl), non-streaming" \
+  "$(measure floor 18284 /v1/chat/completions plain.json Hello llmgate_stack_floor "$floor" 18284 \
+    http://127.0.0.1:18280/v1/chat/completions "${floor_headers[@]}" "Accept: application/json")"
+row "stack floor, streaming ($events events)" \
+  "$(measure floor-stream 18284 /v1/chat/completions stream.json DONE llmgate_stack_floor "$floor" 18284 \
+    http://127.0.0.1:18283/v1/chat/completions "${floor_headers[@]}" "Accept: text/event-stream")" "$events"
 llmgate=$(pwd)/build-release/llmgate
 for level in warn info; do
   run() { measure "$1-$level" 18282 "$2" "$3" "$4" build-release/llmgate "$llmgate" --config "$work/llmgate.json" --log-level "$level"; }

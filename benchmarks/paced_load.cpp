@@ -84,7 +84,7 @@ std::size_t answerSize(std::string_view in) {
     if (head.size() - at > 15 && strncasecmp(head.data() + at, "content-length:", 15) == 0) {
       return headEnd + 4 + std::strtoull(head.data() + at + 15, nullptr, 10);
     }
-    if (head.size() - at > 26 && strncasecmp(head.data() + at, "transfer-encoding: chunked", 26) == 0) {
+    if (head.size() - at >= 26 && strncasecmp(head.data() + at, "transfer-encoding: chunked", 26) == 0) {
       return in.size() > headEnd + 4 && in.ends_with("\r\n0\r\n\r\n") ? in.size() : 0;
     }
   }
