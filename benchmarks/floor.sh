@@ -22,18 +22,7 @@ work=/tmp/llmgate-floor
 rm -rf "$work" && mkdir -p "$work"
 source benchmarks/static_upstream.sh
 write_static_upstream "$work" 18480 18483
-write_nginx_conf "$work" proxy <<CONF
-  upstream plain { server 127.0.0.1:18480; keepalive 64; }
-  upstream stream { server 127.0.0.1:18483; keepalive 64; }
-  server {
-    listen 127.0.0.1:18481;
-    location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-  server {
-    listen 127.0.0.1:18484;
-    location / { proxy_pass http://stream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-CONF
+write_nginx_proxy "$work" 18480 18483
 cat > "$work/llmgate.json" <<CONF
 {"log": {"level": "warn"}, "server": {"host": "127.0.0.1", "port": 18482, "threads": 1},
  "providers": [

@@ -1,5 +1,6 @@
-# Sourced by scripts/load.sh and benchmarks/cost.sh: the nginx configurations they run, above all
-# the static loopback upstream both measure against, so that both see the same bytes.
+# Sourced by scripts/load.sh, benchmarks/cost.sh and benchmarks/floor.sh: the nginx
+# configurations they run, above all the static loopback upstream they measure against, so that
+# all of them see the same bytes.
 #
 #   write_nginx_conf DIR NAME [MAIN_DIRECTIVES] < HTTP_BLOCK
 # writes DIR/NAME.conf: one foreground worker, its pid and error log in DIR, no access log,
@@ -58,6 +59,25 @@ write_static_upstream() {
     location = /v1/messages { error_page 405 =200 /messages.sse; return 405; }
     location = /stream.sse { internal; root $dir; default_type text/event-stream; }
     location = /messages.sse { internal; root $dir; default_type text/event-stream; }
+  }
+CONF
+}
+
+#   write_nginx_proxy DIR JSON_PORT SSE_PORT
+# writes DIR/proxy.conf: nginx as a plain reverse proxy with upstream keep-alive and no
+# buffering, JSON_PORT+1 -> JSON_PORT and SSE_PORT+1 -> SSE_PORT.
+write_nginx_proxy() {
+  local dir=$1 json_port=$2 sse_port=$3
+  write_nginx_conf "$dir" proxy <<CONF
+  upstream plain { server 127.0.0.1:$json_port; keepalive 64; }
+  upstream stream { server 127.0.0.1:$sse_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$((json_port + 1)) reuseport;
+    location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+  server {
+    listen 127.0.0.1:$((sse_port + 1)) reuseport;
+    location / { proxy_pass http://stream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
   }
 CONF
 }

@@ -28,18 +28,7 @@ mkdir -p "$work"
 # proxy with upstream keep-alive (18181 -> 18180, 18184 -> 18183).
 source benchmarks/static_upstream.sh
 write_static_upstream "$work" 18180 18183
-write_nginx_conf "$work" proxy <<CONF
-  upstream plain { server 127.0.0.1:18180; keepalive 64; }
-  upstream stream { server 127.0.0.1:18183; keepalive 64; }
-  server {
-    listen 127.0.0.1:18181 reuseport;
-    location / { proxy_pass http://plain; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-  server {
-    listen 127.0.0.1:18184 reuseport;
-    location / { proxy_pass http://stream; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-CONF
+write_nginx_proxy "$work" 18180 18183
 cat > "$work/llmgate.json" <<CONF
 {"log": {"level": "warn"}, "providers": [
   {"name": "plain", "type": "openai", "base_url": "http://127.0.0.1:18180/v1", "models": ["gpt-4o"]},

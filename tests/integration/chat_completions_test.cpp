@@ -674,6 +674,9 @@ TEST(ChatCompletions, PrewarmedConnectionsServeTheFirstRequests) {
   });
   GatewayHarness gateway(configFor(upstream, R"("upstream":{"prewarm_connections":2},)"), 2);
   ASSERT_TRUE(eventually([&] { return upstream.requests().size() == 4; })) << upstream.requests().size();
+  // A connection is back in the pool only once its HEAD's answer has been read.
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().httpClient(0).activeTransfers() == 0 &&
+                                      gateway.gateway().httpClient(1).activeTransfers() == 0; }));
   EXPECT_EQ(upstream.connectionsAccepted(), 4);  // two per worker
   for (const auto& head : upstream.requests()) {
     EXPECT_EQ(head.method, "HEAD");
@@ -697,6 +700,8 @@ TEST(ChatCompletions, AReloadThatAsksForPrewarmingOpensTheConnections) {
   EXPECT_EQ(upstream.connectionsAccepted(), 0);
   ASSERT_TRUE(gateway.reload(configFor(upstream, R"("upstream":{"prewarm_connections":3},)")).ok);
   ASSERT_TRUE(eventually([&] { return upstream.connectionsAccepted() == 3; })) << upstream.connectionsAccepted();
+  // A connection still carrying its HEAD is busy: the request would open a fourth.
+  ASSERT_TRUE(eventually([&] { return gateway.gateway().httpClient(0).activeTransfers() == 0; }));
   ASSERT_EQ(gateway.post("/v1/chat/completions", kSimpleBody).status, 200);
   EXPECT_EQ(upstream.connectionsAccepted(), 3);
 }
