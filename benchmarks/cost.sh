@@ -6,6 +6,8 @@
 # below what the instrumented proxy can do so that every request is counted alone. Counting is
 # switched on after a warm-up, so start-up and first-connection work is left out.
 #
+# Reference lines: nginx, and the stack floor (benchmarks/stack_floor.cpp: the same stack with
+# nothing of a gateway on top), non-streaming and streaming.
 # Scenarios: non-streaming OpenAI passthrough; streaming passthrough (42 events, also per relayed
 # event); OpenAI client -> Anthropic upstream and Anthropic client -> OpenAI upstream, answered
 # and streamed (the same 40 text deltas, translated one by one); each at log
