@@ -15,6 +15,7 @@
 #include "llmgate/api/dialect.hpp"
 #include "llmgate/api/responses_codec.hpp"
 #include "llmgate/core/conversation.hpp"
+#include "llmgate/core/turn_scope.hpp"
 #include "llmgate/log/log.hpp"
 #include "llmgate/proxy/admin_endpoints.hpp"
 #include "llmgate/proxy/exchange.hpp"
@@ -223,6 +224,8 @@ void Gateway::reject(server::IncomingRequest& request, std::shared_ptr<server::R
 
 void Gateway::handle(server::IncomingRequest& request, std::shared_ptr<server::ResponseSink> sink,
                      std::size_t worker) {
+  // The upstream request goes out when this request's handling is done, from this handler.
+  const core::TurnScope turn;
   try {
     dispatch(workerGenerations_[worker], request, sink, worker);
   } catch (const std::exception& error) {

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "llmgate/core/turn_scope.hpp"
 #include "llmgate/log/log.hpp"
 
 namespace llmgate::server {
@@ -380,7 +381,7 @@ void Session::writeChunk(std::string bytes) {
   } else {
     enqueue(std::move(bytes));
   }
-  flush();
+  flushAtTurnEnd();
 }
 
 void Session::endStream() {
@@ -388,7 +389,7 @@ void Session::endStream() {
   responseComplete_ = true;
   if (chunked_) {
     enqueue("0\r\n\r\n");
-    flush();
+    flushAtTurnEnd();
   } else if (!writeInFlight_ && queue_.empty()) {
     completeRequest();
   }
@@ -420,6 +421,28 @@ void Session::flushSoon() {
     self->flushPosted_ = false;
     self->flush();
   });
+}
+
+void Session::flushAtTurnEnd() {
+  if (flushDeferred_) return;
+  const bool deferred = core::TurnScope::defer([self = shared_from_this()] {
+    self->flushDeferred_ = false;
+    try {
+      self->flush();
+    } catch (...) {
+      // Out of memory: the stream cannot go on.
+      self->abort();
+      try {
+        self->close();
+      } catch (...) {
+      }
+    }
+  });
+  if (deferred) {
+    flushDeferred_ = true;
+  } else {
+    flush();
+  }
 }
 
 void Session::onWritten(beast::error_code ec, std::size_t bytes) {

@@ -128,6 +128,9 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   /// Flushes once the handler that is running returns, so bytes it is about to queue go out in
   /// the same write (a stream's head and the first events of the same upstream read).
   void flushSoon();
+  /// A stream's bytes: written at the end of the turn scope open on this thread (with what else
+  /// the turn brings), or at once when none is.
+  void flushAtTurnEnd();
   void onWritten(boost::beast::error_code ec, std::size_t bytes);
   void watchClient();
   void onReadAhead(boost::beast::error_code ec, std::size_t bytes);
@@ -177,6 +180,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   bool inRequest_ = false;
   bool writeInFlight_ = false;
   bool flushPosted_ = false;
+  bool flushDeferred_ = false;  ///< a flush waits for the end of the turn scope
   bool responseStarted_ = false;
   bool chunked_ = false;
   bool responseComplete_ = false;

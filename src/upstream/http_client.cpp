@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "llmgate/core/turn_scope.hpp"
 #include "llmgate/log/log.hpp"
 
 namespace llmgate::upstream {
@@ -621,14 +622,10 @@ int HttpClient::onTimer(CURLM*, long timeoutMs, void* self) noexcept {
     return 0;
   }
   if (timeoutMs == 0) {
-    // Run now, but from the loop (never re-enter curl) and once however often curl asks.
-    if (!client.zeroTimeoutPosted_) {
-      client.zeroTimeoutPosted_ = true;
-      boost::asio::post(client.io_, [&client, alive = client.alive_] {
-        if (!*alive) return;
-        client.zeroTimeoutPosted_ = false;
-        client.socketAction(CURL_SOCKET_TIMEOUT, 0);
-      });
+    try {
+      client.runSoon();
+    } catch (...) {
+      return -1;  // out of memory
     }
     return 0;
   }
@@ -647,9 +644,55 @@ int HttpClient::onTimer(CURLM*, long timeoutMs, void* self) noexcept {
   return 0;
 }
 
+void HttpClient::postZeroTimeout() {
+  if (zeroTimeoutPosted_) return;  // once however often curl asks
+  boost::asio::post(io_, [this, alive = alive_] {
+    if (!*alive) return;
+    zeroTimeoutPosted_ = false;
+    socketAction(CURL_SOCKET_TIMEOUT, 0);
+  });
+  zeroTimeoutPosted_ = true;
+}
+
+void HttpClient::runSoon() {
+  if (zeroTimeoutDeferred_ || zeroTimeoutPosted_) return;
+  if (inSocketAction_) {
+    // Asked by curl as it runs: from the loop, so that a curl that keeps asking cannot hold the
+    // thread in one handler.
+    postZeroTimeout();
+    return;
+  }
+  // A transfer started while a request is handled goes out when the handling is done, in the
+  // same handler: no loop turn (and epoll_wait) of its own.
+  const bool deferred = core::TurnScope::defer([this, alive = alive_] {
+    if (!*alive) return;
+    zeroTimeoutDeferred_ = false;
+    try {
+      socketAction(CURL_SOCKET_TIMEOUT, 0);
+    } catch (...) {
+      // Out of memory while curl ran: the loop tries again. Should even that fail, the next
+      // transfer's run takes these along, and their deadlines bound the wait.
+      try {
+        postZeroTimeout();
+      } catch (...) {
+      }
+    }
+  });
+  if (deferred) {
+    zeroTimeoutDeferred_ = true;
+  } else {
+    postZeroTimeout();
+  }
+}
+
 void HttpClient::socketAction(curl_socket_t fd, int events) {
+  // What handlers write during this run leaves when it is done: the chunks one upstream read
+  // brings go to the client in one write.
+  const core::TurnScope turn;
   int running = 0;
+  inSocketAction_ = true;
   curl_multi_socket_action(multi_, fd, events, &running);
+  inSocketAction_ = false;
   drainCompleted();
 }
 

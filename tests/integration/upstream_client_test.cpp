@@ -3,10 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway_harness.hpp"
+#include "llmgate/core/turn_scope.hpp"
 #include "test_upstream.hpp"
 
 namespace llmgate::testing {
@@ -128,6 +131,48 @@ TEST(UpstreamClient, PooledConnectionServesSequentialTransfers) {
     EXPECT_EQ(requests[i].method, i % 2 == 0 ? "POST" : "GET") << "request " << i;
     EXPECT_EQ(requests[i].body, i % 2 == 0 ? "{}" : "") << "request " << i;
   }
+}
+
+// What curl is asked to do at once for a transfer started inside a core::TurnScope (send the
+// request on the pooled connection) is done when the outermost scope ends, without the loop
+// running; outside a scope it waits for the loop.
+TEST(UpstreamClient, ATurnScopeSendsItsTransfersWhenItEndsWithoutALoopTurn) {
+  TestUpstream upstream([](const RecordedRequest&) { return ScriptedResponse::json(200, "{\"ok\":true}"); });
+  boost::asio::io_context io;
+  upstream::HttpClient client(io, config::UpstreamPoolConfig{});
+  const auto complete = [&](const std::shared_ptr<Recorder>& recorder) {
+    runUntil(io, [&] { return recorder->result.has_value(); });
+    ASSERT_TRUE(recorder->result);
+    EXPECT_FALSE(*recorder->result) << recorder->result->message();
+    EXPECT_EQ(recorder->body, "{\"ok\":true}");
+  };
+  auto first = std::make_shared<Recorder>();
+  auto opening = client.start(requestTo(upstream), first);  // opens the connection the others reuse
+  complete(first);
+  ASSERT_EQ(upstream.requests().size(), 1u);
+
+  auto batched = std::make_shared<Recorder>();
+  std::shared_ptr<upstream::Transfer> transfer;
+  {
+    const core::TurnScope outer;
+    {
+      const core::TurnScope inner;
+      transfer = client.start(requestTo(upstream), batched);
+    }
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(upstream.requests().size(), 1u) << "sent before the outermost scope ended";
+  }
+  // The loop has not run since the transfer started: only the scope's end can have sent it.
+  EXPECT_TRUE(eventually([&] { return upstream.requests().size() == 2; })) << upstream.requests().size();
+  complete(batched);
+
+  auto unbatched = std::make_shared<Recorder>();
+  transfer = client.start(requestTo(upstream), unbatched);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(upstream.requests().size(), 2u) << "sent without the loop or a scope";
+  complete(unbatched);
+  EXPECT_EQ(upstream.requests().size(), 3u);
+  EXPECT_EQ(upstream.connectionsAccepted(), 1);
 }
 
 // A pooled handle keeps the header list it last sent for the next transfer with the same

@@ -157,6 +157,11 @@ class HttpClient {
   void forgetSocket(curl_socket_t fd);
   void armWait(const std::shared_ptr<SocketWatch>& watch, bool forRead);
   void socketAction(curl_socket_t fd, int events);
+  /// curl's "run now", never from inside curl: at the end of the turn scope open on this
+  /// thread (core::TurnScope), or else from a handler posted to the loop; once however often
+  /// curl asks.
+  void runSoon();
+  void postZeroTimeout();
   void drainCompleted();
   void finish(Transfer& transfer, std::error_code ec, bool notify);
   /// Tells the handler of a finished transfer; a handler that throws is logged, never rethrown.
@@ -179,6 +184,8 @@ class HttpClient {
   std::chrono::steady_clock::time_point timerDeadline_;
   bool timerArmed_ = false;
   bool zeroTimeoutPosted_ = false;
+  bool zeroTimeoutDeferred_ = false;  ///< a run waits for the end of the turn scope
+  bool inSocketAction_ = false;       ///< inside curl_multi_socket_action
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> active_;
