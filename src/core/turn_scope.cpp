@@ -8,6 +8,7 @@ namespace {
 
 struct ThreadTurn {
   int depth = 0;
+  std::uint64_t serial = 0;
   std::deque<std::function<void()>> deferred;
 };
 
@@ -18,7 +19,10 @@ ThreadTurn& threadTurn() noexcept {
 
 }  // namespace
 
-TurnScope::TurnScope() noexcept { ++threadTurn().depth; }
+TurnScope::TurnScope() noexcept {
+  ThreadTurn& turn = threadTurn();
+  if (turn.depth++ == 0) ++turn.serial;
+}
 
 TurnScope::~TurnScope() {
   ThreadTurn& turn = threadTurn();
@@ -38,6 +42,8 @@ TurnScope::~TurnScope() {
   }
   turn.depth = 0;
 }
+
+std::uint64_t TurnScope::serial() noexcept { return threadTurn().serial; }
 
 bool TurnScope::defer(std::function<void()> work) {
   ThreadTurn& turn = threadTurn();

@@ -367,7 +367,8 @@ void Session::startStream(int status, std::string_view contentType, const Header
   headers.emplace_back("Cache-Control", "no-cache");
   headers.emplace_back("X-Accel-Buffering", "no");  // tell nginx-style proxies not to buffer
   enqueue(headerBlock(status, contentType, headers, std::nullopt));
-  flushSoon();
+  // With the first chunk when it comes in the same turn.
+  if (!deferFlushToTurnEnd()) flushSoon();
 }
 
 void Session::writeChunk(std::string bytes) {
@@ -423,25 +424,36 @@ void Session::flushSoon() {
   });
 }
 
-void Session::flushAtTurnEnd() {
-  if (flushDeferred_) return;
-  const bool deferred = core::TurnScope::defer([self = shared_from_this()] {
+bool Session::deferFlushToTurnEnd() {
+  if (flushDeferred_) return true;
+  flushDeferred_ = core::TurnScope::defer([self = shared_from_this()] {
     self->flushDeferred_ = false;
     try {
       self->flush();
+    } catch (const std::exception& error) {
+      self->failWrite(error.what());
     } catch (...) {
-      // Out of memory: the stream cannot go on.
-      self->abort();
-      try {
-        self->close();
-      } catch (...) {
-      }
+      self->failWrite("a non-exception was thrown");
     }
   });
-  if (deferred) {
-    flushDeferred_ = true;
-  } else {
-    flush();
+  return flushDeferred_;
+}
+
+void Session::flushAtTurnEnd() {
+  if (!deferFlushToTurnEnd()) flush();
+}
+
+void Session::failWrite(std::string_view what) noexcept {
+  // As if the client had gone: the exchange drops its upstream transfer, the request is logged.
+  try {
+    log::message(spdlog::level::err, "request " + requestId_ + ": writing the answer failed: " + std::string(what));
+    if (inRequest_ && log_.errorCode.empty()) log_.errorCode = "internal_error";
+    clientGone();
+  } catch (...) {
+  }
+  try {
+    close();
+  } catch (...) {
   }
 }
 

@@ -125,12 +125,16 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
                           std::optional<std::size_t> contentLength);
   void enqueue(std::string bytes);  // queues without writing; flush() starts the write
   void flush();
-  /// Flushes once the handler that is running returns, so bytes it is about to queue go out in
-  /// the same write (a stream's head and the first events of the same upstream read).
+  /// Flushes from a handler posted to the loop, so bytes queued before it runs go out in the
+  /// same write (a stream's head started where no turn scope is open, and its first events).
   void flushSoon();
   /// A stream's bytes: written at the end of the turn scope open on this thread (with what else
   /// the turn brings), or at once when none is.
   void flushAtTurnEnd();
+  /// Whether a flush now waits for the end of the open turn scope (false: none is open).
+  bool deferFlushToTurnEnd();
+  /// A deferred write that threw: the request ends as if the client had gone, and is logged.
+  void failWrite(std::string_view what) noexcept;
   void onWritten(boost::beast::error_code ec, std::size_t bytes);
   void watchClient();
   void onReadAhead(boost::beast::error_code ec, std::size_t bytes);

@@ -625,7 +625,7 @@ int HttpClient::onTimer(CURLM*, long timeoutMs, void* self) noexcept {
     try {
       client.runSoon();
     } catch (...) {
-      return -1;  // out of memory
+      return -1;  // out of memory: curl fails this client's transfers, as it must without a run
     }
     return 0;
   }
@@ -644,6 +644,15 @@ int HttpClient::onTimer(CURLM*, long timeoutMs, void* self) noexcept {
   return 0;
 }
 
+void HttpClient::retryRunFromLoop() noexcept {
+  // Should even this fail, the next transfer's run takes these along, and their deadlines bound
+  // the wait.
+  try {
+    postZeroTimeout();
+  } catch (...) {
+  }
+}
+
 void HttpClient::postZeroTimeout() {
   if (zeroTimeoutPosted_) return;  // once however often curl asks
   boost::asio::post(io_, [this, alive = alive_] {
@@ -656,9 +665,13 @@ void HttpClient::postZeroTimeout() {
 
 void HttpClient::runSoon() {
   if (zeroTimeoutDeferred_ || zeroTimeoutPosted_) return;
-  if (inSocketAction_) {
-    // Asked by curl as it runs: from the loop, so that a curl that keeps asking cannot hold the
-    // thread in one handler.
+  if (core::TurnScope::serial() != runsTurn_) {
+    runsTurn_ = core::TurnScope::serial();
+    runsThisTurn_ = 0;
+  }
+  if (inSocketAction_ || runsThisTurn_ >= kMaxRunsPerTurn) {
+    // Asked by curl as it runs, or again and again in one turn (a transfer that fails at once
+    // and is started again): from the loop, so that nothing holds the thread in one handler.
     postZeroTimeout();
     return;
   }
@@ -669,17 +682,17 @@ void HttpClient::runSoon() {
     zeroTimeoutDeferred_ = false;
     try {
       socketAction(CURL_SOCKET_TIMEOUT, 0);
+    } catch (const std::exception& error) {
+      log::message(spdlog::level::err, std::string("running upstream transfers failed: ") + error.what());
+      retryRunFromLoop();
     } catch (...) {
-      // Out of memory while curl ran: the loop tries again. Should even that fail, the next
-      // transfer's run takes these along, and their deadlines bound the wait.
-      try {
-        postZeroTimeout();
-      } catch (...) {
-      }
+      log::message(spdlog::level::err, "running upstream transfers failed: a non-exception was thrown");
+      retryRunFromLoop();
     }
   });
   if (deferred) {
     zeroTimeoutDeferred_ = true;
+    ++runsThisTurn_;
   } else {
     postZeroTimeout();
   }

@@ -56,6 +56,30 @@ TEST(TurnScope, WorkThatThrowsDoesNotStopTheRest) {
   EXPECT_TRUE(after);
 }
 
+TEST(TurnScope, AScopeLeftByAnExceptionStillRunsItsWorkAndCloses) {
+  bool ran = false;
+  try {
+    const TurnScope scope;
+    TurnScope::defer([&] { ran = true; });
+    throw std::runtime_error("the handler failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(TurnScope::defer([] {}));
+}
+
+TEST(TurnScope, EachOutermostScopeHasItsOwnSerial) {
+  std::uint64_t first = 0;
+  {
+    const TurnScope outer;
+    first = TurnScope::serial();
+    const TurnScope inner;
+    EXPECT_EQ(TurnScope::serial(), first) << "a nested scope is the same turn";
+  }
+  const TurnScope next;
+  EXPECT_EQ(TurnScope::serial(), first + 1);
+}
+
 TEST(TurnScope, ScopesBelongToTheirThread) {
   const TurnScope scope;
   bool queuedElsewhere = true;

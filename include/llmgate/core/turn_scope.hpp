@@ -5,6 +5,7 @@
 // trip through the loop.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 namespace llmgate::core {
@@ -18,8 +19,11 @@ class TurnScope {
   TurnScope& operator=(const TurnScope&) = delete;
 
   /// Queues `work` for the end of the outermost scope open on this thread; false, with nothing
-  /// queued, when none is open. The work must not throw (what it throws is dropped).
+  /// queued, when none is open. The work must catch and report what it throws: what escapes
+  /// is dropped. No loop may be run while a scope is open (what waits would wait for it).
   static bool defer(std::function<void()> work);
+  /// Counts the outermost scopes opened on this thread: the same number while one is open.
+  static std::uint64_t serial() noexcept;
 };
 
 }  // namespace llmgate::core
