@@ -8,7 +8,6 @@ namespace {
 
 struct ThreadTurn {
   int depth = 0;
-  std::uint64_t serial = 0;
   std::deque<std::function<void()>> deferred;
 };
 
@@ -19,10 +18,7 @@ ThreadTurn& threadTurn() noexcept {
 
 }  // namespace
 
-TurnScope::TurnScope() noexcept {
-  ThreadTurn& turn = threadTurn();
-  if (turn.depth++ == 0) ++turn.serial;
-}
+TurnScope::TurnScope() noexcept { ++threadTurn().depth; }
 
 TurnScope::~TurnScope() {
   ThreadTurn& turn = threadTurn();
@@ -42,8 +38,6 @@ TurnScope::~TurnScope() {
   }
   turn.depth = 0;
 }
-
-std::uint64_t TurnScope::serial() noexcept { return threadTurn().serial; }
 
 bool TurnScope::defer(std::function<void()> work) {
   ThreadTurn& turn = threadTurn();

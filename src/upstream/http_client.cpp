@@ -665,13 +665,9 @@ void HttpClient::postZeroTimeout() {
 
 void HttpClient::runSoon() {
   if (zeroTimeoutDeferred_ || zeroTimeoutPosted_) return;
-  if (core::TurnScope::serial() != runsTurn_) {
-    runsTurn_ = core::TurnScope::serial();
-    runsThisTurn_ = 0;
-  }
-  if (inSocketAction_ || runsThisTurn_ >= kMaxRunsPerTurn) {
-    // Asked by curl as it runs, or again and again in one turn (a transfer that fails at once
-    // and is started again): from the loop, so that nothing holds the thread in one handler.
+  if (inRun_) {
+    // Asked during a run (by curl, or by a handler that starts a transfer): from the loop, so
+    // that a run never defers another and nothing holds the thread in one handler.
     postZeroTimeout();
     return;
   }
@@ -692,7 +688,6 @@ void HttpClient::runSoon() {
   });
   if (deferred) {
     zeroTimeoutDeferred_ = true;
-    ++runsThisTurn_;
   } else {
     postZeroTimeout();
   }
@@ -702,10 +697,14 @@ void HttpClient::socketAction(curl_socket_t fd, int events) {
   // What handlers write during this run leaves when it is done: the chunks one upstream read
   // brings go to the client in one write.
   const core::TurnScope turn;
-  int running = 0;
-  inSocketAction_ = true;
-  curl_multi_socket_action(multi_, fd, events, &running);
-  inSocketAction_ = false;
+  struct RunFlag {
+    bool& flag;
+    bool before;
+    explicit RunFlag(bool& set) : flag(set), before(std::exchange(set, true)) {}
+    ~RunFlag() { flag = before; }
+  } const running(inRun_);  // restored before the turn's deferred writes go out
+  int stillRunning = 0;
+  curl_multi_socket_action(multi_, fd, events, &stillRunning);
   drainCompleted();
 }
 

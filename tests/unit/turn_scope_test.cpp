@@ -68,18 +68,6 @@ TEST(TurnScope, AScopeLeftByAnExceptionStillRunsItsWorkAndCloses) {
   EXPECT_FALSE(TurnScope::defer([] {}));
 }
 
-TEST(TurnScope, EachOutermostScopeHasItsOwnSerial) {
-  std::uint64_t first = 0;
-  {
-    const TurnScope outer;
-    first = TurnScope::serial();
-    const TurnScope inner;
-    EXPECT_EQ(TurnScope::serial(), first) << "a nested scope is the same turn";
-  }
-  const TurnScope next;
-  EXPECT_EQ(TurnScope::serial(), first + 1);
-}
-
 TEST(TurnScope, ScopesBelongToTheirThread) {
   const TurnScope scope;
   bool queuedElsewhere = true;

@@ -5,7 +5,6 @@
 // trip through the loop.
 #pragma once
 
-#include <cstdint>
 #include <functional>
 
 namespace llmgate::core {
@@ -22,8 +21,6 @@ class TurnScope {
   /// queued, when none is open. The work must catch and report what it throws: what escapes
   /// is dropped. No loop may be run while a scope is open (what waits would wait for it).
   static bool defer(std::function<void()> work);
-  /// Counts the outermost scopes opened on this thread: the same number while one is open.
-  static std::uint64_t serial() noexcept;
 };
 
 }  // namespace llmgate::core

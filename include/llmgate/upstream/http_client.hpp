@@ -187,12 +187,7 @@ class HttpClient {
   bool timerArmed_ = false;
   bool zeroTimeoutPosted_ = false;
   bool zeroTimeoutDeferred_ = false;  ///< a run waits for the end of the turn scope
-  bool inSocketAction_ = false;       ///< inside curl_multi_socket_action
-  /// Runs deferred in one turn scope (core::TurnScope::serial runsTurn_); beyond the bound the
-  /// loop runs them.
-  static constexpr int kMaxRunsPerTurn = 8;
-  std::uint64_t runsTurn_ = 0;
-  int runsThisTurn_ = 0;
+  bool inRun_ = false;                ///< inside socketAction: curl's run and its completions
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> active_;
